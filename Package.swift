@@ -1,0 +1,36 @@
+// swift-tools-version:6.2
+// The acdd package: an ACD/IVR telephony daemon. Targets follow docs/architecture.md; dependencies
+// point down, and the pure cores (TOML, SIPMessage) import no networking.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "acdd",
+    platforms: [.macOS(.v15)],
+    products: [
+        // .executable(name: "acdd", targets: ["ACDDaemon"]),
+        // .executable(name: "acdctl", targets: ["acdctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // C seams: the Debian -dev packages installed by scripts/setup.sh.
+        .systemLibrary(name: "CSpanDSP", pkgConfig: "spandsp"),
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile"),
+        .systemLibrary(name: "CALSA", pkgConfig: "alsa"),
+
+        .target(name: "TOML", swiftSettings: swiftSettings),
+
+        .testTarget(name: "TOMLTests", dependencies: ["TOML"], swiftSettings: swiftSettings),
+    ]
+)
