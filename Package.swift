@@ -30,7 +30,9 @@ let package = Package(
         .systemLibrary(name: "CALSA", pkgConfig: "alsa"),
 
         .target(name: "TOML", swiftSettings: swiftSettings),
+        .target(name: "SIPMessage", swiftSettings: swiftSettings),
 
         .testTarget(name: "TOMLTests", dependencies: ["TOML"], swiftSettings: swiftSettings),
+        .testTarget(name: "SIPMessageTests", dependencies: ["SIPMessage"], swiftSettings: swiftSettings),
     ]
 )
