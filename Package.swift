@@ -5,7 +5,14 @@ import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
 ]
+
+let nio: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+]
+let log: Target.Dependency = .product(name: "Logging", package: "swift-log")
 
 let package = Package(
     name: "acdd",
@@ -31,8 +38,15 @@ let package = Package(
 
         .target(name: "TOML", swiftSettings: swiftSettings),
         .target(name: "SIPMessage", swiftSettings: swiftSettings),
+        .target(
+            name: "SIP",
+            dependencies: ["SIPMessage", log, .product(name: "Crypto", package: "swift-crypto")] + nio,
+            swiftSettings: swiftSettings),
+        // Fakes shared by the test targets: a manual clock and an in-memory transport.
+        .target(name: "TestSupport", dependencies: ["SIP", "SIPMessage", log] + nio, path: "Tests/TestSupport", swiftSettings: swiftSettings),
 
         .testTarget(name: "TOMLTests", dependencies: ["TOML"], swiftSettings: swiftSettings),
         .testTarget(name: "SIPMessageTests", dependencies: ["SIPMessage"], swiftSettings: swiftSettings),
+        .testTarget(name: "SIPTests", dependencies: ["SIP", "SIPMessage", "TestSupport", log] + nio, swiftSettings: swiftSettings),
     ]
 )
