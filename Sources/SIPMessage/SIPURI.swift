@@ -156,7 +156,7 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Decodes `%HH` escapes; malformed escapes are left as written (the parser rejects them earlier).
-func percentDecoded(_ s: String) -> String {
+public func percentDecoded(_ s: String) -> String {
     guard s.utf8.contains(0x25) else { return s }
     var out: [UInt8] = []
     let b = Array(s.utf8)
