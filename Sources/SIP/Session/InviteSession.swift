@@ -1,0 +1,314 @@
+public import SIPMessage
+
+/// One INVITE usage of a dialog, from either side (RFC 3261 §13–15): the call leg as the call layer
+/// sees it. A UAS session is offered by the session layer and answered with `ring`, `answer` or
+/// `reject`; a UAC session is made by `SessionLayer.invite` and reports through `onEvent`.
+public final class InviteSession {
+    public enum Role: Sendable { case uas, uac }
+
+    public enum State: Sendable, Equatable {
+        /// UAS: INVITE received, nothing but 100 sent. UAC: INVITE sent.
+        case initial
+        /// A provisional with a tag went out (UAS) or came in (UAC).
+        case early
+        /// UAS: 2xx sent, waiting for the ACK.
+        case accepted
+        /// ACKed: the call is up.
+        case confirmed
+        /// We sent BYE and wait for its answer.
+        case terminating
+        case ended
+    }
+
+    /// Why a session ended, for logs and call records.
+    public enum EndReason: Sendable, Equatable, CustomStringConvertible {
+        case remoteHangup
+        case localHangup
+        case cancelled
+        case rejected(SIPStatus)
+        /// UAC: the far end refused (status and reason phrase).
+        case failed(SIPStatus, String)
+        case ackTimeout
+        case timeout
+        case transportFailure
+
+        public var description: String {
+            switch self {
+            case .remoteHangup: "remote hangup"
+            case .localHangup: "local hangup"
+            case .cancelled: "cancelled"
+            case .rejected(let s): "rejected \(s.rawValue)"
+            case .failed(let s, let r): "failed \(s.rawValue) \(r)"
+            case .ackTimeout: "no ACK"
+            case .timeout: "timeout"
+            case .transportFailure: "transport failure"
+            }
+        }
+    }
+
+    /// What a session tells its owner.
+    public enum Event: Sendable {
+        /// UAC: a provisional response (180 Ringing, 183).
+        case progress(SIPResponse)
+        /// UAC: the far end answered; its SDP answer. UAS: the ACK arrived.
+        case answered(SDPSession?)
+        case ended(EndReason)
+    }
+
+    public let id: UInt64
+    public let role: Role
+    public let callID: String
+    /// The INVITE that started the session (as received, or as we sent it).
+    public private(set) var invite: SIPRequest
+    public private(set) var state: State = .initial
+    public internal(set) var dialog: SIPDialog?
+    /// The far end's SDP (offer for a UAS, answer for a UAC), as last negotiated.
+    public internal(set) var remoteSDP: SDPSession?
+    /// Our SDP as last sent; its version goes up on each new offer or answer (RFC 3264 §8).
+    public internal(set) var localSDP: SDPSession?
+    public var onEvent: ((Event) -> Void)?
+    /// Set when the session ends.
+    public private(set) var endReason: EndReason?
+    /// Where the INVITE came from (UAS) or went to (UAC).
+    public let peer: SIPPeer
+
+    weak var layer: SessionLayer?
+    var serverTransaction: ServerTransaction?
+    var clientTransaction: ClientTransaction?
+    var credentials: DigestClient?
+    private var authAttempted = false
+    private var cancelRequested = false
+    private var provisionalSeen = false
+    /// A re-INVITE of the far end waiting for its ACK, or one of ours waiting for its answer.
+    var pendingReinvite = false
+    var reinviteTransaction: ServerTransaction?
+
+    init(id: UInt64, role: Role, invite: SIPRequest, peer: SIPPeer, layer: SessionLayer) {
+        self.id = id
+        self.role = role
+        self.callID = invite.callID
+        self.invite = invite
+        self.peer = peer
+        self.layer = layer
+    }
+
+    public var isEnded: Bool { state == .ended }
+
+    // MARK: UAS
+
+    /// Sends 180 Ringing, making the dialog early.
+    public func ring() {
+        guard role == .uas, state == .initial || state == .early, let tx = serverTransaction, let layer else { return }
+        var r = tx.makeResponse(.ringing)
+        r.contact = [.address(SIPNameAddr(uri: layer.contactURI(for: peer.transport)))]
+        state = .early
+        tx.respond(r)
+    }
+
+    /// Answers with 200 OK and our SDP; the call is up when the ACK arrives.
+    public func answer(_ sdp: SDPSession) {
+        guard role == .uas, state == .initial || state == .early, let tx = serverTransaction, let layer else { return }
+        var r = tx.makeResponse(.ok)
+        r.contact = [.address(SIPNameAddr(uri: layer.contactURI(for: peer.transport)))]
+        r.headers.add(.allow, layer.stack.allowedMethods.map(\.rawValue).joined(separator: ", "))
+        r.headers.add(.supported, layer.stack.configuration.supported.joined(separator: ", "))
+        r.headers.add(.contentType, "application/sdp")
+        r.body = sdp.serialized()
+        localSDP = sdp
+        dialog = SIPDialog(uasFor: invite, localTag: tx.toTag, peer: tx.responsePeer)
+        state = .accepted
+        layer.register(self)
+        tx.respond(r)
+    }
+
+    /// Refuses the call (before it is answered).
+    public func reject(_ status: SIPStatus, reason: String? = nil, headers: [SIPHeaderField] = []) {
+        guard role == .uas, state == .initial || state == .early, let tx = serverTransaction else { return }
+        var r = tx.makeResponse(status, reason: reason)
+        for h in headers { r.headers.add(h.name, h.value) }
+        tx.respond(r)
+        end(.rejected(status))
+    }
+
+    // MARK: UAC
+
+    /// Stops a call we placed before it is answered (§9.1): CANCEL once a provisional has come.
+    public func cancel() {
+        guard role == .uac, state == .initial || state == .early else { return }
+        cancelRequested = true
+        if provisionalSeen { sendCancel() }
+    }
+
+    private func sendCancel() {
+        guard let layer, let tx = clientTransaction else { return }
+        var headers = SIPHeaders()
+        for field in invite.headers where field.name == .route { headers.add(.route, field.value) }
+        let cancel = SIPRequest(
+            method: .cancel, uri: invite.uri, via: Array(invite.via.prefix(1)), from: invite.from, to: invite.to,
+            callID: invite.callID, cseq: SIPCSeq(invite.cseq.sequence, .cancel), maxForwards: 70, headers: headers)
+        layer.stack.sendRequest(cancel, to: tx.peer) { _ in }
+    }
+
+    func handleInviteEvent(_ event: ClientTransaction.Event) {
+        guard let layer else { return }
+        switch event {
+        case .response(let response):
+            let code = response.status.rawValue
+            switch code {
+            case 100:
+                provisionalSeen = true
+                if cancelRequested { sendCancel() }
+            case 101..<200:
+                provisionalSeen = true
+                if state == .initial { state = .early }
+                if cancelRequested {
+                    sendCancel()
+                } else {
+                    onEvent?(.progress(response))
+                }
+            case 200..<300:
+                handleSuccess(response)
+            case 401, 407:
+                guard !authAttempted, state == .initial || state == .early, var client = credentials else {
+                    end(.failed(response.status, response.reason))
+                    return
+                }
+                authAttempted = true
+                var retry = invite
+                retry.via = [layer.stack.makeVia(transport: peer.transport)]
+                retry.cseq = SIPCSeq(invite.cseq.sequence + 1, .invite)
+                guard client.authorize(&retry, challengedBy: response) else {
+                    end(.failed(response.status, response.reason))
+                    return
+                }
+                credentials = client
+                invite = retry
+                provisionalSeen = false
+                clientTransaction = layer.stack.sendRequest(retry, to: peer) { [weak self] in self?.handleInviteEvent($0) }
+            default:
+                if state != .ended { end(cancelRequested && code == 487 ? .cancelled : .failed(response.status, response.reason)) }
+            }
+        case .timeout:
+            if state == .initial || state == .early { end(.timeout) }
+        case .transportFailure:
+            if state != .ended { end(.transportFailure) }
+        }
+    }
+
+    /// A 2xx to our INVITE: make the dialog, ACK it (§13.2.2.4); a late 2xx after a CANCEL or a
+    /// second answer from a fork is ACKed and hung up at once.
+    func handleSuccess(_ response: SIPResponse) {
+        guard let layer else { return }
+        if let dialog, dialog.id.remoteTag == response.to.tag {
+            // A retransmitted 2xx: ACK again.
+            sendAck(dialog)
+            return
+        }
+        var newDialog = SIPDialog(uacFor: invite, response: response, peer: peer)
+        if dialog != nil || state == .ended || cancelRequested {
+            sendAck(newDialog)
+            let bye = newDialog.makeRequest(.bye, via: layer.stack.makeVia(transport: newDialog.peer.transport), contact: nil)
+            layer.stack.sendRequest(bye, to: newDialog.peer) { _ in }
+            if state != .ended && dialog == nil { end(.cancelled) }
+            return
+        }
+        dialog = newDialog
+        sendAck(newDialog)
+        state = .confirmed
+        if !response.body.isEmpty { remoteSDP = try? SDPSession.parse(response.body) }
+        layer.register(self)
+        onEvent?(.answered(remoteSDP))
+    }
+
+    private func sendAck(_ dialog: SIPDialog) {
+        guard let layer else { return }
+        var d = dialog
+        var ack = d.makeRequest(.ack, via: layer.stack.makeVia(transport: d.peer.transport), contact: nil, cseq: invite.cseq.sequence)
+        if let auth = invite.headers[.authorization] { ack.headers.add(.authorization, auth) }
+        if let auth = invite.headers[.proxyAuthorization] { ack.headers.add(.proxyAuthorization, auth) }
+        layer.stack.sendStateless(ack, to: d.peer)
+    }
+
+    // MARK: Both
+
+    /// Ends the call from our side: BYE once it is up, CANCEL (UAC) or 480 (UAS) before.
+    public func hangUp() {
+        switch (role, state) {
+        case (.uas, .initial), (.uas, .early):
+            reject(.temporarilyUnavailable)
+        case (.uac, .initial), (.uac, .early):
+            cancel()
+        case (_, .accepted), (_, .confirmed):
+            sendBye()
+        default:
+            break
+        }
+    }
+
+    private func sendBye() {
+        guard let layer, var dialog else { return }
+        state = .terminating
+        let bye = dialog.makeRequest(.bye, via: layer.stack.makeVia(transport: dialog.peer.transport), contact: nil)
+        self.dialog = dialog
+        layer.stack.sendRequest(bye, to: dialog.peer) { [weak self] event in
+            guard let self else { return }
+            switch event {
+            case .response(let r) where r.status.isFinal: self.end(.localHangup)
+            case .timeout, .transportFailure: self.end(.localHangup)
+            default: break
+            }
+        }
+    }
+
+    /// The far end hung up.
+    func remoteBye() { end(.remoteHangup) }
+
+    func ackReceived(_ ack: SIPRequest) {
+        serverTransaction?.receiveAck()
+        if state == .accepted {
+            state = .confirmed
+            onEvent?(.answered(remoteSDP))
+        }
+    }
+
+    func end(_ reason: EndReason) {
+        guard state != .ended else { return }
+        state = .ended
+        endReason = reason
+        serverTransaction?.onCancel = nil
+        layer?.unregister(self)
+        let handler = onEvent
+        onEvent = nil
+        handler?(.ended(reason))
+        layer?.sessionEnded(self, reason: reason)
+    }
+
+    /// Next SDP version for a new answer or offer of ours (RFC 3264 §8).
+    func nextLocalSDP(from sdp: SDPSession) -> SDPSession {
+        var s = sdp
+        if let previous = localSDP { s.origin.sessionVersion = previous.origin.sessionVersion + 1 }
+        return s
+    }
+
+    func setUASTransaction(_ tx: ServerTransaction) {
+        serverTransaction = tx
+        tx.onCancel = { [weak self] in
+            guard let self, let tx = self.serverTransaction else { return }
+            tx.respond(tx.makeResponse(.requestTerminated))
+            self.end(.cancelled)
+        }
+        tx.onFailure = { [weak self] action in
+            guard let self else { return }
+            switch action {
+            case .ackNotReceived:
+                // §13.3.1.4: no ACK for our 2xx — end the dialog with BYE.
+                if self.state == .accepted { self.sendBye() }
+                self.end(.ackTimeout)
+            case .transportFailed:
+                self.end(.transportFailure)
+            default:
+                break
+            }
+        }
+    }
+}

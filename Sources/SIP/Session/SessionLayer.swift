@@ -1,0 +1,247 @@
+import Logging
+public import SIPMessage
+
+/// The answer to a new offer inside a call.
+public enum ReofferDecision: Sendable {
+    case answer(SDPSession)
+    case refuse(SIPStatus)
+}
+
+/// Decides about calls; the call layer implements it.
+public protocol SessionLayerDelegate: AnyObject {
+    /// A new INVITE outside any dialog. The delegate answers through the session (ring, answer,
+    /// reject), now or later.
+    func incomingSession(_ session: InviteSession)
+    /// The far end offers new SDP inside the call (re-INVITE, UPDATE): our answer, or a refusal.
+    func reoffer(_ offer: SDPSession?, in session: InviteSession) -> ReofferDecision
+    /// Any session ended, for whatever reason.
+    func sessionEnded(_ session: InviteSession, reason: InviteSession.EndReason)
+}
+
+/// The INVITE dialogs of the stack (RFC 3261 §12–15), both as UAS and as UAC: it finds the dialog of
+/// every in-dialog request, answers BYE, re-INVITE, UPDATE, INFO and OPTIONS inside calls, and hands
+/// new calls to its delegate.
+public final class SessionLayer: SIPRequestHandler {
+    public let stack: SIPStack
+    public weak var delegate: (any SessionLayerDelegate)?
+    /// While false (draining for shutdown), new INVITEs get 503 with Retry-After.
+    public var acceptingCalls = true
+    /// Sessions whose dialog exists (answered, or accepted and waiting for the ACK).
+    public private(set) var dialogs: [DialogID: InviteSession] = [:]
+    /// Every session not ended yet, dialog or not.
+    public private(set) var sessions: [UInt64: InviteSession] = [:]
+    var logger: Logger { stack.logger }
+    private var nextID: UInt64 = 0
+
+    public init(stack: SIPStack) {
+        self.stack = stack
+        stack.strayInviteSuccessHandler = { [weak self] response, peer in self?.strayInviteSuccess(response, from: peer) }
+    }
+
+    /// Our Contact for a transport.
+    public func contactURI(for transport: SIPTransportKind) -> SIPURI {
+        let local = stack.transport.advertisedEndpoint(for: transport)
+        var uri = SIPURI(scheme: .sip, user: "acdd", host: local.host, port: local.port)
+        if transport == .tcp { uri.parameters["transport"] = .some("tcp") }
+        return uri
+    }
+
+    private func makeID() -> UInt64 {
+        nextID += 1
+        return nextID
+    }
+
+    // MARK: Requests
+
+    public func handle(_ tx: ServerTransaction) -> Bool {
+        let request = tx.request
+        if request.to.tag == nil {
+            guard request.method == .invite else { return false }
+            incoming(tx)
+            return true
+        }
+        guard let fromTag = request.from.tag, let toTag = request.to.tag,
+            let session = dialogs[DialogID(callID: request.callID, localTag: toTag, remoteTag: fromTag)],
+            var dialog = session.dialog
+        else { return false }
+        // §12.2.2: requests must come in order.
+        if let last = dialog.remoteSequence, request.cseq.sequence <= last, request.method != .ack {
+            tx.respond(.serverInternalError, reason: "CSeq out of order")
+            return true
+        }
+        dialog.remoteSequence = request.cseq.sequence
+        session.setDialog(dialog)
+        switch request.method {
+        case .bye:
+            tx.respond(.ok)
+            logger.debug("BYE received", metadata: ["sip.call_id": "\(request.callID)"])
+            session.remoteBye()
+        case .invite, .update:
+            reoffer(tx, session)
+        case .info, .options:
+            tx.respond(.ok)
+        default:
+            return false
+        }
+        return true
+    }
+
+    public func handleAck(_ request: SIPRequest, from peer: SIPPeer) -> Bool {
+        guard let fromTag = request.from.tag, let toTag = request.to.tag,
+            let session = dialogs[DialogID(callID: request.callID, localTag: toTag, remoteTag: fromTag)]
+        else { return false }
+        if session.pendingReinvite, let tx = session.reinviteTransaction {
+            tx.receiveAck()
+            session.pendingReinvite = false
+            session.reinviteTransaction = nil
+            return true
+        }
+        // Late offer: the answer comes in the ACK (RFC 3264 §5... §13.2.1).
+        if session.remoteSDP == nil, !request.body.isEmpty { session.remoteSDP = try? SDPSession.parse(request.body) }
+        session.ackReceived(request)
+        return true
+    }
+
+    private func incoming(_ tx: ServerTransaction) {
+        guard acceptingCalls else {
+            var r = tx.makeResponse(.serviceUnavailable, reason: "Shutting down")
+            r.headers.add(.retryAfter, "30")
+            tx.respond(r)
+            return
+        }
+        let request = tx.request
+        if !request.body.isEmpty, let type = request.headers[.contentType]?.lowercased(), !type.hasPrefix("application/sdp") {
+            var r = tx.makeResponse(.unsupportedMediaType)
+            r.headers.add(.accept, "application/sdp")
+            tx.respond(r)
+            return
+        }
+        let session = InviteSession(id: makeID(), role: .uas, invite: request, peer: tx.source, layer: self)
+        if !request.body.isEmpty {
+            do {
+                session.remoteSDP = try SDPSession.parse(request.body)
+            } catch {
+                stack.sourceFilter?.recordFailure(tx.source, reason: error.detail)
+                logger.info("INVITE with bad SDP", metadata: ["sip.call_id": "\(request.callID)", "sip.reason": "\(error.detail)"])
+                tx.respond(.badRequest, reason: error.reasonPhrase)
+                return
+            }
+        }
+        session.setUASTransaction(tx)
+        sessions[session.id] = session
+        guard let delegate else {
+            session.reject(.temporarilyUnavailable)
+            return
+        }
+        delegate.incomingSession(session)
+    }
+
+    /// A new offer inside a call (§14.2): 491 while another offer is outstanding, else the
+    /// delegate's answer.
+    private func reoffer(_ tx: ServerTransaction, _ session: InviteSession) {
+        if session.pendingReinvite || session.state == .accepted {
+            var r = tx.makeResponse(.requestPending)
+            r.headers.add(.retryAfter, "1")
+            tx.respond(r)
+            return
+        }
+        var offer: SDPSession?
+        if !tx.request.body.isEmpty {
+            do { offer = try SDPSession.parse(tx.request.body) } catch {
+                tx.respond(.badRequest, reason: error.reasonPhrase)
+                return
+            }
+        }
+        guard let delegate else {
+            tx.respond(.notAcceptableHere)
+            return
+        }
+        switch delegate.reoffer(offer, in: session) {
+        case .answer(let answer):
+            let sdp = session.nextLocalSDP(from: answer)
+            var r = tx.makeResponse(.ok)
+            r.contact = [.address(SIPNameAddr(uri: contactURI(for: session.peer.transport)))]
+            r.headers.add(.contentType, "application/sdp")
+            r.body = sdp.serialized()
+            session.localSDP = sdp
+            if offer != nil { session.remoteSDP = offer }
+            if tx.request.method == .invite {
+                session.pendingReinvite = true
+                session.reinviteTransaction = tx
+                tx.onFailure = { [weak session] action in
+                    if action == .ackNotReceived { session?.pendingReinvite = false }
+                }
+            }
+            if let target = tx.request.contact.first?.nameAddr?.uri, var d = session.dialog {
+                d.remoteTarget = target  // a target refresh (§12.2.2)
+                session.setDialog(d)
+            }
+            tx.respond(r)
+        case .refuse(let status):
+            tx.respond(status)
+        }
+    }
+
+    // MARK: Outgoing calls
+
+    /// Places a call (INVITE with our offer). Events arrive through the returned session's
+    /// `onEvent`; set it before the next turn of the loop.
+    public func invite(
+        to uri: SIPURI, peer: SIPPeer, from: SIPNameAddr, offer: SDPSession, credentials: DigestClient? = nil,
+        headers: [SIPHeaderField] = []
+    ) -> InviteSession {
+        var fromParty = from
+        fromParty.tag = stack.makeTag()
+        var extra = SIPHeaders()
+        for h in headers { extra.add(h.name, h.value) }
+        extra.add(.allow, stack.allowedMethods.map(\.rawValue).joined(separator: ", "))
+        extra.add(.supported, stack.configuration.supported.joined(separator: ", "))
+        extra.add(.userAgent, stack.configuration.product)
+        extra.add(.contentType, "application/sdp")
+        let request = SIPRequest(
+            method: .invite, uri: uri, via: [stack.makeVia(transport: peer.transport)], from: fromParty,
+            to: SIPNameAddr(uri: uri), callID: stack.makeCallID(), cseq: SIPCSeq(1, .invite), maxForwards: 70,
+            contact: [.address(SIPNameAddr(uri: contactURI(for: peer.transport)))], headers: extra, body: offer.serialized())
+        let session = InviteSession(id: makeID(), role: .uac, invite: request, peer: peer, layer: self)
+        session.localSDP = offer
+        session.credentials = credentials
+        sessions[session.id] = session
+        session.clientTransaction = stack.sendRequest(request, to: peer) { [weak session] in session?.handleInviteEvent($0) }
+        return session
+    }
+
+    /// A 2xx whose INVITE transaction is gone (§13.2.2.4): ACK it again if the dialog is ours.
+    private func strayInviteSuccess(_ response: SIPResponse, from peer: SIPPeer) {
+        guard let localTag = response.from.tag, let remoteTag = response.to.tag,
+            let session = dialogs[DialogID(callID: response.callID, localTag: localTag, remoteTag: remoteTag)]
+        else { return }
+        session.handleSuccess(response)
+    }
+
+    // MARK: Bookkeeping
+
+    func register(_ session: InviteSession) {
+        if let d = session.dialog { dialogs[d.id] = session }
+    }
+
+    func unregister(_ session: InviteSession) {
+        if let d = session.dialog, dialogs[d.id] === session { dialogs[d.id] = nil }
+        sessions[session.id] = nil
+    }
+
+    func sessionEnded(_ session: InviteSession, reason: InviteSession.EndReason) {
+        delegate?.sessionEnded(session, reason: reason)
+    }
+
+    /// Ends every call: BYE for answered ones, 480 or CANCEL for the rest. Returns how many there were.
+    @discardableResult
+    public func hangUpAll() -> Int {
+        let all = Array(sessions.values)
+        for s in all { s.hangUp() }
+        return all.count
+    }
+}
+
+extension InviteSession {
+    func setDialog(_ d: SIPDialog) { dialog = d }
+}
