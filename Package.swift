@@ -47,6 +47,9 @@ let package = Package(
 
         .testTarget(name: "TOMLTests", dependencies: ["TOML"], swiftSettings: swiftSettings),
         .testTarget(name: "SIPMessageTests", dependencies: ["SIPMessage"], swiftSettings: swiftSettings),
-        .testTarget(name: "SIPTests", dependencies: ["SIP", "SIPMessage", "TestSupport", log] + nio, swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SIPTests",
+            dependencies: ["SIP", "SIPMessage", "TestSupport", log, .product(name: "NIOTestUtils", package: "swift-nio")] + nio,
+            swiftSettings: swiftSettings),
     ]
 )

@@ -1,0 +1,235 @@
+public import Logging
+public import NIOCore
+import NIOPosix
+public import SIPMessage
+
+// The UDP and TCP transports (RFC 3261 §18) on SwiftNIO.
+//
+// Both listen on the same address and port and live on the stack's single event loop, together with
+// every accepted or opened TCP connection, so delivering a message to the stack is a plain call.
+// UDP gets a 4 MiB receive buffer and vector reads: with the default buffer a burst of a few
+// thousand datagrams is dropped in the kernel without anyone noticing (see ENVIRONMENT.md).
+
+public final class SIPTransportLayer: SIPTransport {
+    public struct Configuration: Sendable {
+        public var host: String
+        /// 0 picks a free port (UDP first, then TCP on the same one).
+        public var port: Int
+        /// The host we put in Via and Contact; must be set when listening on a wildcard address.
+        public var advertisedHost: String
+        public var parserLimits: SIPParserLimits
+        public var receiveBufferBytes: Int
+        public var maxConnections: Int
+        public var enableTCP: Bool
+
+        public init(
+            host: String, port: Int, advertisedHost: String? = nil, parserLimits: SIPParserLimits = SIPParserLimits(),
+            receiveBufferBytes: Int = 4 << 20, maxConnections: Int = 2048, enableTCP: Bool = true
+        ) {
+            self.host = host
+            self.port = port
+            self.advertisedHost = advertisedHost ?? host
+            self.parserLimits = parserLimits
+            self.receiveBufferBytes = receiveBufferBytes
+            self.maxConnections = maxConnections
+            self.enableTCP = enableTCP
+        }
+    }
+
+    public let loop: any EventLoop
+    public let configuration: Configuration
+    let logger: Logger
+    /// Where received messages go; set to the stack's `receive` once it exists.
+    public var deliver: (([UInt8], SIPPeer) -> Void)?
+    private var udpChannel: (any Channel)?
+    private var tcpServer: (any Channel)?
+    private var connections: [SocketAddress: any Channel] = [:]
+    private var pending: [SocketAddress: [([UInt8], (any Error) -> Void)]] = [:]
+    private var boundPort = 0
+    private var warnedConnectionLimit = false
+
+    public init(loop: any EventLoop, configuration: Configuration, logger: Logger) {
+        self.loop = loop
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The port both transports listen on (after `start`).
+    public var port: Int { boundPort }
+    public var connectionCount: Int { connections.count }
+
+    /// Binds UDP and TCP. Runs on `loop`.
+    public func start() -> EventLoopFuture<Void> {
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let udp = DatagramBootstrap(group: loop)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(configuration.receiveBufferBytes))
+            .channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(configuration.receiveBufferBytes))
+            .channelOption(.datagramVectorReadMessageCount, value: 32)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: configuration.parserLimits.maxMessageBytes + 1))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(UDPInboundHandler(transport: bound))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+        return udp.flatMap { channel in
+            let me = bound.value
+            me.udpChannel = channel
+            me.boundPort = channel.localAddress?.port ?? me.configuration.port
+            guard me.configuration.enableTCP else { return channel.eventLoop.makeSucceededVoidFuture() }
+            return ServerBootstrap(group: me.loop, childGroup: me.loop)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(.backlog, value: 256)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { child in
+                    child.eventLoop.makeCompletedFuture {
+                        try bound.value.setUpStream(child)
+                    }
+                }
+                .bind(host: me.configuration.host, port: me.boundPort)
+                .map { bound.value.tcpServer = $0 }
+        }
+    }
+
+    func setUpStream(_ channel: any Channel) throws {
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SIPFrameDecoder(parser: SIPParser(limits: configuration.parserLimits))))
+        try channel.pipeline.syncOperations.addHandler(TCPInboundHandler(transport: NIOLoopBound(self, eventLoop: loop)))
+    }
+
+    /// Closes the listeners and every connection.
+    public func close() -> EventLoopFuture<Void> {
+        var futures: [EventLoopFuture<Void>] = []
+        if let udpChannel { futures.append(udpChannel.close()) }
+        if let tcpServer { futures.append(tcpServer.close()) }
+        for c in connections.values { futures.append(c.close()) }
+        return EventLoopFuture.andAllComplete(futures, on: loop)
+    }
+
+    public func advertisedEndpoint(for transport: SIPTransportKind) -> (host: String, port: Int) {
+        (configuration.advertisedHost, boundPort)
+    }
+
+    public func send(_ bytes: [UInt8], to peer: SIPPeer, onFailure: @escaping (any Error) -> Void) {
+        switch peer.transport {
+        case .udp:
+            guard let channel = udpChannel else {
+                onFailure(ChannelError.ioOnClosedChannel)
+                return
+            }
+            let envelope = AddressedEnvelope(remoteAddress: peer.address, data: channel.allocator.buffer(bytes: bytes))
+            let promise = loop.makePromise(of: Void.self)
+            promise.futureResult.assumeIsolated().whenFailure(onFailure)
+            channel.writeAndFlush(envelope, promise: promise)
+        case .tcp:
+            if let channel = connections[peer.address] {
+                let promise = loop.makePromise(of: Void.self)
+                promise.futureResult.assumeIsolated().whenFailure(onFailure)
+                channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: promise)
+            } else {
+                connect(to: peer.address, first: (bytes, onFailure))
+            }
+        }
+    }
+
+    /// Opens a connection for a peer we have none to; messages sent meanwhile wait for it.
+    private func connect(to address: SocketAddress, first: ([UInt8], (any Error) -> Void)) {
+        if pending[address] != nil {
+            pending[address]!.append(first)
+            return
+        }
+        pending[address] = [first]
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(5))
+            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try bound.value.setUpStream(channel) } }
+            .connect(to: address)
+            .assumeIsolated()
+            .whenComplete { result in
+                let me = bound.value
+                let waiting = me.pending.removeValue(forKey: address) ?? []
+                switch result {
+                case .success(let channel):
+                    for (bytes, fail) in waiting {
+                        let promise = me.loop.makePromise(of: Void.self)
+                        promise.futureResult.assumeIsolated().whenFailure(fail)
+                        channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: promise)
+                    }
+                case .failure(let error):
+                    me.logger.info("TCP connect failed", metadata: ["sip.peer": "\(address)", "error": "\(error)"])
+                    for (_, fail) in waiting { fail(error) }
+                }
+            }
+    }
+
+    func connectionOpened(_ channel: any Channel) -> Bool {
+        guard let remote = channel.remoteAddress else { return false }
+        guard connections.count < configuration.maxConnections else {
+            if !warnedConnectionLimit {
+                warnedConnectionLimit = true
+                logger.warning("TCP connection limit reached; refusing new connections", metadata: ["sip.max_connections": "\(configuration.maxConnections)"])
+            }
+            return false
+        }
+        warnedConnectionLimit = false
+        connections[remote] = channel
+        return true
+    }
+
+    func connectionClosed(_ channel: any Channel, remote: SocketAddress?) {
+        if let remote, connections[remote] === channel { connections[remote] = nil }
+    }
+}
+
+private final class UDPInboundHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    let transport: NIOLoopBound<SIPTransportLayer>
+
+    init(transport: NIOLoopBound<SIPTransportLayer>) { self.transport = transport }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        var buffer = envelope.data
+        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+        transport.value.deliver?(bytes, SIPPeer(.udp, envelope.remoteAddress))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // ICMP errors surface here on Linux (ECONNREFUSED for a closed peer port); they concern one
+        // peer, not the socket.
+        transport.value.logger.debug("UDP error", metadata: ["error": "\(error)"])
+    }
+}
+
+private final class TCPInboundHandler: ChannelInboundHandler {
+    typealias InboundIn = [UInt8]
+    let transport: NIOLoopBound<SIPTransportLayer>
+    private var remote: SocketAddress?
+
+    init(transport: NIOLoopBound<SIPTransportLayer>) { self.transport = transport }
+
+    func channelActive(context: ChannelHandlerContext) {
+        remote = context.channel.remoteAddress
+        if !transport.value.connectionOpened(context.channel) { context.close(promise: nil) }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        transport.value.connectionClosed(context.channel, remote: remote)
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let remote else { return }
+        transport.value.deliver?(unwrapInboundIn(data), SIPPeer(.tcp, remote))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A framing error leaves the stream unreadable: report it against the peer and close.
+        if let remote, let parseError = error as? SIPParseError {
+            transport.value.logger.info("closing TCP connection after a framing error", metadata: ["sip.peer": "\(remote)", "sip.reason": "\(parseError.detail)"])
+        }
+        context.close(promise: nil)
+    }
+}

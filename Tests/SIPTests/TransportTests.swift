@@ -1,0 +1,134 @@
+import Logging
+import NIOCore
+import NIOPosix
+import NIOTestUtils
+@testable import SIP
+import SIPMessage
+import TestSupport
+import Testing
+
+/// A stack on a real event loop, listening on loopback, answering OPTIONS.
+final class LiveStack: @unchecked Sendable {
+    // Unchecked: every field below is touched only on `loop` (set up through `submit`).
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    var loop: any EventLoop { group.next() }
+    var transport: SIPTransportLayer!
+    var stack: SIPStack!
+
+    init() throws {
+        let loop = group.next()
+        try loop.submit {
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let transport = SIPTransportLayer(loop: loop, configuration: .init(host: "127.0.0.1", port: 0), logger: logger)
+            let stack = SIPStack(configuration: .init(), scheduler: EventLoopScheduler(loop: loop), transport: transport, logger: logger)
+            transport.deliver = { stack.receive($0, from: $1) }
+            stack.handlers = [OptionsResponder(allow: [.options], supported: [])]
+            self.transport = transport
+            self.stack = stack
+        }.wait()
+        try loop.flatSubmit { self.transport.start() }.wait()
+    }
+
+    var port: Int { try! loop.submit { self.transport.port }.wait() }
+
+    func shutdown() throws {
+        try loop.flatSubmit { self.transport.close() }.wait()
+        try group.syncShutdownGracefully()
+    }
+}
+
+@Suite struct TransportTests {
+    func options(branch: String, transport: String = "UDP") -> [UInt8] {
+        SIPFixtures.request(.options, branch: branch, transport: transport, rport: true).serialized()
+    }
+
+    @Test func udpRoundTrip() throws {
+        let live = try LiveStack()
+        defer { try? live.shutdown() }
+        let probe = try UDPProbe()
+        probe.send(options(branch: "z9hG4bKudp"), to: live.port)
+        let reply = try #require(probe.receive())
+        guard case .response(let r) = try SIPParser().parse(reply) else { Issue.record("no response"); return }
+        #expect(r.status == .ok)
+    }
+
+    /// A message split across segments, then two in one segment, then a keep-alive.
+    @Test func tcpFramingAndKeepAlive() throws {
+        let live = try LiveStack()
+        defer { try? live.shutdown() }
+        let probe = try TCPProbe(port: live.port)
+        let first = options(branch: "z9hG4bKtcp1", transport: "TCP")
+        probe.send(Array(first.prefix(40)))
+        probe.send(Array(first.dropFirst(40)))
+        let r1 = probe.receive(atLeast: 100)
+        #expect(String(decoding: r1, as: UTF8.self).hasPrefix("SIP/2.0 200 OK"))
+        probe.send(options(branch: "z9hG4bKtcp2", transport: "TCP") + options(branch: "z9hG4bKtcp3", transport: "TCP"))
+        var both = probe.receive(atLeast: 2 * r1.count - 10)
+        if String(decoding: both, as: UTF8.self).components(separatedBy: "SIP/2.0 200").count < 3 { both += probe.receive(atLeast: 1) }
+        #expect(String(decoding: both, as: UTF8.self).components(separatedBy: "SIP/2.0 200").count == 3)
+        probe.send([13, 10, 13, 10])
+        #expect(probe.receive(atLeast: 2) == [13, 10])
+    }
+
+    /// Without Content-Length a stream cannot be framed: the connection is closed, the daemon lives.
+    @Test func tcpWithoutContentLengthIsClosed() throws {
+        let live = try LiveStack()
+        defer { try? live.shutdown() }
+        let probe = try TCPProbe(port: live.port)
+        probe.send(Array("OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bKx\r\n\r\n".utf8))
+        #expect(probe.isClosedByPeer())
+        let udp = try UDPProbe()
+        udp.send(options(branch: "z9hG4bKalive"), to: live.port)
+        #expect(udp.receive() != nil)
+    }
+
+    /// The decoder against NIO's verifier, which feeds it byte by byte and in chunks.
+    @Test func frameDecoderByteByByte() throws {
+        let a = options(branch: "z9hG4bKa", transport: "TCP")
+        let b = SIPFixtures.request(.invite, branch: "z9hG4bKb", transport: "TCP", body: Array("v=0\r\n".utf8)).serialized()
+        var input = ByteBuffer(bytes: a + b)
+        try ByteToMessageDecoderVerifier.verifyDecoder(
+            inputOutputPairs: [(input, [a, b])],
+            decoderFactory: { SIPFrameDecoder(parser: SIPParser()) })
+        input = ByteBuffer(bytes: [13, 10, 13, 10] + a)
+        try ByteToMessageDecoderVerifier.verifyDecoder(
+            inputOutputPairs: [(input, [[13, 10, 13, 10], a])],
+            decoderFactory: { SIPFrameDecoder(parser: SIPParser()) })
+    }
+
+    /// Outbound over TCP: the transport opens a connection and the answer comes back on it.
+    @Test func tcpClientTransaction() throws {
+        let server = try LiveStack()
+        let client = try LiveStack()
+        defer {
+            try? client.shutdown()
+            try? server.shutdown()
+        }
+        let port = server.port
+        let promise = client.loop.makePromise(of: SIPStatus.self)
+        try client.loop.submit {
+            let request = SIPFixtures.request(.options, uri: "sip:x@127.0.0.1:\(port);transport=tcp", branch: client.stack.makeBranch(), transport: "TCP")
+            client.stack.sendRequest(request, to: SIPPeer(.tcp, try! SocketAddress(ipAddress: "127.0.0.1", port: port))) { event in
+                switch event {
+                case .response(let r): promise.succeed(r.status)
+                default: promise.fail(ProbeError("\(event)"))
+                }
+            }
+        }.wait()
+        #expect(try promise.futureResult.wait() == .ok)
+    }
+}
+
+extension String {
+    func components(separatedBy s: String) -> [Substring] {
+        var parts: [Substring] = []
+        var rest = self[...]
+        while let r = rest.firstRange(of: s) {
+            parts.append(rest[..<r.lowerBound])
+            rest = rest[r.upperBound...]
+        }
+        parts.append(rest)
+        return parts
+    }
+}
