@@ -42,11 +42,18 @@ let package = Package(
             name: "SIP",
             dependencies: ["SIPMessage", log, .product(name: "Crypto", package: "swift-crypto")] + nio,
             swiftSettings: swiftSettings),
+        .target(name: "Config", dependencies: ["TOML", "SIP", "SIPMessage"], swiftSettings: swiftSettings),
+        .target(
+            name: "Store",
+            dependencies: ["SIP", "SIPMessage", log, .product(name: "GRDB", package: "GRDB.swift")] + nio,
+            swiftSettings: swiftSettings),
         // Fakes shared by the test targets: a manual clock and an in-memory transport.
         .target(name: "TestSupport", dependencies: ["SIP", "SIPMessage", log] + nio, path: "Tests/TestSupport", swiftSettings: swiftSettings),
 
         .testTarget(name: "TOMLTests", dependencies: ["TOML"], swiftSettings: swiftSettings),
         .testTarget(name: "SIPMessageTests", dependencies: ["SIPMessage"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "SIP", "SIPMessage"], swiftSettings: swiftSettings),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "SIP", "SIPMessage", "TestSupport", log] + nio, swiftSettings: swiftSettings),
         .testTarget(
             name: "SIPTests",
             dependencies: ["SIP", "SIPMessage", "TestSupport", log, .product(name: "NIOTestUtils", package: "swift-nio")] + nio,

@@ -1,0 +1,326 @@
+import Foundation
+public import SIP
+public import SIPMessage
+import TOML
+
+/// Everything `acdd` is told by its configuration file and `--set` overrides. Built only through
+/// `load`, which checks every value, so the rest of the daemon can trust it.
+public struct DaemonConfiguration: Sendable, Equatable {
+    public struct Daemon: Sendable, Equatable {
+        public var logLevel: String
+        /// SIGTERM: how long calls may go on before the daemon hangs them up.
+        public var drainSeconds: Int
+        /// Then: how long to wait for the hang-ups to be answered.
+        public var stopSeconds: Int
+    }
+
+    public struct Paths: Sendable, Equatable {
+        public var state: String
+        public var database: String
+        public var controlSocket: String
+        public var queueLog: String
+        public var recordings: String
+        public var prompts: String
+    }
+
+    public struct SIPSettings: Sendable, Equatable {
+        public var listenHost: String
+        public var listenPort: Int
+        public var advertise: String
+        public var realm: String
+        public var tcp: Bool
+        public var timers: SIPTimerValues
+        public var limits: SIPParserLimits
+        public var userAgent: String
+        public var registrar: RegistrarPolicy
+        public var nonceLifetime: Int
+        public var algorithms: [DigestAlgorithm]
+    }
+
+    public struct Security: Sendable, Equatable {
+        public var guardPolicy: SourceGuardPolicy
+    }
+
+    public struct Media: Sendable, Equatable {
+        public var rtpPorts: ClosedRange<Int>
+        public var address: String
+        public var codecs: [AudioCodec]
+        public var telephoneEvent: Bool
+        public var ptime: Int
+
+        public var capabilities: MediaCapabilities {
+            MediaCapabilities(codecs: codecs, telephoneEvents: telephoneEvent, address: address, ptime: ptime)
+        }
+    }
+
+    public struct Control: Sendable, Equatable {
+        public var socketPath: String
+        /// Permission bits of the socket file.
+        public var mode: Int
+        /// Group allowed in besides root and the daemon's own user; nil for none.
+        public var group: String?
+    }
+
+    /// A carrier connection: who may send us calls, and to which numbers.
+    public struct Trunk: Sendable, Equatable {
+        public var name: String
+        public var addresses: [IPNetwork]
+        public var numbers: [String]
+        /// Trunks that authenticate instead of (or besides) coming from a known address.
+        public var username: String?
+        public var password: String?
+    }
+
+    public struct Group: Sendable, Equatable {
+        public var name: String
+        public var strategy: String
+    }
+
+    public struct Agent: Sendable, Equatable {
+        public var id: String
+        public var name: String
+        public var password: String
+        /// Skill group → level (1–10), in written order.
+        public var skills: [Skill]
+
+        public struct Skill: Sendable, Equatable {
+            public var group: String
+            public var level: Int
+        }
+    }
+
+    public var source: String
+    public var daemon: Daemon
+    public var paths: Paths
+    public var sip: SIPSettings
+    public var security: Security
+    public var media: Media
+    public var control: Control
+    public var trunks: [Trunk]
+    public var groups: [Group]
+    public var agents: [Agent]
+
+    /// The routing strategies a group may use (FEATURES A3; the engine comes with the ACD).
+    public static let strategies = [
+        "longest-idle", "round-robin", "fewest-calls", "least-talk-time", "ring-all", "linear", "random",
+        "weighted-random", "best-skill",
+    ]
+
+    public func agent(_ id: String) -> Agent? { agents.first { $0.id == id } }
+
+    /// The trunk a call from `ip` to `number` belongs to, if its address is listed.
+    public func trunk(from ip: String, to number: String?) -> Trunk? {
+        trunks.first { t in t.addresses.contains { $0.contains(ip: ip) } && (number.map { t.numbers.contains($0) } ?? true) }
+    }
+}
+
+extension DaemonConfiguration {
+    /// Reads and checks a configuration file with command-line overrides (`key` → raw text).
+    public static func load(path: String, overrides: [String: String] = [:]) throws(ConfigError) -> DaemonConfiguration {
+        let display = path
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError("cannot read the file", at: display)
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw ConfigError("the file is not UTF-8 text", at: display) }
+        return try parse(text, file: display, directory: ((path as NSString).deletingLastPathComponent as NSString).isAbsolutePath
+            ? (path as NSString).deletingLastPathComponent
+            : ((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent((path as NSString).deletingLastPathComponent) as NSString).standardizingPath,
+            overrides: overrides)
+    }
+
+    /// Parses configuration text; `directory` anchors relative paths.
+    public static func parse(_ text: String, file: String, directory: String, overrides: [String: String] = [:]) throws(ConfigError) -> DaemonConfiguration {
+        let table: TOMLTable
+        do { table = try TOMLParser.parse(text) } catch { throw ConfigError(error.message, at: "\(file):\(error.position.line)") }
+        let set = OverrideSet(overrides)
+        let root = ConfigReader(file: file, table: table, path: [], position: TOMLPosition(line: 1, column: 1), overrides: set)
+        let config = try read(root, file: file, directory: directory)
+        try root.finish()
+        try set.checkAllUsed()
+        return config
+    }
+
+    private static func read(_ root: ConfigReader, file: String, directory: String) throws(ConfigError) -> DaemonConfiguration {
+        // [daemon]
+        let d = try root.section("daemon")
+        let logLevel = try d.string("log_level", default: "info")
+        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
+            throw d.error("log_level must be one of trace, debug, info, notice, warning, error, critical", key: "log_level")
+        }
+        let daemon = Daemon(
+            logLevel: logLevel, drainSeconds: try d.integer("drain_seconds", default: 10, range: 0...3600),
+            stopSeconds: try d.integer("stop_seconds", default: 5, range: 1...600))
+        try d.finish()
+
+        // [paths]
+        let p = try root.section("paths")
+        let state = try p.path("state", relativeTo: directory) ?? (directory as NSString).appendingPathComponent("state")
+        func under(_ key: String, _ name: String) throws(ConfigError) -> String {
+            try p.path(key, relativeTo: directory) ?? (state as NSString).appendingPathComponent(name)
+        }
+        let paths = Paths(
+            state: state, database: try under("database", "acdd.sqlite"), controlSocket: try under("control_socket", "acdd.sock"),
+            queueLog: try under("queue_log", "queue_log"), recordings: try under("recordings", "recordings"),
+            prompts: try p.path("prompts", relativeTo: directory) ?? (directory as NSString).appendingPathComponent("prompts"))
+        try p.finish()
+
+        // [sip]
+        let s = try root.section("sip")
+        let listen = try s.string("listen", default: "127.0.0.1:5060")
+        guard let (host, port) = parseHostPort(listen) else {
+            throw s.error("listen must be ADDRESS:PORT with an IP address, such as 127.0.0.1:5060 or [::1]:5060, not '\(listen)'", key: "listen")
+        }
+        let wildcard = host == "0.0.0.0" || host == "::"
+        let advertise = try s.string("advertise") ?? (wildcard ? "" : host)
+        if advertise.isEmpty { throw s.error("advertise is needed when listening on all addresses (\(host))", key: "listen") }
+        let transports = try s.strings("transports") ?? ["udp", "tcp"]
+        for t in transports where !["udp", "tcp"].contains(t.lowercased()) {
+            throw s.error("transports may hold \"udp\" and \"tcp\", not '\(t)'", key: "transports")
+        }
+        guard transports.map({ $0.lowercased() }).contains("udp") else { throw s.error("transports must include udp", key: "transports") }
+        let t1 = try s.integer("t1_ms", default: 500, range: 50...10_000)
+        let t2 = try s.integer("t2_ms", default: 4000, range: t1...60_000)
+        let t4 = try s.integer("t4_ms", default: 5000, range: 100...60_000)
+        let limits = SIPParserLimits(
+            maxMessageBytes: try s.integer("max_message_bytes", default: 65_535, range: 1500...1_048_576),
+            maxHeaderLines: try s.integer("max_header_lines", default: 128, range: 16...4096),
+            maxLineBytes: try s.integer("max_line_bytes", default: 8192, range: 256...65_536))
+        let r = try s.section("registrar")
+        let minExpires = try r.integer("min_expires", default: 60, range: 1...86_400)
+        let maxExpires = try r.integer("max_expires", default: 3600, range: minExpires...604_800)
+        let registrar = RegistrarPolicy(
+            minExpires: minExpires, maxExpires: maxExpires,
+            defaultExpires: try r.integer("default_expires", default: 3600, range: minExpires...maxExpires),
+            maxContactsPerAOR: try r.integer("max_contacts", default: 10, range: 1...100))
+        let nonceLifetime = try r.integer("nonce_lifetime", default: 300, range: 10...86_400)
+        var algorithms: [DigestAlgorithm] = []
+        for name in try r.strings("algorithms") ?? ["SHA-256", "MD5"] {
+            guard let a = DigestAlgorithm(name: name) else { throw r.error("algorithms may hold \"SHA-256\" and \"MD5\", not '\(name)'", key: "algorithms") }
+            algorithms.append(a)
+        }
+        if algorithms.isEmpty { throw r.error("algorithms must not be empty", key: "algorithms") }
+        try r.finish()
+        let sip = SIPSettings(
+            listenHost: host, listenPort: port, advertise: advertise, realm: try s.string("realm", default: "acdd"),
+            tcp: transports.map { $0.lowercased() }.contains("tcp"),
+            timers: SIPTimerValues(t1: .milliseconds(t1), t2: .milliseconds(t2), t4: .milliseconds(t4)), limits: limits,
+            userAgent: try s.string("user_agent", default: "acdd"), registrar: registrar, nonceLifetime: nonceLifetime, algorithms: algorithms)
+        try s.finish()
+
+        // [media]
+        let m = try root.section("media")
+        let portsText = try m.string("rtp_ports", default: "30000-30999")
+        let bounds = portsText.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard bounds.count == 2, let lo = bounds[0], let hi = bounds[1], lo >= 1024, hi <= 65535, hi - lo >= 3 else {
+            throw m.error("rtp_ports must be LOW-HIGH within 1024-65535 with at least 4 ports, not '\(portsText)'", key: "rtp_ports")
+        }
+        var codecs: [AudioCodec] = []
+        for name in try m.strings("codecs") ?? ["PCMU", "PCMA"] {
+            guard let c = AudioCodec(rawValue: name.uppercased()) else { throw m.error("codecs may hold PCMU, PCMA and G722, not '\(name)'", key: "codecs") }
+            codecs.append(c)
+        }
+        if codecs.isEmpty { throw m.error("codecs must not be empty", key: "codecs") }
+        let media = Media(
+            rtpPorts: lo...hi, address: try m.string("address") ?? advertise, codecs: codecs,
+            telephoneEvent: try m.bool("telephone_event", default: true), ptime: try m.integer("ptime", default: 20, range: 10...60))
+        guard IPNetwork.parseAddress(media.address) != nil else { throw m.error("address must be an IP address, not '\(media.address)'", key: "address") }
+        try m.finish()
+
+        // [control]
+        let c = try root.section("control")
+        let modeText = try c.string("mode", default: "0660")
+        guard let mode = Int(modeText, radix: 8), (0...0o777).contains(mode) else { throw c.error("mode must be octal permission bits such as \"0660\", not '\(modeText)'", key: "mode") }
+        let control = Control(
+            socketPath: try c.path("socket", relativeTo: directory) ?? paths.controlSocket, mode: mode, group: try c.string("group"))
+        try c.finish()
+
+        // [[trunks]]
+        var trunks: [Trunk] = []
+        for t in try root.tables("trunks") {
+            let name = try t.requiredString("name")
+            if trunks.contains(where: { $0.name == name }) { throw t.error("trunk '\(name)' is defined twice", key: "name") }
+            var networks: [IPNetwork] = []
+            for a in try t.strings("addresses") ?? [] {
+                guard let n = IPNetwork(a) else { throw t.error("'\(a)' is not an address or address/prefix", key: "addresses") }
+                networks.append(n)
+            }
+            let numbers = try t.strings("numbers") ?? []
+            if numbers.isEmpty { throw t.error("trunk '\(name)' needs numbers (the numbers it may call)", key: "numbers") }
+            let username = try t.string("username")
+            let password = try t.string("password")
+            if (username == nil) != (password == nil) { throw t.error("username and password go together", key: username == nil ? "password" : "username") }
+            if networks.isEmpty && username == nil { throw t.error("trunk '\(name)' needs addresses or username/password", key: "name") }
+            trunks.append(Trunk(name: name, addresses: networks, numbers: numbers, username: username, password: password))
+            try t.finish()
+        }
+
+        // [[groups]]
+        var groups: [Group] = []
+        for g in try root.tables("groups") {
+            let name = try g.requiredString("name")
+            if groups.contains(where: { $0.name == name }) { throw g.error("group '\(name)' is defined twice", key: "name") }
+            let strategy = try g.string("strategy", default: "longest-idle")
+            guard strategies.contains(strategy) else { throw g.error("strategy must be one of \(strategies.joined(separator: ", ")), not '\(strategy)'", key: "strategy") }
+            groups.append(Group(name: name, strategy: strategy))
+            try g.finish()
+        }
+
+        // [[agents]]
+        var agents: [Agent] = []
+        for a in try root.tables("agents") {
+            let id = try a.requiredString("id")
+            guard id.utf8.allSatisfy({ SIPUserChars.contains($0) }) else { throw a.error("id '\(id)' must be usable as a SIP user (letters, digits, - . _)", key: "id") }
+            if agents.contains(where: { $0.id == id }) { throw a.error("agent '\(id)' is defined twice", key: "id") }
+            let password = try a.requiredString("password")
+            var skills: [Agent.Skill] = []
+            for (group, level, where_) in try a.integerTable("skills") ?? [] {
+                guard groups.contains(where: { $0.name == group }) else { throw ConfigError("skill '\(group)' names no group", at: where_) }
+                guard (1...10).contains(level) else { throw ConfigError("skill level of '\(group)' must be 1-10, not \(level)", at: where_) }
+                skills.append(Agent.Skill(group: group, level: level))
+            }
+            agents.append(Agent(id: id, name: try a.string("name", default: id), password: password, skills: skills))
+            try a.finish()
+        }
+
+        // [security]
+        let sec = try root.section("security")
+        var trusted: [IPNetwork] = trunks.flatMap(\.addresses)
+        for a in try sec.strings("trusted") ?? [] {
+            guard let n = IPNetwork(a) else { throw sec.error("'\(a)' is not an address or address/prefix", key: "trusted") }
+            trusted.append(n)
+        }
+        let guardPolicy = SourceGuardPolicy(
+            trusted: trusted, messagesPerSecond: try sec.double("messages_per_second", default: 50, minimum: 1),
+            burst: try sec.double("burst", default: 200, minimum: 1),
+            failuresBeforeBlock: try sec.integer("failures_before_block", default: 20, range: 1...100_000),
+            failureWindow: try sec.double("failure_window", default: 60, minimum: 1), blockSeconds: try sec.double("block_seconds", default: 300, minimum: 1))
+        try sec.finish()
+
+        return DaemonConfiguration(
+            source: file, daemon: daemon, paths: paths, sip: sip, security: Security(guardPolicy: guardPolicy), media: media,
+            control: control, trunks: trunks, groups: groups, agents: agents)
+    }
+
+    /// `127.0.0.1:5060`, `[::1]:5060` or a bare address (port 5060).
+    static func parseHostPort(_ text: String) -> (String, Int)? {
+        var host = text
+        var port = 5060
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":"), let p = Int(rest.dropFirst()) else { return nil }
+                port = p
+            }
+        } else if let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") {
+            host = String(text[..<colon])
+            guard let p = Int(text[text.index(after: colon)...]) else { return nil }
+            port = p
+        }
+        guard (0...65535).contains(port), IPNetwork.parseAddress(host) != nil else { return nil }
+        return (host, port)
+    }
+}
+
+private let SIPUserChars: Set<UInt8> = Set(Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._".utf8))
