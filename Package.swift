@@ -18,8 +18,8 @@ let package = Package(
     name: "acdd",
     platforms: [.macOS(.v15)],
     products: [
-        // .executable(name: "acdd", targets: ["ACDDaemon"]),
-        // .executable(name: "acdctl", targets: ["acdctl"]),
+        .executable(name: "acdd", targets: ["ACDDaemon"]),
+        .executable(name: "acdctl", targets: ["acdctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -42,10 +42,26 @@ let package = Package(
             name: "SIP",
             dependencies: ["SIPMessage", log, .product(name: "Crypto", package: "swift-crypto")] + nio,
             swiftSettings: swiftSettings),
+        .target(name: "Media", dependencies: nio, swiftSettings: swiftSettings),
+        .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", log] + nio, swiftSettings: swiftSettings),
+        .target(name: "Control", dependencies: [log] + nio, swiftSettings: swiftSettings),
         .target(name: "Config", dependencies: ["TOML", "SIP", "SIPMessage"], swiftSettings: swiftSettings),
         .target(
             name: "Store",
             dependencies: ["SIP", "SIPMessage", log, .product(name: "GRDB", package: "GRDB.swift")] + nio,
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "ACDDaemon",
+            dependencies: [
+                "Config", "SIP", "SIPMessage", "Calls", "Media", "Control", "Store", log,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ] + nio,
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "acdctl",
+            dependencies: ["Control", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings),
         // Fakes shared by the test targets: a manual clock and an in-memory transport.
         .target(name: "TestSupport", dependencies: ["SIP", "SIPMessage", log] + nio, path: "Tests/TestSupport", swiftSettings: swiftSettings),

@@ -1,0 +1,292 @@
+import Calls
+import Config
+import Control
+import Foundation
+import Logging
+import Media
+import NIOCore
+import NIOPosix
+import SIP
+import SIPMessage
+import Store
+
+/// The running daemon: the SIP stack and everything on its loop, the database, the control socket.
+///
+/// Design note: this is a class marked `@unchecked Sendable` because its state lives on one event
+/// loop (the SIP loop) and every method that touches it either runs there already or hops there
+/// with `loop.submit`. That is the same single-owner rule the stack itself follows; an actor would
+/// add a second executor between the control socket and the stack for no gain.
+final class DaemonCore: @unchecked Sendable {
+    static let version = "0.1.0"
+
+    let configPath: String
+    let overrides: [String: String]
+    let logger: Logger
+    let levelBox: LogLevelBox
+    let notifier: SystemdNotifier
+    let group: MultiThreadedEventLoopGroup
+    let loop: any EventLoop
+    let startedAt = Date()
+
+    // Owned by `loop`.
+    private(set) var config: DaemonConfiguration
+    private var transport: SIPTransportLayer!
+    private var stack: SIPStack!
+    private var scheduler: EventLoopScheduler!
+    private var sourceGuard: SourceGuard!
+    private var registrar: Registrar!
+    private var options: OptionsResponder!
+    private var sessions: SessionLayer!
+    private var calls: InboundCallService!
+    private var ports: RTPPortPool!
+    private var watchdogTask: RepeatedTask?
+    private var draining = false
+
+    private var database: ACDDatabase!
+    private var bindingStore: SQLiteBindingStore!
+    private var control: ControlServer?
+
+    init(config: DaemonConfiguration, configPath: String, overrides: [String: String], logger: Logger, levelBox: LogLevelBox) {
+        self.config = config
+        self.configPath = configPath
+        self.overrides = overrides
+        self.logger = logger
+        self.levelBox = levelBox
+        self.notifier = SystemdNotifier()
+        group = MultiThreadedEventLoopGroup(numberOfThreads: max(2, System.coreCount))
+        loop = group.next()
+    }
+
+    // MARK: Start
+
+    func start() async throws {
+        try FileManager.default.createDirectory(atPath: config.paths.state, withIntermediateDirectories: true)
+        database = try ACDDatabase(path: config.paths.database)
+        bindingStore = SQLiteBindingStore(database: database, logger: logger)
+        try await loop.submit { try self.buildStack() }.get()
+        do {
+            try await loop.flatSubmit { self.transport.start() }.get()
+        } catch {
+            throw StartError("cannot listen for SIP on \(config.sip.listenHost):\(config.sip.listenPort): \(error)")
+        }
+        control = try await ControlServer.start(
+            path: config.control.socketPath, mode: config.control.mode, group: config.control.group,
+            access: ControlAccess(operatorGroup: config.control.group), handler: ControlCommands(core: self), loopGroup: group,
+            logger: logger)
+        let port = try await loop.submit { self.transport.port }.get()
+        if let interval = notifier.watchdogInterval {
+            // Pinged from the SIP loop itself: if that loop stalls, systemd notices and restarts us.
+            try await loop.submit {
+                self.watchdogTask = self.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .nanoseconds(Int64(interval.components.seconds * 1_000_000_000 + interval.components.attoseconds / 1_000_000_000))) { _ in
+                    self.notifier.watchdog()
+                }
+            }.get()
+        }
+        logger.info(
+            "acdd ready",
+            metadata: [
+                "acdd.version": "\(Self.version)", "sip.listen": "\(config.sip.listenHost):\(port)", "sip.tcp": "\(config.sip.tcp)",
+                "control.socket": "\(config.control.socketPath)", "paths.state": "\(config.paths.state)", "config": "\(configPath)",
+            ])
+        notifier.ready(status: "listening on \(config.sip.listenHost):\(port)")
+    }
+
+    private func buildStack() throws {
+        let c = config
+        scheduler = EventLoopScheduler(loop: loop)
+        transport = SIPTransportLayer(
+            loop: loop,
+            configuration: .init(host: c.sip.listenHost, port: c.sip.listenPort, advertisedHost: c.sip.advertise, parserLimits: c.sip.limits, enableTCP: c.sip.tcp),
+            logger: logger)
+        stack = SIPStack(
+            configuration: .init(timers: c.sip.timers, parserLimits: c.sip.limits, product: "\(c.sip.userAgent)/\(Self.version)"),
+            scheduler: scheduler, transport: transport, logger: logger)
+        transport.deliver = { [unowned stack] bytes, peer in stack!.receive(bytes, from: peer) }
+        sourceGuard = SourceGuard(policy: c.security.guardPolicy, scheduler: scheduler, logger: logger)
+        stack.sourceFilter = sourceGuard
+        let authenticator = DigestAuthenticator(
+            realm: c.sip.realm, nonceLifetime: Double(c.sip.nonceLifetime), algorithms: c.sip.algorithms, scheduler: scheduler)
+        let guardRef = sourceGuard!
+        registrar = Registrar(
+            policy: c.sip.registrar, authenticator: authenticator, passwords: Self.passwords(c), scheduler: scheduler,
+            store: bindingStore, logger: logger, reportFailure: { peer, reason in guardRef.recordFailure(peer, reason: reason) })
+        options = OptionsResponder(allow: stack.allowedMethods, supported: stack.configuration.supported)
+        sessions = SessionLayer(stack: stack)
+        ports = RTPPortPool(host: c.media.address, range: c.media.rtpPorts, loop: loop)
+        calls = InboundCallService(
+            policy: Self.callPolicy(c), sessions: sessions, ports: ports, authenticator: authenticator, scheduler: scheduler, logger: logger)
+        stack.handlers = [registrar, options, sessions]
+    }
+
+    static func passwords(_ c: DaemonConfiguration) -> (String) -> String? {
+        let table = Dictionary(c.agents.map { ($0.id, $0.password) }, uniquingKeysWith: { a, _ in a })
+        return { table[$0] }
+    }
+
+    static func callPolicy(_ c: DaemonConfiguration) -> CallPolicy {
+        CallPolicy(
+            trunks: c.trunks.map { .init(name: $0.name, addresses: $0.addresses, numbers: $0.numbers, username: $0.username, password: $0.password) },
+            phoneUsers: Dictionary(c.agents.map { ($0.id, $0.password) }, uniquingKeysWith: { a, _ in a }), media: c.media.capabilities)
+    }
+
+    // MARK: Reload
+
+    /// Reads the file again and applies it. A broken file changes nothing: the error is returned
+    /// (and logged) with its line. Settings that only take effect at start are reported as such.
+    func reload() async -> Result<[String], ConfigError> {
+        let fresh: DaemonConfiguration
+        do {
+            fresh = try DaemonConfiguration.load(path: configPath, overrides: overrides)
+        } catch {
+            logger.error("reload refused; the running configuration stays", metadata: ["config.error": "\(error)"])
+            return .failure(error)
+        }
+        let notes = try? await loop.submit { self.apply(fresh) }.get()
+        logger.info("configuration reloaded", metadata: ["config": "\(configPath)", "config.restart_needed": "\((notes ?? []).joined(separator: "; "))"])
+        return .success(notes ?? [])
+    }
+
+    private func apply(_ fresh: DaemonConfiguration) -> [String] {
+        var notes: [String] = []
+        var applied = fresh
+        let old = config
+        // What the sockets and files were opened with stays until a restart.
+        if fresh.sip.listenHost != old.sip.listenHost || fresh.sip.listenPort != old.sip.listenPort || fresh.sip.tcp != old.sip.tcp
+            || fresh.sip.advertise != old.sip.advertise
+        {
+            notes.append("sip.listen/advertise/transports changed: restart to apply")
+        }
+        if fresh.sip.timers != old.sip.timers || fresh.sip.limits != old.sip.limits || fresh.sip.realm != old.sip.realm
+            || fresh.sip.algorithms != old.sip.algorithms || fresh.sip.nonceLifetime != old.sip.nonceLifetime
+        {
+            notes.append("sip timers, limits, realm or digest settings changed: restart to apply")
+        }
+        if fresh.paths != old.paths || fresh.control != old.control { notes.append("paths or control changed: restart to apply") }
+        if fresh.media.rtpPorts != old.media.rtpPorts || fresh.media.address != old.media.address {
+            notes.append("media.rtp_ports/address changed: restart to apply")
+        }
+        applied.sip = SIPSettingsKeepingStart(old.sip, fresh.sip)
+        applied.paths = old.paths
+        applied.control = old.control
+        applied.media.rtpPorts = old.media.rtpPorts
+        applied.media.address = old.media.address
+        config = applied
+        calls.policy = Self.callPolicy(applied)
+        registrar.passwords = Self.passwords(applied)
+        registrar.policy = applied.sip.registrar
+        sourceGuard.policy = applied.security.guardPolicy
+        if let level = Logger.Level(rawValue: applied.daemon.logLevel) { levelBox.value = level }
+        return notes
+    }
+
+    /// Registrar policy applies live; the rest of [sip] waits for a restart.
+    private func SIPSettingsKeepingStart(_ old: DaemonConfiguration.SIPSettings, _ fresh: DaemonConfiguration.SIPSettings) -> DaemonConfiguration.SIPSettings {
+        var s = old
+        s.registrar = fresh.registrar
+        return s
+    }
+
+    // MARK: Status
+
+    func status() async -> JSONValue {
+        (try? await loop.submit { self.statusOnLoop() }.get()) ?? .null
+    }
+
+    private func statusOnLoop() -> JSONValue {
+        let s = stack.statistics
+        return [
+            "version": .string(Self.version), "protocol": JSONValue(controlProtocolVersion), "pid": JSONValue(Int(getpid())),
+            "uptime_seconds": JSONValue(Int(Date().timeIntervalSince(startedAt))), "config": .string(configPath),
+            "state": .string(draining ? "draining" : "running"),
+            "sip": [
+                "listen": .string("\(config.sip.listenHost):\(transport.port)"), "tcp": .bool(config.sip.tcp),
+                "tcp_connections": JSONValue(transport.connectionCount), "server_transactions": JSONValue(stack.serverTransactionCount),
+                "client_transactions": JSONValue(stack.clientTransactionCount), "messages_received": JSONValue(s.messagesReceived),
+                "parse_errors": JSONValue(s.parseErrors), "filtered": JSONValue(s.filtered), "responses_sent": JSONValue(s.responsesSent),
+                "requests_sent": JSONValue(s.requestsSent), "retransmissions_absorbed": JSONValue(s.retransmissionsAbsorbed),
+                "transaction_timeouts": JSONValue(s.transactionTimeouts),
+                "blocked_sources": .array(sourceGuard.blockedSources.map { .string($0) }),
+            ],
+            "calls": [
+                "active": JSONValue(calls.activeCalls.count), "answered": JSONValue(calls.answeredCount), "refused": JSONValue(calls.refusedCount),
+                "sessions": JSONValue(sessions.sessions.count), "rtp_ports_in_use": JSONValue(ports.leasedCount), "rtp_port_pairs": JSONValue(ports.capacity),
+            ],
+            "registrations": JSONValue(registrar.allBindings.count),
+        ]
+    }
+
+    func callList() async -> JSONValue {
+        (try? await loop.submit {
+            JSONValue.array(
+                self.calls.activeCalls.map { c in
+                    [
+                        "id": JSONValue(Int(c.id)), "sip_call_id": .string(c.callID), "caller": .string(c.caller), "called": .string(c.called),
+                        "origin": .string(c.origin), "state": .string(c.state), "started_at": JSONValue(c.startedAt),
+                        "answered_at": c.answeredAt.map { JSONValue($0) } ?? .null, "codec": JSONValue(c.codec),
+                        "local_rtp_port": c.localRTPPort.map { JSONValue($0) } ?? .null, "remote_rtp": JSONValue(c.remoteRTP),
+                    ]
+                })
+        }.get()) ?? .array([])
+    }
+
+    func registrationList() async -> JSONValue {
+        (try? await loop.submit {
+            let now = self.scheduler.wallClock
+            return JSONValue.array(
+                self.registrar.allBindings.map { b in
+                    [
+                        "aor": .string(b.aor), "contact": .string(b.contact.uri.description), "expires_in": JSONValue(Int(b.expires - now)),
+                        "source": .string(b.source.description), "user_agent": JSONValue(b.userAgent),
+                    ]
+                })
+        }.get()) ?? .array([])
+    }
+
+    /// Ends one call from the control socket.
+    func hangUp(callID id: Int) async -> Bool {
+        (try? await loop.submit {
+            guard let s = self.sessions.sessions[UInt64(id)] else { return false }
+            s.hangUp()
+            return true
+        }.get()) ?? false
+    }
+
+    // MARK: Stop
+
+    /// SIGTERM: refuse new calls (503), let calls go on for `drain_seconds`, hang up the rest,
+    /// wait up to `stop_seconds` for their BYEs, then close everything.
+    func drainAndStop() async {
+        notifier.stopping(status: "draining calls")
+        let active = (try? await loop.submit {
+            self.draining = true
+            self.sessions.acceptingCalls = false
+            self.options.acceptingCalls = false
+            return self.sessions.sessions.count
+        }.get()) ?? 0
+        logger.notice("stopping: new calls are refused", metadata: ["calls.active": "\(active)", "daemon.drain_seconds": "\(config.daemon.drainSeconds)"])
+        await waitForCalls(seconds: config.daemon.drainSeconds)
+        let hung = (try? await loop.submit { self.calls.hangUpAll() }.get()) ?? 0
+        if hung > 0 { logger.notice("hanging up calls still going", metadata: ["calls.active": "\(hung)"]) }
+        await waitForCalls(seconds: config.daemon.stopSeconds)
+        try? await loop.submit { self.watchdogTask?.cancel() }.get()
+        await control?.close()
+        try? await loop.flatSubmit { self.transport.close() }.get()
+        bindingStore?.flush()
+        logger.notice("acdd stopped")
+        try? await group.shutdownGracefully()
+    }
+
+    private func waitForCalls(seconds: Int) async {
+        let deadline = Date().addingTimeInterval(Double(seconds))
+        while Date() < deadline {
+            let n = (try? await loop.submit { self.sessions.sessions.count }.get()) ?? 0
+            if n == 0 { return }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+}
+
+struct StartError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}

@@ -1,0 +1,236 @@
+public import Logging
+public import Media
+import NIOCore
+public import SIP
+public import SIPMessage
+
+/// Who may place calls, and where: the part of the configuration the call layer reads. Replaced
+/// whole on reload.
+public struct CallPolicy: Sendable {
+    public struct Trunk: Sendable {
+        public var name: String
+        public var addresses: [IPNetwork]
+        public var numbers: [String]
+        public var username: String?
+        public var password: String?
+
+        public init(name: String, addresses: [IPNetwork], numbers: [String], username: String? = nil, password: String? = nil) {
+            self.name = name
+            self.addresses = addresses
+            self.numbers = numbers
+            self.username = username
+            self.password = password
+        }
+    }
+
+    public var trunks: [Trunk]
+    /// SIP users that may authenticate (agents' phones): user → password.
+    public var phoneUsers: [String: String]
+    public var media: MediaCapabilities
+
+    public init(trunks: [Trunk], phoneUsers: [String: String], media: MediaCapabilities) {
+        self.trunks = trunks
+        self.phoneUsers = phoneUsers
+        self.media = media
+    }
+
+    /// Every number some trunk may call.
+    var numbers: Set<String> { Set(trunks.flatMap(\.numbers)) }
+
+    func password(for user: String) -> String? {
+        phoneUsers[user] ?? trunks.first { $0.username == user }?.password
+    }
+}
+
+/// One call in progress, for status and logs.
+public struct CallSummary: Sendable, Hashable {
+    public var id: UInt64
+    public var callID: String
+    public var caller: String
+    public var called: String
+    /// The trunk the call came in on, or `user:<id>` for an authenticated phone.
+    public var origin: String
+    public var state: String
+    public var startedAt: Double
+    public var answeredAt: Double?
+    public var codec: String?
+    public var localRTPPort: Int?
+    public var remoteRTP: String?
+}
+
+/// The inbound half of the call layer for now (issue 2): admits calls from trunks and
+/// authenticated phones, answers them with a negotiated SDP on a real RTP port, and holds them
+/// until either side hangs up. Routing to the IVR and agents builds on it.
+public final class InboundCallService: SessionLayerDelegate {
+    public var policy: CallPolicy
+    let sessions: SessionLayer
+    let ports: RTPPortPool
+    let authenticator: DigestAuthenticator
+    let scheduler: any SIPScheduler
+    var logger: Logger
+    private var calls: [UInt64: ActiveCall] = [:]
+    /// Calls answered since start, and refused, for status.
+    public private(set) var answeredCount = 0
+    public private(set) var refusedCount = 0
+
+    final class ActiveCall {
+        let session: InviteSession
+        var summary: CallSummary
+        var lease: RTPPortLease?
+        var audio: NegotiatedAudio?
+        init(session: InviteSession, summary: CallSummary) {
+            self.session = session
+            self.summary = summary
+        }
+    }
+
+    public init(
+        policy: CallPolicy, sessions: SessionLayer, ports: RTPPortPool, authenticator: DigestAuthenticator, scheduler: any SIPScheduler,
+        logger: Logger
+    ) {
+        self.policy = policy
+        self.sessions = sessions
+        self.ports = ports
+        self.authenticator = authenticator
+        self.scheduler = scheduler
+        self.logger = logger
+        sessions.delegate = self
+    }
+
+    public var activeCalls: [CallSummary] { calls.values.map(\.summary).sorted { $0.id < $1.id } }
+
+    // MARK: SessionLayerDelegate
+
+    public func incomingSession(_ session: InviteSession) {
+        let invite = session.invite
+        let called = invite.uri.user.map { percentDecoded($0) } ?? ""
+        let caller = invite.from.uri.user.map { percentDecoded($0) } ?? invite.from.uri.description
+        var meta: Logger.Metadata = ["call.sip_id": "\(invite.callID)", "call.from": "\(caller)", "call.to": "\(called)", "sip.source": "\(session.peer)"]
+
+        // Who gets in (FEATURES S3): a listed trunk address, or digest credentials of a phone or a
+        // trunk. A stranger is refused outright rather than challenged.
+        let origin: String
+        if let trunk = policy.trunks.first(where: { t in t.addresses.contains { $0.contains(ip: session.peer.ip) } }) {
+            guard trunk.numbers.contains(called) else { return refuse(session, .notFound, "number \(called) is not served on trunk \(trunk.name)", meta) }
+            origin = trunk.name
+        } else {
+            let claimed = invite.from.uri.user.map { percentDecoded($0) } ?? ""
+            guard policy.password(for: claimed) != nil || invite.headers.contains(.proxyAuthorization) else {
+                sessions.stack.sourceFilter?.recordFailure(session.peer, reason: "INVITE from unknown source and user \(claimed)")
+                return refuse(session, .forbidden, "not a trunk address and not a known user", meta)
+            }
+            switch authenticator.verify(invite, proxy: true, password: { self.policy.password(for: $0) }) {
+            case .authenticated(let user):
+                origin = "user:\(user)"
+            case .challenge(let stale, let reason):
+                if let reason { sessions.stack.sourceFilter?.recordFailure(session.peer, reason: "INVITE: \(reason)") }
+                session.reject(
+                    .proxyAuthenticationRequired,
+                    headers: authenticator.challenges(stale: stale).map { SIPHeaderField(.proxyAuthenticate, $0) })
+                return
+            case .forbidden(let reason):
+                sessions.stack.sourceFilter?.recordFailure(session.peer, reason: "INVITE: \(reason)")
+                return refuse(session, .forbidden, reason, meta)
+            case .malformed(let reason):
+                sessions.stack.sourceFilter?.recordFailure(session.peer, reason: "INVITE: \(reason)")
+                return refuse(session, .badRequest, reason, meta)
+            }
+            guard policy.numbers.contains(called) else { return refuse(session, .notFound, "number \(called) is not served", meta) }
+        }
+        meta["call.origin"] = "\(origin)"
+
+        let call = ActiveCall(
+            session: session,
+            summary: CallSummary(
+                id: session.id, callID: invite.callID, caller: caller, called: called, origin: origin, state: "answering",
+                startedAt: scheduler.wallClock))
+        calls[session.id] = call
+        let answerable = session.remoteSDP
+        ports.allocate().assumeIsolated().whenComplete { [weak self] result in
+            guard let self, let call = self.calls[session.id] else {
+                if case .success(let lease) = result { lease.release() }
+                return
+            }
+            switch result {
+            case .failure:
+                self.calls[session.id] = nil
+                self.refuse(session, .serviceUnavailable, "no free RTP port in \(self.ports.range)", meta)
+            case .success(let lease):
+                call.lease = lease
+                self.answer(call, offer: answerable, lease: lease, meta: meta)
+            }
+        }
+    }
+
+    private func answer(_ call: ActiveCall, offer: SDPSession?, lease: RTPPortLease, meta: Logger.Metadata) {
+        let session = call.session
+        let sdp: SDPSession
+        if let offer {
+            do {
+                let (answer, audio) = try SDPNegotiation.answer(
+                    offer, capabilities: policy.media, localPort: lease.rtpPort, sessionID: String(session.id), sessionVersion: 1)
+                sdp = answer
+                call.audio = audio
+                call.summary.codec = audio.codec.rawValue
+                call.summary.remoteRTP = "\(audio.remoteAddress):\(audio.remotePort)"
+            } catch {
+                calls[session.id] = nil
+                lease.release()
+                refuse(session, .notAcceptableHere, "\(error)", meta, warning: "305 acdd \"\(error)\"")
+                return
+            }
+        } else {
+            // Late offer (RFC 3261 §13.2.1): we offer in the 200, the answer comes in the ACK.
+            sdp = SDPNegotiation.offer(capabilities: policy.media, localPort: lease.rtpPort, sessionID: String(session.id), sessionVersion: 1)
+        }
+        call.summary.localRTPPort = lease.rtpPort
+        call.summary.state = "answered"
+        call.summary.answeredAt = scheduler.wallClock
+        answeredCount += 1
+        let id = session.id
+        session.onEvent = { [weak self] event in
+            if case .answered = event { self?.calls[id]?.summary.state = "connected" }
+        }
+        session.answer(sdp)
+        logger.info("call answered", metadata: meta.merging(["call.id": "\(session.id)", "call.rtp_port": "\(lease.rtpPort)", "call.codec": "\(call.summary.codec ?? "offered")"]) { $1 })
+    }
+
+    private func refuse(_ session: InviteSession, _ status: SIPStatus, _ why: String, _ meta: Logger.Metadata, warning: String? = nil) {
+        refusedCount += 1
+        logger.info("call refused", metadata: meta.merging(["sip.status": "\(status.rawValue)", "call.reason": "\(why)"]) { $1 })
+        session.reject(status, headers: warning.map { [SIPHeaderField(.warning, $0)] } ?? [])
+    }
+
+    public func reoffer(_ offer: SDPSession?, in session: InviteSession) -> ReofferDecision {
+        guard let call = calls[session.id], let lease = call.lease else { return .refuse(.callDoesNotExist) }
+        guard let offer else {
+            return .answer(SDPNegotiation.offer(capabilities: policy.media, localPort: lease.rtpPort, sessionID: String(session.id), sessionVersion: 1))
+        }
+        do {
+            let (answer, audio) = try SDPNegotiation.answer(offer, capabilities: policy.media, localPort: lease.rtpPort, sessionID: String(session.id), sessionVersion: 1)
+            call.audio = audio
+            call.summary.codec = audio.codec.rawValue
+            call.summary.remoteRTP = "\(audio.remoteAddress):\(audio.remotePort)"
+            call.summary.state = audio.direction == .sendrecv ? "connected" : "held"
+            return .answer(answer)
+        } catch {
+            return .refuse(.notAcceptableHere)
+        }
+    }
+
+    public func sessionEnded(_ session: InviteSession, reason: InviteSession.EndReason) {
+        guard let call = calls.removeValue(forKey: session.id) else { return }
+        call.lease?.release()
+        let duration = call.summary.answeredAt.map { scheduler.wallClock - $0 } ?? 0
+        logger.info(
+            "call ended",
+            metadata: [
+                "call.id": "\(session.id)", "call.sip_id": "\(call.summary.callID)", "call.reason": "\(reason)",
+                "call.seconds": "\(Int(duration.rounded()))", "call.rtp_packets_in": "\(call.lease?.packetsReceived ?? 0)",
+            ])
+    }
+
+    /// Ends every call (shutdown); returns how many there were.
+    @discardableResult
+    public func hangUpAll() -> Int { sessions.hangUpAll() }
+}
