@@ -68,6 +68,12 @@ let package = Package(
 
         .testTarget(name: "TOMLTests", dependencies: ["TOML"], swiftSettings: swiftSettings),
         .testTarget(name: "SIPMessageTests", dependencies: ["SIPMessage"], swiftSettings: swiftSettings),
+        // End to end: the built acdd and acdctl, driven by SIPp and plain sockets on loopback.
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["TestSupport", "SIPMessage", "Control"],
+            exclude: ["scenarios"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SIP", "SIPMessage"], swiftSettings: swiftSettings),
         .testTarget(name: "StoreTests", dependencies: ["Store", "SIP", "SIPMessage", "TestSupport", log] + nio, swiftSettings: swiftSettings),
         .testTarget(

@@ -74,6 +74,13 @@ final class DaemonCore: @unchecked Sendable {
             access: ControlAccess(operatorGroup: config.control.group), handler: ControlCommands(core: self), loopGroup: group,
             logger: logger)
         let port = try await loop.submit { self.transport.port }.get()
+        logger.info(
+            "acdd ready",
+            metadata: [
+                "acdd.version": "\(Self.version)", "sip.listen": "\(config.sip.listenHost):\(port)", "sip.tcp": "\(config.sip.tcp)",
+                "control.socket": "\(config.control.socketPath)", "paths.state": "\(config.paths.state)", "config": "\(configPath)",
+            ])
+        notifier.ready(status: "listening on \(config.sip.listenHost):\(port)")
         if let interval = notifier.watchdogInterval {
             // Pinged from the SIP loop itself: if that loop stalls, systemd notices and restarts us.
             try await loop.submit {
@@ -82,13 +89,6 @@ final class DaemonCore: @unchecked Sendable {
                 }
             }.get()
         }
-        logger.info(
-            "acdd ready",
-            metadata: [
-                "acdd.version": "\(Self.version)", "sip.listen": "\(config.sip.listenHost):\(port)", "sip.tcp": "\(config.sip.tcp)",
-                "control.socket": "\(config.control.socketPath)", "paths.state": "\(config.paths.state)", "config": "\(configPath)",
-            ])
-        notifier.ready(status: "listening on \(config.sip.listenHost):\(port)")
     }
 
     private func buildStack() throws {

@@ -194,7 +194,7 @@ extension DaemonConfiguration {
             maxContactsPerAOR: try r.integer("max_contacts", default: 10, range: 1...100))
         let nonceLifetime = try r.integer("nonce_lifetime", default: 300, range: 10...86_400)
         var algorithms: [DigestAlgorithm] = []
-        for name in try r.strings("algorithms") ?? ["SHA-256", "MD5"] {
+        for name in try r.strings("algorithms") ?? ["MD5", "SHA-256"] {
             guard let a = DigestAlgorithm(name: name) else { throw r.error("algorithms may hold \"SHA-256\" and \"MD5\", not '\(name)'", key: "algorithms") }
             algorithms.append(a)
         }

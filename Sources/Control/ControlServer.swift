@@ -124,6 +124,8 @@ struct LineDecoder: ByteToMessageDecoder {
             let line = buffer.readBytes(length: length + 1)!.dropLast()
             if skipping {
                 skipping = false
+            } else if line.count > limit {
+                context.fireChannelRead(wrapInboundOut(nil))
             } else {
                 context.fireChannelRead(wrapInboundOut(Array(line.last == 0x0D ? line.dropLast() : line)))
             }

@@ -76,12 +76,12 @@ final class RegistrarFixture {
 }
 
 @Suite struct DigestTests {
-    @Test func challengeOffersSHA256ThenMD5() throws {
+    @Test func challengeOffersMD5ThenSHA256() throws {
         let f = RegistrarFixture()
         let r = f.register()
         #expect(r.status == .unauthorized)
         let challenges = try r.headers.values(.wwwAuthenticate).map { try SIPAuthHeader.parse($0) }
-        #expect(challenges.map { $0["algorithm"] } == ["SHA-256", "MD5"])
+        #expect(challenges.map { $0["algorithm"] } == ["MD5", "SHA-256"])
         #expect(challenges.allSatisfy { $0["realm"] == "acd" && $0["qop"] == "auth" && $0["stale"] == nil })
         #expect(challenges[0]["nonce"] == challenges[1]["nonce"])
     }

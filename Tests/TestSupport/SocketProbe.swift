@@ -9,15 +9,18 @@ public final class UDPProbe {
     public let fd: Int32
     public let port: Int
 
-    public init(ip: String = "127.0.0.1", timeoutMilliseconds: Int = 2000) throws {
+    public init(ip: String = "127.0.0.1", port wanted: Int = 0, timeoutMilliseconds: Int = 2000) throws {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { throw ProbeError("socket") }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
+        addr.sin_port = UInt16(wanted).bigEndian
         inet_pton(AF_INET, ip, &addr.sin_addr)
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw ProbeError("bind \(ip)") }
+        guard rc == 0 else {
+            close(fd)
+            throw ProbeError("bind \(ip):\(wanted)")
+        }
         var tv = timeval(tv_sec: timeoutMilliseconds / 1000, tv_usec: (timeoutMilliseconds % 1000) * 1000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var bound = sockaddr_in()

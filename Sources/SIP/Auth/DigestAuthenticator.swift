@@ -64,7 +64,10 @@ public final class DigestAuthenticator {
     private var usedOrder: [(expiry: Double, nonce: String)] = []
     private var usedHead = 0
 
-    public init(realm: String, nonceLifetime: Double = 300, algorithms: [DigestAlgorithm] = [.sha256, .md5], scheduler: any SIPScheduler) {
+    /// `algorithms` in the order the challenges are sent. MD5 leads by default although RFC 8760
+    /// prefers SHA-256 first: clients that know only MD5 (SIPp 3.6, older phones) answer the first
+    /// challenge or nothing, while SHA-256 clients find theirs second.
+    public init(realm: String, nonceLifetime: Double = 300, algorithms: [DigestAlgorithm] = [.md5, .sha256], scheduler: any SIPScheduler) {
         self.realm = realm
         self.nonceLifetime = nonceLifetime
         self.algorithms = algorithms
@@ -90,7 +93,7 @@ public final class DigestAuthenticator {
         return String(repeating: "0", count: 16 - s.count) + s
     }
 
-    /// One challenge per algorithm, strongest first (RFC 8760 §2.4).
+    /// One challenge per algorithm, in the configured order (RFC 8760 §2.4).
     public func challenges(stale: Bool) -> [String] {
         let nonce = makeNonce()
         return algorithms.map { alg in
