@@ -20,13 +20,13 @@ let package = Package(
     products: [
         .executable(name: "acdd", targets: ["ACDDaemon"]),
         .executable(name: "acdctl", targets: ["acdctl"]),
+        .executable(name: "acd-bench", targets: ["ACDBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
@@ -63,6 +63,7 @@ let package = Package(
             name: "acdctl",
             dependencies: ["Control", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings),
+        .executableTarget(name: "ACDBench", dependencies: ["SIPMessage"], swiftSettings: swiftSettings),
         // Fakes shared by the test targets: a manual clock and an in-memory transport.
         .target(name: "TestSupport", dependencies: ["SIP", "SIPMessage", log] + nio, path: "Tests/TestSupport", swiftSettings: swiftSettings),
 
@@ -71,7 +72,7 @@ let package = Package(
         // End to end: the built acdd and acdctl, driven by SIPp and plain sockets on loopback.
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["TestSupport", "SIPMessage", "Control"],
+            dependencies: ["TestSupport", "SIP", "SIPMessage", "Control"],
             exclude: ["scenarios"],
             swiftSettings: swiftSettings),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SIP", "SIPMessage"], swiftSettings: swiftSettings),

@@ -194,7 +194,9 @@ extension DaemonConfiguration {
             maxContactsPerAOR: try r.integer("max_contacts", default: 10, range: 1...100))
         let nonceLifetime = try r.integer("nonce_lifetime", default: 300, range: 10...86_400)
         var algorithms: [DigestAlgorithm] = []
-        for name in try r.strings("algorithms") ?? ["MD5", "SHA-256"] {
+        // MD5 alone by default: Debian 12's baresip (libre) gives up on the whole challenge set when
+        // any challenge is not MD5, and SIPp 3.6 answers only the first; see docs/configuration.md.
+        for name in try r.strings("algorithms") ?? ["MD5"] {
             guard let a = DigestAlgorithm(name: name) else { throw r.error("algorithms may hold \"SHA-256\" and \"MD5\", not '\(name)'", key: "algorithms") }
             algorithms.append(a)
         }

@@ -9,7 +9,7 @@ import Glibc
 #endif
 
 /// Start, readiness, watchdog, reload, control socket and stop, as systemd and an operator see them.
-@Suite(.serialized) struct LifecycleTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct LifecycleTests {
     @Test func checkConfig() throws {
         let good = try run("\(binDir)/acdd", ["--check-config", "\(packageRoot)/config/acd.toml"])
         #expect(good.status == 0 && good.output.contains("OK"))
@@ -203,5 +203,28 @@ final class DatagramListener {
         var buf = [UInt8](repeating: 0, count: 4096)
         let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : nil
+    }
+}
+
+/// The shipped unit and sysusers files are valid for this systemd.
+@Suite(.timeLimit(.minutes(1))) struct SystemdFilesTests {
+    @Test(.enabled(if: which("systemd-analyze") != nil, "systemd-analyze is not installed"))
+    func unitVerifies() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("acdd-unit-\(UUID().uuidString.prefix(6))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // verify checks that ExecStart exists: point it at the binary we built.
+        let unit = try String(contentsOfFile: "\(packageRoot)/systemd/acdd.service", encoding: .utf8)
+            .replacingFirst("ExecStartPre=/usr/local/bin/acdd", with: "ExecStartPre=\(binDir)/acdd")
+            .replacingFirst("ExecStart=/usr/local/bin/acdd", with: "ExecStart=\(binDir)/acdd")
+        try unit.write(toFile: "\(dir)/acdd.service", atomically: true, encoding: .utf8)
+        let r = try run(which("systemd-analyze")!, ["verify", "\(dir)/acdd.service"])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(unit.contains("Type=notify") && unit.contains("WatchdogSec=") && unit.contains("ProtectSystem=strict") && unit.contains("User=acdd"))
+    }
+
+    @Test(.enabled(if: which("systemd-sysusers") != nil, "systemd-sysusers is not installed"))
+    func sysusersParses() throws {
+        let r = try run(which("systemd-sysusers")!, ["--dry-run", "\(packageRoot)/systemd/acdd.sysusers"])
+        #expect(r.status == 0, "\(r.output)")
     }
 }

@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// acdd started as an operator starts it, driven over loopback by SIPp and plain sockets.
-@Suite(.serialized, .enabled(if: haveSIPp, "SIPp (package sip-tester) is not installed; scripts/setup.sh installs it"))
+@Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: haveSIPp, "SIPp (package sip-tester) is not installed; scripts/setup.sh installs it"))
 struct SIPEndToEndTests {
     /// The load check: 2,000 calls at 200 calls per second, none failed.
     @Test func twoThousandCallsAt200PerSecond() throws {

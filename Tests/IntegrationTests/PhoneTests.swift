@@ -1,0 +1,91 @@
+import Control
+import Foundation
+import SIP
+import SIPMessage
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let baresipPath = which("baresip")
+
+/// Agents' phones registering to the daemon on the default configuration.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct PhoneTests {
+    /// baresip (Debian 12's 1.0.0), headless, registers as agent 1001 with the default config.
+    @Test(.enabled(if: baresipPath != nil, "baresip is not installed; scripts/setup.sh installs it"))
+    func baresipRegisters() throws {
+        let daemon = try Daemon()
+        let dir = "\(daemon.state)/baresip"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let modules = ["/usr/lib/baresip/modules", "/usr/lib/x86_64-linux-gnu/baresip/modules"].first { FileManager.default.fileExists(atPath: $0) } ?? "/usr/lib/baresip/modules"
+        let port = freePort(excluding: [daemon.sipPort])
+        try """
+            sip_listen 127.0.0.1:\(port)
+            audio_player aubridge,x
+            audio_source aubridge,x
+            module_path \(modules)
+            module g711.so
+            module aubridge.so
+            module account.so
+
+            """.write(toFile: "\(dir)/config", atomically: true, encoding: .utf8)
+        try "<sip:1001@127.0.0.1:\(daemon.sipPort);transport=udp>;auth_pass=secret1001;regint=600\n".write(toFile: "\(dir)/accounts", atomically: true, encoding: .utf8)
+        let phone = Process()
+        phone.executableURL = URL(fileURLWithPath: baresipPath!)
+        phone.arguments = ["-f", dir]
+        let input = Pipe()  // kept open: baresip quits on end of input
+        phone.standardInput = input
+        phone.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        phone.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try phone.run()
+        defer {
+            // baresip ignores SIGTERM while its input is open: close it, then make sure.
+            try? input.fileHandleForWriting.close()
+            phone.terminate()
+            let stop = Date().addingTimeInterval(2)
+            while phone.isRunning && Date() < stop { usleep(20_000) }
+            if phone.isRunning { kill(phone.processIdentifier, SIGKILL) }
+            phone.waitUntilExit()
+        }
+        let deadline = Date().addingTimeInterval(10)
+        var regs: [JSONValue] = []
+        while Date() < deadline {
+            regs = try daemon.control("registrations").result?.arrayValue ?? []
+            if !regs.isEmpty { break }
+            usleep(100_000)
+        }
+        #expect(regs.first?["aor"] == "1001")
+        #expect(regs.first?["user_agent"]?.stringValue?.hasPrefix("baresip") == true)
+        #expect(regs.first?["source"] == .string("udp:127.0.0.1:\(port)"))
+    }
+
+    /// SHA-256 digest (RFC 7616) over the wire, when the configuration asks for it.
+    @Test func sha256RegisterOverTheWire() throws {
+        let daemon = try Daemon(sets: ["sip.registrar.algorithms": "SHA-256"])
+        let probe = try UDPProbe()
+        func register(_ cseq: UInt32, authorization: String? = nil) throws -> SIPResponse {
+            var req = SIPFixtures.request(
+                .register, uri: "sip:127.0.0.1:\(daemon.sipPort)", branch: "z9hG4bKsha\(cseq)", viaPort: probe.port, rport: true,
+                callID: "sha-reg", cseq: cseq, extraHeaders: [("Expires", "300")], fromUser: "1002")
+            req.to = SIPNameAddr(uri: try SIPURI.parse("sip:1002@127.0.0.1"))
+            if let authorization { req.headers.add(.authorization, authorization) }
+            probe.send(req.serialized(), to: daemon.sipPort)
+            while let b = probe.receive() {
+                if case .response(let r) = try SIPParser().parse(b), r.status.isFinal { return r }
+            }
+            throw ProbeError("no answer")
+        }
+        let challenge = try register(1)
+        #expect(challenge.status == .unauthorized)
+        #expect(try challenge.headers.values(.wwwAuthenticate).map { try SIPAuthHeader.parse($0)["algorithm"] } == ["SHA-256"])
+        var client = DigestClient(username: "1002", password: "secret1002")
+        var signed = SIPFixtures.request(.register, uri: "sip:127.0.0.1:\(daemon.sipPort)")
+        #expect(client.authorize(&signed, challengedBy: challenge))
+        let auth = try #require(signed.headers[.authorization])
+        #expect(auth.contains("algorithm=SHA-256"))
+        #expect(try register(2, authorization: auth).status == .ok)
+        #expect(try daemon.control("registrations").result?.arrayValue?.first?["aor"] == "1002")
+    }
+}
