@@ -72,8 +72,11 @@ let package = Package(
         // End to end: the built acdd and acdctl, driven by SIPp and plain sockets on loopback.
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["TestSupport", "SIP", "SIPMessage", "Control"],
+            dependencies: ["TestSupport", "SIP", "SIPMessage", "Control"] + nio,
             exclude: ["scenarios"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ControlTests", dependencies: ["Control", .product(name: "NIOTestUtils", package: "swift-nio")] + nio,
             swiftSettings: swiftSettings),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SIP", "SIPMessage"], swiftSettings: swiftSettings),
         .testTarget(name: "StoreTests", dependencies: ["Store", "SIP", "SIPMessage", "TestSupport", log] + nio, swiftSettings: swiftSettings),

@@ -116,10 +116,16 @@ struct LineDecoder: ByteToMessageDecoder {
     typealias InboundOut = [UInt8]?
     let limit: Int
     var skipping = false
+    /// Bytes already searched for a newline, so a slow sender costs O(n) in all.
+    var scanned = 0
+
+    init(limit: Int) { self.limit = limit }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let view = buffer.readableBytesView
-        if let newline = view.firstIndex(of: 0x0A) {
+        let searchFrom = view.index(view.startIndex, offsetBy: min(scanned, view.count))
+        if let newline = view[searchFrom...].firstIndex(of: 0x0A) {
+            scanned = 0
             let length = newline - view.startIndex
             let line = buffer.readBytes(length: length + 1)!.dropLast()
             if skipping {
@@ -131,12 +137,14 @@ struct LineDecoder: ByteToMessageDecoder {
             }
             return .continue
         }
+        scanned = view.count
         if view.count > limit {
             if !skipping {
                 skipping = true
                 context.fireChannelRead(wrapInboundOut(nil))
             }
             buffer.moveReaderIndex(forwardBy: view.count)
+            scanned = 0
         }
         return .needMoreData
     }

@@ -42,6 +42,13 @@ public struct SIPParser: Sendable {
     /// body have arrived, nil while more is needed. Throws when the head breaks a limit or has no
     /// usable Content-Length, since a stream cannot be resynchronised after that.
     public func frameLength(_ bytes: some RandomAccessCollection<UInt8>) throws(SIPParseError) -> Int? {
+        guard let total = try messageLength(head: bytes) else { return nil }
+        return total <= bytes.count ? total : nil
+    }
+
+    /// The whole length of the first message (leading CR/LF, head and Content-Length body) once its
+    /// head has arrived, whether or not the body has; nil while the head is incomplete.
+    public func messageLength(head bytes: some RandomAccessCollection<UInt8>) throws(SIPParseError) -> Int? {
         let b = Array(bytes.prefix(limits.maxMessageBytes + 4))
         var i = 0
         while i < b.count, b[i] == 0x0D || b[i] == 0x0A { i += 1 }
@@ -61,7 +68,7 @@ public struct SIPParser: Sendable {
                     guard total - start <= limits.maxMessageBytes else {
                         throw SIPParseError(.limitExceeded, "message larger than \(limits.maxMessageBytes) bytes")
                     }
-                    return total <= bytes.count ? total : nil
+                    return total
                 }
                 lines += 1
                 guard lines <= limits.maxHeaderLines + 1 else {

@@ -1,4 +1,5 @@
 import Control
+import NIOCore
 import Foundation
 import SIP
 import SIPMessage
@@ -88,4 +89,61 @@ let baresipPath = which("baresip")
         #expect(try register(2, authorization: auth).status == .ok)
         #expect(try daemon.control("registrations").result?.arrayValue?.first?["aor"] == "1002")
     }
+}
+
+/// Our UAC (the one that will call agents' phones) against SIPp's built-in UAS over the wire:
+/// INVITE, 180, 200 with SDP, ACK, then our BYE and its 200.
+@Suite(.serialized, .timeLimit(.minutes(1)), .enabled(if: haveSIPp, "SIPp (package sip-tester) is not installed"))
+struct OutboundCallTests {
+    @Test func uacCallsSIPpUAS() throws {
+        let live = try LiveStack()
+        defer { try? live.shutdown() }
+        let port = freePort()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sipp-uas-\(UUID().uuidString.prefix(6))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let uas = Process()
+        uas.executableURL = URL(fileURLWithPath: sippPath!)
+        uas.arguments = ["-sn", "uas", "-i", "127.0.0.1", "-p", String(port), "-m", "1", "-nostdin", "-timeout", "30s", "-trace_stat", "-stf", "\(dir)/stat.csv"]
+        uas.currentDirectoryURL = URL(fileURLWithPath: dir)
+        uas.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        uas.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try uas.run()
+        usleep(300_000)
+        let events = NIOLockedEvents()
+        try live.loop.submit {
+            let sessions = SessionLayer(stack: live.stack)
+            live.stack.handlers.append(sessions)
+            let caps = MediaCapabilities(address: "127.0.0.1")
+            let session = sessions.invite(
+                to: try! SIPURI.parse("sip:service@127.0.0.1:\(port)"), peer: .udp(port),
+                from: SIPNameAddr(uri: try! SIPURI.parse("sip:acdd@127.0.0.1")),
+                offer: SDPNegotiation.offer(capabilities: caps, localPort: 40010, sessionID: "1", sessionVersion: 1))
+            session.onEvent = { event in
+                switch event {
+                case .progress(let r): events.append("progress \(r.status.rawValue)")
+                case .answered(let sdp):
+                    events.append("answered \(sdp?.media.first?.port ?? 0)")
+                    session.hangUp()
+                case .ended(let reason): events.append("ended \(reason)")
+                }
+            }
+        }.wait()
+        let deadline = Date().addingTimeInterval(10)
+        while uas.isRunning && Date() < deadline { usleep(50_000) }
+        usleep(200_000)
+        let seen = events.all
+        #expect(seen.first == "progress 180", "\(seen)")
+        #expect(seen.contains { $0.hasPrefix("answered ") && $0 != "answered 0" }, "\(seen)")
+        #expect(seen.last == "ended local hangup", "\(seen)")
+        #expect(try SIPpStats(csv: "\(dir)/stat.csv").successful == 1)
+        if uas.isRunning { uas.terminate() }
+    }
+}
+
+/// Events collected on the stack's loop, read from the test thread.
+final class NIOLockedEvents: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [String] = []
+    func append(_ s: String) { lock.lock(); items.append(s); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return items }
 }

@@ -7,37 +7,6 @@ import SIPMessage
 import TestSupport
 import Testing
 
-/// A stack on a real event loop, listening on loopback, answering OPTIONS.
-final class LiveStack: @unchecked Sendable {
-    // Unchecked: every field below is touched only on `loop` (set up through `submit`).
-    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    var loop: any EventLoop { group.next() }
-    var transport: SIPTransportLayer!
-    var stack: SIPStack!
-
-    init() throws {
-        let loop = group.next()
-        try loop.submit {
-            var logger = Logger(label: "test")
-            logger.logLevel = .critical
-            let transport = SIPTransportLayer(loop: loop, configuration: .init(host: "127.0.0.1", port: 0), logger: logger)
-            let stack = SIPStack(configuration: .init(), scheduler: EventLoopScheduler(loop: loop), transport: transport, logger: logger)
-            transport.deliver = { stack.receive($0, from: $1) }
-            stack.handlers = [OptionsResponder(allow: [.options], supported: [])]
-            self.transport = transport
-            self.stack = stack
-        }.wait()
-        try loop.flatSubmit { self.transport.start() }.wait()
-    }
-
-    var port: Int { try! loop.submit { self.transport.port }.wait() }
-
-    func shutdown() throws {
-        try loop.flatSubmit { self.transport.close() }.wait()
-        try group.syncShutdownGracefully()
-    }
-}
-
 @Suite struct TransportTests {
     func options(branch: String, transport: String = "UDP") -> [UInt8] {
         SIPFixtures.request(.options, branch: branch, transport: transport, rport: true).serialized()

@@ -137,8 +137,11 @@ public final class SourceGuard: SIPSourceFilter {
     }
 
     private func makeEntry(now: Duration) -> Entry {
-        if entries.count >= policy.maxTrackedSources, let oldest = entries.min(by: { $0.value.lastSeen < $1.value.lastSeen }) {
-            entries[oldest.key] = nil
+        if entries.count >= policy.maxTrackedSources {
+            // Forget the least recently seen tenth at once: a flood from many (spoofed) addresses
+            // then costs O(log n) per new address instead of a full scan each.
+            let drop = max(1, policy.maxTrackedSources / 10)
+            for (key, _) in entries.sorted(by: { $0.value.lastSeen < $1.value.lastSeen }).prefix(drop) { entries[key] = nil }
         }
         return Entry(tokens: policy.burst, lastRefill: now, lastSeen: now, windowStart: now)
     }
