@@ -76,7 +76,7 @@ let package = Package(
             exclude: ["scenarios"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "ControlTests", dependencies: ["Control", .product(name: "NIOTestUtils", package: "swift-nio")] + nio,
+            name: "ControlTests", dependencies: ["Control", log, .product(name: "NIOTestUtils", package: "swift-nio")] + nio,
             swiftSettings: swiftSettings),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SIP", "SIPMessage"], swiftSettings: swiftSettings),
         .testTarget(name: "StoreTests", dependencies: ["Store", "SIP", "SIPMessage", "TestSupport", log] + nio, swiftSettings: swiftSettings),

@@ -71,7 +71,7 @@ final class DaemonCore: @unchecked Sendable {
         }
         control = try await ControlServer.start(
             path: config.control.socketPath, mode: config.control.mode, group: config.control.group,
-            access: ControlAccess(operatorGroup: config.control.group), handler: ControlCommands(core: self), loopGroup: group,
+            access: ControlAccess(operatorGroup: config.control.group).allows, handler: ControlCommands(core: self), loopGroup: group,
             logger: logger)
         let port = try await loop.submit { self.transport.port }.get()
         logger.info(

@@ -40,7 +40,16 @@ public final class ControlClient {
     public func call(_ command: String, args: [String: JSONValue]? = nil) throws -> ControlResponse {
         let id = nextID
         nextID += 1
-        try sendLine(ControlCodec.encodeLine(ControlRequest(id: JSONValue(id), command: command, args: args)))
+        do {
+            try sendLine(ControlCodec.encodeLine(ControlRequest(id: JSONValue(id), command: command, args: args)))
+        } catch {
+            // A refused peer is told why and disconnected at once, possibly before our request
+            // went out: read the explanation before reporting the broken connection.
+            if let line = try? readLine(), let response = try? JSONDecoder().decode(ControlResponse.self, from: Data(line)) {
+                return response
+            }
+            throw error
+        }
         while true {
             let line = try readLine()
             let response = try JSONDecoder().decode(ControlResponse.self, from: Data(line))

@@ -57,7 +57,7 @@ public final class ControlServer: Sendable {
 
     /// Binds the socket (replacing a stale file left by a crash), sets its mode and group.
     public static func start(
-        path: String, mode: Int, group: String?, access: ControlAccess, handler: any ControlCommandHandler,
+        path: String, mode: Int, group: String?, access: @escaping @Sendable (ControlPeer) -> Bool, handler: any ControlCommandHandler,
         loopGroup: any EventLoopGroup, logger: Logger
     ) async throws -> ControlServer {
         let fm = FileManager.default
@@ -158,13 +158,13 @@ struct LineDecoder: ByteToMessageDecoder {
 private final class ControlConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = [UInt8]?
     let handler: any ControlCommandHandler
-    let access: ControlAccess
+    let access: @Sendable (ControlPeer) -> Bool
     let logger: Logger
     var peer = ControlPeer(pid: 0, uid: UInt32.max, gid: UInt32.max)
     var allowed = false
     var loggedGarbage = false
 
-    init(handler: any ControlCommandHandler, access: ControlAccess, logger: Logger) {
+    init(handler: any ControlCommandHandler, access: @escaping @Sendable (ControlPeer) -> Bool, logger: Logger) {
         self.handler = handler
         self.access = access
         self.logger = logger
@@ -179,7 +179,7 @@ private final class ControlConnectionHandler: ChannelInboundHandler {
             cred.withUnsafeMutableBytes { getsockopt(fd, SOL_SOCKET, 17 /* SO_PEERCRED */, $0.baseAddress, &len) }
         }
         if rc == 0 { peer = ControlPeer(pid: Int32(bitPattern: cred[0]), uid: cred[1], gid: cred[2]) }
-        allowed = access.allows(peer)
+        allowed = access(peer)
         if !allowed {
             logger.warning("control connection refused", metadata: ["control.peer": "\(peer)"])
             let response = ControlResponse(id: nil, error: ControlError(.permissionDenied, "uid \(peer.uid) may not use this socket"))

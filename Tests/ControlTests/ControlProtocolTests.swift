@@ -1,6 +1,8 @@
 @testable import Control
 import Foundation
+import Logging
 import NIOCore
+import NIOPosix
 import NIOTestUtils
 import Testing
 
@@ -35,5 +37,57 @@ import Testing
         #expect(String(decoding: line, as: UTF8.self) == #"{"error":{"code":"bad_request","message":"no"},"id":null,"ok":false}"# + "\n")
         let ok = ControlCodec.encodeLine(ControlResponse(id: 7, result: ["n": 2, "s": "t", "f": 1.5]))
         #expect(String(decoding: ok, as: UTF8.self) == #"{"id":7,"ok":true,"result":{"f":1.5,"n":2,"s":"t"}}"# + "\n")
+    }
+}
+
+/// Answers every command with its name.
+final class EchoHandler: ControlCommandHandler {
+    func handle(_ request: ControlRequest, peer: ControlPeer, respond: @escaping @Sendable (ControlResponse) -> Void) {
+        respond(ControlResponse(id: request.id, result: .string(request.command)))
+    }
+}
+
+@Suite struct ControlServerTests {
+    func start(access: @escaping @Sendable (ControlPeer) -> Bool) async throws -> (ControlServer, MultiThreadedEventLoopGroup, String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ctl-\(UUID().uuidString.prefix(6))").path
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let server = try await ControlServer.start(
+            path: "\(dir)/acdd.sock", mode: 0o600, group: nil, access: access, handler: EchoHandler(), loopGroup: group, logger: logger)
+        return (server, group, "\(dir)/acdd.sock")
+    }
+
+    @Test func servesRequests() async throws {
+        let (server, group, path) = try await start { _ in true }
+        let r = try ControlClient(path: path).call("ping")
+        #expect(r.ok && r.result == "ping" && r.id == 1)
+        await server.close()
+        try await group.shutdownGracefully()
+    }
+
+    /// A refused client learns why even when the daemon closed before the request was sent.
+    @Test func refusedClientReadsTheReason() async throws {
+        let (server, group, path) = try await start { _ in false }
+        let client = try ControlClient(path: path)
+        try await Task.sleep(for: .milliseconds(200))  // the server has answered and closed by now
+        let r = try client.call("status")
+        #expect(r.ok == false && r.error?.code == .permissionDenied)
+        await server.close()
+        try await group.shutdownGracefully()
+    }
+
+    /// A second daemon on the same socket is refused; a stale file from a crash is replaced.
+    @Test func socketFileHandling() async throws {
+        let (server, group, path) = try await start { _ in true }
+        await #expect(throws: ControlStartError.self) {
+            _ = try await ControlServer.start(path: path, mode: 0o600, group: nil, access: { _ in true }, handler: EchoHandler(), loopGroup: group, logger: Logger(label: "t"))
+        }
+        await server.close()
+        #expect(FileManager.default.createFile(atPath: path, contents: Data("stale".utf8)))
+        let again = try await ControlServer.start(path: path, mode: 0o600, group: nil, access: { _ in true }, handler: EchoHandler(), loopGroup: group, logger: Logger(label: "t"))
+        #expect(try ControlClient(path: path).call("x").ok)
+        await again.close()
+        try await group.shutdownGracefully()
     }
 }
