@@ -5,7 +5,7 @@ import Testing
 
 /// A call layer for tests: answers, rings, rejects or challenges according to `mode`.
 final class TestCallLayer: SessionLayerDelegate {
-    enum Mode { case answer, ring, reject(SIPStatus), challenge, hold }
+    enum Mode { case answer, ring, earlyMedia, reject(SIPStatus), challenge, hold }
     var mode: Mode = .answer
     var incoming: [InviteSession] = []
     var ended: [String] = []
@@ -20,6 +20,10 @@ final class TestCallLayer: SessionLayerDelegate {
             answer(session)
         case .ring:
             session.ring()
+        case .earlyMedia:
+            guard let offer = session.remoteSDP, let (sdp, _) = try? SDPNegotiation.answer(offer, capabilities: caps, localPort: 30002, sessionID: "1", sessionVersion: 1) else { return }
+            session.progress(sdp)
+            session.answer(sdp)
         case .reject(let status):
             session.reject(status)
         case .challenge:
@@ -101,6 +105,19 @@ final class TestCallLayer: SessionLayerDelegate {
         clock.advance(by: .zero)
         #expect(callee.ended == ["remote hangup"] && box.end == "local hangup")
         #expect(uac.sessions.isEmpty && uas.sessions.isEmpty && uas.dialogs.isEmpty)
+    }
+
+    /// 183 with SDP (early media), then 200 with the same SDP.
+    @Test func earlyMedia() throws {
+        let (uac, _, _, callee, _, bWire, clock) = setUp(.earlyMedia)
+        defer { withExtendedLifetime(callee) {} }
+        let (session, box) = call(uac)
+        clock.advance(by: .zero)
+        #expect(bWire.sentResponses.map(\.status.rawValue) == [100, 183, 200])
+        let progress = try #require(bWire.sentResponses.first { $0.status == .sessionProgress })
+        #expect(try SDPSession.parse(progress.body).media.first?.port == 30002)
+        #expect(progress.to.tag == bWire.sentResponses.last?.to.tag)
+        #expect(box.events == ["progress", "answered"] && session.state == .confirmed)
     }
 
     @Test func byeFromTheCallee() throws {

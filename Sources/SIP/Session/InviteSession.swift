@@ -105,6 +105,19 @@ public final class InviteSession {
         tx.respond(r)
     }
 
+    /// Sends 183 Session Progress with our SDP answer (early media: prompts or ringback played
+    /// before the call is answered). The 200 that follows carries the same SDP.
+    public func progress(_ sdp: SDPSession) {
+        guard role == .uas, state == .initial || state == .early, let tx = serverTransaction, let layer else { return }
+        var r = tx.makeResponse(.sessionProgress)
+        r.contact = [.address(SIPNameAddr(uri: layer.contactURI(for: peer.transport)))]
+        r.headers.add(.contentType, "application/sdp")
+        r.body = sdp.serialized()
+        localSDP = sdp
+        state = .early
+        tx.respond(r)
+    }
+
     /// Answers with 200 OK and our SDP; the call is up when the ACK arrives.
     public func answer(_ sdp: SDPSession) {
         guard role == .uas, state == .initial || state == .early, let tx = serverTransaction, let layer else { return }
