@@ -22,7 +22,7 @@ public final class ClientTransaction {
     private weak var stack: SIPStack?
     private var machine: Machine
     private var onEvent: ((Event) -> Void)?
-    private var timers: [TransactionTimer: SIPTimerToken] = [:]
+    private var timers = TransactionTimerSet()
     private var requestBytes: [UInt8] = []
 
     init(stack: SIPStack, key: ClientTransactionKey, request: SIPRequest, peer: SIPPeer, onEvent: @escaping (Event) -> Void) {
@@ -48,56 +48,36 @@ public final class ClientTransaction {
 
     func start() {
         requestBytes = request.serialized()
-        switch machine {
-        case .invite(var m):
-            let a = m.start()
-            machine = .invite(m)
-            perform(a)
-        case .nonInvite(var m):
-            let a = m.start()
-            machine = .nonInvite(m)
-            perform(a)
-        }
+        step { $0.start() } nonInvite: { $0.start() }
     }
 
     func receive(_ response: SIPResponse) {
-        switch machine {
-        case .invite(var m):
-            let a = m.receive(response)
-            machine = .invite(m)
-            perform(a)
-        case .nonInvite(var m):
-            let a = m.receive(response)
-            machine = .nonInvite(m)
-            perform(a)
-        }
+        step { $0.receive(response) } nonInvite: { $0.receive(response) }
     }
 
     private func timerFired(_ timer: TransactionTimer) {
-        timers[timer] = nil
-        switch machine {
-        case .invite(var m):
-            let a = m.timerFired(timer)
-            machine = .invite(m)
-            perform(a)
-        case .nonInvite(var m):
-            let a = m.timerFired(timer)
-            machine = .nonInvite(m)
-            perform(a)
-        }
+        timers.fired(timer)
+        step { $0.timerFired(timer) } nonInvite: { $0.timerFired(timer) }
     }
 
     private func transportFailed() {
+        step { $0.transportFailed() } nonInvite: { $0.transportFailed() }
+    }
+
+    /// Feeds an event to whichever machine this is and performs what it asks for.
+    private func step(
+        invite: (inout ClientInviteTransaction) -> [TransactionAction], nonInvite: (inout ClientNonInviteTransaction) -> [TransactionAction]
+    ) {
+        let actions: [TransactionAction]
         switch machine {
         case .invite(var m):
-            let a = m.transportFailed()
+            actions = invite(&m)
             machine = .invite(m)
-            perform(a)
         case .nonInvite(var m):
-            let a = m.transportFailed()
+            actions = nonInvite(&m)
             machine = .nonInvite(m)
-            perform(a)
         }
+        perform(actions)
     }
 
     private func perform(_ actions: [TransactionAction]) {
@@ -111,10 +91,9 @@ public final class ClientTransaction {
             case .send(.response):
                 break
             case .startTimer(let timer, let delay):
-                timers[timer]?.cancel()
-                timers[timer] = stack.scheduler.schedule(after: delay) { [weak self] in self?.timerFired(timer) }
+                timers.start(timer, after: delay, on: stack.scheduler) { [weak self] in self?.timerFired(timer) }
             case .cancelTimer(let timer):
-                timers.removeValue(forKey: timer)?.cancel()
+                timers.cancel(timer)
             case .deliver(let response):
                 onEvent?(.response(response))
             case .timedOut:
@@ -125,8 +104,7 @@ public final class ClientTransaction {
             case .ackNotReceived:
                 break
             case .terminated:
-                for token in timers.values { token.cancel() }
-                timers.removeAll()
+                timers.cancelAll()
                 onEvent = nil
                 stack.forget(self)
             }

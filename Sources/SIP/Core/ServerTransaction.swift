@@ -22,7 +22,7 @@ public final class ServerTransaction {
     let key: ServerTransactionKey
     private weak var stack: SIPStack?
     private var machine: Machine
-    private var timers: [TransactionTimer: SIPTimerToken] = [:]
+    private var timers = TransactionTimerSet()
     private var lastSentBytes: (SIPResponse, [UInt8])?
 
     init(stack: SIPStack, key: ServerTransactionKey, request: SIPRequest, source: SIPPeer, responsePeer: SIPPeer) {
@@ -63,80 +63,56 @@ public final class ServerTransaction {
 
     /// Sends a response through the transaction. A second final response is ignored (and logged).
     public func respond(_ response: SIPResponse) {
-        let actions: [TransactionAction]
-        switch machine {
-        case .invite(var m):
-            actions = m.respond(response)
-            machine = .invite(m)
-        case .nonInvite(var m):
-            actions = m.respond(response)
-            machine = .nonInvite(m)
-        }
-        if actions.isEmpty {
+        let sent = step { $0.respond(response) } nonInvite: { $0.respond(response) }
+        if !sent {
             stack?.logger.warning(
                 "response after the final one ignored",
                 metadata: ["sip.call_id": "\(request.callID)", "sip.status": "\(response.status.rawValue)"])
         }
-        perform(actions)
     }
 
     /// Convenience: `respond(makeResponse(status))`.
     public func respond(_ status: SIPStatus, reason: String? = nil) { respond(makeResponse(status, reason: reason)) }
 
     func start() {
-        if case .invite(var m) = machine {
-            let actions = m.start()
-            machine = .invite(m)
-            perform(actions)
-        }
+        step { $0.start() } nonInvite: { _ in [] }
     }
 
     func receiveRetransmission() {
-        switch machine {
-        case .invite(var m):
-            let a = m.receiveRetransmission()
-            machine = .invite(m)
-            perform(a)
-        case .nonInvite(var m):
-            let a = m.receiveRetransmission()
-            machine = .nonInvite(m)
-            perform(a)
-        }
+        step { $0.receiveRetransmission() } nonInvite: { $0.receiveRetransmission() }
     }
 
     /// An ACK for a non-2xx, or the dialog layer reporting the ACK of our 2xx.
     public func receiveAck() {
-        guard case .invite(var m) = machine else { return }
-        let a = m.receiveAck()
-        machine = .invite(m)
-        perform(a)
+        step { $0.receiveAck() } nonInvite: { _ in [] }
     }
 
     private func timerFired(_ timer: TransactionTimer) {
-        timers[timer] = nil
-        switch machine {
-        case .invite(var m):
-            let a = m.timerFired(timer)
-            machine = .invite(m)
-            perform(a)
-        case .nonInvite(var m):
-            let a = m.timerFired(timer)
-            machine = .nonInvite(m)
-            perform(a)
-        }
+        timers.fired(timer)
+        step { $0.timerFired(timer) } nonInvite: { $0.timerFired(timer) }
     }
 
     private func transportFailed() {
+        step { $0.transportFailed() } nonInvite: { $0.transportFailed() }
+    }
+
+    /// Feeds an event to whichever machine this is and performs what it asks for. Returns whether
+    /// the machine asked for anything.
+    @discardableResult
+    private func step(
+        invite: (inout ServerInviteTransaction) -> [TransactionAction], nonInvite: (inout ServerNonInviteTransaction) -> [TransactionAction]
+    ) -> Bool {
+        let actions: [TransactionAction]
         switch machine {
         case .invite(var m):
-            let a = m.transportFailed()
+            actions = invite(&m)
             machine = .invite(m)
-            perform(a)
         case .nonInvite(var m):
-            let a = m.transportFailed()
+            actions = nonInvite(&m)
             machine = .nonInvite(m)
-            perform(a)
         }
+        perform(actions)
+        return !actions.isEmpty
     }
 
     private func perform(_ actions: [TransactionAction]) {
@@ -155,10 +131,9 @@ public final class ServerTransaction {
             case .send(.request):
                 break
             case .startTimer(let timer, let delay):
-                timers[timer]?.cancel()
-                timers[timer] = stack.scheduler.schedule(after: delay) { [weak self] in self?.timerFired(timer) }
+                timers.start(timer, after: delay, on: stack.scheduler) { [weak self] in self?.timerFired(timer) }
             case .cancelTimer(let timer):
-                timers.removeValue(forKey: timer)?.cancel()
+                timers.cancel(timer)
             case .timedOut:
                 stack.didTimeOut()
                 onFailure?(action)
@@ -167,8 +142,7 @@ public final class ServerTransaction {
             case .deliver:
                 break
             case .terminated:
-                for token in timers.values { token.cancel() }
-                timers.removeAll()
+                timers.cancelAll()
                 onCancel = nil
                 onFailure = nil
                 stack.forget(self)
