@@ -230,24 +230,8 @@ extension SIPURI {
             guard c.consume(0x40) else { throw SIPParseError(.malformedURI, "bad character in the user part of a SIP URI") }
         }
         try parseHostPort(&c, into: &uri)
-        while c.peek == 0x3B {
-            if stopAtSemicolon {
-                // In addr-spec form, parameters belong to the header, not the URI.
-                break
-            }
-            c.index += 1
-            guard let name = c.takeEscaped(while: SIPChar.isParamChar), !name.isEmpty else {
-                throw SIPParseError(.malformedURI, "empty URI parameter")
-            }
-            var value: String?
-            if c.consume(0x3D) {
-                guard let v = c.takeEscaped(while: SIPChar.isParamChar), !v.isEmpty else {
-                    throw SIPParseError(.malformedURI, "empty value for URI parameter '\(name)'")
-                }
-                value = v
-            }
-            uri.parameters.append(name, value)
-        }
+        // In addr-spec form, parameters after the URI belong to the header, not the URI.
+        if !stopAtSemicolon { try parseParameters(&c, into: &uri, names: SIPChar.isParamChar, kind: "URI") }
         if !stopAtSemicolon, c.consume(0x3F) {
             repeat {
                 guard let name = c.takeEscaped(while: SIPChar.isHeaderChar), !name.isEmpty, c.consume(0x3D),
@@ -288,20 +272,28 @@ extension SIPURI {
             throw SIPParseError(.malformedURI, "bad telephone number in tel URI")
         }
         var uri = SIPURI(scheme: .tel, user: number, host: "")
-        while !stopAtSemicolon, c.consume(0x3B) {
-            guard let name = c.takeEscaped(while: { SIPChar.isAlphaNum($0) || $0 == 0x2D }), !name.isEmpty else {
-                throw SIPParseError(.malformedURI, "bad tel URI parameter")
+        if !stopAtSemicolon { try parseParameters(&c, into: &uri, names: { SIPChar.isAlphaNum($0) || $0 == 0x2D }, kind: "tel URI") }
+        return uri
+    }
+
+    /// `;name[=value]...` (RFC 3261 `uri-parameters`, RFC 3966 `par`): names from `names`, values
+    /// of paramchars, escapes allowed in both.
+    private static func parseParameters(
+        _ c: inout ByteCursor, into uri: inout SIPURI, names: (UInt8) -> Bool, kind: String
+    ) throws(SIPParseError) {
+        while c.consume(0x3B) {
+            guard let name = c.takeEscaped(while: names), !name.isEmpty else {
+                throw SIPParseError(.malformedURI, "empty or bad \(kind) parameter")
             }
             var value: String?
             if c.consume(0x3D) {
                 guard let v = c.takeEscaped(while: SIPChar.isParamChar), !v.isEmpty else {
-                    throw SIPParseError(.malformedURI, "bad tel URI parameter value")
+                    throw SIPParseError(.malformedURI, "empty or bad value for \(kind) parameter '\(name)'")
                 }
                 value = v
             }
             uri.parameters.append(name, value)
         }
-        return uri
     }
 }
 
@@ -322,63 +314,4 @@ public func isValidHost(_ s: String) -> Bool {
     }
     // The top label of a name starts with a letter.
     return used.last.map { SIPChar.isAlpha($0.first!) } ?? false
-}
-
-/// RFC 4291 text form: up to eight groups of hex, one `::`, an optional IPv4 tail.
-public func isValidIPv6(_ s: String) -> Bool {
-    guard s.utf8.count >= 2, s.utf8.count <= 45 else { return false }
-    var text = s
-    var groupsNeeded = 8
-    if let lastColon = text.lastIndex(of: ":"), text[text.index(after: lastColon)...].contains(".") {
-        let v4 = String(text[text.index(after: lastColon)...])
-        guard isValidHost(v4), v4.split(separator: ".").count == 4, v4.allSatisfy({ $0.isNumber || $0 == "." }) else { return false }
-        text = String(text[...lastColon]) + "0"
-        groupsNeeded = 7
-    }
-    let halves = text.components(separatedBy: "::")
-    guard halves.count <= 2 else { return false }
-    func groups(_ part: String) -> Int? {
-        if part.isEmpty { return 0 }
-        let gs = part.split(separator: ":", omittingEmptySubsequences: false)
-        guard gs.allSatisfy({ !$0.isEmpty && $0.count <= 4 && $0.utf8.allSatisfy(SIPChar.isHex) }) else { return nil }
-        return gs.count
-    }
-    guard let a = groups(halves[0]) else { return false }
-    if halves.count == 2 {
-        guard let b = groups(halves[1]) else { return false }
-        return a + b < groupsNeeded
-    }
-    return a == groupsNeeded
-}
-
-extension String {
-    fileprivate func components(separatedBy separator: String) -> [String] {
-        var parts: [String] = []
-        var rest = Substring(self)
-        while let r = rest.range(of: separator) {
-            parts.append(String(rest[..<r.lowerBound]))
-            rest = rest[r.upperBound...]
-        }
-        parts.append(String(rest))
-        return parts
-    }
-}
-
-extension Substring {
-    fileprivate func range(of needle: String) -> Range<Index>? {
-        let n = Array(needle)
-        guard !n.isEmpty else { return nil }
-        var i = startIndex
-        while i < endIndex {
-            var j = i
-            var k = 0
-            while k < n.count, j < endIndex, self[j] == n[k] {
-                j = index(after: j)
-                k += 1
-            }
-            if k == n.count { return i..<j }
-            i = index(after: i)
-        }
-        return nil
-    }
 }

@@ -105,6 +105,20 @@ import Testing
         #expect(isValidIPv6("::1") && isValidIPv6("2001:db8::1") && isValidIPv6("::ffff:192.0.2.1") && isValidIPv6("1:2:3:4:5:6:7:8"))
         #expect(!isValidIPv6("1:2:3:4:5:6:7:8:9") && !isValidIPv6("::1::") && !isValidIPv6("12345::") && !isValidIPv6(":"))
     }
+
+    @Test func addressBytes() {
+        #expect(parseIPAddress("192.0.2.1") == [192, 0, 2, 1])
+        #expect(parseIPAddress("::1") == Array(repeating: 0, count: 15) + [1])
+        #expect(parseIPAddress("::") == Array(repeating: 0, count: 16))
+        #expect(parseIPAddress("2001:db8::ff00:42:8329") == [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0xff, 0, 0, 0x42, 0x83, 0x29])
+        #expect(parseIPAddress("::ffff:192.0.2.1") == Array(repeating: 0, count: 10) + [0xff, 0xff, 192, 0, 2, 1])
+        #expect(parseIPAddress("1:2:3:4:5:6:192.0.2.1")?.count == 16)
+        for bad in ["+1.2.3.4", "1.2.3", "256.1.1.1", "1.2.3.4.5", "+1::", "1::2::3", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7", "::g",
+            "example.com", "", "[::1]", "1:2:3:4:5:6:7:1.2.3.4", ":1:2:3:4:5:6:7"]
+        {
+            #expect(parseIPAddress(bad) == nil, "\(bad)")
+        }
+    }
 }
 
 @Suite struct SDPTests {

@@ -1,4 +1,5 @@
 public import NIOCore
+import SIPMessage
 
 /// An address block such as `127.0.0.1`, `10.0.0.0/8` or `2001:db8::/32`, for trunk and operator
 /// access lists. IPv4-mapped IPv6 addresses match their IPv4 blocks.
@@ -55,51 +56,12 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         return true
     }
 
-    /// 4 bytes for IPv4 text, 16 for IPv6 text; nil for anything else (host names included).
+    /// 4 bytes for IPv4 text, 16 for IPv6 text (brackets and a zone index allowed); nil for
+    /// anything else, host names included.
     public static func parseAddress(_ text: String) -> [UInt8]? {
-        var t = text
-        if t.hasPrefix("["), t.hasSuffix("]") { t = String(t.dropFirst().dropLast()) }
-        if let pct = t.firstIndex(of: "%") { t = String(t[..<pct]) }  // zone index
-        if !t.contains(":") {
-            let parts = t.split(separator: ".", omittingEmptySubsequences: false)
-            guard parts.count == 4 else { return nil }
-            var out: [UInt8] = []
-            for p in parts {
-                guard !p.isEmpty, p.count <= 3, p.allSatisfy(\.isASCII), let v = UInt8(p) else { return nil }
-                out.append(v)
-            }
-            return out
-        }
-        // An IPv4 tail ("::ffff:192.0.2.1") stands for the last two groups.
-        var tail: [UInt8] = []
-        var body = Substring(t)
-        if let lastColon = body.lastIndex(of: ":"), body[body.index(after: lastColon)...].contains(".") {
-            guard let v4 = parseAddress(String(body[body.index(after: lastColon)...])), v4.count == 4 else { return nil }
-            tail = v4
-            body = body[...lastColon]
-            if !body.hasSuffix("::") { body = body.dropLast() }
-        }
-        func parseGroups(_ part: Substring) -> [UInt16]? {
-            if part.isEmpty { return [] }
-            var out: [UInt16] = []
-            for g in part.split(separator: ":", omittingEmptySubsequences: false) {
-                guard !g.isEmpty, g.count <= 4, let v = UInt16(g, radix: 16) else { return nil }
-                out.append(v)
-            }
-            return out
-        }
-        let groupsNeeded = tail.isEmpty ? 8 : 6
-        let groups: [UInt16]
-        if let gap = body.firstRange(of: "::") {
-            let after = body[gap.upperBound...]
-            guard !after.contains("::"), let head = parseGroups(body[..<gap.lowerBound]), let rear = parseGroups(after),
-                head.count + rear.count < groupsNeeded
-            else { return nil }
-            groups = head + Array(repeating: 0, count: groupsNeeded - head.count - rear.count) + rear
-        } else {
-            guard let all = parseGroups(body), all.count == groupsNeeded else { return nil }
-            groups = all
-        }
-        return groups.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] } + tail
+        var t = Substring(text)
+        if t.hasPrefix("["), t.hasSuffix("]") { t = t.dropFirst().dropLast() }
+        if let pct = t.firstIndex(of: "%") { t = t[..<pct] }
+        return parseIPAddress(String(t))
     }
 }
