@@ -91,7 +91,7 @@ import Glibc
         let daemon = try Daemon(config: config, state: "\(dir)/state")
         let ctl = "\(binDir)/acdctl"
         // A new trunk number becomes reachable after reload.
-        try original.replacingFirst("numbers = [\"100\"]", with: "numbers = [\"100\", \"200\"]").write(toFile: config, atomically: true, encoding: .utf8)
+        try original.replacingOccurrences(of: "numbers = [\"100\"]", with: "numbers = [\"100\", \"200\"]").write(toFile: config, atomically: true, encoding: .utf8)
         let ok = try run(ctl, ["--socket", daemon.socket, "reload"])
         #expect(ok.status == 0 && ok.output.contains("reloaded"), "\(ok.output)")
         #expect(try finalStatus(daemon, number: "200") == .ok)
@@ -214,8 +214,7 @@ final class DatagramListener {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         // verify checks that ExecStart exists: point it at the binary we built.
         let unit = try String(contentsOfFile: "\(packageRoot)/systemd/acdd.service", encoding: .utf8)
-            .replacingFirst("ExecStartPre=/usr/local/bin/acdd", with: "ExecStartPre=\(binDir)/acdd")
-            .replacingFirst("ExecStart=/usr/local/bin/acdd", with: "ExecStart=\(binDir)/acdd")
+            .replacingOccurrences(of: "/usr/local/bin/acdd", with: "\(binDir)/acdd")
         try unit.write(toFile: "\(dir)/acdd.service", atomically: true, encoding: .utf8)
         let r = try run(which("systemd-analyze")!, ["verify", "\(dir)/acdd.service"])
         #expect(r.status == 0, "\(r.output)")

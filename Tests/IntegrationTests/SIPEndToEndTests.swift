@@ -124,21 +124,15 @@ struct SIPEndToEndTests {
         let base = SIPFixtures.request(.options, uri: "sip:x@127.0.0.1", viaHost: "127.0.0.2").serialized()
         let text = String(decoding: base, as: UTF8.self)
         return [
-            Array(text.replacingFirst("CSeq: 1 OPTIONS", with: "CSeq: 1 INVITE").utf8),
-            Array(text.replacingFirst("SIP/2.0\r\n", with: "SIP/9.9\r\n").utf8),
-            Array(text.replacingFirst("Call-ID", with: "Call ID").utf8),
-            Array(text.replacingFirst("Max-Forwards: 70", with: "Max-Forwards: 0").utf8),
-            Array(text.replacingFirst("Content-Length: 0", with: "Content-Length: 999").utf8),
-            Array(text.replacingFirst("<sip:x@127.0.0.1>", with: "<sip:x@127.0.0.1").utf8),
+            Array(text.replacingOccurrences(of: "CSeq: 1 OPTIONS", with: "CSeq: 1 INVITE").utf8),
+            Array(text.replacingOccurrences(of: "SIP/2.0\r\n", with: "SIP/9.9\r\n").utf8),
+            Array(text.replacingOccurrences(of: "Call-ID", with: "Call ID").utf8),
+            Array(text.replacingOccurrences(of: "Max-Forwards: 70", with: "Max-Forwards: 0").utf8),
+            Array(text.replacingOccurrences(of: "Content-Length: 0", with: "Content-Length: 999").utf8),
+            Array(text.replacingOccurrences(of: "<sip:x@127.0.0.1>", with: "<sip:x@127.0.0.1").utf8),
             Array(repeating: 0x41, count: 70000),
         ]
     }
 }
 
-extension String {
-    func replacingFirst(_ target: String, with replacement: String) -> String {
-        guard let r = firstRange(of: target) else { return self }
-        return String(self[..<r.lowerBound]) + replacement + String(self[r.upperBound...])
-    }
-}
 

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import SIPMessage
@@ -281,14 +282,3 @@ let basicInvite = """
     }
 }
 
-extension String {
-    func replacingOccurrences(of target: String, with replacement: String) -> String {
-        var out = ""
-        var rest = Substring(self)
-        while let r = rest.firstRange(of: target) {
-            out += rest[..<r.lowerBound] + replacement
-            rest = rest[r.upperBound...]
-        }
-        return out + rest
-    }
-}

@@ -1,3 +1,4 @@
+import Foundation
 import SIP
 import SIPMessage
 import TestSupport

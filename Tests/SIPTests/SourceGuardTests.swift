@@ -79,7 +79,7 @@ import Testing
     func offer(_ media: String, session: String = "c=IN IP4 192.0.2.5\n") throws -> SDPSession {
         var text = "v=0\no=- 1 1 IN IP4 192.0.2.5\ns=-\n\(session)t=0 0\n\(media)"
         if !text.hasSuffix("\n") { text += "\n" }
-        return try SDPSession.parse(Array(text.replacingFirst("\n", with: "\n").utf8))
+        return try SDPSession.parse(Array(text.utf8))
     }
 
     @Test func picksTheOfferersFirstCommonCodecAndTelephoneEvent() throws {

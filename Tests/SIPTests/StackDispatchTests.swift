@@ -1,3 +1,4 @@
+import Foundation
 import SIP
 import SIPMessage
 import TestSupport
@@ -78,7 +79,7 @@ import Testing
         let r = try #require(transport.drain().first?.response)
         #expect(r.status == .badRequest)
         #expect(r.reason.contains("colon"))
-        let v7 = String(decoding: SIPFixtures.request(.options).serialized(), as: UTF8.self).replacingFirst("SIP/2.0\r\n", with: "SIP/7.0\r\n")
+        let v7 = String(decoding: SIPFixtures.request(.options).serialized(), as: UTF8.self).replacingOccurrences(of: "SIP/2.0\r\n", with: "SIP/7.0\r\n")
         stack.receive(Array(v7.utf8), from: peer)
         #expect(transport.drain().first?.response?.status == .versionNotSupported)
         // Garbage that names no one is dropped.
@@ -115,9 +116,3 @@ import Testing
     private func firstHeaderOffset(_ bytes: [UInt8]) -> Int { bytes.firstIndex(of: 0x0A)! + 1 }
 }
 
-extension String {
-    func replacingFirst(_ target: String, with replacement: String) -> String {
-        guard let r = firstRange(of: target) else { return self }
-        return String(self[..<r.lowerBound]) + replacement + String(self[r.upperBound...])
-    }
-}

@@ -3,6 +3,24 @@ import SIPMessage
 import TestSupport
 import Testing
 
+/// Probes each instant (milliseconds from now) as NIO's HappyEyeballsTest does: 1 ms before it
+/// nothing may have been sent, at it exactly one message. Returns what was sent.
+func probeRetransmissions(
+    at instants: [Int], _ clock: ManualScheduler, _ transport: FakeTransport, sourceLocation: SourceLocation = #_sourceLocation
+) -> [FakeTransport.Sent] {
+    let origin = clock.now
+    var sent: [FakeTransport.Sent] = []
+    for at in instants {
+        clock.advance(by: origin + .milliseconds(at - 1) - clock.now)
+        #expect(transport.drain().isEmpty, "early at \(at) ms", sourceLocation: sourceLocation)
+        clock.advance(by: .milliseconds(1))
+        let now = transport.drain()
+        #expect(now.count == 1, "one retransmission at \(at) ms", sourceLocation: sourceLocation)
+        sent += now
+    }
+    return sent
+}
+
 /// Every RFC 3261 §17 timer and retransmission rule, on a manual clock. Timer edges are probed the
 /// way NIO's HappyEyeballsTest does: advance to 1 ms before, check nothing happened, then 1 ms more.
 @Suite struct ClientTransactionTimerTests {
@@ -15,14 +33,8 @@ import Testing
         let invite = SIPFixtures.request(.invite, branch: stack.makeBranch())
         stack.sendRequest(invite, to: peer) { events.append("\($0)") }
         #expect(transport.drain().count == 1)
-        var elapsed: Duration = .zero
-        for retransmitAt in [500, 1500, 3500, 7500, 15500, 31500] {
-            clock.advance(by: .milliseconds(retransmitAt) - elapsed - .milliseconds(1))
-            #expect(transport.drain().isEmpty, "early at \(retransmitAt) ms")
-            clock.advance(by: .milliseconds(1))
-            #expect(transport.drain().count == 1, "retransmission at \(retransmitAt) ms")
-            elapsed = .milliseconds(retransmitAt)
-        }
+        _ = probeRetransmissions(at: [500, 1500, 3500, 7500, 15500, 31500], clock, transport)
+        let elapsed: Duration = .milliseconds(31500)
         clock.advance(by: .milliseconds(32_000) - elapsed - .milliseconds(1))
         #expect(events.isEmpty)
         clock.advance(by: .milliseconds(1))
@@ -114,14 +126,8 @@ import Testing
         var events: [String] = []
         stack.sendRequest(SIPFixtures.request(.options, branch: stack.makeBranch()), to: peer) { events.append("\($0)") }
         transport.sent.removeAll()
-        var elapsed: Duration = .zero
-        for at in [500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500] {
-            clock.advance(by: .milliseconds(at) - elapsed - .milliseconds(1))
-            #expect(transport.drain().isEmpty, "early at \(at)")
-            clock.advance(by: .milliseconds(1))
-            #expect(transport.drain().count == 1, "retransmission at \(at)")
-            elapsed = .milliseconds(at)
-        }
+        _ = probeRetransmissions(at: [500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500], clock, transport)
+        let elapsed: Duration = .milliseconds(31500)
         clock.advance(by: .milliseconds(32_000) - elapsed)
         #expect(events == ["timeout"])
         #expect(stack.clientTransactionCount == 0 && clock.pendingCount == 0)
@@ -233,14 +239,9 @@ final class Recorder: SIPRequestHandler {
         tx.onFailure = { failures.append($0) }
         tx.respond(.busyHere)
         transport.sent.removeAll()
-        var elapsed: Duration = .zero
-        for at in [500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500] {
-            clock.advance(by: .milliseconds(at) - elapsed - .milliseconds(1))
-            #expect(transport.drain().isEmpty, "early at \(at)")
-            clock.advance(by: .milliseconds(1))
-            #expect(transport.drain().map { $0.response?.status } == [.busyHere], "at \(at)")
-            elapsed = .milliseconds(at)
-        }
+        let sent = probeRetransmissions(at: [500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500], clock, transport)
+        #expect(sent.count == 10 && sent.allSatisfy { $0.response?.status == .busyHere })
+        let elapsed: Duration = .milliseconds(31500)
         clock.advance(by: .milliseconds(32_000) - elapsed)
         #expect(failures == [.timedOut])
         #expect(stack.serverTransactionCount == 0)

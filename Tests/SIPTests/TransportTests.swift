@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -89,15 +90,3 @@ import Testing
     }
 }
 
-extension String {
-    func components(separatedBy s: String) -> [Substring] {
-        var parts: [Substring] = []
-        var rest = self[...]
-        while let r = rest.firstRange(of: s) {
-            parts.append(rest[..<r.lowerBound])
-            rest = rest[r.upperBound...]
-        }
-        parts.append(rest)
-        return parts
-    }
-}

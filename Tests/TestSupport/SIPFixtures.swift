@@ -12,7 +12,7 @@ public enum SIPFixtures {
     ) -> SIPRequest {
         var via = SIPVia(transport: transport, host: viaHost, port: viaPort, branch: branch)
         if rport { via.parameters["rport"] = .some(nil) }
-        var to = SIPNameAddr(uri: try! SIPURI.parse(uri.components(separatedBy: ";")[0]))
+        var to = SIPNameAddr(uri: try! SIPURI.parse(String(uri.split(separator: ";")[0])))
         to.uri.parameters = SIPParameters()
         to.tag = toTag
         var headers = SIPHeaders()
@@ -45,8 +45,4 @@ public enum SIPFixtures {
         let stack = SIPStack(configuration: .init(timers: timers), scheduler: scheduler, transport: transport, logger: logger)
         return (stack, scheduler, transport)
     }
-}
-
-extension String {
-    func components(separatedBy separator: Character) -> [String] { split(separator: separator, omittingEmptySubsequences: false).map(String.init) }
 }
