@@ -4,23 +4,29 @@
 #
 #   bench/sipp-call-rate.sh                 # rates 200 400 ... until one fails
 #   RATES="500 1000" SECONDS_PER_RATE=10 bench/sipp-call-rate.sh
+#   ACDD_BIN=/other/build/acdd bench/sipp-call-rate.sh      # another build, for A/B runs
 #
 # Each rate runs for SECONDS_PER_RATE seconds (calls = rate x seconds), bounded by SIPp's own
-# -timeout. Daemon CPU is read from /proc/<pid>/stat; kernel UDP receive-buffer drops from nstat.
+# -timeout. Daemon CPU is read from /proc/<pid>/stat; kernel UDP receive-buffer drops from nstat;
+# INVITE-to-200 time (FEATURES C1) from SIPp's own response-time statistics.
 # Everything stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-swift build -c release --product acdd >/dev/null
+ACDD_BIN=${ACDD_BIN:-}
+if [ -z "$ACDD_BIN" ]; then
+  swift build -c release --product acdd >/dev/null
+  ACDD_BIN=.build/release/acdd
+fi
 
 PORT=${PORT:-25060}
 SECONDS_PER_RATE=${SECONDS_PER_RATE:-10}
-RATES=${RATES:-"200 400 600 800 1000 1200 1400 1600 2000 2500 3000"}
+RATES=${RATES:-"200 1000 2000 3000 3500 4000 4500 5000"}
 STATE=$(mktemp -d /tmp/acdd-bench-XXXX)
 WORK=$(mktemp -d /tmp/sipp-bench-XXXX)
 HZ=$(getconf CLK_TCK)
 
-.build/release/acdd --config config/acd.toml --set "paths.state=$STATE" --set "sip.listen=127.0.0.1:$PORT" \
+"$ACDD_BIN" --config config/acd.toml --set "paths.state=$STATE" --set "sip.listen=127.0.0.1:$PORT" \
   --set daemon.log_level=warning --set media.rtp_ports=40000-49999 2>"$STATE/acdd.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
@@ -30,7 +36,7 @@ cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 drops() { nstat -az UdpRcvbufErrors 2>/dev/null | awk '/UdpRcvbufErrors/ {print $2}'; }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "rate_cps calls successful failed elapsed_s acdd_cpu_pct sipp_cpu_pct udp_rcvbuf_drops"
+echo "rate_cps calls successful failed elapsed_s acdd_cpu_pct sipp_cpu_pct udp_rcvbuf_drops invite_200_mean_ms under_10ms_pct"
 best=0
 for rate in $RATES; do
   calls=$((rate * SECONDS_PER_RATE))
@@ -50,7 +56,11 @@ for rate in $RATES; do
   # second line of `times`: children's user and system time, like 0m1.234s 0m0.567s
   scpu=$(sed -n 2p "$WORK/times.txt" | awk -v e="$elapsed" '{
       split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.0f", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) / e * 100 }')
-  printf "%8d %6d %10d %6d %9s %12s %12s %16s\n" "$rate" "$calls" "$ok" "$failed" "$elapsed" "$acpu" "$scpu" "$((d1 - d0))"
+  # ResponseTime1(C) is HH:MM:SS:microseconds; the repartition counts calls per bucket in ms.
+  rtt=$(echo "$last" | cut -d';' -f"$(col 'ResponseTime1(C)')" | awk -F: '{printf "%.2f", ($1 * 3600 + $2 * 60 + $3) * 1000 + $4 / 1000}')
+  under10=$(echo "$last" | cut -d';' -f"$(col 'ResponseTimeRepartition1_<10')")
+  pct10=$(awk -v a="$under10" -v b="$ok" 'BEGIN {printf "%.1f", (b > 0 ? a / b * 100 : 0)}')
+  printf "%8d %6d %10d %6d %9s %12s %12s %16s %18s %14s\n" "$rate" "$calls" "$ok" "$failed" "$elapsed" "$acpu" "$scpu" "$((d1 - d0))" "$rtt" "$pct10"
   if [ "$failed" != "0" ] || [ "$ok" != "$calls" ]; then break; fi
   best=$rate
 done

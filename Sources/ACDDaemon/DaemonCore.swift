@@ -165,7 +165,9 @@ final class DaemonCore: @unchecked Sendable {
         if fresh.media.rtpPorts != old.media.rtpPorts || fresh.media.address != old.media.address {
             notes.append("media.rtp_ports/address changed: restart to apply")
         }
-        applied.sip = SIPSettingsKeepingStart(old.sip, fresh.sip)
+        // Of [sip], only the registrar's limits apply live.
+        applied.sip = old.sip
+        applied.sip.registrar = fresh.sip.registrar
         applied.paths = old.paths
         applied.control = old.control
         applied.media.rtpPorts = old.media.rtpPorts
@@ -177,13 +179,6 @@ final class DaemonCore: @unchecked Sendable {
         sourceGuard.policy = applied.security.guardPolicy
         if let level = Logger.Level(rawValue: applied.daemon.logLevel) { levelBox.value = level }
         return notes
-    }
-
-    /// Registrar policy applies live; the rest of [sip] waits for a restart.
-    private func SIPSettingsKeepingStart(_ old: DaemonConfiguration.SIPSettings, _ fresh: DaemonConfiguration.SIPSettings) -> DaemonConfiguration.SIPSettings {
-        var s = old
-        s.registrar = fresh.registrar
-        return s
     }
 
     // MARK: Status

@@ -14,14 +14,6 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
     public var description: String { "\(location): \(message)" }
 }
 
-/// Where a value came from, which decides how a relative path is resolved.
-public enum ValueOrigin: Sendable, Equatable {
-    /// The file: relative paths are taken from the file's directory.
-    case file(line: Int)
-    /// A `--set` override: relative paths are taken from the working directory.
-    case override
-}
-
 /// Reads one table of the document, remembering which keys were read so that anything else (a
 /// typo, a key of a later version) is reported instead of silently ignored. Overrides given as
 /// `--set a.b.c=text` take precedence and are converted to the type the reader asks for.

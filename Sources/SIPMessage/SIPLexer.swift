@@ -110,8 +110,6 @@ struct ByteCursor {
         }
         return nil
     }
-
-    var rest: String { String(decoding: bytes[index..<end], as: UTF8.self) }
 }
 
 /// Writes a string as a `quoted-string`, escaping quotes and backslashes.

@@ -49,11 +49,6 @@ public struct SIPRequest: Sendable, Hashable {
         if status == .trying, let ts = headers[.timestamp] { response.headers.add(.timestamp, ts) }
         return response
     }
-
-    /// What a response needs, for the parse-error path and for tests.
-    public var responseContext: SIPResponseContext {
-        SIPResponseContext(method: method, via: via, from: from, to: to, callID: callID, cseq: cseq)
-    }
 }
 
 /// A SIP response (RFC 3261 §7.2).
@@ -99,13 +94,6 @@ public struct SIPResponse: Sendable, Hashable {
 public enum SIPMessage: Sendable, Hashable {
     case request(SIPRequest)
     case response(SIPResponse)
-
-    public var callID: String {
-        switch self {
-        case .request(let r): r.callID
-        case .response(let r): r.callID
-        }
-    }
 }
 
 // MARK: Serialization

@@ -8,7 +8,6 @@ public struct SIPStatus: RawRepresentable, Hashable, Sendable, Comparable, Custo
 
     public static func < (lhs: SIPStatus, rhs: SIPStatus) -> Bool { lhs.rawValue < rhs.rawValue }
 
-    public var isProvisional: Bool { (100..<200).contains(rawValue) }
     public var isSuccess: Bool { (200..<300).contains(rawValue) }
     public var isFinal: Bool { rawValue >= 200 }
 

@@ -34,17 +34,14 @@ struct SIPEndToEndTests {
         let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
         var invite = SIPFixtures.request(.invite, uri: "sip:100@127.0.0.1:\(daemon.sipPort)", viaPort: probe.port, rport: true, body: Array(offer.utf8))
         invite.headers.set(.contentType, "application/sdp")
-        let start = Date()
         probe.send(invite.serialized(), to: daemon.sipPort)
         var ok: SIPResponse?
         while ok == nil, let bytes = probe.receive() {
             if case .response(let r) = try SIPParser().parse(bytes), r.status.isFinal { ok = r }
         }
-        let elapsed = Date().timeIntervalSince(start)
+        // How fast (FEATURES C1) is measured in bench/sipp-call-rate.sh, not timed here.
         let answer = try #require(ok)
         #expect(answer.status == .ok)
-        // FEATURES C1: answered within 100 ms (generous on a loaded CI machine; typically ~1 ms).
-        #expect(elapsed < 0.1)
         let sdp = try SDPSession.parse(answer.body)
         let m = try #require(sdp.media.first)
         #expect(daemon.rtpPorts.contains(m.port) && m.port % 2 == 0)

@@ -7,10 +7,6 @@ public enum SIPTransportKind: String, Sendable, Hashable, CaseIterable {
 
     /// Over a reliable transport no retransmission timers run (RFC 3261 §17).
     public var isReliable: Bool { self == .tcp }
-
-    public init?(viaName: String) {
-        self.init(rawValue: viaName.uppercased())
-    }
 }
 
 /// The far end of a message: a transport and a socket address. Over TCP the transport keeps one

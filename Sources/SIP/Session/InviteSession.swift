@@ -98,9 +98,7 @@ public final class InviteSession {
 
     /// Sends 180 Ringing, making the dialog early.
     public func ring() {
-        guard role == .uas, state == .initial || state == .early, let tx = serverTransaction, let layer else { return }
-        var r = tx.makeResponse(.ringing)
-        r.contact = [.address(SIPNameAddr(uri: layer.contactURI(for: peer.transport)))]
+        guard let (tx, r) = unansweredResponse(.ringing) else { return }
         state = .early
         tx.respond(r)
     }
@@ -108,9 +106,8 @@ public final class InviteSession {
     /// Sends 183 Session Progress with our SDP answer (early media: prompts or ringback played
     /// before the call is answered). The 200 that follows carries the same SDP.
     public func progress(_ sdp: SDPSession) {
-        guard role == .uas, state == .initial || state == .early, let tx = serverTransaction, let layer else { return }
-        var r = tx.makeResponse(.sessionProgress)
-        r.contact = [.address(SIPNameAddr(uri: layer.contactURI(for: peer.transport)))]
+        guard let (tx, response) = unansweredResponse(.sessionProgress) else { return }
+        var r = response
         r.headers.add(.contentType, "application/sdp")
         r.body = sdp.serialized()
         localSDP = sdp
@@ -120,9 +117,8 @@ public final class InviteSession {
 
     /// Answers with 200 OK and our SDP; the call is up when the ACK arrives.
     public func answer(_ sdp: SDPSession) {
-        guard role == .uas, state == .initial || state == .early, let tx = serverTransaction, let layer else { return }
-        var r = tx.makeResponse(.ok)
-        r.contact = [.address(SIPNameAddr(uri: layer.contactURI(for: peer.transport)))]
+        guard let (tx, response) = unansweredResponse(.ok), let layer else { return }
+        var r = response
         r.headers.add(.allow, layer.stack.allowedMethods.map(\.rawValue).joined(separator: ", "))
         r.headers.add(.supported, layer.stack.configuration.supported.joined(separator: ", "))
         r.headers.add(.contentType, "application/sdp")
@@ -132,6 +128,15 @@ public final class InviteSession {
         state = .accepted
         layer.register(self)
         tx.respond(r)
+    }
+
+    /// A response to our unanswered INVITE, with our Contact; nil unless this is a UAS session that
+    /// has not sent its final response.
+    private func unansweredResponse(_ status: SIPStatus) -> (ServerTransaction, SIPResponse)? {
+        guard role == .uas, state == .initial || state == .early, let tx = serverTransaction, let layer else { return nil }
+        var r = tx.makeResponse(status)
+        r.contact = [.address(SIPNameAddr(uri: layer.contactURI(for: peer.transport)))]
+        return (tx, r)
     }
 
     /// Refuses the call (before it is answered).
