@@ -5,7 +5,7 @@
 SWIFT ?= swift
 CONFIG ?= config/acd.toml
 
-.PHONY: run test setup build build-release clean
+.PHONY: run test setup build build-release stress clean
 
 setup:
 	./scripts/setup.sh
@@ -21,8 +21,13 @@ run: build-release
 	@echo "acdd: control with  .build/release/acdctl --socket state/acdd.sock status"
 	exec .build/release/acdd --config $(CONFIG)
 
-test: build
+# The lock-free structures under ThreadSanitizer: every item once, in order, no lost wake-up.
+stress: setup
+	$(SWIFT) build -c release --sanitize=thread --product lockfree-stress --scratch-path .build-tsan
+	TSAN_OPTIONS=halt_on_error=1 .build-tsan/release/lockfree-stress --producers 4 --inbox-items 1000000 --ring-items 2000000
+
+test: build stress
 	$(SWIFT) test --skip-build
 
 clean:
-	rm -rf .build state
+	rm -rf .build .build-tsan state

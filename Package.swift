@@ -13,6 +13,7 @@ let nio: [Target.Dependency] = [
     .product(name: "NIOPosix", package: "swift-nio"),
 ]
 let log: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let atomics: Target.Dependency = .product(name: "Atomics", package: "swift-atomics")
 
 let package = Package(
     name: "acdd",
@@ -21,6 +22,7 @@ let package = Package(
         .executable(name: "acdd", targets: ["ACDDaemon"]),
         .executable(name: "acdctl", targets: ["acdctl"]),
         .executable(name: "acd-bench", targets: ["ACDBench"]),
+        .executable(name: "lockfree-stress", targets: ["LockFreeStress"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -29,6 +31,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // C seams: the Debian -dev packages installed by scripts/setup.sh.
@@ -37,6 +42,15 @@ let package = Package(
         .systemLibrary(name: "CALSA", pkgConfig: "alsa"),
 
         .target(name: "TOML", swiftSettings: swiftSettings),
+        // The few lock-free structures where threads meet; nothing else uses atomics beyond counters.
+        .target(name: "LockFree", dependencies: [atomics], swiftSettings: swiftSettings),
+        // Stress of LockFree, built and run under ThreadSanitizer by `make test` (see Makefile).
+        .executableTarget(name: "LockFreeStress", dependencies: ["LockFree"], swiftSettings: swiftSettings),
+        // The pure ACD engine and the thread that owns it.
+        .target(
+            name: "ACD",
+            dependencies: ["LockFree", atomics, .product(name: "HeapModule", package: "swift-collections")],
+            swiftSettings: swiftSettings),
         .target(name: "SIPMessage", swiftSettings: swiftSettings),
         .target(
             name: "SIP",
@@ -63,11 +77,15 @@ let package = Package(
             name: "acdctl",
             dependencies: ["Control", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings),
-        .executableTarget(name: "ACDBench", dependencies: ["SIPMessage"], swiftSettings: swiftSettings),
+        .executableTarget(name: "ACDBench", dependencies: ["SIPMessage", "ACD", "LockFree"], swiftSettings: swiftSettings),
         // Fakes shared by the test targets: a manual clock and an in-memory transport.
         .target(name: "TestSupport", dependencies: ["SIP", "SIPMessage", log] + nio, path: "Tests/TestSupport", swiftSettings: swiftSettings),
 
         .testTarget(name: "TOMLTests", dependencies: ["TOML"], swiftSettings: swiftSettings),
+        .testTarget(name: "LockFreeTests", dependencies: ["LockFree"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ACDTests", dependencies: ["ACD", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: swiftSettings),
         .testTarget(name: "SIPMessageTests", dependencies: ["SIPMessage"], swiftSettings: swiftSettings),
         // End to end: the built acdd and acdctl, driven by SIPp and plain sockets on loopback.
         .testTarget(
