@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "Config", dependencies: ["TOML", "SIP", "SIPMessage"], swiftSettings: swiftSettings),
         .target(
             name: "Store",
-            dependencies: ["SIP", "SIPMessage", log, .product(name: "GRDB", package: "GRDB.swift")] + nio,
+            dependencies: ["SIP", "SIPMessage", "ACD", "LockFree", log, .product(name: "GRDB", package: "GRDB.swift")] + nio,
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "ACDDaemon",
@@ -97,7 +97,7 @@ let package = Package(
             name: "ControlTests", dependencies: ["Control", log, .product(name: "NIOTestUtils", package: "swift-nio")] + nio,
             swiftSettings: swiftSettings),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SIP", "SIPMessage"], swiftSettings: swiftSettings),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "SIP", "SIPMessage", "TestSupport", log] + nio, swiftSettings: swiftSettings),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "ACD", "SIP", "SIPMessage", "TestSupport", log, .product(name: "GRDB", package: "GRDB.swift")] + nio, swiftSettings: swiftSettings),
         .testTarget(
             name: "SIPTests",
             dependencies: ["SIP", "SIPMessage", "TestSupport", log, .product(name: "NIOTestUtils", package: "swift-nio")] + nio,

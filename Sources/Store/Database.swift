@@ -40,6 +40,24 @@ public final class ACDDatabase: Sendable {
                 t.primaryKey(["aor", "contact_uri"])
             }
         }
+        // Asterisk's realtime queue_log columns, so reporting tools that read that table read this.
+        m.registerMigration("v2-queue-log") { db in
+            try db.create(table: "queue_log") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("time", .integer).notNull()
+                t.column("callid", .text).notNull()
+                t.column("queuename", .text).notNull()
+                t.column("agent", .text).notNull()
+                t.column("event", .text).notNull()
+                t.column("data1", .text)
+                t.column("data2", .text)
+                t.column("data3", .text)
+                t.column("data4", .text)
+                t.column("data5", .text)
+            }
+            try db.create(index: "queue_log_time", on: "queue_log", columns: ["time"])
+            try db.create(index: "queue_log_callid", on: "queue_log", columns: ["callid"])
+        }
         return m
     }
 }
