@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "Media", dependencies: nio, swiftSettings: swiftSettings),
         .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", log] + nio, swiftSettings: swiftSettings),
         .target(name: "Control", dependencies: [log] + nio, swiftSettings: swiftSettings),
-        .target(name: "Config", dependencies: ["TOML", "SIP", "SIPMessage"], swiftSettings: swiftSettings),
+        .target(name: "Config", dependencies: ["TOML", "SIP", "SIPMessage", "ACD"], swiftSettings: swiftSettings),
         .target(
             name: "Store",
             dependencies: ["SIP", "SIPMessage", "ACD", "LockFree", log, .product(name: "GRDB", package: "GRDB.swift")] + nio,
@@ -67,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "ACDDaemon",
             dependencies: [
-                "Config", "SIP", "SIPMessage", "Calls", "Media", "Control", "Store", log,
+                "Config", "SIP", "SIPMessage", "Calls", "Media", "Control", "Store", "ACD", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -96,7 +96,7 @@ let package = Package(
         .testTarget(
             name: "ControlTests", dependencies: ["Control", log, .product(name: "NIOTestUtils", package: "swift-nio")] + nio,
             swiftSettings: swiftSettings),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "SIP", "SIPMessage"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "ACD", "SIP", "SIPMessage"], swiftSettings: swiftSettings),
         .testTarget(name: "StoreTests", dependencies: ["Store", "ACD", "SIP", "SIPMessage", "TestSupport", log, .product(name: "GRDB", package: "GRDB.swift")] + nio, swiftSettings: swiftSettings),
         .testTarget(
             name: "SIPTests",

@@ -1,3 +1,4 @@
+import ACD
 import Control
 import Foundation
 
@@ -8,18 +9,86 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
 
     init(core: DaemonCore) { self.core = core }
 
-    static let commands = ["status", "calls", "registrations", "reload", "hangup", "help"]
+    static let commands = [
+        "status", "calls", "registrations", "reload", "hangup", "agents", "queues", "agent.login", "agent.logout", "agent.ready",
+        "agent.pause", "agent.skills", "agent.reset", "subscribe", "help",
+    ]
 
-    func handle(_ request: ControlRequest, peer: ControlPeer, respond: @escaping @Sendable (ControlResponse) -> Void) {
+    func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
         let core = self.core
         Task {
-            respond(await Self.run(request, core: core))
+            respond(await Self.run(request, core: core, connection: connection))
         }
     }
 
-    static func run(_ request: ControlRequest, core: DaemonCore) async -> ControlResponse {
+    static func run(_ request: ControlRequest, core: DaemonCore, connection: ControlConnection) async -> ControlResponse {
         let id = request.id
+        func string(_ key: String) -> String? { request.args?[key]?.stringValue }
+        func agentCommand(_ make: (String) -> Result<ACDEvent, ControlError>) async -> ControlResponse {
+            guard let agent = string("agent"), !agent.isEmpty else {
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "\(request.command) needs args {\"agent\": \"<id>\"}"))
+            }
+            switch make(agent) {
+            case .failure(let e): return ControlResponse(id: id, error: e)
+            case .success(let event):
+                switch await core.acd.request(event) {
+                case .success(let snap):
+                    guard let view = ACDViews.agents(snap).arrayValue?.first(where: { $0["id"]?.stringValue == agent }) else {
+                        return ControlResponse(id: id, result: ["agent": .string(agent), "state": "logged-out"])
+                    }
+                    return ControlResponse(id: id, result: view)
+                case .failure(let e): return ControlResponse(id: id, error: ACDViews.controlError(e))
+                }
+            }
+        }
         switch request.command {
+        case "agents":
+            return ControlResponse(id: id, result: ACDViews.agents(core.acd.snapshot))
+        case "queues":
+            return ControlResponse(id: id, result: ACDViews.queues(core.acd.snapshot))
+        case "agent.login":
+            return await agentCommand { agent in
+                let paused = string("paused_reason")
+                if let p = paused, p.isEmpty { return .failure(ControlError(.invalidArgument, "paused_reason must not be empty")) }
+                return .success(.agentLogin(agent: agent, device: string("device") ?? "sip:\(agent)", pausedReason: paused))
+            }
+        case "agent.logout":
+            return await agentCommand { .success(.agentLogout(agent: $0)) }
+        case "agent.ready":
+            return await agentCommand { .success(.agentReady(agent: $0)) }
+        case "agent.pause":
+            return await agentCommand { agent in
+                guard let reason = string("reason"), !reason.isEmpty else {
+                    return .failure(ControlError(.invalidArgument, "agent.pause needs args {\"agent\": \"<id>\", \"reason\": \"<reason>\"}"))
+                }
+                return .success(.agentPause(agent: agent, reason: reason))
+            }
+        case "agent.reset":
+            return await agentCommand { .success(.agentReset(agent: $0)) }
+        case "agent.skills":
+            return await agentCommand { agent in
+                guard case .object(let table)? = request.args?["skills"] else {
+                    return .failure(ControlError(.invalidArgument, "agent.skills needs args {\"agent\": \"<id>\", \"skills\": {\"sales\": 8}}"))
+                }
+                var skills: [AgentSettings.Skill] = []
+                for (name, value) in table.sorted(by: { $0.key < $1.key }) {
+                    guard let level = value.doubleValue, level == level.rounded() else {
+                        return .failure(ControlError(.invalidArgument, "skill level of '\(name)' must be an integer 1-10"))
+                    }
+                    skills.append(.init(name, Int(level)))
+                }
+                return .success(.agentSetSkills(agent: agent, skills: skills))
+            }
+        case "subscribe":
+            var topics = EventHub.topics
+            if let requested = request.args?["topics"] {
+                guard let list = requested.arrayValue?.compactMap(\.stringValue), !list.isEmpty, Set(list).isSubset(of: EventHub.topics) else {
+                    return ControlResponse(id: id, error: ControlError(.invalidArgument, "topics must be a list of: agent, queue, call"))
+                }
+                topics = Set(list)
+            }
+            _ = core.events.subscribe(connection, topics: topics)
+            return ControlResponse(id: id, result: ["subscribed": .array(topics.sorted().map { .string($0) })])
         case "status":
             return ControlResponse(id: id, result: await core.status())
         case "calls":

@@ -1,3 +1,4 @@
+import ACD
 import Calls
 import Config
 import Control
@@ -46,6 +47,11 @@ final class DaemonCore: @unchecked Sendable {
     private var bindingStore: SQLiteBindingStore!
     private var control: ControlServer?
 
+    /// The ACD's own thread; set once in `start` before anything can reach it.
+    private(set) var acd: ACDRunner!
+    private var queueLog: QueueLogWriter!
+    let events = EventHub()
+
     init(config: DaemonConfiguration, configPath: String, overrides: [String: String], logger: Logger, levelBox: LogLevelBox) {
         self.config = config
         self.configPath = configPath
@@ -63,6 +69,7 @@ final class DaemonCore: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: config.paths.state, withIntermediateDirectories: true)
         database = try ACDDatabase(path: config.paths.database)
         bindingStore = SQLiteBindingStore(database: database, logger: logger)
+        try startACD()
         try await loop.submit { try self.buildStack() }.get()
         do {
             try await loop.flatSubmit { self.transport.start() }.get()
@@ -91,6 +98,37 @@ final class DaemonCore: @unchecked Sendable {
         }
     }
 
+    /// The queue log, then the engine on its thread. Its actions come back on that thread: queue
+    /// log lines go to the writer's inbox and events to subscribers; neither waits.
+    private func startACD() throws {
+        queueLog = try QueueLogWriter(path: config.paths.queueLog, database: database, logger: logger)
+        let engine: ACDEngine
+        do {
+            engine = try ACDEngine(settings: config.acdSettings, seed: UInt64.random(in: 1...UInt64.max))
+        } catch {
+            throw StartError("ACD configuration refused: \(error)")
+        }
+        let writer = queueLog!
+        let events = self.events
+        let logger = self.logger
+        acd = ACDRunner(engine: engine) { actions, _ in
+            let epoch = Int(Date().timeIntervalSince1970)
+            for action in actions {
+                switch action {
+                case .log(let entry): writer.append(.init(epoch: epoch, entry: entry))
+                case .offer, .cancelOffer, .announce, .leave, .endCall:
+                    // Calls reach the ACD with the call sessions of issue 5; until then nothing
+                    // produces these, and one that appears is logged rather than lost silently.
+                    logger.warning("ACD action without a call path", metadata: ["acd.action": "\(action)"])
+                case .agentChanged: break
+                }
+                if let (topic, body) = ACDViews.event(action) { events.publish(topic, body) }
+            }
+        }
+        acd.start()
+        writer.append(.init(epoch: Int(Date().timeIntervalSince1970), entry: QueueLogEntry(event: "QUEUESTART")))
+    }
+
     private func buildStack() throws {
         let c = config
         scheduler = EventLoopScheduler(loop: loop)
@@ -116,6 +154,13 @@ final class DaemonCore: @unchecked Sendable {
         calls = InboundCallService(
             policy: Self.callPolicy(c), sessions: sessions, ports: ports, authenticator: authenticator, scheduler: scheduler, logger: logger)
         stack.handlers = [registrar, options, sessions]
+        let events = self.events
+        calls.observer = { what, c in
+            events.publish("call", [
+                "type": .string(what), "call": JSONValue(Int(c.id)), "sip_call_id": .string(c.callID), "caller": .string(c.caller),
+                "called": .string(c.called), "origin": .string(c.origin), "state": .string(c.state),
+            ])
+        }
     }
 
     static func passwords(_ c: DaemonConfiguration) -> (String) -> String? {
@@ -141,9 +186,12 @@ final class DaemonCore: @unchecked Sendable {
             logger.error("reload refused; the running configuration stays", metadata: ["config.error": "\(error)"])
             return .failure(error)
         }
-        let notes = try? await loop.submit { self.apply(fresh) }.get()
-        logger.info("configuration reloaded", metadata: ["config": "\(configPath)", "config.restart_needed": "\((notes ?? []).joined(separator: "; "))"])
-        return .success(notes ?? [])
+        var notes = (try? await loop.submit { self.apply(fresh) }.get()) ?? []
+        if case .failure(let e) = await acd.request(.configure(fresh.acdSettings)) {
+            notes.append("ACD groups and agents not applied: \(e)")
+        }
+        logger.info("configuration reloaded", metadata: ["config": "\(configPath)", "config.restart_needed": "\(notes.joined(separator: "; "))"])
+        return .success(notes)
     }
 
     private func apply(_ fresh: DaemonConfiguration) -> [String] {
@@ -207,6 +255,18 @@ final class DaemonCore: @unchecked Sendable {
                 "sessions": JSONValue(sessions.sessions.count), "rtp_ports_in_use": JSONValue(ports.leasedCount), "rtp_port_pairs": JSONValue(ports.capacity),
             ],
             "registrations": JSONValue(registrar.allBindings.count),
+            "acd": acdStatus(),
+        ]
+    }
+
+    private func acdStatus() -> JSONValue {
+        let snap = acd.snapshot
+        let counters = acd.counters
+        return [
+            "agents_logged_in": JSONValue(snap.agents.filter { $0.state != .loggedOut }.count),
+            "agents_ready": JSONValue(snap.agents.filter { $0.state == .ready }.count),
+            "callers_waiting": JSONValue(snap.waiting.count), "callers_connected": JSONValue(snap.connected),
+            "events_handled": JSONValue(counters.handled), "events_refused": JSONValue(counters.refused), "queue_log": .string(config.paths.queueLog),
         ]
     }
 
@@ -267,6 +327,8 @@ final class DaemonCore: @unchecked Sendable {
         await control?.close()
         try? await loop.flatSubmit { self.transport.close() }.get()
         bindingStore?.flush()
+        acd?.stop()
+        queueLog?.close()
         logger.notice("acdd stopped")
         try? await group.shutdownGracefully()
     }

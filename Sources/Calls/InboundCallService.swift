@@ -99,6 +99,9 @@ public final class InboundCallService: SessionLayerDelegate {
 
     public var activeCalls: [CallSummary] { calls.values.map(\.summary).sorted { $0.id < $1.id } }
 
+    /// Told when a call is answered and when it ends ("answered", "ended"), for the event stream.
+    public var observer: ((String, CallSummary) -> Void)?
+
     // MARK: SessionLayerDelegate
 
     public func incomingSession(_ session: InviteSession) {
@@ -192,6 +195,7 @@ public final class InboundCallService: SessionLayerDelegate {
             if case .answered = event { self?.calls[id]?.summary.state = "connected" }
         }
         session.answer(sdp)
+        observer?("answered", call.summary)
         logger.info("call answered", metadata: meta.merging(["call.id": "\(session.id)", "call.rtp_port": "\(lease.rtpPort)", "call.codec": "\(call.summary.codec ?? "offered")"]) { $1 })
     }
 
@@ -221,6 +225,8 @@ public final class InboundCallService: SessionLayerDelegate {
     public func sessionEnded(_ session: InviteSession, reason: InviteSession.EndReason) {
         guard let call = calls.removeValue(forKey: session.id) else { return }
         call.lease?.release()
+        call.summary.state = "ended"
+        observer?("ended", call.summary)
         let duration = call.summary.answeredAt.map { scheduler.wallClock - $0 } ?? 0
         logger.info(
             "call ended",

@@ -87,6 +87,12 @@ final class ConfigReader {
         return result
     }
 
+    /// An integer that may be absent (nil), checked against `range` when present.
+    public func optionalInteger(_ key: String, range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+        guard override(key) != nil || node(key) != nil else { return nil }
+        return try integer(key, default: 0, range: range)
+    }
+
     public func double(_ key: String, default value: Double, minimum: Double? = nil) throws(ConfigError) -> Double {
         var result = value
         if let raw = override(key) {
@@ -136,6 +142,29 @@ final class ConfigReader {
         for item in items {
             guard case .string(let s) = item.value else { throw ConfigError("\(key) must hold strings, not \(item.value.kindName)", at: location(item.position)) }
             out.append(s)
+        }
+        return out
+    }
+
+    /// A list of integers; an override is a TOML array (`[8, 5]`) or comma-separated text.
+    public func integers(_ key: String) throws(ConfigError) -> [Int]? {
+        if let raw = override(key) {
+            let text = raw.trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
+            var out: [Int] = []
+            for part in text.split(separator: ",") {
+                guard let v = Int(part.trimmingCharacters(in: .whitespaces)) else { throw error("\(key) must hold integers, not '\(part)'", key: key) }
+                out.append(v)
+            }
+            return out
+        }
+        guard let n = node(key) else { return nil }
+        guard case .array(let items) = n.value else { throw ConfigError("\(key) must be an array of integers, not \(n.value.kindName)", at: location(n.position)) }
+        var out: [Int] = []
+        for item in items {
+            guard case .integer(let v) = item.value, let i = Int(exactly: v) else {
+                throw ConfigError("\(key) must hold integers, not \(item.value.kindName)", at: location(item.position))
+            }
+            out.append(i)
         }
         return out
     }

@@ -1,3 +1,4 @@
+public import ACD
 import Foundation
 public import SIP
 public import SIPMessage
@@ -71,17 +72,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var password: String?
     }
 
-    public struct Group: Sendable, Equatable {
-        public var name: String
-        public var strategy: String
-    }
-
     public struct Agent: Sendable, Equatable {
         public var id: String
         public var name: String
         public var password: String
         /// Skill group → level (1–10), in written order.
         public var skills: [Skill]
+        /// After-call work; overrides the group's when set.
+        public var wrapUpSeconds: Int?
 
         public struct Skill: Sendable, Equatable {
             public var group: String
@@ -97,14 +95,21 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var media: Media
     public var control: Control
     public var trunks: [Trunk]
-    public var groups: [Group]
+    /// Skill groups with their queue rules, in written order.
+    public var groups: [GroupSettings]
     public var agents: [Agent]
 
-    /// The routing strategies a group may use (FEATURES A3; the engine comes with the ACD).
-    public static let strategies = [
-        "longest-idle", "round-robin", "fewest-calls", "least-talk-time", "ring-all", "linear", "random",
-        "weighted-random", "best-skill",
-    ]
+    /// The routing strategies a group may use (FEATURES A3).
+    public static let strategies = RoutingStrategy.allCases.map(\.rawValue)
+
+    /// What the ACD engine is configured with.
+    public var acdSettings: ACDSettings {
+        ACDSettings(
+            groups: groups,
+            agents: agents.map { a in
+                AgentSettings(id: a.id, name: a.name, skills: a.skills.map { .init($0.group, $0.level) }, wrapUpSeconds: a.wrapUpSeconds)
+            })
+    }
 
     public func agent(_ id: String) -> Agent? { agents.first { $0.id == id } }
 
@@ -257,14 +262,56 @@ extension DaemonConfiguration {
         }
 
         // [[groups]]
-        var groups: [Group] = []
+        var groups: [GroupSettings] = []
+        var exitTargets: [(QueueExit, String, ConfigReader)] = []
         for g in try root.tables("groups") {
             let name = try g.requiredString("name")
             if groups.contains(where: { $0.name == name }) { throw g.error("group '\(name)' is defined twice", key: "name") }
+            var s = GroupSettings(name: name)
             let strategy = try g.string("strategy", default: "longest-idle")
-            guard strategies.contains(strategy) else { throw g.error("strategy must be one of \(strategies.joined(separator: ", ")), not '\(strategy)'", key: "strategy") }
-            groups.append(Group(name: name, strategy: strategy))
+            guard let st = RoutingStrategy(rawValue: strategy) else {
+                throw g.error("strategy must be one of \(strategies.joined(separator: ", ")), not '\(strategy)'", key: "strategy")
+            }
+            s.strategy = st
+            s.ringSeconds = try g.integer("ring_seconds", default: 15, range: 1...600)
+            s.wrapUpSeconds = try g.integer("wrap_up_seconds", default: 10, range: 0...3600)
+            s.maxLength = try g.integer("max_length", default: 0, range: 0...100_000)
+            s.maxWaitSeconds = try g.integer("max_wait_seconds", default: 0, range: 0...86_400)
+            s.serviceLevelSeconds = try g.integer("service_level_seconds", default: 20, range: 1...3600)
+            s.announceSeconds = try g.integer("announce_seconds", default: 0, range: 0...3600)
+            if s.announceSeconds > 0 && s.announceSeconds < 10 { throw g.error("announce_seconds must be 0 (off) or at least 10", key: "announce_seconds") }
+            for (key, rule) in [("join_refused_when", \GroupSettings.joinRefusedWhen), ("leave_when", \GroupSettings.leaveWhen)] {
+                let text = try g.string(key, default: "never")
+                guard let r = EmptyRule(rawValue: text) else {
+                    throw g.error("\(key) must be one of \(EmptyRule.allCases.map(\.rawValue).joined(separator: ", ")), not '\(text)'", key: key)
+                }
+                s[keyPath: rule] = r
+            }
+            for (key, target) in [("overflow", \GroupSettings.overflow), ("exit_target", \GroupSettings.exitTarget)] {
+                guard let text = try g.string(key) else { continue }
+                guard let t = QueueExit(text) else {
+                    throw g.error("\(key) must be group:NAME, voicemail, voicemail:BOX, ivr:NODE or hangup, not '\(text)'", key: key)
+                }
+                s[keyPath: target] = t
+                exitTargets.append((t, key, g))
+            }
+            if let key = try g.string("exit_key") {
+                guard key.count == 1, "0123456789*#".contains(key) else { throw g.error("exit_key must be one key: 0-9, * or #, not '\(key)'", key: "exit_key") }
+                s.exitKey = key
+            }
+            s.tiers = try g.integers("tiers") ?? []
+            guard s.tiers.allSatisfy({ (1...10).contains($0) }), s.tiers == s.tiers.sorted(by: >) else {
+                throw g.error("tiers must be skill levels 1-10, highest first, such as [8, 5, 1]", key: "tiers")
+            }
+            s.widenAfterSeconds = try g.integer("widen_after_seconds", default: 0, range: 0...86_400)
+            if s.tiers.count > 1 && s.widenAfterSeconds == 0 { throw g.error("tiers need widen_after_seconds (how long before the next tier)", key: "tiers") }
+            groups.append(s)
             try g.finish()
+        }
+        for (target, key, g) in exitTargets {
+            if case .group(let other) = target, !groups.contains(where: { $0.name == other }) {
+                throw g.error("\(key) names no group '\(other)'", key: key)
+            }
         }
 
         // [[agents]]
@@ -280,7 +327,8 @@ extension DaemonConfiguration {
                 guard (1...10).contains(level) else { throw ConfigError("skill level of '\(group)' must be 1-10, not \(level)", at: where_) }
                 skills.append(Agent.Skill(group: group, level: level))
             }
-            agents.append(Agent(id: id, name: try a.string("name", default: id), password: password, skills: skills))
+            let wrap = try a.optionalInteger("wrap_up_seconds", range: 0...3600)
+            agents.append(Agent(id: id, name: try a.string("name", default: id), password: password, skills: skills, wrapUpSeconds: wrap))
             try a.finish()
         }
 

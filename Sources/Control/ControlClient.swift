@@ -10,6 +10,7 @@ public final class ControlClient {
     private var buffer: [UInt8] = []
     private var nextID = 1
 
+    /// `timeoutSeconds` bounds each read; 0 waits for ever (following events).
     public init(path: String, timeoutSeconds: Int = 10) throws {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ControlClientError("cannot create a socket") }
@@ -52,7 +53,8 @@ public final class ControlClient {
         }
         while true {
             let line = try readLine()
-            let response = try JSONDecoder().decode(ControlResponse.self, from: Data(line))
+            // Event lines (a subscription on this connection) carry "event" and no "ok".
+            guard let response = try? JSONDecoder().decode(ControlResponse.self, from: Data(line)) else { continue }
             if response.id == JSONValue(id) || response.id == nil || response.id == .null { return response }
         }
     }

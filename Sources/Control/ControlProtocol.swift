@@ -44,6 +44,8 @@ public struct ControlErrorCode: RawRepresentable, Codable, Sendable, Hashable {
     /// The command was understood but failed (a reload refused, for example).
     public static let failed = ControlErrorCode(rawValue: "failed")
     public static let notFound = ControlErrorCode(rawValue: "not_found")
+    /// The command is not allowed in the current state (an agent already ready, say).
+    public static let illegalTransition = ControlErrorCode(rawValue: "illegal_transition")
 }
 
 public struct ControlError: Codable, Sendable, Equatable, Error {

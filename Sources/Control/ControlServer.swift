@@ -7,9 +7,34 @@ import NIOPosix
 import Glibc
 #endif
 
-/// What the daemon does with a control request. `respond` may be called from any thread, once.
+/// What the daemon does with a control request. `respond` may be called from any thread, once;
+/// `connection` stays usable for lines sent later (event subscriptions) until it closes.
 public protocol ControlCommandHandler: AnyObject, Sendable {
-    func handle(_ request: ControlRequest, peer: ControlPeer, respond: @escaping @Sendable (ControlResponse) -> Void)
+    func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void)
+}
+
+/// One client of the control socket, for lines the daemon sends on its own (events).
+public final class ControlConnection: Sendable {
+    public let peer: ControlPeer
+    let channel: any Channel
+
+    init(peer: ControlPeer, channel: any Channel) {
+        self.peer = peer
+        self.channel = channel
+    }
+
+    /// Sends one line from any thread. Returns false, sending nothing, when the client is gone or
+    /// is not reading fast enough (its socket buffer is full): a slow subscriber loses events
+    /// instead of making the daemon hold an ever-growing queue for it.
+    @discardableResult
+    public func send(_ line: [UInt8]) -> Bool {
+        guard channel.isActive, channel.isWritable else { return false }
+        channel.writeAndFlush(channel.allocator.buffer(bytes: line), promise: nil)
+        return true
+    }
+
+    /// Completes when the client disconnects.
+    public var closed: EventLoopFuture<Void> { channel.closeFuture }
 }
 
 /// Who is on the other end of a control connection (SO_PEERCRED).
@@ -163,6 +188,7 @@ private final class ControlConnectionHandler: ChannelInboundHandler {
     var peer = ControlPeer(pid: 0, uid: UInt32.max, gid: UInt32.max)
     var allowed = false
     var loggedGarbage = false
+    var connection: ControlConnection?
 
     init(handler: any ControlCommandHandler, access: @escaping @Sendable (ControlPeer) -> Bool, logger: Logger) {
         self.handler = handler
@@ -208,7 +234,8 @@ private final class ControlConnectionHandler: ChannelInboundHandler {
             reply(context, ControlResponse(id: nil, error: error))
         case .success(let request):
             let channel = context.channel
-            handler.handle(request, peer: peer) { response in
+            connection = connection ?? ControlConnection(peer: peer, channel: channel)
+            handler.handle(request, connection: connection!) { response in
                 channel.writeAndFlush(channel.allocator.buffer(bytes: ControlCodec.encodeLine(response)), promise: nil)
             }
         }

@@ -33,7 +33,10 @@ struct ACDCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "acdctl",
         abstract: "Control a running acdd over its control socket.",
-        subcommands: [Status.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Raw.self],
+        subcommands: [
+            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self,
+            Raw.self,
+        ],
         defaultSubcommand: Status.self)
 }
 
@@ -107,6 +110,8 @@ struct Status: ParsableCommand {
         print("calls           \(text(calls?["active"])) active, \(text(calls?["answered"])) answered, \(text(calls?["refused"])) refused")
         print("rtp ports       \(text(calls?["rtp_ports_in_use"])) of \(text(calls?["rtp_port_pairs"])) pairs in use")
         print("registrations   \(text(r["registrations"]))")
+        let acd = r["acd"]
+        print("acd             \(text(acd?["agents_logged_in"])) agents logged in, \(text(acd?["agents_ready"])) ready, \(text(acd?["callers_waiting"])) callers waiting")
     }
 }
 
@@ -177,5 +182,190 @@ struct Raw: ParsableCommand {
         }
         let r = try connection.run(command, args: parsed)
         if !connection.json { print(String(decoding: ControlCodec.encodeLine(r).dropLast(), as: UTF8.self)) }
+    }
+}
+
+struct Agents: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Every agent: state, time in it, current call, skills, calls.")
+    @OptionGroup var connection: Connection
+
+    func run() throws {
+        let r = try connection.run("agents")
+        guard !connection.json else { return }
+        table(
+            ["AGENT", "NAME", "STATE", "REASON", "FOR", "CALL", "SKILLS", "ANSWERED", "MISSED", "TALK"],
+            (r.arrayValue ?? []).map { a in
+                let skills = (a["skills"].flatMap { v -> [String: JSONValue]? in if case .object(let o) = v { o } else { nil } } ?? [:])
+                    .sorted { $0.key < $1.key }.map { "\($0.key):\(text($0.value))" }.joined(separator: ",")
+                return [
+                    text(a["id"]), text(a["name"]), text(a["state"]), text(a["reason"]), duration(a["seconds_in_state"]), text(a["call"]), skills,
+                    text(a["answered"]), text(a["missed"]), duration(a["talk_seconds"]),
+                ]
+            })
+    }
+}
+
+struct Queues: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Every skill group: waiting callers, longest wait, agents, service level.")
+    @OptionGroup var connection: Connection
+    @Flag(name: .long, help: "Also list the waiting callers.") var callers = false
+
+    func run() throws {
+        let r = try connection.run("queues")
+        guard !connection.json else { return }
+        let groups = r.arrayValue ?? []
+        table(
+            ["QUEUE", "STRATEGY", "WAITING", "LONGEST", "READY", "LOGGED-IN", "ENTERED", "ANSWERED", "ABANDONED", "SL", "ASA", "EWT"],
+            groups.map { g in
+                let sl = g["service_level"]?.doubleValue.map { "\(Int(($0 * 100).rounded()))%/\(text(g["service_level_seconds"]))s" } ?? "-"
+                let asa = g["average_speed_of_answer_seconds"]?.doubleValue.map { "\(Int($0.rounded()))s" } ?? "-"
+                return [
+                    text(g["name"]), text(g["strategy"]), text(g["waiting"]), duration(g["longest_wait_seconds"]), text(g["agents_ready"]),
+                    text(g["agents_logged_in"]), text(g["entered"]), text(g["answered"]), text(g["abandoned"]), sl, asa,
+                    g["estimated_wait_seconds"].flatMap { $0 == .null ? nil : duration($0) } ?? "-",
+                ]
+            })
+        guard callers else { return }
+        let rows = groups.flatMap { g in
+            (g["callers"]?.arrayValue ?? []).map { c in
+                [text(g["name"]), text(c["position"]), text(c["call"]), text(c["caller_id"]), text(c["priority"]), duration(c["waited_seconds"]), text(c["offered_to"])]
+            }
+        }
+        print("")
+        table(["QUEUE", "POS", "CALL", "CALLER", "PRIO", "WAITED", "RINGING"], rows)
+    }
+}
+
+/// `1:05`, `2:03:00`: how people read durations.
+func duration(_ v: JSONValue?) -> String {
+    guard let s = v?.doubleValue.map({ Int($0) }) else { return "-" }
+    return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+}
+
+struct AgentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent", abstract: "Log an agent in or out, make it ready, pause it, change its skills, reset it.",
+        subcommands: [Login.self, Logout.self, Ready.self, Pause.self, Skills.self, Reset.self])
+
+    static func report(_ connection: Connection, _ command: String, _ args: [String: JSONValue]) throws {
+        let r = try connection.run(command, args: args)
+        guard !connection.json else { return }
+        let reason = r["reason"].flatMap { $0 == .null ? nil : " (\(text($0)))" } ?? ""
+        print("agent \(text(r["id"])) is \(text(r["state"]))\(reason)")
+    }
+
+    struct Login: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Log an agent in (ready, or not ready with --paused).")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Agent id.") var agent: String
+        @Option(help: "Where the agent takes calls: a SIP URI or number (default: the agent's registered phone).") var device: String?
+        @Option(help: "Log in not ready, with this reason.") var paused: String?
+
+        func run() throws {
+            var args: [String: JSONValue] = ["agent": .string(agent)]
+            if let device { args["device"] = .string(device) }
+            if let paused { args["paused_reason"] = .string(paused) }
+            try AgentCommand.report(connection, "agent.login", args)
+        }
+    }
+
+    struct Logout: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Log an agent out.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Agent id.") var agent: String
+        func run() throws { try AgentCommand.report(connection, "agent.logout", ["agent": .string(agent)]) }
+    }
+
+    struct Ready: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make an agent ready (from not ready or wrap-up).")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Agent id.") var agent: String
+        func run() throws { try AgentCommand.report(connection, "agent.ready", ["agent": .string(agent)]) }
+    }
+
+    struct Pause: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make an agent not ready with a reason (from ready or wrap-up).")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Agent id.") var agent: String
+        @Option(help: "Reason code: break, lunch, training...") var reason: String
+        func run() throws { try AgentCommand.report(connection, "agent.pause", ["agent": .string(agent), "reason": .string(reason)]) }
+    }
+
+    struct Skills: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Replace an agent's skills: acdctl agent skills 1001 sales=8 support=3")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Agent id.") var agent: String
+        @Argument(help: "SKILL=LEVEL pairs (levels 1-10).") var skills: [String]
+
+        func run() throws {
+            var table: [String: JSONValue] = [:]
+            for pair in skills {
+                let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, let level = Int(parts[1]) else { throw ValidationError("'\(pair)' is not SKILL=LEVEL") }
+                table[parts[0]] = JSONValue(level)
+            }
+            try AgentCommand.report(connection, "agent.skills", ["agent": .string(agent), "skills": .object(table)])
+        }
+    }
+
+    struct Reset: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Force a stuck agent to not ready (reason reset), ending what the ACD believes it is doing.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Agent id.") var agent: String
+        func run() throws { try AgentCommand.report(connection, "agent.reset", ["agent": .string(agent)]) }
+    }
+}
+
+struct Events: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Stream live events (agent, queue, call) as they happen.")
+    @OptionGroup var connection: Connection
+    @Flag(name: .long, help: "Keep streaming until interrupted (the default; kept for scripts that say so).") var follow = false
+    @Option(name: .long, help: "Only these topics (agent, queue, call); may be repeated.") var topic: [String] = []
+    @Option(name: .long, help: "Stop after this many events.") var count: Int?
+
+    func run() throws {
+        let client: ControlClient
+        do {
+            client = try ControlClient(path: connection.path, timeoutSeconds: 0)
+        } catch {
+            FileHandle.standardError.write(Data("acdctl: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        var args: [String: JSONValue] = [:]
+        if !topic.isEmpty { args["topics"] = .array(topic.map { .string($0) }) }
+        let response = try client.call("subscribe", args: args.isEmpty ? nil : args)
+        guard response.ok else {
+            FileHandle.standardError.write(Data("acdctl: \(response.error?.code.rawValue ?? "failed"): \(response.error?.message ?? "")\n".utf8))
+            throw ExitCode(1)
+        }
+        var seen = 0
+        while count.map({ seen < $0 }) ?? true {
+            let line: [UInt8]
+            do { line = try client.readLine() } catch {
+                FileHandle.standardError.write(Data("acdctl: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+            guard let event = try? JSONDecoder().decode(JSONValue.self, from: Data(line)), event["event"] != nil else { continue }
+            seen += 1
+            // Written straight to the descriptor so each event leaves at once, even into a pipe.
+            let out = (connection.json ? String(decoding: line, as: UTF8.self) : humanEvent(event)) + "\n"
+            FileHandle.standardOutput.write(Data(out.utf8))
+        }
+    }
+
+    func humanEvent(_ e: JSONValue) -> String {
+        let time = e["time"]?.doubleValue.map { Date(timeIntervalSince1970: $0) } ?? Date()
+        let f = DateFormatter()
+        f.dateFormat = "HH:mm:ss"
+        let stamp = f.string(from: time)
+        switch text(e["event"]) {
+        case "agent":
+            let reason = e["reason"].flatMap { $0 == .null ? nil : " (\(text($0)))" } ?? ""
+            return "\(stamp) agent \(text(e["agent"])) \(text(e["state"]))\(reason)"
+        case "queue":
+            return "\(stamp) queue \(text(e["queue"])) \(text(e["type"])) call=\(text(e["call"])) agent=\(text(e["agent"])) \(text(e["data"]))"
+        default:
+            return "\(stamp) call \(text(e["call"])) \(text(e["type"])) \(text(e["caller"])) → \(text(e["called"]))"
+        }
     }
 }

@@ -42,7 +42,7 @@ import Testing
 
 /// Answers every command with its name.
 final class EchoHandler: ControlCommandHandler {
-    func handle(_ request: ControlRequest, peer: ControlPeer, respond: @escaping @Sendable (ControlResponse) -> Void) {
+    func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
         respond(ControlResponse(id: request.id, result: .string(request.command)))
     }
 }
