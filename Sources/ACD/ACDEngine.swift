@@ -71,6 +71,17 @@ public struct ACDEngine: Sendable {
         var recentNext = 0
         /// Removed by a reload while callers still wait: no one joins, it goes when empty.
         var retired = false
+
+        mutating func recordHandle(_ handle: ACDTime) {
+            stats.handleMs += handle
+            stats.handled += 1
+            if recentHandles.count < ACDEngine.recentWindow {
+                recentHandles.append(handle)
+            } else {
+                recentHandles[recentNext] = handle
+            }
+            recentNext = (recentNext + 1) % ACDEngine.recentWindow
+        }
     }
 
     struct Timer: Comparable, Sendable {
@@ -102,10 +113,11 @@ public struct ACDEngine: Sendable {
     /// How many recent handle times feed the estimated wait.
     static let recentWindow = 20
 
-    public init(settings: ACDSettings, seed: UInt64 = 0x5EED) throws(ACDError) {
+    /// `now` is the shell's clock at creation: agents start logged out since then.
+    public init(settings: ACDSettings, seed: UInt64 = 0x5EED, now: ACDTime = 0) throws(ACDError) {
         rng = SplitMix64(seed: seed)
         var ignored: [ACDAction] = []
-        try configure(settings, now: 0, log: false, into: &ignored)
+        try configure(settings, now: now, log: false, into: &ignored)
     }
 
     /// When the engine next needs a `.tick`, if ever. May be early (a stale timer), never late.
@@ -572,12 +584,12 @@ public struct ACDEngine: Sendable {
         let hold = now - c.enteredAt
         callers[call]!.phase = .connected(agent: id, at: now, holdMs: hold)
         setState(id, .onCall(call), now: now, into: &actions)
-        var g = groups[c.group]!
-        g.stats.answered += 1
-        g.stats.answerWaitMs += hold
-        g.stats.longestAnsweredWaitMs = max(g.stats.longestAnsweredWaitMs, hold)
-        if hold <= ACDTime(g.settings.serviceLevelSeconds) * 1000 { g.stats.answeredWithinServiceLevel += 1 }
-        groups[c.group] = g
+        // Mutated in place: a copy of the group would make the next queue change copy the queue.
+        let withinServiceLevel = hold <= ACDTime(groups[c.group]!.settings.serviceLevelSeconds) * 1000
+        groups[c.group]!.stats.answered += 1
+        groups[c.group]!.stats.answerWaitMs += hold
+        groups[c.group]!.stats.longestAnsweredWaitMs = max(groups[c.group]!.stats.longestAnsweredWaitMs, hold)
+        if withinServiceLevel { groups[c.group]!.stats.answeredWithinServiceLevel += 1 }
         agents[id]!.stats.answered += 1
         agents[id]!.perGroup[c.group, default: AgentStats()].answered += 1
         actions.append(.log(QueueLogEntry(call: call, queue: c.group, agent: agentField(id), event: "CONNECT", data: [seconds(hold), call, seconds(now - ringSince)])))
@@ -628,17 +640,9 @@ public struct ACDEngine: Sendable {
     private mutating func finishWrapUp(_ id: String, now: ACDTime) {
         guard let p = agents[id]?.pendingHandle else { return }
         agents[id]!.pendingHandle = nil
-        guard var g = groups[p.group] else { return }
+        guard groups[p.group] != nil else { return }
         let handle = p.talkMs + (now - p.wrapStart)
-        g.stats.handleMs += handle
-        g.stats.handled += 1
-        if g.recentHandles.count < Self.recentWindow {
-            g.recentHandles.append(handle)
-        } else {
-            g.recentHandles[g.recentNext] = handle
-        }
-        g.recentNext = (g.recentNext + 1) % Self.recentWindow
-        groups[p.group] = g
+        groups[p.group]!.recordHandle(handle)
     }
 
     private mutating func logOut(_ id: String, now: ACDTime, into actions: inout [ACDAction]) {
@@ -796,7 +800,7 @@ public struct ACDEngine: Sendable {
                 agents[s.id]!.order = order
                 agents[s.id]!.retired = false
             } else {
-                agents[s.id] = Agent(settings: s, order: order)
+                agents[s.id] = Agent(settings: s, order: order, since: now)
             }
         }
         for (id, a) in agents where !ids.contains(id) {

@@ -13,8 +13,14 @@ enum ACDBench {
             let n = args.dropFirst().first.flatMap(Int.init) ?? 200_000
             let runs = args.dropFirst(2).first.flatMap(Int.init) ?? 7
             parser(messages: n, runs: runs)
+        case "routing":
+            RoutingBench.run(cycles: args.dropFirst().first.flatMap(Int.init) ?? 200_000, runs: args.dropFirst(2).first.flatMap(Int.init) ?? 5)
+        case "inbox":
+            QueueBench.inbox(items: args.dropFirst().first.flatMap(Int.init) ?? 2_000_000, runs: args.dropFirst(2).first.flatMap(Int.init) ?? 5)
+        case "ring":
+            QueueBench.ring(frames: args.dropFirst().first.flatMap(Int.init) ?? 2_000_000, runs: args.dropFirst(2).first.flatMap(Int.init) ?? 5)
         default:
-            print("usage: acd-bench parser [messages] [runs]")
+            print("usage: acd-bench parser|routing|inbox|ring [count] [runs]")
         }
     }
 

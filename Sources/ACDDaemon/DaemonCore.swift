@@ -104,7 +104,7 @@ final class DaemonCore: @unchecked Sendable {
         queueLog = try QueueLogWriter(path: config.paths.queueLog, database: database, logger: logger)
         let engine: ACDEngine
         do {
-            engine = try ACDEngine(settings: config.acdSettings, seed: UInt64.random(in: 1...UInt64.max))
+            engine = try ACDEngine(settings: config.acdSettings, seed: UInt64.random(in: 1...UInt64.max), now: ACDRunner.monotonicMilliseconds())
         } catch {
             throw StartError("ACD configuration refused: \(error)")
         }

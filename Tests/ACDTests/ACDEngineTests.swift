@@ -504,3 +504,11 @@ import Testing
         for bad in ["", "group:", "queue:x", "ivr", "hangup:now"] { #expect(QueueExit(bad) == nil, "\(bad)") }
     }
 }
+
+@Suite struct ClockTests {
+    /// Agents are logged out since the engine was made, on the shell's clock, not since time 0.
+    @Test func timeInStateStartsAtCreation() throws {
+        let e = try ACDEngine(settings: ACDSettings(groups: [GroupSettings(name: "g")], agents: [AgentSettings(id: "a1", skills: [])]), now: 7_000_000)
+        #expect(e.snapshot(now: 7_003_000).agents[0].secondsInState == 3)
+    }
+}

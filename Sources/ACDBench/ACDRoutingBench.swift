@@ -1,0 +1,217 @@
+import ACD
+import DequeModule
+import Foundation
+import LockFree
+import Synchronization
+
+// ACD and LockFree benchmarks (bench/README.md):
+//   acd-bench routing [cycles] [runs]   decision latency with 10,000 waiting callers, 1,000 agents, 50 groups
+//   acd-bench inbox [items] [runs]      MPSC inbox against a mutex-protected deque, 1, 2 and 4 producers
+//   acd-bench ring [frames] [runs]      SPSC frame ring against a mutex-protected ring
+
+func percentile(_ sorted: [UInt64], _ p: Double) -> UInt64 { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+@inline(__always) func nowNanos() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+enum RoutingBench {
+    /// 50 groups with every strategy but ring-all in turn; 1,000 agents with 3 skills each; 10,000
+    /// callers waiting while every agent is on a call. One cycle: an agent hangs up (the routing
+    /// decision: it is offered the best waiting caller across its groups), answers, and a new
+    /// caller arrives so the queues stay at 10,000.
+    static func run(cycles: Int, runs: Int) {
+        let strategies = RoutingStrategy.allCases.filter { $0 != .ringAll }
+        var rng = SystemRandomNumberGenerator()
+        let groups = (0..<50).map { i -> GroupSettings in
+            var g = GroupSettings(name: "g\(i)")
+            g.strategy = strategies[i % strategies.count]
+            g.wrapUpSeconds = 0
+            g.ringSeconds = 600
+            return g
+        }
+        let agents = (0..<1000).map { i -> AgentSettings in
+            var names = Set<Int>()
+            while names.count < 3 { names.insert(Int.random(in: 0..<50, using: &rng)) }
+            return AgentSettings(id: "a\(i)", skills: names.sorted().map { .init("g\($0)", Int.random(in: 1...10, using: &rng)) })
+        }
+        print("routing: 50 groups, 1,000 agents (3 skills each), 10,000 waiting callers; \(cycles) cycles per run")
+        print("run  decision p50  decision p99  arrival p50  arrival p99  events/s")
+        var p99s: [Double] = [], rates: [Double] = []
+        for run in 1...runs {
+            var engine = try! ACDEngine(settings: ACDSettings(groups: groups, agents: agents), seed: UInt64(run))
+            var out: [ACDAction] = []
+            out.reserveCapacity(64)
+            var now: ACDTime = 0
+            var next = 0
+            var ringing: [String: String] = [:]  // agent → call
+            func take(_ actions: [ACDAction]) {
+                for case .offer(let call, let agent, _) in actions { ringing[agent] = call }
+            }
+            for a in agents {
+                try! engine.handle(.agentLogin(agent: a.id, device: "d"), now: now, into: &out)
+            }
+            out.removeAll()
+            for _ in 0..<11_000 {
+                try! engine.handle(.callArrived(CallArrival(call: "c\(next)", group: "g\(next % 50)", priority: next % 7 == 0 ? 1 : 0)), now: now, into: &out)
+                next += 1
+                now += 1
+            }
+            take(out)
+            out.removeAll()
+            for (agent, call) in ringing { try! engine.handle(.agentAnswered(agent: agent, call: call), now: now, into: &out) }
+            ringing.removeAll()
+            out.removeAll()
+            let waiting = engine.snapshot(now: now).waiting.count
+            var decisions: [UInt64] = [], arrivals: [UInt64] = []
+            decisions.reserveCapacity(cycles)
+            arrivals.reserveCapacity(cycles)
+            var events = 0
+            let start = nowNanos()
+            for i in 0..<cycles {
+                let agent = agents[i % agents.count].id
+                now += 10
+                var t = nowNanos()
+                try! engine.handle(.agentHungUp(agent: agent), now: now, into: &out)
+                decisions.append(nowNanos() - t)
+                events += 1
+                for case .offer(let call, let a, _) in out where a == agent {
+                    try! engine.handle(.agentAnswered(agent: agent, call: call), now: now, into: &out)
+                    events += 1
+                }
+                out.removeAll(keepingCapacity: true)
+                t = nowNanos()
+                try! engine.handle(.callArrived(CallArrival(call: "c\(next)", group: "g\(next % 50)", priority: next % 7 == 0 ? 1 : 0)), now: now, into: &out)
+                arrivals.append(nowNanos() - t)
+                events += 1
+                next += 1
+                out.removeAll(keepingCapacity: true)
+            }
+            let elapsed = Double(nowNanos() - start) / 1e9
+            decisions.sort()
+            arrivals.sort()
+            let rate = Double(events) / elapsed
+            p99s.append(Double(percentile(decisions, 0.99)))
+            rates.append(rate)
+            precondition(engine.invariantViolations().isEmpty && waiting >= 9_000)
+            print(String(format: "%3d  %9.2f µs  %9.2f µs  %8.2f µs  %8.2f µs  %9.0f", run,
+                         Double(percentile(decisions, 0.5)) / 1000, Double(percentile(decisions, 0.99)) / 1000,
+                         Double(percentile(arrivals, 0.5)) / 1000, Double(percentile(arrivals, 0.99)) / 1000, rate))
+        }
+        print(String(format: "median of runs: decision p99 %.2f µs, %.0f events/s", median(p99s) / 1000, median(rates)))
+    }
+}
+
+/// The inbox's mutex-protected twin: the same contract on a Deque under a Mutex.
+final class MutexInbox<T: Sendable>: Sendable {
+    private let items = Mutex<Deque<T>>([])
+    func push(_ x: T) { items.withLock { $0.append(x) } }
+    func pop() -> T? { items.withLock { $0.popFirst() } }
+}
+
+/// The ring's mutex-protected twin: preallocated frames, indices under a Mutex.
+final class MutexRing: @unchecked Sendable {
+    private let lock = Mutex<(head: Int, tail: Int)>((0, 0))
+    private var slots: [Frame]
+    let capacity: Int
+    init(capacity: Int) {
+        self.capacity = capacity
+        slots = Array(repeating: Frame(), count: capacity)
+    }
+    func push(_ fill: (inout Frame) -> Void) -> Bool {
+        lock.withLock { s in
+            guard s.tail - s.head < capacity else { return false }
+            fill(&slots[s.tail % capacity])
+            s.tail += 1
+            return true
+        }
+    }
+    func pop(_ read: (inout Frame) -> Void) -> Bool {
+        lock.withLock { s in
+            guard s.head < s.tail else { return false }
+            read(&slots[s.head % capacity])
+            s.head += 1
+            return true
+        }
+    }
+}
+
+/// A 20 ms G.711 frame: what a media loop hands a recorder.
+struct Frame {
+    var stamp: UInt64 = 0
+    var samples = [Int16](repeating: 0, count: 160)
+}
+
+enum QueueBench {
+    /// Producers push their send time; the consumer polls and records push→pop latency.
+    static func inbox(items: Int, runs: Int) {
+        print("inbox: \(items) items per run, consumer polling; throughput and push→pop latency")
+        print("producers  kind      items/s      p50 ns   p99 ns")
+        for producers in [1, 2, 4] {
+            var lockFree: [Double] = [], mutex: [Double] = []
+            var lfP99: [Double] = [], mxP99: [Double] = []
+            for _ in 1...runs {
+                for kind in ["lockfree", "mutex"] {
+                    let lf = MPSCInbox<UInt64>()
+                    let mx = MutexInbox<UInt64>()
+                    let each = items / producers
+                    let go = DispatchSemaphore(value: 0)
+                    for _ in 0..<producers {
+                        Thread.detachNewThread {
+                            go.wait()
+                            for _ in 0..<each { if kind == "lockfree" { lf.push(nowNanos()) } else { mx.push(nowNanos()) } }
+                        }
+                    }
+                    var latencies = [UInt64]()
+                    latencies.reserveCapacity(each * producers)
+                    for _ in 0..<producers { go.signal() }
+                    let start = nowNanos()
+                    while latencies.count < each * producers {
+                        if let t = kind == "lockfree" ? lf.pop() : mx.pop() { latencies.append(nowNanos() &- t) }
+                    }
+                    let rate = Double(latencies.count) / (Double(nowNanos() - start) / 1e9)
+                    latencies.sort()
+                    if kind == "lockfree" { lockFree.append(rate); lfP99.append(Double(percentile(latencies, 0.99))) } else { mutex.append(rate); mxP99.append(Double(percentile(latencies, 0.99))) }
+                    print(String(format: "%9d  %-8@ %10.0f  %8d %8d", producers, kind, rate, percentile(latencies, 0.5), percentile(latencies, 0.99)))
+                }
+            }
+            print(String(format: "%d producers, median of runs: lock-free %.0f/s vs mutex %.0f/s (%.2fx); p99 %.0f ns vs %.0f ns",
+                         producers, median(lockFree), median(mutex), median(lockFree) / median(mutex), median(lfP99), median(mxP99)))
+        }
+    }
+
+    static func ring(frames: Int, runs: Int) {
+        print("ring: \(frames) frames of 160 samples per run, one producer, one consumer, capacity 256")
+        var lockFree: [Double] = [], mutex: [Double] = []
+        for _ in 1...runs {
+            for kind in ["lockfree", "mutex"] {
+                let lf = SPSCRing<Frame>(capacity: 256) { Frame() }
+                let mx = MutexRing(capacity: 256)
+                Thread.detachNewThread {
+                    var i = 0
+                    while i < frames {
+                        let fill: (inout Frame) -> Void = { f in
+                            f.stamp = nowNanos()
+                            f.samples.withUnsafeMutableBufferPointer { b in for k in 0..<b.count { b[k] = Int16(truncatingIfNeeded: i &+ k) } }
+                        }
+                        if kind == "lockfree" ? lf.push(fill) : mx.push(fill) { i += 1 }
+                    }
+                }
+                var latencies = [UInt64]()
+                latencies.reserveCapacity(frames)
+                var sum = 0
+                let start = nowNanos()
+                while latencies.count < frames {
+                    let read: (inout Frame) -> Void = { f in
+                        latencies.append(nowNanos() &- f.stamp)
+                        sum &+= Int(f.samples[0])
+                    }
+                    _ = kind == "lockfree" ? lf.pop(read) : mx.pop(read)
+                }
+                let rate = Double(frames) / (Double(nowNanos() - start) / 1e9)
+                latencies.sort()
+                if kind == "lockfree" { lockFree.append(rate) } else { mutex.append(rate) }
+                print(String(format: "%-8@ %10.0f frames/s  p50 %6d ns  p99 %7d ns", kind, rate, percentile(latencies, 0.5), percentile(latencies, 0.99)))
+            }
+        }
+        print(String(format: "median of runs: lock-free %.0f/s vs mutex %.0f/s (%.2fx)", median(lockFree), median(mutex), median(lockFree) / median(mutex)))
+    }
+}
