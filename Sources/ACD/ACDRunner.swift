@@ -17,7 +17,6 @@ public final class ACDRunner: @unchecked Sendable {
 
     private enum Message {
         case event(ACDEvent, Reply?)
-        case read(@Sendable (ACDEngine, ACDTime) -> Void)
         case stop
     }
 
@@ -75,12 +74,6 @@ public final class ACDRunner: @unchecked Sendable {
         await withCheckedContinuation { c in send(event) { c.resume(returning: $0) } }
     }
 
-    /// Runs `body` on the ACD thread with the engine as it is now (benchmarks, debugging).
-    public func read(_ body: @escaping @Sendable (ACDEngine, ACDTime) -> Void) {
-        inbox.push(.read(body))
-        wakeup.notify()
-    }
-
     /// The latest published state; never waits for routing.
     public var snapshot: ACDSnapshot { published.load(ordering: .acquiring) }
 
@@ -101,8 +94,6 @@ public final class ACDRunner: @unchecked Sendable {
                 switch message {
                 case .stop:
                     running = false
-                case .read(let body):
-                    body(engine, now)
                 case .event(let event, let reply):
                     now = clock()
                     var error: ACDError?

@@ -34,7 +34,8 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
                 switch await core.acd.request(event) {
                 case .success(let snap):
                     guard let view = ACDViews.agents(snap).arrayValue?.first(where: { $0["id"]?.stringValue == agent }) else {
-                        return ControlResponse(id: id, result: ["agent": .string(agent), "state": "logged-out"])
+                        // A retired agent that just logged out is gone from the configuration.
+                        return ControlResponse(id: id, result: ["id": .string(agent), "state": "logged-out"])
                     }
                     return ControlResponse(id: id, result: view)
                 case .failure(let e): return ControlResponse(id: id, error: ACDViews.controlError(e))
