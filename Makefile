@@ -24,7 +24,7 @@ run: build-release
 # The lock-free structures under ThreadSanitizer: every item once, in order, no lost wake-up.
 stress: setup
 	$(SWIFT) build -c release --sanitize=thread --product lockfree-stress --scratch-path .build-tsan
-	TSAN_OPTIONS=halt_on_error=1 .build-tsan/release/lockfree-stress --producers 4 --inbox-items 1000000 --ring-items 2000000
+	TSAN_OPTIONS=halt_on_error=1 .build-tsan/release/lockfree-stress --producers 4 --inbox-items 4000000 --ring-items 2000000
 
 test: build stress
 	$(SWIFT) test --skip-build

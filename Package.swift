@@ -78,7 +78,7 @@ let package = Package(
             dependencies: ["Control", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings),
         .executableTarget(
-            name: "ACDBench", dependencies: ["SIPMessage", "ACD", "LockFree", .product(name: "DequeModule", package: "swift-collections")],
+            name: "ACDBench", dependencies: ["SIPMessage", "ACD", "LockFree"],
             swiftSettings: swiftSettings),
         // Fakes shared by the test targets: a manual clock and an in-memory transport.
         .target(name: "TestSupport", dependencies: ["SIP", "SIPMessage", log] + nio, path: "Tests/TestSupport", swiftSettings: swiftSettings),

@@ -20,7 +20,9 @@ public final class ACDRunner: @unchecked Sendable {
         case stop
     }
 
-    private let inbox = MPSCInbox<Message>()
+    /// 16,384 events: at the measured 210,000 events/s that is 78 ms of work, far more than any burst
+    /// the signalling loops produce; a full inbox makes senders wait (counted), never drops.
+    private let inbox = MPSCInbox<Message>(capacity: 16_384)
     private let wakeup = Wakeup()
     private let published = ManagedAtomic<ACDSnapshot>(.empty)
     private let handled = ManagedAtomic<Int>(0)
@@ -77,8 +79,10 @@ public final class ACDRunner: @unchecked Sendable {
     /// The latest published state; never waits for routing.
     public var snapshot: ACDSnapshot { published.load(ordering: .acquiring) }
 
-    /// Events applied and refused so far.
-    public var counters: (handled: Int, refused: Int) { (handled.load(ordering: .relaxed), refused.load(ordering: .relaxed)) }
+    /// Events applied and refused so far, and sends that found the inbox full and had to wait.
+    public var counters: (handled: Int, refused: Int, inboxFullWaits: Int) {
+        (handled.load(ordering: .relaxed), refused.load(ordering: .relaxed), inbox.fullWaits)
+    }
 
     private func run() {
         var actions: [ACDAction] = []

@@ -266,7 +266,8 @@ final class DaemonCore: @unchecked Sendable {
             "agents_logged_in": JSONValue(snap.agents.filter { $0.state != .loggedOut }.count),
             "agents_ready": JSONValue(snap.agents.filter { $0.state == .ready }.count),
             "callers_waiting": JSONValue(snap.waiting.count), "callers_connected": JSONValue(snap.connected),
-            "events_handled": JSONValue(counters.handled), "events_refused": JSONValue(counters.refused), "queue_log": .string(config.paths.queueLog),
+            "events_handled": JSONValue(counters.handled), "events_refused": JSONValue(counters.refused),
+            "inbox_full_waits": JSONValue(counters.inboxFullWaits), "queue_log": .string(config.paths.queueLog),
         ]
     }
 

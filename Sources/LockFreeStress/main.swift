@@ -30,7 +30,9 @@ while let a = args.next() {
 /// the consumer keeps going to sleep and the wake-up handshake is exercised, not just the queue.
 func stressInbox(items: Int, producers: Int) -> [String] {
     var failures: [String] = []
-    let inbox = MPSCInbox<(producer: Int, seq: Int)>()
+    // 1,024 slots: small enough that producers keep finding it full, so the full/wait path and
+    // slot reuse across laps are stressed, not just the fast path.
+    let inbox = MPSCInbox<(producer: Int, seq: Int)>(capacity: 1_024)
     let wakeup = Wakeup()
     let perProducer = items / producers
     let done = DispatchGroup()
@@ -39,7 +41,13 @@ func stressInbox(items: Int, producers: Int) -> [String] {
         done.enter()
         Thread.detachNewThread {
             for i in 0..<perProducer {
-                inbox.push((p, i))
+                // Half the producers claim with fetch-and-add (`push`), half with compare-and-swap
+                // (`tryPush`, retried when full), so the two claims are stressed against each other.
+                if p % 2 == 0 {
+                    inbox.push((p, i))
+                } else {
+                    while !inbox.tryPush((p, i)) { sched_yield() }
+                }
                 if !spin { wakeup.notify() }
                 if i % 50_000 == 49_999 { usleep(200) }
             }
@@ -76,7 +84,7 @@ func stressInbox(items: Int, producers: Int) -> [String] {
     if inbox.pop() != nil { failures.append("inbox: an item arrived twice or from nowhere") }
     if lostWakeups > 0 { failures.append("inbox: \(lostWakeups) wake-ups lost (consumer slept 2 s with producers running)") }
     let ms = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
-    print("inbox: \(received) items from \(producers) producers, each once and in order (\(Int(ms)) ms)")
+    print("inbox: \(received) items from \(producers) producers, each once and in order; \(inbox.fullWaits) pushes waited for room (\(Int(ms)) ms)")
     return failures
 }
 

@@ -35,7 +35,9 @@ public final class QueueLogWriter: @unchecked Sendable {
     public let path: String
     private let database: ACDDatabase?
     private let logger: Logger
-    private let inbox = MPSCInbox<Message>()
+    /// The writer drains this into `pending` on every wake-up, also while the disk fails, so the
+    /// ACD thread would wait only if one write stalled for 16,384 lines.
+    private let inbox = MPSCInbox<Message>(capacity: 16_384)
     private let wakeup = Wakeup()
     private let stopped = DispatchSemaphore(value: 0)
     private var fd: Int32 = -1

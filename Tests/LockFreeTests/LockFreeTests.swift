@@ -9,7 +9,7 @@ import Testing
 
 @Suite struct MPSCInboxTests {
     @Test func fifoForOneProducer() {
-        let inbox = MPSCInbox<Int>()
+        let inbox = MPSCInbox<Int>(capacity: 128)
         #expect(inbox.isEmpty)
         #expect(inbox.pop() == nil)
         for i in 0..<100 { inbox.push(i) }
@@ -27,7 +27,7 @@ import Testing
         }
         let freed = LockedCount()
         do {
-            let inbox = MPSCInbox<Token>()
+            let inbox = MPSCInbox<Token>(capacity: 16)
             for _ in 0..<10 { inbox.push(Token { freed.add() }) }
             _ = inbox.pop()
         }
@@ -35,7 +35,8 @@ import Testing
     }
 
     @Test func manyProducersEachItemOnceInOrder() {
-        let inbox = MPSCInbox<(Int, Int)>()
+        // A small inbox, so producers keep finding it full and the wait path is exercised too.
+        let inbox = MPSCInbox<(Int, Int)>(capacity: 64)
         let wakeup = Wakeup()
         let producers = 4, each = 50_000
         for p in 0..<producers {
@@ -59,6 +60,43 @@ import Testing
             }
         }
         #expect(next == [Int](repeating: each, count: producers))
+    }
+
+    @Test func refusesWhenFullAndSlotsComeBackAfterPops() {
+        let inbox = MPSCInbox<Int>(capacity: 3)
+        #expect(inbox.capacity == 4)
+        for i in 0..<4 { #expect(inbox.tryPush(i)) }
+        #expect(!inbox.tryPush(99))
+        #expect(inbox.pop() == 0)
+        #expect(inbox.tryPush(4))
+        #expect(!inbox.tryPush(100))
+        for lap in 0..<1_000 {
+            // Many laps: sequence numbers keep advancing and every slot is reused.
+            #expect(inbox.pop() == lap + 1)
+            #expect(inbox.tryPush(lap + 5))
+        }
+        #expect(inbox.fullWaits == 0)
+    }
+
+    @Test func blockingPushWaitsForRoomAndCountsTheWait() {
+        let inbox = MPSCInbox<Int>(capacity: 2)
+        #expect(inbox.tryPush(0) && inbox.tryPush(1))
+        let pushed = LockedCount()
+        Thread.detachNewThread {
+            inbox.push(2)
+            pushed.add()
+        }
+        // The producer cannot finish until a slot is freed.
+        usleep(50_000)
+        #expect(pushed.value == 0)
+        #expect(inbox.pop() == 0)
+        let deadline = DispatchTime.now() + .seconds(10)
+        while pushed.value == 0 && DispatchTime.now() < deadline { usleep(1_000) }
+        #expect(pushed.value == 1)
+        #expect(inbox.fullWaits == 1)
+        #expect(inbox.pop() == 1)
+        #expect(inbox.pop() == 2)
+        #expect(inbox.pop() == nil)
     }
 }
 
