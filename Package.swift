@@ -56,7 +56,7 @@ let package = Package(
             name: "SIP",
             dependencies: ["SIPMessage", log, .product(name: "Crypto", package: "swift-crypto")] + nio,
             swiftSettings: swiftSettings),
-        .target(name: "Media", dependencies: nio, swiftSettings: swiftSettings),
+        .target(name: "Media", dependencies: ["CSpanDSP", log] + nio, swiftSettings: swiftSettings),
         .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", log] + nio, swiftSettings: swiftSettings),
         .target(name: "Control", dependencies: [log] + nio, swiftSettings: swiftSettings),
         .target(name: "Config", dependencies: ["TOML", "SIP", "SIPMessage", "ACD"], swiftSettings: swiftSettings),
@@ -85,6 +85,7 @@ let package = Package(
 
         .testTarget(name: "TOMLTests", dependencies: ["TOML"], swiftSettings: swiftSettings),
         .testTarget(name: "LockFreeTests", dependencies: ["LockFree"], swiftSettings: swiftSettings),
+        .testTarget(name: "MediaTests", dependencies: ["Media"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ACDTests", dependencies: ["ACD", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: swiftSettings),
