@@ -93,7 +93,7 @@ let package = Package(
         // End to end: the built acdd and acdctl, driven by SIPp and plain sockets on loopback.
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["TestSupport", "SIP", "SIPMessage", "Control"] + nio,
+            dependencies: ["TestSupport", "SIP", "SIPMessage", "Control", "Media"] + nio,
             exclude: ["scenarios"],
             swiftSettings: swiftSettings),
         .testTarget(

@@ -170,8 +170,11 @@ final class DaemonCore: @unchecked Sendable {
 
     static func callPolicy(_ c: DaemonConfiguration) -> CallPolicy {
         CallPolicy(
-            trunks: c.trunks.map { .init(name: $0.name, addresses: $0.addresses, numbers: $0.numbers, username: $0.username, password: $0.password) },
-            phoneUsers: Dictionary(c.agents.map { ($0.id, $0.password) }, uniquingKeysWith: { a, _ in a }), media: c.media.capabilities)
+            trunks: c.trunks.map {
+                .init(name: $0.name, addresses: $0.addresses, numbers: $0.numbers, username: $0.username, password: $0.password, inbandDTMF: $0.inbandDTMF)
+            },
+            phoneUsers: Dictionary(c.agents.map { ($0.id, $0.password) }, uniquingKeysWith: { a, _ in a }), media: c.media.capabilities,
+            mediaTimeoutSeconds: c.media.timeoutSeconds, echoNumber: c.media.echoNumber)
     }
 
     // MARK: Reload
@@ -279,7 +282,7 @@ final class DaemonCore: @unchecked Sendable {
                         "id": JSONValue(Int(c.id)), "sip_call_id": .string(c.callID), "caller": .string(c.caller), "called": .string(c.called),
                         "origin": .string(c.origin), "state": .string(c.state), "started_at": JSONValue(c.startedAt),
                         "answered_at": c.answeredAt.map { JSONValue($0) } ?? .null, "codec": JSONValue(c.codec),
-                        "local_rtp_port": c.localRTPPort.map { JSONValue($0) } ?? .null, "remote_rtp": JSONValue(c.remoteRTP),
+                        "local_rtp_port": c.localRTPPort.map { JSONValue($0) } ?? .null, "remote_rtp": JSONValue(c.remoteRTP), "digits": .string(c.digits),
                     ]
                 })
         }.get()) ?? .array([])

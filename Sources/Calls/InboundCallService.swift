@@ -13,13 +13,16 @@ public struct CallPolicy: Sendable {
         public var numbers: [String]
         public var username: String?
         public var password: String?
+        /// Key presses arrive as tones in the audio rather than as RFC 4733 events.
+        public var inbandDTMF: Bool
 
-        public init(name: String, addresses: [IPNetwork], numbers: [String], username: String? = nil, password: String? = nil) {
+        public init(name: String, addresses: [IPNetwork], numbers: [String], username: String? = nil, password: String? = nil, inbandDTMF: Bool = false) {
             self.name = name
             self.addresses = addresses
             self.numbers = numbers
             self.username = username
             self.password = password
+            self.inbandDTMF = inbandDTMF
         }
     }
 
@@ -27,11 +30,17 @@ public struct CallPolicy: Sendable {
     /// SIP users that may authenticate (agents' phones): user → password.
     public var phoneUsers: [String: String]
     public var media: MediaCapabilities
+    /// No RTP for this long hangs a call up; 0 for never.
+    public var mediaTimeoutSeconds: Int
+    /// The echo test number, if any.
+    public var echoNumber: String?
 
-    public init(trunks: [Trunk], phoneUsers: [String: String], media: MediaCapabilities) {
+    public init(trunks: [Trunk], phoneUsers: [String: String], media: MediaCapabilities, mediaTimeoutSeconds: Int = 30, echoNumber: String? = nil) {
         self.trunks = trunks
         self.phoneUsers = phoneUsers
         self.media = media
+        self.mediaTimeoutSeconds = mediaTimeoutSeconds
+        self.echoNumber = echoNumber
     }
 
     /// Every number some trunk may call.
@@ -56,6 +65,8 @@ public struct CallSummary: Sendable, Hashable {
     public var codec: String?
     public var localRTPPort: Int?
     public var remoteRTP: String?
+    /// Keys the caller pressed, in order (RFC 4733 or in-band).
+    public var digits: String = ""
 }
 
 /// The inbound half of the call layer for now (issue 2): admits calls from trunks and
@@ -78,6 +89,8 @@ public final class InboundCallService: SessionLayerDelegate {
         var summary: CallSummary
         var lease: RTPPortLease?
         var audio: NegotiatedAudio?
+        var inbandDTMF = false
+        var mediaCheck: SIPTimerToken?
         init(session: InviteSession, summary: CallSummary) {
             self.session = session
             self.summary = summary
@@ -113,9 +126,11 @@ public final class InboundCallService: SessionLayerDelegate {
         // Who gets in (FEATURES S3): a listed trunk address, or digest credentials of a phone or a
         // trunk. A stranger is refused outright rather than challenged.
         let origin: String
+        var inband = false
         if let trunk = policy.trunks.first(where: { t in t.addresses.contains { $0.contains(ip: session.peer.ip) } }) {
             guard trunk.numbers.contains(called) else { return refuse(session, .notFound, "number \(called) is not served on trunk \(trunk.name)", meta) }
             origin = trunk.name
+            inband = trunk.inbandDTMF
         } else {
             let claimed = invite.from.uri.user.map { percentDecoded($0) } ?? ""
             guard policy.password(for: claimed) != nil || invite.headers.contains(.proxyAuthorization) else {
@@ -147,6 +162,7 @@ public final class InboundCallService: SessionLayerDelegate {
             summary: CallSummary(
                 id: session.id, callID: invite.callID, caller: caller, called: called, origin: origin, state: "answering",
                 startedAt: scheduler.wallClock))
+        call.inbandDTMF = inband
         calls[session.id] = call
         let answerable = session.remoteSDP
         ports.allocate().assumeIsolated().whenComplete { [weak self] result in
@@ -195,6 +211,7 @@ public final class InboundCallService: SessionLayerDelegate {
             if case .answered = event { self?.calls[id]?.summary.state = "connected" }
         }
         session.answer(sdp)
+        startMedia(call, lease: lease, meta: meta)
         observer?("answered", call.summary)
         logger.info("call answered", metadata: meta.merging(["call.id": "\(session.id)", "call.rtp_port": "\(lease.rtpPort)", "call.codec": "\(call.summary.codec ?? "offered")"]) { $1 })
     }
@@ -216,14 +233,72 @@ public final class InboundCallService: SessionLayerDelegate {
             call.summary.codec = audio.codec.rawValue
             call.summary.remoteRTP = "\(audio.remoteAddress):\(audio.remotePort)"
             call.summary.state = audio.direction == .sendrecv ? "connected" : "held"
+            configureStream(call, lease.stream)
             return .answer(answer)
         } catch {
             return .refuse(.notAcceptableHere)
         }
     }
 
+    // MARK: Media
+
+    /// Points the leg's RTP stream at what was negotiated and starts the media timeout.
+    private func startMedia(_ call: ActiveCall, lease: RTPPortLease, meta: Logger.Metadata) {
+        let stream = lease.stream
+        configureStream(call, stream)
+        if let echo = policy.echoNumber, call.summary.called == echo { stream.mode = .echo }
+        let id = call.session.id
+        stream.onDigit = { [weak self] digit in
+            guard let self, let call = self.calls[id] else { return }
+            call.summary.digits.append(digit)
+            self.logger.info("key pressed", metadata: ["call.id": "\(id)", "call.digit": "\(digit)"])
+        }
+        stream.onBadPacket = { [weak self] why in
+            self?.logger.warning("RTP datagram refused", metadata: ["call.id": "\(id)", "rtp.error": "\(why)"])
+        }
+        scheduleMediaCheck(call, answeredAt: scheduler.now)
+    }
+
+    private func configureStream(_ call: ActiveCall, _ stream: RTPStream) {
+        guard let audio = call.audio else { return }
+        stream.audioPayloadType = UInt8(truncatingIfNeeded: audio.payloadType)
+        stream.eventPayloadType = audio.telephoneEventPayloadType.map { UInt8(truncatingIfNeeded: $0) }
+        if call.inbandDTMF, let codec = G711(encodingName: audio.codec.rawValue) {
+            if stream.inbandDTMF != codec { stream.inbandDTMF = codec }
+        } else if stream.inbandDTMF != nil {
+            stream.inbandDTMF = nil
+        }
+    }
+
+    /// Checks once a second whether RTP still arrives. A call on hold (we are sendonly or
+    /// inactive) is exempt: the far end may rightly send nothing then.
+    private func scheduleMediaCheck(_ call: ActiveCall, answeredAt: Duration) {
+        let limit = policy.mediaTimeoutSeconds
+        guard limit > 0 else { return }
+        let id = call.session.id
+        call.mediaCheck = scheduler.schedule(after: .seconds(1)) { [weak self] in
+            guard let self, let call = self.calls[id], let lease = call.lease else { return }
+            let held = call.audio.map { $0.direction != .sendrecv && $0.direction != .recvonly } ?? false
+            let silentFor: Duration
+            if let last = lease.stream.lastPacketAt {
+                silentFor = .nanoseconds((NIODeadline.now() - last).nanoseconds)
+            } else {
+                silentFor = self.scheduler.now - answeredAt
+            }
+            if !held && silentFor >= .seconds(limit) {
+                self.logger.notice(
+                    "no RTP; hanging up", metadata: ["call.id": "\(id)", "call.sip_id": "\(call.summary.callID)", "call.cause": "media_timeout",
+                                                    "rtp.silent_seconds": "\(limit)", "rtp.packets_in": "\(lease.packetsReceived)"])
+                call.session.hangUp()
+            } else {
+                self.scheduleMediaCheck(call, answeredAt: answeredAt)
+            }
+        }
+    }
+
     public func sessionEnded(_ session: InviteSession, reason: InviteSession.EndReason) {
         guard let call = calls.removeValue(forKey: session.id) else { return }
+        call.mediaCheck?.cancel()
         call.lease?.release()
         call.summary.state = "ended"
         observer?("ended", call.summary)

@@ -48,6 +48,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var codecs: [AudioCodec]
         public var telephoneEvent: Bool
         public var ptime: Int
+        /// A call with no RTP for this long is hung up; 0 turns the check off.
+        public var timeoutSeconds: Int
+        /// A test number that answers and sends the caller's audio back; nil for none.
+        public var echoNumber: String?
 
         public var capabilities: MediaCapabilities {
             MediaCapabilities(codecs: codecs, telephoneEvents: telephoneEvent, address: address, ptime: ptime)
@@ -70,6 +74,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// Trunks that authenticate instead of (or besides) coming from a known address.
         public var username: String?
         public var password: String?
+        /// How this carrier sends key presses: RFC 4733 events, or tones in the audio.
+        public var inbandDTMF: Bool
     }
 
     public struct Agent: Sendable, Equatable {
@@ -229,7 +235,8 @@ extension DaemonConfiguration {
         if codecs.isEmpty { throw m.error("codecs must not be empty", key: "codecs") }
         let media = Media(
             rtpPorts: lo...hi, address: try m.string("address") ?? advertise, codecs: codecs,
-            telephoneEvent: try m.bool("telephone_event", default: true), ptime: try m.integer("ptime", default: 20, range: 10...60))
+            telephoneEvent: try m.bool("telephone_event", default: true), ptime: try m.integer("ptime", default: 20, range: 10...60),
+            timeoutSeconds: try m.integer("timeout_seconds", default: 30, range: 0...3600), echoNumber: try m.string("echo_number"))
         guard IPNetwork.parseAddress(media.address) != nil else { throw m.error("address must be an IP address, not '\(media.address)'", key: "address") }
         try m.finish()
 
@@ -257,7 +264,9 @@ extension DaemonConfiguration {
             let password = try t.string("password")
             if (username == nil) != (password == nil) { throw t.error("username and password go together", key: username == nil ? "password" : "username") }
             if networks.isEmpty && username == nil { throw t.error("trunk '\(name)' needs addresses or username/password", key: "name") }
-            trunks.append(Trunk(name: name, addresses: networks, numbers: numbers, username: username, password: password))
+            let dtmf = try t.string("dtmf", default: "rfc4733")
+            guard dtmf == "rfc4733" || dtmf == "inband" else { throw t.error("dtmf must be \"rfc4733\" or \"inband\", not '\(dtmf)'", key: "dtmf") }
+            trunks.append(Trunk(name: name, addresses: networks, numbers: numbers, username: username, password: password, inbandDTMF: dtmf == "inband"))
             try t.finish()
         }
 

@@ -10,20 +10,21 @@ public final class RTPPortLease: @unchecked Sendable {
     public let rtpPort: Int
     let rtp: any Channel
     let rtcp: any Channel
-    fileprivate let counter: PacketCounter
+    /// What arrives on the RTP socket, and what is sent back.
+    public let stream: RTPStream
     fileprivate weak var pool: RTPPortPool?
     private var released = false
 
-    fileprivate init(rtpPort: Int, rtp: any Channel, rtcp: any Channel, counter: PacketCounter, pool: RTPPortPool) {
+    fileprivate init(rtpPort: Int, rtp: any Channel, rtcp: any Channel, stream: RTPStream, pool: RTPPortPool) {
         self.rtpPort = rtpPort
         self.rtp = rtp
         self.rtcp = rtcp
-        self.counter = counter
+        self.stream = stream
         self.pool = pool
     }
 
-    /// RTP packets received on the lease so far (until the media engine takes the socket over).
-    public var packetsReceived: Int { counter.packets }
+    /// RTP packets received on the lease so far.
+    public var packetsReceived: Int { stream.packetsReceived }
 
     /// Closes the sockets and gives the ports back.
     public func release() {
@@ -77,11 +78,11 @@ public final class RTPPortPool {
     private func attempt(remaining: Int) -> EventLoopFuture<RTPPortLease> {
         guard remaining > 0, let port = nextCandidate() else { return loop.makeFailedFuture(AllocationError.exhausted) }
         inUse.insert(port)
-        let counter = PacketCounter()
+        let stream = RTPStream()
         let bound = NIOLoopBound(self, eventLoop: loop)
-        return bind(port, counter: counter).flatMap { rtp in
-            bound.value.bind(port + 1, counter: nil).map { rtcp in
-                RTPPortLease(rtpPort: port, rtp: rtp, rtcp: rtcp, counter: counter, pool: bound.value)
+        return bind(port, stream: stream).flatMap { rtp in
+            bound.value.bind(port + 1, stream: nil).map { rtcp in
+                RTPPortLease(rtpPort: port, rtp: rtp, rtcp: rtcp, stream: stream, pool: bound.value)
             }.flatMapError { error in
                 rtp.close(promise: nil)
                 return bound.value.loop.makeFailedFuture(error)
@@ -93,11 +94,23 @@ public final class RTPPortPool {
         }
     }
 
-    private func bind(_ port: Int, counter: PacketCounter?) -> EventLoopFuture<any Channel> {
+    /// RTP sockets get the stream's handler, vector reads and a 1 MiB receive buffer; RTCP
+    /// sockets (reports are not read yet) drain what arrives.
+    private func bind(_ port: Int, stream: RTPStream?) -> EventLoopFuture<any Channel> {
         DatagramBootstrap(group: loop)
+            .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
+            .channelOption(.datagramVectorReadMessageCount, value: 16)
+            // NIO splits one receive buffer among the vector read's messages: the default 2 KiB
+            // would give each datagram 128 bytes and silently cut a 172-byte G.711 packet short
+            // (the end-to-end echo test caught it). 16 × 2 KiB leaves every datagram room.
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 16 * 2048))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(DrainHandler(counter: counter))
+                    if let stream {
+                        try channel.pipeline.syncOperations.addHandler(RTPStreamHandler(stream: stream))
+                    } else {
+                        try channel.pipeline.syncOperations.addHandler(DrainHandler())
+                    }
                 }
             }
             .bind(host: host, port: port)
@@ -106,15 +119,8 @@ public final class RTPPortPool {
     fileprivate func returned(_ port: Int) { inUse.remove(port) }
 }
 
-final class PacketCounter: @unchecked Sendable {
-    // Unchecked: touched only on the pool's loop, where the channel lives.
-    var packets = 0
-}
-
-/// Reads and discards what arrives, counting RTP packets.
+/// Reads and discards what arrives (RTCP until reports are handled).
 private final class DrainHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    let counter: PacketCounter?
-    init(counter: PacketCounter?) { self.counter = counter }
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) { counter?.packets += 1 }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }

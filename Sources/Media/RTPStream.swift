@@ -1,0 +1,130 @@
+public import NIOCore
+
+/// One call leg's RTP as the event loop sees it: the handler on the leg's socket parses each
+/// datagram, latches the far end's real address, turns telephone-events (and, when asked, in-band
+/// tones) into key presses, and in echo mode sends the audio straight back. What the call layer
+/// reads (last packet time, counters, the latched address) lives here.
+///
+/// Loop-bound: created on the port pool's loop and touched only there (the handler runs there,
+/// and so does the call layer), which is why it is `@unchecked Sendable` and takes no lock.
+///
+/// Symmetric RTP (RFC 4961): we send to where the far end's packets really come from, not only to
+/// the SDP's address, because a caller behind NAT announces an address we cannot reach. The first
+/// valid packet latches the address; a later packet from elsewhere re-latches only when it carries
+/// a new SSRC (the far end restarted its stream), so a stray or spoofed datagram cannot steal a call.
+public final class RTPStream: @unchecked Sendable {
+    public enum Mode: Sendable, Equatable {
+        /// Count and inspect what arrives, send nothing (until a bridge or player takes over).
+        case receive
+        /// Send every audio packet back to the latched address under our own SSRC/sequence/timestamp.
+        case echo
+    }
+
+    public var mode: Mode = .receive
+    /// Payload type of the audio codec negotiated for the leg; packets with another type (other
+    /// than events) are counted, not played.
+    public var audioPayloadType: UInt8?
+    /// Negotiated RFC 4733 payload type, nil when the far end does not do events.
+    public var eventPayloadType: UInt8?
+    /// Decode audio and look for DTMF tones in it (trunks configured to send tones).
+    public var inbandDTMF: G711? {
+        didSet { inbandDetector = inbandDTMF == nil ? nil : InbandDTMFDetector() }
+    }
+    /// Called with each key press, however it arrived.
+    public var onDigit: ((Character) -> Void)?
+    /// Called once per failure episode with why a datagram was refused (the first of a run of
+    /// bad datagrams); the next valid packet ends the episode.
+    public var onBadPacket: ((String) -> Void)?
+
+    public private(set) var latched: SocketAddress?
+    public private(set) var latchedSSRC: UInt32?
+    public private(set) var lastPacketAt: NIODeadline?
+    public private(set) var packetsReceived = 0
+    public private(set) var packetsSent = 0
+    public private(set) var badPackets = 0
+    private var failing = false
+    private var sender = RTPSenderState()
+    private var events = TelephoneEventReceiver()
+    private var inbandDetector: InbandDTMFDetector?
+    /// Decoded samples for in-band detection: allocated once, reused for every packet.
+    private var pcm = [Int16](repeating: 0, count: 1024)
+
+    public init() {}
+
+    /// Handles one datagram; returns the datagram to send back, if any (echo mode).
+    func receive(_ envelope: AddressedEnvelope<ByteBuffer>, now: NIODeadline) -> AddressedEnvelope<ByteBuffer>? {
+        var buffer = envelope.data
+        let parsed = buffer.withUnsafeReadableBytes { bytes -> Result<RTPHeader, RTPHeader.ParseError> in
+            Result { () throws(RTPHeader.ParseError) in try RTPHeader.parse(bytes) }
+        }
+        let header: RTPHeader
+        switch parsed {
+        case .failure(let error):
+            badPackets += 1
+            if !failing {
+                failing = true
+                onBadPacket?("\(error) (from \(envelope.remoteAddress))")
+            }
+            return nil
+        case .success(let h):
+            header = h
+        }
+        if latched == nil || (latched != envelope.remoteAddress && header.ssrc != latchedSSRC) {
+            latched = envelope.remoteAddress
+            latchedSSRC = header.ssrc
+        } else if latched != envelope.remoteAddress {
+            // Same SSRC from another address: a stray copy; not ours to follow.
+            badPackets += 1
+            return nil
+        }
+        failing = false
+        packetsReceived += 1
+        lastPacketAt = now
+
+        if let pt = eventPayloadType, header.payloadType == pt {
+            let event = buffer.withUnsafeReadableBytes { bytes in
+                try? TelephoneEvent.parse(UnsafeRawBufferPointer(rebasing: bytes[header.payloadOffset..<(header.payloadOffset + header.payloadLength)]))
+            }
+            if let event, let digit = events.receive(event, timestamp: header.timestamp) { onDigit?(digit) }
+            return nil
+        }
+        guard header.payloadType == audioPayloadType else { return nil }
+        if let codec = inbandDTMF, let detector = inbandDetector {
+            let count = min(header.payloadLength, pcm.count)
+            let keys = buffer.withUnsafeReadableBytes { bytes in
+                pcm.withUnsafeMutableBufferPointer { out in
+                    codec.decode(UnsafeRawBufferPointer(rebasing: bytes[header.payloadOffset..<(header.payloadOffset + count)]), into: out)
+                    return detector.feed(UnsafeMutableBufferPointer(rebasing: out[0..<count]))
+                }
+            }
+            for k in keys { onDigit?(k) }
+        }
+        guard mode == .echo, let to = latched else { return nil }
+        // Echo: the far end's packet, re-headed as ours (G.711: one byte per sample), in place.
+        let out = sender.next(payloadType: header.payloadType, samples: UInt32(header.payloadLength))
+        buffer.moveReaderIndex(forwardBy: header.payloadOffset - 12)
+        buffer.withUnsafeMutableReadableBytes { out.write(to: $0) }
+        if header.payloadLength + 12 < buffer.readableBytes { buffer.moveWriterIndex(to: buffer.readerIndex + 12 + header.payloadLength) }
+        packetsSent += 1
+        return AddressedEnvelope(remoteAddress: to, data: buffer)
+    }
+}
+
+/// The channel handler that feeds an `RTPStream` from the leg's socket.
+final class RTPStreamHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+    let stream: RTPStream
+    init(stream: RTPStream) { self.stream = stream }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if let reply = stream.receive(unwrapInboundIn(data), now: .now()) {
+            context.write(wrapOutboundOut(reply), promise: nil)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // Echoed packets of one vector read leave together (sendmmsg).
+        context.flush()
+    }
+}

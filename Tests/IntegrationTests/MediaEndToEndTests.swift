@@ -1,0 +1,155 @@
+import Foundation
+import Media
+import SIPMessage
+import Testing
+import TestSupport
+
+/// The media path over loopback, driven as a carrier would: a raw SIP client calls the default
+/// config's echo number (600) and talks RTP from a socket of its own.
+@Suite(.serialized) struct MediaEndToEndTests {
+    /// A call set up by hand: INVITE with our RTP port, 200, ACK.
+    struct Call {
+        let sip: UDPProbe
+        let rtp: UDPProbe
+        let daemonRTPPort: Int
+        let answer: SIPResponse
+    }
+
+    func place(_ daemon: Daemon, number: String, codecs: String = "0 101") throws -> Call {
+        let sip = try UDPProbe()
+        let rtp = try UDPProbe(timeoutMilliseconds: 1000)
+        let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio \(rtp.port) RTP/AVP \(codecs)\r\na=rtpmap:101 telephone-event/8000\r\n"
+        var invite = SIPFixtures.request(.invite, uri: "sip:\(number)@127.0.0.1:\(daemon.sipPort)", viaPort: sip.port, rport: true, callID: "media-\(UUID().uuidString)", body: Array(offer.utf8))
+        invite.headers.set(.contentType, "application/sdp")
+        sip.send(invite.serialized(), to: daemon.sipPort)
+        var ok: SIPResponse?
+        while ok == nil, let bytes = sip.receive() {
+            if case .response(let r) = try SIPParser().parse(bytes), r.status.isFinal { ok = r }
+        }
+        let answer = try #require(ok)
+        #expect(answer.status == .ok)
+        let port = try #require(SDPSession.parse(answer.body).media.first?.port)
+        let ack = SIPFixtures.request(
+            .ack, uri: "sip:\(number)@127.0.0.1:\(daemon.sipPort)", branch: "z9hG4bKack\(sip.port)", viaPort: sip.port, rport: true,
+            toTag: answer.to.tag, callID: invite.callID)
+        sip.send(ack.serialized(), to: daemon.sipPort)
+        return Call(sip: sip, rtp: rtp, daemonRTPPort: port, answer: answer)
+    }
+
+    /// A 20 ms PCMU packet of ours.
+    func packet(_ header: RTPHeader, payload: [UInt8]) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 12 + payload.count)
+        bytes.withUnsafeMutableBytes { header.write(to: $0) }
+        bytes.replaceSubrange(12..., with: payload)
+        return bytes
+    }
+
+    /// Speech-band audio that changes every packet (a sweep), so a reordered, repeated or
+    /// missing packet shows in the comparison.
+    func sweep(packets: Int) -> [[UInt8]] {
+        (0..<packets).map { p in
+            (0..<160).map { i in
+                let t = Double(p * 160 + i) / 8000
+                let f = 300 + 2700 * t
+                return G711.ulaw.encode(Int16(12000 * sin(2 * .pi * f * t)))
+            }
+        }
+    }
+
+    @Test func echoReturnsTheSameAudioUnderOurOwnHeaderAndKeysAreDetected() throws {
+        let daemon = try Daemon(sets: ["media.timeout_seconds": "2"])
+        let call = try place(daemon, number: "600")
+        var sender = RTPSenderState()
+        let sent = sweep(packets: 50)
+        var back: [[UInt8]] = []
+        var headers: [RTPHeader] = []
+        for payload in sent {
+            call.rtp.send(packet(sender.next(payloadType: 0, samples: 160), payload: payload), to: call.daemonRTPPort)
+            usleep(20_000)
+            if let d = call.rtp.receive() {
+                let h = try d.withUnsafeBytes { try RTPHeader.parse($0) }
+                headers.append(h)
+                back.append(Array(d[h.payloadOffset..<(h.payloadOffset + h.payloadLength)]))
+            }
+        }
+        // The audio that comes back is what went out, packet for packet.
+        #expect(back.count == sent.count)
+        let firstDifference = zip(back, sent).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        #expect(firstDifference == nil, "packet \(firstDifference ?? -1) differs")
+        // ...under the daemon's own stream: one SSRC that is not ours, consecutive numbers,
+        // timestamps 160 apart.
+        #expect(Set(headers.map(\.ssrc)).count == 1 && headers.first?.ssrc != sender.ssrc)
+        for (a, b) in zip(headers, headers.dropFirst()) {
+            #expect(b.sequence == a.sequence &+ 1 && b.timestamp == a.timestamp &+ 160, "ts \(a.timestamp) then \(b.timestamp), seq \(a.sequence) then \(b.sequence), marker \(b.marker)")
+        }
+
+        // RFC 4733 key presses: updates and three end packets each, one digit each.
+        for key: Character in ["5", "#"] {
+            let ts = sender.nextTimestamp
+            for i in 1...7 {
+                let e = TelephoneEvent(event: TelephoneEvent.code(key)!, end: i > 4, duration: UInt16(min(i, 5) * 160))
+                var payload = [UInt8](repeating: 0, count: 4)
+                payload.withUnsafeMutableBytes { e.write(to: $0) }
+                call.rtp.send(packet(sender.nextEvent(payloadType: 101, eventTimestamp: ts, first: i == 1), payload: payload), to: call.daemonRTPPort)
+                usleep(5_000)
+            }
+            sender.skip(samples: 1120)
+        }
+        usleep(200_000)
+        let calls = try #require(daemon.control("calls").result?.arrayValue)
+        #expect(calls.first?["digits"] == "5#")
+        #expect(daemon.log.components(separatedBy: "key pressed").count - 1 == 2)
+
+        // Then the caller goes silent: the daemon hangs up within the 2 s media timeout (+1 s check).
+        var bye: SIPRequest?
+        let deadline = Date().addingTimeInterval(6)
+        while bye == nil, Date() < deadline {
+            if let d = call.sip.receive(), case .request(let r) = try SIPParser().parse(d), r.method == .bye { bye = r }
+        }
+        let hangup = try #require(bye, "no BYE after the RTP stopped")
+        call.sip.send(hangup.response(.ok).serialized(), to: daemon.sipPort)
+        #expect(daemon.log.contains("media_timeout"))
+        usleep(200_000)
+        #expect(try #require(daemon.control("calls").result?.arrayValue).isEmpty)
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test func inbandTonesOnAnInbandTrunkBecomeDigits() throws {
+        let daemon = try Daemon(sets: ["trunks.0.dtmf": "inband", "media.timeout_seconds": "0"])
+        let call = try place(daemon, number: "100", codecs: "0")
+        let gen = DTMFToneGenerator()
+        gen.queue("42*")
+        var sender = RTPSenderState()
+        var frame = [Int16](repeating: 0, count: 160)
+        for _ in 0..<30 {
+            let payload: [UInt8] = frame.withUnsafeMutableBufferPointer { f in
+                for i in 0..<f.count { f[i] = 0 }
+                _ = gen.generate(into: f)
+                return f.map { G711.ulaw.encode($0) }
+            }
+            call.rtp.send(packet(sender.next(payloadType: 0, samples: 160), payload: payload), to: call.daemonRTPPort)
+            usleep(10_000)
+        }
+        usleep(200_000)
+        let calls = try #require(daemon.control("calls").result?.arrayValue)
+        #expect(calls.first?["digits"] == "42*")
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test func garbageOnTheRTPPortIsRefusedAndLoggedOnce() throws {
+        let daemon = try Daemon(sets: ["media.timeout_seconds": "0"])
+        let call = try place(daemon, number: "600")
+        for _ in 0..<50 { call.rtp.send([0x40, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], to: call.daemonRTPPort) }
+        for _ in 0..<5 { call.rtp.send([1, 2, 3], to: call.daemonRTPPort) }
+        usleep(300_000)
+        let refusals = daemon.log.components(separatedBy: "RTP datagram refused").count - 1
+        #expect(refusals == 1)
+        #expect(daemon.log.contains("RTP version 1, expected 2"))
+        // The call still works: a valid packet is echoed.
+        var sender = RTPSenderState()
+        call.rtp.send(packet(sender.next(payloadType: 0, samples: 160), payload: [UInt8](repeating: 0x55, count: 160)), to: call.daemonRTPPort)
+        let echoed = try #require(call.rtp.receive())
+        #expect(echoed.count == 172 && echoed[12...].allSatisfy { $0 == 0x55 })
+        #expect(daemon.stop() == 0)
+    }
+}
