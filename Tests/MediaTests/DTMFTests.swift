@@ -93,7 +93,7 @@ import Testing
 
     @Test func silenceAndSpeechLikeNoiseGiveNoKeys() {
         let det = InbandDTMFDetector()
-        var rng = SplitMix(seed: 7)
+        var rng = SystemRandomNumberGenerator()
         var frame = [Int16](repeating: 0, count: 160)
         var found: [Character] = []
         for _ in 0..<100 {
