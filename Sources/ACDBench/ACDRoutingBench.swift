@@ -101,7 +101,7 @@ enum RoutingBench {
 
 /// The inbox's mutex-protected twin: the same contract (bounded, preallocated, a full inbox makes
 /// the producer yield and retry) with the indices and slots under one Mutex.
-final class MutexInbox<T: Sendable>: @unchecked Sendable {
+final class MutexInbox<T: Sendable>: Sendable {
     private struct State {
         var head = 0, tail = 0
         var slots: [T?]

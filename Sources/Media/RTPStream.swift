@@ -100,7 +100,10 @@ public final class RTPStream: @unchecked Sendable {
             for k in keys { onDigit?(k) }
         }
         guard mode == .echo, let to = latched else { return nil }
-        // Echo: the far end's packet, re-headed as ours (G.711: one byte per sample), in place.
+        // Echo: the far end's packet, re-headed as ours (G.711: one byte per sample). The datagram
+        // is a slice of the vector read's shared buffer, so writing the header copies it once
+        // (copy-on-write): one allocation per echoed packet. Acceptable for a test number; the
+        // bridge's relay path must not work this way.
         let out = sender.next(payloadType: header.payloadType, samples: UInt32(header.payloadLength))
         buffer.moveReaderIndex(forwardBy: header.payloadOffset - 12)
         buffer.withUnsafeMutableReadableBytes { out.write(to: $0) }

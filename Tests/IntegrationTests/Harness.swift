@@ -178,6 +178,8 @@ func sipp(
 ) throws -> (status: Int32, stats: SIPpStats, output: String) {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sipp-\(UUID().uuidString.prefix(8))").path
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    // uac_pcap plays pcap/g711a.pcap and pcap/dtmf_2833_1.pcap relative to its working directory.
+    try FileManager.default.createSymbolicLink(atPath: "\(dir)/pcap", withDestinationPath: "/usr/share/sip-tester")
     var args = ["127.0.0.1:\(daemon.sipPort)"]
     if scenario.hasSuffix(".xml") { args += ["-sf", "\(scenarios)/\(scenario)"] } else { args += ["-sn", scenario] }
     args += [

@@ -114,6 +114,24 @@ import TestSupport
         #expect(daemon.stop() == 0)
     }
 
+    /// A real peer: SIPp's uac_pcap calls the echo number, plays the G.711 A-law recording it ships
+    /// and then an RFC 4733 "1" from its DTMF capture, and hangs up.
+    @Test(.enabled(if: sippPath != nil, "SIPp is not installed; scripts/setup.sh installs it"))
+    func sippPlaysAudioAndADigitToTheEchoNumber() throws {
+        let daemon = try Daemon(sets: ["media.timeout_seconds": "0"])
+        let (status, stats, output) = try sipp(
+            daemon, scenario: "uac_pcap", calls: 1, rate: 1, service: "600", extra: ["-mi", "127.0.0.1", "-mp", String(freePort(excluding: [daemon.sipPort]))],
+            timeout: 60)
+        #expect(status == 0 && stats.successful == 1 && stats.failed == 0, "\(output)")
+        #expect(daemon.log.contains("call.digit=1"), "\(daemon.log)")
+        #expect(daemon.log.components(separatedBy: "key pressed").count - 1 == 1)
+        // Every packet of both captures reached the daemon: g711a.pcap holds 236, dtmf_2833_1.pcap 10.
+        let ended = try #require(daemon.log.split(separator: "\n").first { $0.contains("call ended") })
+        let packets = try #require(ended.split(separator: " ").first { $0.hasPrefix("call.rtp_packets_in=") }.flatMap { Int($0.split(separator: "=")[1]) })
+        #expect(packets == 246, "\(ended)")
+        #expect(daemon.stop() == 0)
+    }
+
     @Test func inbandTonesOnAnInbandTrunkBecomeDigits() throws {
         let daemon = try Daemon(sets: ["trunks.0.dtmf": "inband", "media.timeout_seconds": "0"])
         let call = try place(daemon, number: "100", codecs: "0")

@@ -117,6 +117,32 @@ struct SIPEndToEndTests {
         #expect(daemon.stop() == 0)
     }
 
+    /// RFC 3261 §18.1.1 lets a UDP request be as large as the datagram allows; ours takes up to
+    /// `sip.max_message_bytes`. Several large datagrams sent at once land in one vector read, and
+    /// each must arrive whole.
+    @Test func largeDatagramsArriveWhole() throws {
+        let daemon = try Daemon()
+        let probe = try UDPProbe()
+        for size in [3_000, 9_000, 20_000, 60_000] {
+            for n in 0..<4 {
+                let options = SIPFixtures.request(
+                    .options, uri: "sip:acdd@127.0.0.1:\(daemon.sipPort)", branch: "z9hG4bKbig\(size)x\(n)", viaPort: probe.port, rport: true,
+                    callID: "big-\(size)-\(n)",
+                    // Lines of 1,000 bytes: within the per-line and line-count limits, so only the
+                    // datagram's size is at stake.
+                    extraHeaders: (0..<size / 1_000).map { ("X-Padding-\($0)", String(repeating: "p", count: 1_000)) })
+                probe.send(options.serialized(), to: daemon.sipPort)
+            }
+            var ok = 0
+            while ok < 4, let reply = probe.receive() {
+                if case .response(let r) = try SIPParser().parse(reply), r.status == .ok { ok += 1 }
+            }
+            #expect(ok == 4, "\(size)-byte OPTIONS: \(ok) of 4 answered 200")
+        }
+        #expect(!daemon.log.contains("bad request"), "\(daemon.log)")
+        #expect(daemon.stop() == 0)
+    }
+
     func malformedSamples() -> [[UInt8]] {
         let base = SIPFixtures.request(.options, uri: "sip:x@127.0.0.1", viaHost: "127.0.0.2").serialized()
         let text = String(decoding: base, as: UTF8.self)

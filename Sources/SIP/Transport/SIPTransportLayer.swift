@@ -58,6 +58,10 @@ public final class SIPTransportLayer: SIPTransport {
     public var port: Int { boundPort }
     public var connectionCount: Int { connections.count }
 
+    /// Datagrams taken per read (recvmmsg). Eight keeps the receive buffer at 512 KiB with the
+    /// default 64 KiB message limit.
+    static let vectorReadMessages = 8
+
     /// Binds UDP and TCP. Runs on `loop`.
     public func start() -> EventLoopFuture<Void> {
         let bound = NIOLoopBound(self, eventLoop: loop)
@@ -65,8 +69,13 @@ public final class SIPTransportLayer: SIPTransport {
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(configuration.receiveBufferBytes))
             .channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(configuration.receiveBufferBytes))
-            .channelOption(.datagramVectorReadMessageCount, value: 32)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: configuration.parserLimits.maxMessageBytes + 1))
+            // A vector read splits its one receive buffer evenly among its messages, so the buffer
+            // must hold `messages` datagrams of the largest size we accept. With one 64 KiB buffer
+            // for 32 messages, anything over 2 KiB was cut short (largeDatagramsArriveWhole).
+            .channelOption(.datagramVectorReadMessageCount, value: Self.vectorReadMessages)
+            .channelOption(
+                .recvAllocator,
+                value: FixedSizeRecvByteBufferAllocator(capacity: Self.vectorReadMessages * (configuration.parserLimits.maxMessageBytes + 1)))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(UDPInboundHandler(transport: bound))
