@@ -57,9 +57,11 @@ let package = Package(
             dependencies: ["SIPMessage", log, .product(name: "Crypto", package: "swift-crypto")] + nio,
             swiftSettings: swiftSettings),
         .target(name: "Media", dependencies: ["CSpanDSP", log] + nio, swiftSettings: swiftSettings),
-        .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", log] + nio, swiftSettings: swiftSettings),
+        // Prompt store (libsndfile, converted once at load) and, later, the IVR flows.
+        .target(name: "IVR", dependencies: ["Media", "CSndFile"], swiftSettings: swiftSettings),
+        .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", log] + nio, swiftSettings: swiftSettings),
         .target(name: "Control", dependencies: [log] + nio, swiftSettings: swiftSettings),
-        .target(name: "Config", dependencies: ["TOML", "SIP", "SIPMessage", "ACD"], swiftSettings: swiftSettings),
+        .target(name: "Config", dependencies: ["TOML", "SIP", "SIPMessage", "ACD", "Media"], swiftSettings: swiftSettings),
         .target(
             name: "Store",
             dependencies: ["SIP", "SIPMessage", "ACD", "LockFree", log, .product(name: "GRDB", package: "GRDB.swift")] + nio,
@@ -67,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "ACDDaemon",
             dependencies: [
-                "Config", "SIP", "SIPMessage", "Calls", "Media", "Control", "Store", "ACD", log,
+                "Config", "SIP", "SIPMessage", "Calls", "Media", "IVR", "Control", "Store", "ACD", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -85,7 +87,8 @@ let package = Package(
 
         .testTarget(name: "TOMLTests", dependencies: ["TOML"], swiftSettings: swiftSettings),
         .testTarget(name: "LockFreeTests", dependencies: ["LockFree"], swiftSettings: swiftSettings),
-        .testTarget(name: "MediaTests", dependencies: ["Media"], swiftSettings: swiftSettings),
+        .testTarget(name: "MediaTests", dependencies: ["Media", .product(name: "NIOEmbedded", package: "swift-nio")] + nio, swiftSettings: swiftSettings),
+        .testTarget(name: "IVRTests", dependencies: ["IVR", "Media", "CSndFile"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ACDTests", dependencies: ["ACD", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: swiftSettings),

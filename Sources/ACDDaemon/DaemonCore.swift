@@ -3,6 +3,7 @@ import Calls
 import Config
 import Control
 import Foundation
+import IVR
 import Logging
 import Media
 import NIOCore
@@ -40,6 +41,8 @@ final class DaemonCore: @unchecked Sendable {
     private var sessions: SessionLayer!
     private var calls: InboundCallService!
     private var ports: RTPPortPool!
+    /// Every prompt and music track, decoded; replaced whole on reload.
+    private var prompts: PromptStore!
     private var watchdogTask: RepeatedTask?
     private var draining = false
 
@@ -70,6 +73,17 @@ final class DaemonCore: @unchecked Sendable {
         database = try ACDDatabase(path: config.paths.database)
         bindingStore = SQLiteBindingStore(database: database, logger: logger)
         try startACD()
+        do {
+            prompts = try Self.loadPrompts(config)
+        } catch {
+            throw StartError(error.description)
+        }
+        logger.info(
+            "prompts loaded",
+            metadata: [
+                "prompts.directory": "\(prompts.directory)", "prompts.count": "\(prompts.count)",
+                "prompts.seconds": "\(prompts.totalSamples / AudioClip.sampleRate)", "prompts.languages": "\(prompts.languages.joined(separator: ","))",
+            ])
         try await loop.submit { try self.buildStack() }.get()
         do {
             try await loop.flatSubmit { self.transport.start() }.get()
@@ -152,7 +166,7 @@ final class DaemonCore: @unchecked Sendable {
         sessions = SessionLayer(stack: stack)
         ports = RTPPortPool(host: c.media.address, range: c.media.rtpPorts, loop: loop)
         calls = InboundCallService(
-            policy: Self.callPolicy(c), sessions: sessions, ports: ports, authenticator: authenticator, scheduler: scheduler, logger: logger)
+            policy: Self.callPolicy(c, prompts: prompts), sessions: sessions, ports: ports, authenticator: authenticator, scheduler: scheduler, logger: logger)
         stack.handlers = [registrar, options, sessions]
         let events = self.events
         calls.observer = { what, c in
@@ -168,13 +182,22 @@ final class DaemonCore: @unchecked Sendable {
         return { table[$0] }
     }
 
-    static func callPolicy(_ c: DaemonConfiguration) -> CallPolicy {
+    /// Loads the prompt set and checks that everything the configuration will play is in it.
+    static func loadPrompts(_ c: DaemonConfiguration) throws(PromptStore.LoadError) -> PromptStore {
+        let store = try PromptStore(directory: c.paths.prompts)
+        if c.media.playbackNumber != nil { _ = try store.require(InboundCallService.playbackTestPrompts, language: c.prompts.language) }
+        _ = try store.requireMusic(c.prompts.musicOnHold)
+        return store
+    }
+
+    static func callPolicy(_ c: DaemonConfiguration, prompts: PromptStore) -> CallPolicy {
         CallPolicy(
             trunks: c.trunks.map {
                 .init(name: $0.name, addresses: $0.addresses, numbers: $0.numbers, username: $0.username, password: $0.password, inbandDTMF: $0.inbandDTMF)
             },
             phoneUsers: Dictionary(c.agents.map { ($0.id, $0.password) }, uniquingKeysWith: { a, _ in a }), media: c.media.capabilities,
-            mediaTimeoutSeconds: c.media.timeoutSeconds, echoNumber: c.media.echoNumber)
+            mediaTimeoutSeconds: c.media.timeoutSeconds, echoNumber: c.media.echoNumber, playbackNumber: c.media.playbackNumber, prompts: prompts,
+            language: c.prompts.language)
     }
 
     // MARK: Reload
@@ -189,7 +212,14 @@ final class DaemonCore: @unchecked Sendable {
             logger.error("reload refused; the running configuration stays", metadata: ["config.error": "\(error)"])
             return .failure(error)
         }
-        var notes = (try? await loop.submit { self.apply(fresh) }.get()) ?? []
+        let freshPrompts: PromptStore
+        do {
+            freshPrompts = try Self.loadPrompts(fresh)
+        } catch {
+            logger.error("reload refused; the running configuration stays", metadata: ["prompts.error": "\(error)"])
+            return .failure(ConfigError(error.description, at: "paths.prompts"))
+        }
+        var notes = (try? await loop.submit { self.apply(fresh, prompts: freshPrompts) }.get()) ?? []
         if case .failure(let e) = await acd.request(.configure(fresh.acdSettings)) {
             notes.append("ACD groups and agents not applied: \(e)")
         }
@@ -197,7 +227,7 @@ final class DaemonCore: @unchecked Sendable {
         return .success(notes)
     }
 
-    private func apply(_ fresh: DaemonConfiguration) -> [String] {
+    private func apply(_ fresh: DaemonConfiguration, prompts freshPrompts: PromptStore) -> [String] {
         var notes: [String] = []
         var applied = fresh
         let old = config
@@ -212,7 +242,10 @@ final class DaemonCore: @unchecked Sendable {
         {
             notes.append("sip timers, limits, realm or digest settings changed: restart to apply")
         }
-        if fresh.paths != old.paths || fresh.control != old.control { notes.append("paths or control changed: restart to apply") }
+        // The prompt directory is read again on every reload, so it may move without a restart.
+        var freshPaths = fresh.paths
+        freshPaths.prompts = old.paths.prompts
+        if freshPaths != old.paths || fresh.control != old.control { notes.append("paths or control changed: restart to apply") }
         if fresh.media.rtpPorts != old.media.rtpPorts || fresh.media.address != old.media.address {
             notes.append("media.rtp_ports/address changed: restart to apply")
         }
@@ -220,11 +253,13 @@ final class DaemonCore: @unchecked Sendable {
         applied.sip = old.sip
         applied.sip.registrar = fresh.sip.registrar
         applied.paths = old.paths
+        applied.paths.prompts = fresh.paths.prompts
         applied.control = old.control
         applied.media.rtpPorts = old.media.rtpPorts
         applied.media.address = old.media.address
         config = applied
-        calls.policy = Self.callPolicy(applied)
+        prompts = freshPrompts
+        calls.policy = Self.callPolicy(applied, prompts: freshPrompts)
         registrar.passwords = Self.passwords(applied)
         registrar.policy = applied.sip.registrar
         sourceGuard.policy = applied.security.guardPolicy

@@ -1,3 +1,4 @@
+public import IVR
 public import Logging
 public import Media
 import NIOCore
@@ -34,13 +35,24 @@ public struct CallPolicy: Sendable {
     public var mediaTimeoutSeconds: Int
     /// The echo test number, if any.
     public var echoNumber: String?
+    /// The playback test number, if any (needs `prompts`).
+    public var playbackNumber: String?
+    /// Every prompt, loaded and checked before the policy is made.
+    public var prompts: PromptStore?
+    public var language: String
 
-    public init(trunks: [Trunk], phoneUsers: [String: String], media: MediaCapabilities, mediaTimeoutSeconds: Int = 30, echoNumber: String? = nil) {
+    public init(
+        trunks: [Trunk], phoneUsers: [String: String], media: MediaCapabilities, mediaTimeoutSeconds: Int = 30, echoNumber: String? = nil,
+        playbackNumber: String? = nil, prompts: PromptStore? = nil, language: String = "en"
+    ) {
         self.trunks = trunks
         self.phoneUsers = phoneUsers
         self.media = media
         self.mediaTimeoutSeconds = mediaTimeoutSeconds
         self.echoNumber = echoNumber
+        self.playbackNumber = playbackNumber
+        self.prompts = prompts
+        self.language = language
     }
 
     /// Every number some trunk may call.
@@ -79,7 +91,7 @@ public final class InboundCallService: SessionLayerDelegate {
     let authenticator: DigestAuthenticator
     let scheduler: any SIPScheduler
     var logger: Logger
-    private var calls: [UInt64: ActiveCall] = [:]
+    var calls: [UInt64: ActiveCall] = [:]
     /// Calls answered since start, and refused, for status.
     public private(set) var answeredCount = 0
     public private(set) var refusedCount = 0
@@ -91,6 +103,7 @@ public final class InboundCallService: SessionLayerDelegate {
         var audio: NegotiatedAudio?
         var inbandDTMF = false
         var mediaCheck: SIPTimerToken?
+        var playbackTest: PlaybackTest?
         init(session: InviteSession, summary: CallSummary) {
             self.session = session
             self.summary = summary
@@ -252,7 +265,9 @@ public final class InboundCallService: SessionLayerDelegate {
             guard let self, let call = self.calls[id] else { return }
             call.summary.digits.append(digit)
             self.logger.info("key pressed", metadata: ["call.id": "\(id)", "call.digit": "\(digit)"])
+            call.playbackTest?.digit(digit)
         }
+        if let number = policy.playbackNumber, call.summary.called == number { startPlaybackTest(call, stream: stream) }
         stream.onBadPacket = { [weak self] why in
             self?.logger.warning("RTP datagram refused", metadata: ["call.id": "\(id)", "rtp.error": "\(why)"])
         }
@@ -262,6 +277,9 @@ public final class InboundCallService: SessionLayerDelegate {
     private func configureStream(_ call: ActiveCall, _ stream: RTPStream) {
         guard let audio = call.audio else { return }
         stream.audioPayloadType = UInt8(truncatingIfNeeded: audio.payloadType)
+        stream.sendCodec = G711(encodingName: audio.codec.rawValue)
+        stream.remote = try? SocketAddress(ipAddress: audio.remoteAddress, port: audio.remotePort)
+        stream.sending = audio.direction == .sendrecv || audio.direction == .sendonly
         stream.eventPayloadType = audio.telephoneEventPayloadType.map { UInt8(truncatingIfNeeded: $0) }
         if call.inbandDTMF, let codec = G711(encodingName: audio.codec.rawValue) {
             if stream.inbandDTMF != codec { stream.inbandDTMF = codec }

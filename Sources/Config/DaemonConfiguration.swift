@@ -1,4 +1,5 @@
 public import ACD
+public import Media
 import Foundation
 public import SIP
 public import SIPMessage
@@ -52,9 +53,24 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var timeoutSeconds: Int
         /// A test number that answers and sends the caller's audio back; nil for none.
         public var echoNumber: String?
+        /// A test number that plays prompts (a key press interrupts them and is read back).
+        public var playbackNumber: String?
+        /// Whose ringback, busy and congestion tones callers hear.
+        public var tones: TonePlan
 
         public var capabilities: MediaCapabilities {
             MediaCapabilities(codecs: codecs, telephoneEvents: telephoneEvent, address: address, ptime: ptime)
+        }
+    }
+
+    /// The prompt set: which language callers hear by default and which music on hold.
+    public struct Prompts: Sendable, Equatable {
+        public var language: String
+        public var musicOnHold: String
+
+        public init(language: String, musicOnHold: String) {
+            self.language = language
+            self.musicOnHold = musicOnHold
         }
     }
 
@@ -99,6 +115,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var sip: SIPSettings
     public var security: Security
     public var media: Media
+    public var prompts: Prompts
     public var control: Control
     public var trunks: [Trunk]
     /// Skill groups with their queue rules, in written order.
@@ -233,12 +250,26 @@ extension DaemonConfiguration {
             codecs.append(c)
         }
         if codecs.isEmpty { throw m.error("codecs must not be empty", key: "codecs") }
+        let toneName = try m.string("tones", default: "us")
+        guard let tones = TonePlan(rawValue: toneName) else {
+            throw m.error("tones must be one of \(TonePlan.allCases.map(\.rawValue).joined(separator: ", ")), not '\(toneName)'", key: "tones")
+        }
         let media = Media(
             rtpPorts: lo...hi, address: try m.string("address") ?? advertise, codecs: codecs,
             telephoneEvent: try m.bool("telephone_event", default: true), ptime: try m.integer("ptime", default: 20, range: 10...60),
-            timeoutSeconds: try m.integer("timeout_seconds", default: 30, range: 0...3600), echoNumber: try m.string("echo_number"))
+            timeoutSeconds: try m.integer("timeout_seconds", default: 30, range: 0...3600), echoNumber: try m.string("echo_number"),
+            playbackNumber: try m.string("playback_number"), tones: tones)
         guard IPNetwork.parseAddress(media.address) != nil else { throw m.error("address must be an IP address, not '\(media.address)'", key: "address") }
         try m.finish()
+
+        // [prompts]
+        let pr = try root.section("prompts")
+        let language = try pr.string("language", default: "en")
+        guard !language.isEmpty, !language.contains("/"), language != ".", language != ".." else {
+            throw pr.error("language must be a folder name under paths.prompts, not '\(language)'", key: "language")
+        }
+        let prompts = Prompts(language: language, musicOnHold: try pr.string("music_on_hold", default: "default"))
+        try pr.finish()
 
         // [control]
         let c = try root.section("control")
@@ -357,7 +388,7 @@ extension DaemonConfiguration {
 
         return DaemonConfiguration(
             source: file, daemon: daemon, paths: paths, sip: sip, security: Security(guardPolicy: guardPolicy), media: media,
-            control: control, trunks: trunks, groups: groups, agents: agents)
+            prompts: prompts, control: control, trunks: trunks, groups: groups, agents: agents)
     }
 
     /// `127.0.0.1:5060`, `[::1]:5060` or a bare address (port 5060).

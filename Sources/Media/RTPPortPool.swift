@@ -47,11 +47,14 @@ public final class RTPPortPool {
     let loop: any EventLoop
     private var inUse: Set<Int> = []
     private var cursor: Int
+    /// The loop's 20 ms playback clock, shared by every leg the pool hands out.
+    public let clock: MediaClock
 
     public init(host: String, range: ClosedRange<Int>, loop: any EventLoop) {
         self.host = host
         self.range = range
         self.loop = loop
+        self.clock = MediaClock(loop: loop)
         self.cursor = range.lowerBound % 2 == 0 ? range.lowerBound : range.lowerBound + 1
     }
 
@@ -79,6 +82,7 @@ public final class RTPPortPool {
         guard remaining > 0, let port = nextCandidate() else { return loop.makeFailedFuture(AllocationError.exhausted) }
         inUse.insert(port)
         let stream = RTPStream()
+        stream.clock = clock
         let bound = NIOLoopBound(self, eventLoop: loop)
         return bind(port, stream: stream).flatMap { rtp in
             bound.value.bind(port + 1, stream: nil).map { rtcp in

@@ -36,6 +36,18 @@ public final class RTPStream: @unchecked Sendable {
     /// bad datagrams); the next valid packet ends the episode.
     public var onBadPacket: ((String) -> Void)?
 
+    /// What we play into the call (prompt, music, tone); nil sends nothing. Echo mode wins.
+    public private(set) var source: (any AudioSource)?
+    /// Told when a source has played to its end (not when it was replaced or stopped by us).
+    public var onPlaybackEnded: ((any AudioSource) -> Void)?
+    /// The codec playback is encoded with: the one negotiated for the leg.
+    public var sendCodec: G711?
+    /// Where to send before the far end's first packet tells us (the SDP's address).
+    public var remote: SocketAddress?
+    /// Whether the SDP lets us send (not when the far end put us on hold as recvonly or inactive):
+    /// playback goes on reading its source so its timeline stays true, but nothing leaves.
+    public var sending = true
+
     public private(set) var latched: SocketAddress?
     public private(set) var latchedSSRC: UInt32?
     public private(set) var lastPacketAt: NIODeadline?
@@ -48,8 +60,62 @@ public final class RTPStream: @unchecked Sendable {
     private var inbandDetector: InbandDTMFDetector?
     /// Decoded samples for in-band detection: allocated once, reused for every packet.
     private var pcm = [Int16](repeating: 0, count: 1024)
+    /// Playback's outgoing datagram, reused for every frame: NIO lets go of it once the send
+    /// completes, so by the next tick it is ours alone again and `clear()` allocates nothing.
+    private var outBuffer = ByteBufferAllocator().buffer(capacity: 256)
+    private var lastPlayedTick: UInt64?
+    weak var clock: MediaClock?
+    var clocked = false
+    /// The leg's RTP socket, set while the stream's handler is in its pipeline.
+    var channel: (any Channel)?
 
     public init() {}
+
+    public private(set) var packetsPlayed = 0
+
+    /// Starts playing `source` from the next tick, replacing whatever played before.
+    public func play(_ source: any AudioSource) {
+        self.source = source
+        clock?.add(self)
+    }
+
+    /// Stops playback at once (no end callback).
+    public func stopPlayback() {
+        source = nil
+    }
+
+    /// Sends one 20 ms frame of the source, at media tick `tick`. When the source ends inside the
+    /// frame, the end is reported at once and whatever the callback starts fills the rest of the
+    /// frame, so a playlist built from several sources (intro, then goodbye) has no gap.
+    func playFrame(tick: UInt64) {
+        guard source != nil, mode != .echo, let codec = sendCodec, let to = latched ?? remote else { return }
+        let frame = MediaClock.samplesPerFrame
+        var n = 0
+        // Bounded: a callback that keeps starting sources with nothing in them cannot spin here.
+        for _ in 0..<8 {
+            guard n < frame, let current = source else { break }
+            n += pcm.withUnsafeMutableBufferPointer { current.read(into: UnsafeMutableBufferPointer(rebasing: $0[n..<frame])) }
+            guard n < frame, source === current else { break }
+            source = nil
+            onPlaybackEnded?(current)
+        }
+        if let last = lastPlayedTick, tick > last + 1 {
+            sender.skip(samples: UInt32(truncatingIfNeeded: (tick - last - 1) * UInt64(frame)))
+        }
+        guard n > 0, sending, let channel else { return }
+        lastPlayedTick = tick
+        for i in n..<frame { pcm[i] = 0 }
+        let header = sender.next(payloadType: codec.payloadType, samples: UInt32(frame))
+        outBuffer.clear()
+        outBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 12 + frame) { raw in
+            header.write(to: raw)
+            pcm.withUnsafeBufferPointer { codec.encode(UnsafeBufferPointer(rebasing: $0[0..<frame]), into: UnsafeMutableRawBufferPointer(rebasing: raw[12..<(12 + frame)])) }
+            return 12 + frame
+        }
+        packetsSent += 1
+        packetsPlayed += 1
+        channel.writeAndFlush(AddressedEnvelope(remoteAddress: to, data: outBuffer), promise: nil)
+    }
 
     /// Handles one datagram; returns the datagram to send back, if any (echo mode).
     func receive(_ envelope: AddressedEnvelope<ByteBuffer>, now: NIODeadline) -> AddressedEnvelope<ByteBuffer>? {
@@ -119,6 +185,12 @@ final class RTPStreamHandler: ChannelInboundHandler {
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
     let stream: RTPStream
     init(stream: RTPStream) { self.stream = stream }
+
+    func handlerAdded(context: ChannelHandlerContext) { stream.channel = context.channel }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        stream.channel = nil
+        stream.stopPlayback()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if let reply = stream.receive(unwrapInboundIn(data), now: .now()) {

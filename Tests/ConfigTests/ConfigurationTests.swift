@@ -31,9 +31,11 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
     @Test func defaultConfigurationIsTheContract() throws {
         let c = try DaemonConfiguration.load(path: "\(packageRoot)/config/acd.toml")
         #expect(c.sip.listenHost == "127.0.0.1" && c.sip.listenPort == 5060)
-        // 100 is the contract; 600 is the echo test number (issue 3).
-        #expect(c.trunks.map(\.numbers) == [["100", "600"]])
-        #expect(c.media.echoNumber == "600" && c.media.timeoutSeconds == 30 && c.trunks.first?.inbandDTMF == false)
+        // 100 is the contract; 600 and 601 are the echo and playback test numbers (issue 3).
+        #expect(c.trunks.map(\.numbers) == [["100", "600", "601"]])
+        #expect(c.media.echoNumber == "600" && c.media.playbackNumber == "601" && c.media.timeoutSeconds == 30 && c.trunks.first?.inbandDTMF == false)
+        #expect(c.media.tones == .us && c.prompts == .init(language: "en", musicOnHold: "default"))
+        #expect(c.paths.prompts == "\(packageRoot)/prompts")
         #expect(c.trunk(from: "127.0.0.1", to: "100")?.name == "local")
         #expect(c.agents.map(\.id) == ["1001", "1002", "1003", "1004"])
         for a in c.agents {
@@ -101,6 +103,8 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         ("", ["media.timeout_seconds": "-1"], "--set media.timeout_seconds", "between 0 and 3600"),
         ("[[trunks]]\nname = \"t\"\naddresses = [\"127.0.0.1\"]\nnumbers = [\"1\"]\ndtmf = \"tones\"", [:], "test.toml:5", "dtmf must be"),
         ("", ["nosuch.key": "1"], "--set nosuch.key", "no such setting"),
+        ("[media]\ntones = \"jp\"", [:], "test.toml:2", "tones must be one of us, eu, uk"),
+        ("[prompts]\nlanguage = \"../etc\"", [:], "test.toml:2", "language must be a folder name"),
         ("", ["agents.5.password": "x"], "--set agents.5.password", "no such setting"),
     ] as [(String, [String: String], String, String)])
     func faultsAreLocated(_ text: String, _ overrides: [String: String], _ location: String, _ mentions: String) {

@@ -69,6 +69,8 @@ final class Daemon {
             "--config", config, "--set", "paths.state=\(self.state)", "--set", "sip.listen=127.0.0.1:\(self.sipPort)",
             "--set", "media.rtp_ports=\(rtpPorts.lowerBound)-\(rtpPorts.upperBound)", "--set", "daemon.drain_seconds=1", "--set", "daemon.stop_seconds=2",
         ]
+        // A copied configuration still plays the checkout's prompts.
+        if sets["paths.prompts"] == nil { args += ["--set", "paths.prompts=\(packageRoot)/prompts"] }
         for (k, v) in sets.sorted(by: { $0.key < $1.key }) { args += ["--set", "\(k)=\(v)"] }
         process.arguments = args
         var env = ProcessInfo.processInfo.environment

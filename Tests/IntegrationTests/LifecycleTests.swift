@@ -91,7 +91,7 @@ import Glibc
         let daemon = try Daemon(config: config, state: "\(dir)/state")
         let ctl = "\(binDir)/acdctl"
         // A new trunk number becomes reachable after reload.
-        try original.replacingOccurrences(of: "numbers = [\"100\", \"600\"]", with: "numbers = [\"100\", \"600\", \"200\"]").write(toFile: config, atomically: true, encoding: .utf8)
+        try original.replacingOccurrences(of: "numbers = [\"100\", \"600\", \"601\"]", with: "numbers = [\"100\", \"600\", \"601\", \"200\"]").write(toFile: config, atomically: true, encoding: .utf8)
         let ok = try run(ctl, ["--socket", daemon.socket, "reload"])
         #expect(ok.status == 0 && ok.output.contains("reloaded"), "\(ok.output)")
         #expect(try finalStatus(daemon, number: "200") == .ok)
@@ -106,6 +106,36 @@ import Glibc
         #expect(daemon.log.contains("reload refused"))
         #expect(try finalStatus(daemon, number: "200") == .ok)
         #expect(daemon.process.isRunning)
+        #expect(daemon.stop() == 0)
+    }
+
+    /// A prompt set that cannot work stops the start with the file named, and a prompt broken
+    /// while the daemon runs makes a reload refuse and keep the set it has.
+    @Test func brokenPromptsStopTheStartAndRefuseAReload() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("acdd-pr-\(UUID().uuidString.prefix(6))").path
+        try FileManager.default.createDirectory(atPath: "\(dir)/en", withIntermediateDirectories: true)
+        do {
+            _ = try Daemon(sets: ["paths.prompts": dir])
+            Issue.record("acdd started without prompts")
+        } catch {
+            #expect("\(error)".contains("prompt directory \(dir) does not exist or has no language or moh folder"), "\(error)")
+        }
+        try FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.copyItem(atPath: "\(packageRoot)/prompts", toPath: dir)
+        try FileManager.default.removeItem(atPath: "\(dir)/en/goodbye.wav")
+        do {
+            _ = try Daemon(sets: ["paths.prompts": dir])
+            Issue.record("acdd started without the playback test's goodbye")
+        } catch {
+            #expect("\(error)".contains("prompt goodbye is needed but \(dir)/en/goodbye.wav does not exist"), "\(error)")
+        }
+        try FileManager.default.copyItem(atPath: "\(packageRoot)/prompts/en/goodbye.wav", toPath: "\(dir)/en/goodbye.wav")
+        let daemon = try Daemon(sets: ["paths.prompts": dir])
+        try Data("not audio".utf8).write(to: URL(fileURLWithPath: "\(dir)/en/welcome.wav"))
+        let refused = try daemon.control("reload")
+        #expect(refused.error?.message.contains("\(dir)/en/welcome.wav cannot be read") == true, "\(String(describing: refused.error))")
+        #expect(daemon.log.components(separatedBy: "reload refused").count - 1 == 1)
+        #expect(try finalStatus(daemon, number: "601") == .ok)
         #expect(daemon.stop() == 0)
     }
 

@@ -132,6 +132,111 @@ import TestSupport
         #expect(daemon.stop() == 0)
     }
 
+    /// The playback test number: the prompt audio arrives as it is in the file (checked by
+    /// correlation, packet timing and RTP numbering), a key press cuts it short and is read back,
+    /// then goodbye and a BYE from the daemon.
+    @Test func playbackNumberPlaysThePromptsAndAKeyInterruptsThem() throws {
+        let daemon = try Daemon()
+        let call = try place(daemon, number: "601")
+        var packets: [(header: RTPHeader, audio: [Int16], at: Date)] = []
+        func take(_ bytes: [UInt8]) throws {
+            let h = try bytes.withUnsafeBytes { try RTPHeader.parse($0) }
+            packets.append((h, bytes[h.payloadOffset..<(h.payloadOffset + h.payloadLength)].map { G711.ulaw.decode($0) }, Date()))
+        }
+        // 1.5 s of the intro, sent to the address in our SDP (we have not sent a packet yet).
+        while packets.count < 75, let d = call.rtp.receive() { try take(d) }
+        #expect(packets.count == 75)
+
+        // Then "7" as RFC 4733 events.
+        var sender = RTPSenderState()
+        let ts = sender.nextTimestamp
+        for i in 1...6 {
+            let e = TelephoneEvent(event: 7, end: i > 3, duration: UInt16(min(i, 4) * 160))
+            var payload = [UInt8](repeating: 0, count: 4)
+            payload.withUnsafeMutableBytes { e.write(to: $0) }
+            call.rtp.send(packet(sender.nextEvent(payloadType: 101, eventTimestamp: ts, first: i == 1), payload: payload), to: call.daemonRTPPort)
+        }
+        while let d = call.rtp.receive() { try take(d) }
+        var bye: SIPRequest?
+        while bye == nil, let d = call.sip.receive() {
+            if case .request(let r) = try SIPParser().parse(d), r.method == .bye { bye = r }
+        }
+        let hangup = try #require(bye, "no BYE at the end of the prompts")
+        call.sip.send(hangup.response(.ok).serialized(), to: daemon.sipPort)
+
+        // The tail is "you pressed", "seven", "goodbye", padded with silence to whole packets;
+        // everything before it is the start of the intro.
+        let intro = try ["playback-test", "welcome", "main-menu"].flatMap { try PromptAudio.samples($0) }
+        var closing = try ["you-pressed", "number-7", "goodbye"].flatMap { try PromptAudio.samples($0) }
+        closing += [Int16](repeating: 0, count: (160 - closing.count % 160) % 160)
+        let received = packets.flatMap(\.audio)
+        #expect(received.count >= closing.count + 75 * 160)
+        let head = received.count - closing.count
+        #expect(head < intro.count, "the intro was not interrupted")
+        let introMatch = PromptAudio.correlation(received[0..<head], intro[0..<head])
+        let closingMatch = PromptAudio.correlation(received[head...], closing[...])
+        #expect(introMatch > 0.99 && closingMatch > 0.99, "intro \(introMatch), read-back \(closingMatch)")
+
+        // One stream, numbered without a gap across the interruption; 20 ms apart in real time.
+        #expect(Set(packets.map(\.header.ssrc)).count == 1 && packets.allSatisfy { $0.header.payloadType == 0 && $0.audio.count == 160 })
+        for (a, b) in zip(packets, packets.dropFirst()) {
+            #expect(b.header.sequence == a.header.sequence &+ 1 && b.header.timestamp == a.header.timestamp &+ 160)
+        }
+        let tail = packets.suffix(closing.count / 160)
+        let seconds = tail.last!.at.timeIntervalSince(tail.first!.at)
+        let expected = Double(tail.count - 1) * 0.02
+        #expect(abs(seconds - expected) < 0.25, "\(tail.count) packets over \(seconds) s")
+        #expect(daemon.log.contains("playback test done"))
+        #expect(try #require(daemon.control("calls").result?.arrayValue).isEmpty)
+        #expect(daemon.stop() == 0)
+    }
+
+    /// A real phone: baresip calls the playback number and records what it hears (its sndfile
+    /// module). The recording is the intro and goodbye as in the files, second by second.
+    @Test(.enabled(if: baresipPath != nil, "baresip is not installed; scripts/setup.sh installs it"), .timeLimit(.minutes(1)))
+    func baresipHearsThePromptsAsRecorded() throws {
+        let daemon = try Daemon()
+        let phone = try Baresip(state: daemon.state, account: "<sip:tester@127.0.0.1>;regint=0;audio_codecs=PCMU", avoiding: [daemon.sipPort], dumpAudio: true)
+        defer { phone.stop() }
+        usleep(500_000)
+        phone.command("/dial sip:601@127.0.0.1:\(daemon.sipPort)")
+        let deadline = Date().addingTimeInterval(40)
+        while !daemon.log.contains("call ended"), Date() < deadline { usleep(200_000) }
+        #expect(daemon.log.contains("playback test done"), "\(daemon.log)")
+        // baresip writes the WAV header when the call closes.
+        var recorded: [Int16] = []
+        while Date() < deadline {
+            if let file = phone.receivedAudioFiles.first, let s = try? PromptAudio.wav(file), s.count > 8000 {
+                recorded = s
+                break
+            }
+            usleep(200_000)
+        }
+        let expected = try ["playback-test", "welcome", "main-menu", "goodbye"].flatMap { try PromptAudio.samples($0) }
+        let start = try #require(PromptAudio.offset(of: expected, in: recorded), "nothing audible recorded")
+        // Second by second, each allowed to slip by up to 20 ms (a jitter buffer may drop or
+        // repeat a frame). The phone's buffer still holds the last frames when we hang up, so
+        // the final second may be missing.
+        var windows: [Double] = []
+        var lag = start
+        for w in stride(from: 0, to: expected.count - 8000, by: 8000) {
+            let want = expected[w..<(w + 8000)]
+            let candidates = (lag - 160...lag + 160).filter { $0 >= 0 && $0 + w + 8000 <= recorded.count }
+            // The previous lag first: when it already matches, no search.
+            let here = candidates.contains(lag) ? PromptAudio.correlation(recorded[(lag + w)..<(lag + w + 8000)], want) : 0
+            if here > 0.99 {
+                windows.append(here)
+                continue
+            }
+            guard let best = candidates.map({ ($0, PromptAudio.correlation(recorded[($0 + w)..<($0 + w + 8000)], want)) }).max(by: { $0.1 < $1.1 }) else { break }
+            lag = best.0
+            windows.append(best.1)
+        }
+        #expect(windows.count >= expected.count / 8000 - 2, "only \(windows.count) s recorded")
+        #expect(windows.allSatisfy { $0 > 0.99 }, "\(windows)")
+        #expect(daemon.stop() == 0)
+    }
+
     @Test func inbandTonesOnAnInbandTrunkBecomeDigits() throws {
         let daemon = try Daemon(sets: ["trunks.0.dtmf": "inband", "media.timeout_seconds": "0"])
         let call = try place(daemon, number: "100", codecs: "0")

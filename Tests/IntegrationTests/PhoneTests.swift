@@ -12,44 +12,76 @@ import Glibc
 
 let baresipPath = which("baresip")
 
+/// baresip run headless for a test: its own config directory under the daemon's state, audio
+/// through aubridge (no sound card), commands written to its standard input (the stdio and menu
+/// modules read them, e.g. "/dial sip:601@127.0.0.1:5060"), and optionally every call's audio
+/// dumped to WAV files by the sndfile module.
+final class Baresip {
+    let dir: String
+    let sipPort: Int
+    private let process = Process()
+    private let input = Pipe()  // kept open: baresip quits on end of input
+
+    init(state: String, account: String, avoiding: Set<Int>, dumpAudio: Bool = false) throws {
+        dir = "\(state)/baresip-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let modules = ["/usr/lib/baresip/modules", "/usr/lib/x86_64-linux-gnu/baresip/modules"].first { FileManager.default.fileExists(atPath: $0) } ?? "/usr/lib/baresip/modules"
+        // baresip also listens for TLS on the next port: keep both clear of the daemon's.
+        var port = freePort(excluding: avoiding)
+        while avoiding.contains(port + 1) { port = freePort(excluding: avoiding.union([port])) }
+        sipPort = port
+        var config = """
+            sip_listen 127.0.0.1:\(port)
+            audio_player aubridge,x
+            audio_source aubridge,x
+            module_path \(modules)
+            module stdio.so
+            module menu.so
+            module g711.so
+            module aubridge.so
+            module account.so
+
+            """
+        if dumpAudio { config += "module sndfile.so\nsnd_path \(dir)\n" }
+        try config.write(toFile: "\(dir)/config", atomically: true, encoding: .utf8)
+        try (account + "\n").write(toFile: "\(dir)/accounts", atomically: true, encoding: .utf8)
+        process.executableURL = URL(fileURLWithPath: baresipPath!)
+        process.arguments = ["-f", dir]
+        process.standardInput = input
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+    }
+
+    func command(_ line: String) {
+        input.fileHandleForWriting.write(Data((line + "\n").utf8))
+    }
+
+    /// The WAV files the sndfile module wrote for audio received ("-dec").
+    var receivedAudioFiles: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix("-dec.wav") }.sorted().map { "\(dir)/\($0)" }
+    }
+
+    func stop() {
+        // baresip ignores SIGTERM while its input is open: close it, then make sure.
+        try? input.fileHandleForWriting.close()
+        process.terminate()
+        let stop = Date().addingTimeInterval(2)
+        while process.isRunning && Date() < stop { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+}
+
 /// Agents' phones registering to the daemon on the default configuration.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct PhoneTests {
     /// baresip (Debian 12's 1.0.0), headless, registers as agent 1001 with the default config.
     @Test(.enabled(if: baresipPath != nil, "baresip is not installed; scripts/setup.sh installs it"))
     func baresipRegisters() throws {
         let daemon = try Daemon()
-        let dir = "\(daemon.state)/baresip"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let modules = ["/usr/lib/baresip/modules", "/usr/lib/x86_64-linux-gnu/baresip/modules"].first { FileManager.default.fileExists(atPath: $0) } ?? "/usr/lib/baresip/modules"
-        let port = freePort(excluding: [daemon.sipPort])
-        try """
-            sip_listen 127.0.0.1:\(port)
-            audio_player aubridge,x
-            audio_source aubridge,x
-            module_path \(modules)
-            module g711.so
-            module aubridge.so
-            module account.so
-
-            """.write(toFile: "\(dir)/config", atomically: true, encoding: .utf8)
-        try "<sip:1001@127.0.0.1:\(daemon.sipPort);transport=udp>;auth_pass=secret1001;regint=600\n".write(toFile: "\(dir)/accounts", atomically: true, encoding: .utf8)
-        let phone = Process()
-        phone.executableURL = URL(fileURLWithPath: baresipPath!)
-        phone.arguments = ["-f", dir]
-        let input = Pipe()  // kept open: baresip quits on end of input
-        phone.standardInput = input
-        phone.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        phone.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try phone.run()
-        defer {
-            // baresip ignores SIGTERM while its input is open: close it, then make sure.
-            try? input.fileHandleForWriting.close()
-            phone.terminate()
-            let stop = Date().addingTimeInterval(2)
-            while phone.isRunning && Date() < stop { usleep(20_000) }
-            if phone.isRunning { kill(phone.processIdentifier, SIGKILL) }
-            phone.waitUntilExit()
-        }
+        let phone = try Baresip(state: daemon.state, account: "<sip:1001@127.0.0.1:\(daemon.sipPort);transport=udp>;auth_pass=secret1001;regint=600", avoiding: [daemon.sipPort])
+        defer { phone.stop() }
+        let port = phone.sipPort
         let deadline = Date().addingTimeInterval(10)
         var regs: [JSONValue] = []
         while Date() < deadline {
