@@ -196,7 +196,8 @@ final class DaemonCore: @unchecked Sendable {
                 .init(name: $0.name, addresses: $0.addresses, numbers: $0.numbers, username: $0.username, password: $0.password, inbandDTMF: $0.inbandDTMF)
             },
             phoneUsers: Dictionary(c.agents.map { ($0.id, $0.password) }, uniquingKeysWith: { a, _ in a }), media: c.media.capabilities,
-            mediaTimeoutSeconds: c.media.timeoutSeconds, echoNumber: c.media.echoNumber, playbackNumber: c.media.playbackNumber, prompts: prompts,
+            mediaTimeoutSeconds: c.media.timeoutSeconds, echoNumber: c.media.echoNumber, playbackNumber: c.media.playbackNumber,
+            bridgeNumber: c.media.bridgeNumber, tones: c.media.tones, prompts: prompts,
             language: c.prompts.language)
     }
 
@@ -318,6 +319,7 @@ final class DaemonCore: @unchecked Sendable {
                         "origin": .string(c.origin), "state": .string(c.state), "started_at": JSONValue(c.startedAt),
                         "answered_at": c.answeredAt.map { JSONValue($0) } ?? .null, "codec": JSONValue(c.codec),
                         "local_rtp_port": c.localRTPPort.map { JSONValue($0) } ?? .null, "remote_rtp": JSONValue(c.remoteRTP), "digits": .string(c.digits),
+                        "bridged_with": c.bridgedWith.map { JSONValue(Int($0)) } ?? .null,
                     ]
                 })
         }.get()) ?? .array([])

@@ -37,14 +37,19 @@ public struct CallPolicy: Sendable {
     public var echoNumber: String?
     /// The playback test number, if any (needs `prompts`).
     public var playbackNumber: String?
+    /// The bridge test number, if any: two callers to it are connected to each other.
+    public var bridgeNumber: String?
+    public var tones: TonePlan
     /// Every prompt, loaded and checked before the policy is made.
     public var prompts: PromptStore?
     public var language: String
 
     public init(
         trunks: [Trunk], phoneUsers: [String: String], media: MediaCapabilities, mediaTimeoutSeconds: Int = 30, echoNumber: String? = nil,
-        playbackNumber: String? = nil, prompts: PromptStore? = nil, language: String = "en"
+        playbackNumber: String? = nil, bridgeNumber: String? = nil, tones: TonePlan = .us, prompts: PromptStore? = nil, language: String = "en"
     ) {
+        self.bridgeNumber = bridgeNumber
+        self.tones = tones
         self.trunks = trunks
         self.phoneUsers = phoneUsers
         self.media = media
@@ -79,6 +84,8 @@ public struct CallSummary: Sendable, Hashable {
     public var remoteRTP: String?
     /// Keys the caller pressed, in order (RFC 4733 or in-band).
     public var digits: String = ""
+    /// The call whose audio this one's is bridged to.
+    public var bridgedWith: UInt64?
 }
 
 /// The inbound half of the call layer for now (issue 2): admits calls from trunks and
@@ -92,6 +99,8 @@ public final class InboundCallService: SessionLayerDelegate {
     let scheduler: any SIPScheduler
     var logger: Logger
     var calls: [UInt64: ActiveCall] = [:]
+    /// The bridge test's first caller, waiting for a second.
+    var waitingForBridge: UInt64?
     /// Calls answered since start, and refused, for status.
     public private(set) var answeredCount = 0
     public private(set) var refusedCount = 0
@@ -104,6 +113,7 @@ public final class InboundCallService: SessionLayerDelegate {
         var inbandDTMF = false
         var mediaCheck: SIPTimerToken?
         var playbackTest: PlaybackTest?
+        var ringback: TonePlayer?
         init(session: InviteSession, summary: CallSummary) {
             self.session = session
             self.summary = summary
@@ -268,6 +278,7 @@ public final class InboundCallService: SessionLayerDelegate {
             call.playbackTest?.digit(digit)
         }
         if let number = policy.playbackNumber, call.summary.called == number { startPlaybackTest(call, stream: stream) }
+        if let number = policy.bridgeNumber, call.summary.called == number { pairForBridgeTest(call, stream: stream) }
         stream.onBadPacket = { [weak self] why in
             self?.logger.warning("RTP datagram refused", metadata: ["call.id": "\(id)", "rtp.error": "\(why)"])
         }
@@ -317,6 +328,7 @@ public final class InboundCallService: SessionLayerDelegate {
     public func sessionEnded(_ session: InviteSession, reason: InviteSession.EndReason) {
         guard let call = calls.removeValue(forKey: session.id) else { return }
         call.mediaCheck?.cancel()
+        endBridge(of: call)
         call.lease?.release()
         call.summary.state = "ended"
         observer?("ended", call.summary)

@@ -55,6 +55,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var echoNumber: String?
         /// A test number that plays prompts (a key press interrupts them and is read back).
         public var playbackNumber: String?
+        /// A test number whose callers are connected in pairs (the first hears ringback).
+        public var bridgeNumber: String?
         /// Whose ringback, busy and congestion tones callers hear.
         public var tones: TonePlan
 
@@ -258,7 +260,7 @@ extension DaemonConfiguration {
             rtpPorts: lo...hi, address: try m.string("address") ?? advertise, codecs: codecs,
             telephoneEvent: try m.bool("telephone_event", default: true), ptime: try m.integer("ptime", default: 20, range: 10...60),
             timeoutSeconds: try m.integer("timeout_seconds", default: 30, range: 0...3600), echoNumber: try m.string("echo_number"),
-            playbackNumber: try m.string("playback_number"), tones: tones)
+            playbackNumber: try m.string("playback_number"), bridgeNumber: try m.string("bridge_number"), tones: tones)
         guard IPNetwork.parseAddress(media.address) != nil else { throw m.error("address must be an IP address, not '\(media.address)'", key: "address") }
         try m.finish()
 

@@ -130,6 +130,17 @@ public struct RTPSenderState: Sendable {
         return h
     }
 
+    /// The header for a relayed packet: our SSRC and the next sequence number, with the timestamp
+    /// the relay computed (the far end's, moved by a fixed offset so its gaps carry through).
+    /// Audio sent after it continues from there.
+    public mutating func relayed(payloadType: UInt8, timestamp: UInt32, marker: Bool, samples: UInt32) -> RTPHeader {
+        let h = RTPHeader(marker: marker || spurtStart, payloadType: payloadType, sequence: sequence, timestamp: timestamp, ssrc: ssrc)
+        spurtStart = false
+        sequence &+= 1
+        self.timestamp = timestamp &+ samples
+        return h
+    }
+
     /// Skips the media clock forward (we sent nothing for `samples`); the next packet starts a spurt.
     public mutating func skip(samples: UInt32) {
         timestamp &+= samples

@@ -44,6 +44,24 @@ public final class RTPStream: @unchecked Sendable {
     public var sendCodec: G711?
     /// Where to send before the far end's first packet tells us (the SDP's address).
     public var remote: SocketAddress?
+    /// The other leg while the two are bridged: what arrives here goes out there, packet by
+    /// packet. Weak both ways; `RTPBridge` sets and clears the pair.
+    public internal(set) weak var bridged: RTPStream?
+    /// Sees every audio payload that arrives, bridged or not (recording and monitoring). The
+    /// pointer is valid only during the call.
+    public var tap: ((RTPHeader, UnsafeRawBufferPointer) -> Void)?
+    public private(set) var packetsRelayed = 0
+    /// Relayed packets whose outgoing buffer was still held by NIO (the socket was not writable)
+    /// and had to be allocated afresh; zero in a healthy relay.
+    public private(set) var relayBufferMisses = 0
+    private var relaySSRC: UInt32?
+    private var relayOffset: UInt32 = 0
+    /// Outgoing datagrams for relayed packets, reused in turn: NIO lets go of each once the flush
+    /// at the end of the read batch has sent it.
+    private var relayBuffers = (0..<16).map { _ in ByteBufferAllocator().buffer(capacity: 256) }
+    private var relayIndex = 0
+    var needsFlush = false
+
     /// Whether the SDP lets us send (not when the far end put us on hold as recvonly or inactive):
     /// playback goes on reading its source so its timeline stays true, but nothing leaves.
     public var sending = true
@@ -117,6 +135,50 @@ public final class RTPStream: @unchecked Sendable {
         channel.writeAndFlush(AddressedEnvelope(remoteAddress: to, data: outBuffer), promise: nil)
     }
 
+    /// Sends a packet that arrived on the bridged leg out of this one: re-headed under our SSRC
+    /// and sequence, its timestamp moved by a fixed offset, the payload copied into one of our
+    /// reused buffers (transcoded when the legs' G.711 laws differ). `codec` nil means an RFC 4733
+    /// event, which goes out under our event payload type or not at all. Written, not flushed:
+    /// the reading leg flushes once per read batch.
+    func relay(_ h: RTPHeader, _ payload: UnsafeRawBufferPointer, codec: G711?) {
+        guard sending, mode != .echo, source == nil, let channel, let to = latched ?? remote else { return }
+        let pt: UInt8
+        if codec == nil {
+            guard let e = eventPayloadType else { return }
+            pt = e
+        } else {
+            guard let c = sendCodec else { return }
+            pt = c.payloadType
+        }
+        if relaySSRC != h.ssrc {
+            // A new source on the other side: continue from where our own stream stands.
+            relaySSRC = h.ssrc
+            relayOffset = sender.nextTimestamp &- h.timestamp
+        }
+        let out = sender.relayed(payloadType: pt, timestamp: h.timestamp &+ relayOffset, marker: h.marker, samples: codec == nil ? 0 : UInt32(payload.count))
+        let i = relayIndex
+        relayIndex = (relayIndex + 1) % relayBuffers.count
+        // clear() keeps the storage when NIO has let go of it and copies it when not: compare.
+        let before = relayBuffers[i].withVeryUnsafeBytes { UInt(bitPattern: $0.baseAddress) }
+        relayBuffers[i].clear()
+        if relayBuffers[i].withVeryUnsafeBytes({ UInt(bitPattern: $0.baseAddress) }) != before { relayBufferMisses += 1 }
+        let mine = sendCodec
+        relayBuffers[i].writeWithUnsafeMutableBytes(minimumWritableBytes: 12 + payload.count) { raw in
+            out.write(to: raw)
+            let body = UnsafeMutableRawBufferPointer(rebasing: raw[12..<(12 + payload.count)])
+            if let from = codec, let to = mine, from != to {
+                for k in 0..<payload.count { body[k] = to.encode(from.decode(payload[k])) }
+            } else {
+                body.copyMemory(from: payload)
+            }
+            return 12 + payload.count
+        }
+        channel.write(AddressedEnvelope(remoteAddress: to, data: relayBuffers[i]), promise: nil)
+        needsFlush = true
+        packetsSent += 1
+        packetsRelayed += 1
+    }
+
     /// Handles one datagram; returns the datagram to send back, if any (echo mode).
     func receive(_ envelope: AddressedEnvelope<ByteBuffer>, now: NIODeadline) -> AddressedEnvelope<ByteBuffer>? {
         var buffer = envelope.data
@@ -149,12 +211,21 @@ public final class RTPStream: @unchecked Sendable {
 
         if let pt = eventPayloadType, header.payloadType == pt {
             let event = buffer.withUnsafeReadableBytes { bytes in
-                try? TelephoneEvent.parse(UnsafeRawBufferPointer(rebasing: bytes[header.payloadOffset..<(header.payloadOffset + header.payloadLength)]))
+                let payload = UnsafeRawBufferPointer(rebasing: bytes[header.payloadOffset..<(header.payloadOffset + header.payloadLength)])
+                bridged?.relay(header, payload, codec: nil)
+                return try? TelephoneEvent.parse(payload)
             }
             if let event, let digit = events.receive(event, timestamp: header.timestamp) { onDigit?(digit) }
             return nil
         }
         guard header.payloadType == audioPayloadType else { return nil }
+        if tap != nil || bridged != nil {
+            buffer.withUnsafeReadableBytes { bytes in
+                let payload = UnsafeRawBufferPointer(rebasing: bytes[header.payloadOffset..<(header.payloadOffset + header.payloadLength)])
+                tap?(header, payload)
+                bridged?.relay(header, payload, codec: sendCodec)
+            }
+        }
         if let codec = inbandDTMF, let detector = inbandDetector {
             let count = min(header.payloadLength, pcm.count)
             let keys = buffer.withUnsafeReadableBytes { bytes in
@@ -199,7 +270,12 @@ final class RTPStreamHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        // Echoed packets of one vector read leave together (sendmmsg).
+        // Echoed packets of one vector read leave together (sendmmsg), and so do relayed ones on
+        // the bridged leg's socket.
         context.flush()
+        if let peer = stream.bridged, peer.needsFlush {
+            peer.needsFlush = false
+            peer.channel?.flush()
+        }
     }
 }

@@ -237,6 +237,69 @@ import TestSupport
         #expect(daemon.stop() == 0)
     }
 
+    /// The bridge test number: the first caller hears ringback (440 + 480 Hz, the US plan), the
+    /// second connects them; audio crosses byte for byte both ways under the daemon's own
+    /// streams, and one side's BYE ends the other.
+    @Test func twoCallersToTheBridgeNumberHearEachOther() throws {
+        let daemon = try Daemon(sets: ["media.timeout_seconds": "0"])
+        let a = try place(daemon, number: "602")
+        var ringback: [Int16] = []
+        while ringback.count < 8000, let d = a.rtp.receive() {
+            let h = try d.withUnsafeBytes { try RTPHeader.parse($0) }
+            ringback += d[h.payloadOffset..<(h.payloadOffset + h.payloadLength)].map { G711.ulaw.decode($0) }
+        }
+        #expect(ringback.count == 8000, "a second of ringback")
+        func power(_ f: Double) -> Double {
+            let c = 2 * cos(2 * Double.pi * f / 8000)
+            var s1 = 0.0, s2 = 0.0
+            for v in ringback[..<4000] { (s1, s2) = (Double(v) / 32768 + c * s1 - s2, s1) }
+            return s1 * s1 + s2 * s2 - c * s1 * s2
+        }
+        #expect(power(440) > 100 * power(620) && power(480) > 100 * power(620), "440: \(power(440)), 480: \(power(480)), 620: \(power(620))")
+
+        let b = try place(daemon, number: "602")
+        usleep(100_000)
+        while a.rtp.receive(timeoutMilliseconds: 50) != nil {}  // the ringback's last packets
+        var senderA = RTPSenderState(), senderB = RTPSenderState()
+        let sent = sweep(packets: 30)
+        var atB: [[UInt8]] = [], atA: [[UInt8]] = []
+        var ssrcs: Set<UInt32> = []
+        for payload in sent {
+            a.rtp.send(packet(senderA.next(payloadType: 0, samples: 160), payload: payload), to: a.daemonRTPPort)
+            b.rtp.send(packet(senderB.next(payloadType: 0, samples: 160), payload: payload.reversed()), to: b.daemonRTPPort)
+            for (probe, into) in [(b.rtp, 0), (a.rtp, 1)] {
+                if let d = probe.receive() {
+                    let h = try d.withUnsafeBytes { try RTPHeader.parse($0) }
+                    ssrcs.insert(h.ssrc)
+                    let p = Array(d[h.payloadOffset..<(h.payloadOffset + h.payloadLength)])
+                    if into == 0 { atB.append(p) } else { atA.append(p) }
+                }
+            }
+            usleep(20_000)
+        }
+        #expect(atB == sent, "A's audio at B")
+        #expect(atA == sent.map { $0.reversed() }, "B's audio at A")
+        #expect(ssrcs.count == 2 && !ssrcs.contains(senderA.ssrc) && !ssrcs.contains(senderB.ssrc))
+        let calls = try #require(daemon.control("calls").result?.arrayValue)
+        #expect(calls.count == 2 && calls.allSatisfy { $0["bridged_with"]?.doubleValue != nil })
+
+        // A hangs up: B gets a BYE from the daemon.
+        var bye = SIPFixtures.request(
+            .bye, uri: "sip:602@127.0.0.1:\(daemon.sipPort)", branch: "z9hG4bKbyeA", viaPort: a.sip.port, rport: true, toTag: a.answer.to.tag,
+            callID: a.answer.callID, cseq: 2)
+        bye.from = a.answer.from
+        a.sip.send(bye.serialized(), to: daemon.sipPort)
+        var byeAtB: SIPRequest?
+        while byeAtB == nil, let d = b.sip.receive() {
+            if case .request(let r) = try SIPParser().parse(d), r.method == .bye { byeAtB = r }
+        }
+        let hangup = try #require(byeAtB, "B was not hung up")
+        b.sip.send(hangup.response(.ok).serialized(), to: daemon.sipPort)
+        usleep(200_000)
+        #expect(try #require(daemon.control("calls").result?.arrayValue).isEmpty)
+        #expect(daemon.stop() == 0)
+    }
+
     @Test func inbandTonesOnAnInbandTrunkBecomeDigits() throws {
         let daemon = try Daemon(sets: ["trunks.0.dtmf": "inband", "media.timeout_seconds": "0"])
         let call = try place(daemon, number: "100", codecs: "0")

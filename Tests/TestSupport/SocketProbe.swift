@@ -48,6 +48,13 @@ public final class UDPProbe {
         let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         return n > 0 ? Array(buf[0..<n]) : nil
     }
+
+    /// The next datagram if one arrives within `timeoutMilliseconds` (for draining).
+    public func receive(timeoutMilliseconds: Int32) -> [UInt8]? {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, timeoutMilliseconds) > 0 else { return nil }
+        return receive()
+    }
 }
 
 public final class TCPProbe {
