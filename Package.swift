@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "acdctl", targets: ["acdctl"]),
         .executable(name: "acd-bench", targets: ["ACDBench"]),
         .executable(name: "lockfree-stress", targets: ["LockFreeStress"]),
+        .executable(name: "relay-load", targets: ["RelayLoad"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -82,6 +83,9 @@ let package = Package(
         .executableTarget(
             name: "ACDBench", dependencies: ["SIPMessage", "ACD", "LockFree"],
             swiftSettings: swiftSettings),
+        // Load generator for bench/relay-load.sh: N bridged calls, loss, delay and jitter.
+        .target(name: "CBatchIO"),
+        .executableTarget(name: "RelayLoad", dependencies: ["SIPMessage", "CBatchIO"], swiftSettings: swiftSettings),
         // Fakes shared by the test targets: a manual clock and an in-memory transport.
         .target(name: "TestSupport", dependencies: ["SIP", "SIPMessage", log] + nio, path: "Tests/TestSupport", swiftSettings: swiftSettings),
 
