@@ -165,6 +165,8 @@ final class DaemonCore: @unchecked Sendable {
         options = OptionsResponder(allow: stack.allowedMethods, supported: stack.configuration.supported)
         sessions = SessionLayer(stack: stack)
         ports = RTPPortPool(host: c.media.address, range: c.media.rtpPorts, loop: loop)
+        ports.rtcpInterval = .seconds(Int64(c.media.rtcpIntervalSeconds))
+        ports.cname = "acdd@\(c.media.address)"
         calls = InboundCallService(
             policy: Self.callPolicy(c, prompts: prompts), sessions: sessions, ports: ports, authenticator: authenticator, scheduler: scheduler, logger: logger)
         stack.handlers = [registrar, options, sessions]
@@ -199,6 +201,15 @@ final class DaemonCore: @unchecked Sendable {
             mediaTimeoutSeconds: c.media.timeoutSeconds, echoNumber: c.media.echoNumber, playbackNumber: c.media.playbackNumber,
             bridgeNumber: c.media.bridgeNumber, tones: c.media.tones, prompts: prompts,
             language: c.prompts.language)
+    }
+
+    static func qualityJSON(_ q: MediaQuality) -> JSONValue {
+        func ms(_ v: Double?) -> JSONValue { v.map { JSONValue(($0 * 10).rounded() / 10) } ?? .null }
+        return [
+            "packets_in": JSONValue(q.packetsIn), "packets_out": JSONValue(q.packetsOut), "lost": JSONValue(q.lost), "jitter_ms": ms(q.jitterMs),
+            "far_lost": q.farLost.map { JSONValue($0) } ?? .null, "far_fraction_lost": q.farFractionLost.map { JSONValue($0) } ?? .null,
+            "far_jitter_ms": ms(q.farJitterMs), "rtt_ms": ms(q.roundTripMs),
+        ]
     }
 
     // MARK: Reload
@@ -261,6 +272,7 @@ final class DaemonCore: @unchecked Sendable {
         config = applied
         prompts = freshPrompts
         calls.policy = Self.callPolicy(applied, prompts: freshPrompts)
+        ports.rtcpInterval = .seconds(Int64(applied.media.rtcpIntervalSeconds))
         registrar.passwords = Self.passwords(applied)
         registrar.policy = applied.sip.registrar
         sourceGuard.policy = applied.security.guardPolicy
@@ -320,6 +332,7 @@ final class DaemonCore: @unchecked Sendable {
                         "answered_at": c.answeredAt.map { JSONValue($0) } ?? .null, "codec": JSONValue(c.codec),
                         "local_rtp_port": c.localRTPPort.map { JSONValue($0) } ?? .null, "remote_rtp": JSONValue(c.remoteRTP), "digits": .string(c.digits),
                         "bridged_with": c.bridgedWith.map { JSONValue(Int($0)) } ?? .null,
+                        "media": c.media.map(Self.qualityJSON) ?? .null,
                     ]
                 })
         }.get()) ?? .array([])

@@ -86,6 +86,8 @@ public struct CallSummary: Sendable, Hashable {
     public var digits: String = ""
     /// The call whose audio this one's is bridged to.
     public var bridgedWith: UInt64?
+    /// Loss, jitter and round trip, ours and the far end's (RTCP).
+    public var media: MediaQuality?
 }
 
 /// The inbound half of the call layer for now (issue 2): admits calls from trunks and
@@ -133,7 +135,13 @@ public final class InboundCallService: SessionLayerDelegate {
         sessions.delegate = self
     }
 
-    public var activeCalls: [CallSummary] { calls.values.map(\.summary).sorted { $0.id < $1.id } }
+    public var activeCalls: [CallSummary] {
+        calls.values.map { call in
+            var s = call.summary
+            s.media = call.lease?.quality
+            return s
+        }.sorted { $0.id < $1.id }
+    }
 
     /// Told when a call is answered and when it ends ("answered", "ended"), for the event stream.
     public var observer: ((String, CallSummary) -> Void)?
@@ -329,16 +337,22 @@ public final class InboundCallService: SessionLayerDelegate {
         guard let call = calls.removeValue(forKey: session.id) else { return }
         call.mediaCheck?.cancel()
         endBridge(of: call)
-        call.lease?.release()
         call.summary.state = "ended"
         observer?("ended", call.summary)
         let duration = call.summary.answeredAt.map { scheduler.wallClock - $0 } ?? 0
-        logger.info(
-            "call ended",
-            metadata: [
-                "call.id": "\(session.id)", "call.sip_id": "\(call.summary.callID)", "call.reason": "\(reason)",
-                "call.seconds": "\(Int(duration.rounded()))", "call.rtp_packets_in": "\(call.lease?.packetsReceived ?? 0)",
-            ])
+        var meta: Logger.Metadata = [
+            "call.id": "\(session.id)", "call.sip_id": "\(call.summary.callID)", "call.reason": "\(reason)",
+            "call.seconds": "\(Int(duration.rounded()))", "call.rtp_packets_in": "\(call.lease?.packetsReceived ?? 0)",
+        ]
+        if let q = call.lease?.quality {
+            meta["rtp.packets_out"] = "\(q.packetsOut)"
+            meta["rtp.lost"] = "\(q.lost)"
+            meta["rtp.jitter_ms"] = "\((q.jitterMs * 10).rounded() / 10)"
+            if let far = q.farLost { meta["rtcp.far_lost"] = "\(far)" }
+            if let rtt = q.roundTripMs { meta["rtcp.rtt_ms"] = "\((rtt * 10).rounded() / 10)" }
+        }
+        logger.info("call ended", metadata: meta)
+        call.lease?.release()
     }
 
     /// Ends every call (shutdown); returns how many there were.

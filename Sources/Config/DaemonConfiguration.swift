@@ -51,6 +51,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var ptime: Int
         /// A call with no RTP for this long is hung up; 0 turns the check off.
         public var timeoutSeconds: Int
+        /// Average time between a leg's RTCP reports.
+        public var rtcpIntervalSeconds: Int
         /// A test number that answers and sends the caller's audio back; nil for none.
         public var echoNumber: String?
         /// A test number that plays prompts (a key press interrupts them and is read back).
@@ -259,7 +261,8 @@ extension DaemonConfiguration {
         let media = Media(
             rtpPorts: lo...hi, address: try m.string("address") ?? advertise, codecs: codecs,
             telephoneEvent: try m.bool("telephone_event", default: true), ptime: try m.integer("ptime", default: 20, range: 10...60),
-            timeoutSeconds: try m.integer("timeout_seconds", default: 30, range: 0...3600), echoNumber: try m.string("echo_number"),
+            timeoutSeconds: try m.integer("timeout_seconds", default: 30, range: 0...3600),
+            rtcpIntervalSeconds: try m.integer("rtcp_interval_seconds", default: 5, range: 1...60), echoNumber: try m.string("echo_number"),
             playbackNumber: try m.string("playback_number"), bridgeNumber: try m.string("bridge_number"), tones: tones)
         guard IPNetwork.parseAddress(media.address) != nil else { throw m.error("address must be an IP address, not '\(media.address)'", key: "address") }
         try m.finish()

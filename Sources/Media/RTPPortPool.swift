@@ -9,17 +9,20 @@ import NIOPosix
 public final class RTPPortLease: @unchecked Sendable {
     public let rtpPort: Int
     let rtp: any Channel
-    let rtcp: any Channel
+    let rtcpChannel: any Channel
     /// What arrives on the RTP socket, and what is sent back.
     public let stream: RTPStream
+    /// Reports in and out on the RTCP socket.
+    public let rtcp: RTCPSession
     fileprivate weak var pool: RTPPortPool?
     private var released = false
 
-    fileprivate init(rtpPort: Int, rtp: any Channel, rtcp: any Channel, stream: RTPStream, pool: RTPPortPool) {
+    fileprivate init(rtpPort: Int, rtp: any Channel, rtcpChannel: any Channel, stream: RTPStream, session: RTCPSession, pool: RTPPortPool) {
         self.rtpPort = rtpPort
         self.rtp = rtp
-        self.rtcp = rtcp
+        self.rtcpChannel = rtcpChannel
         self.stream = stream
+        self.rtcp = session
         self.pool = pool
     }
 
@@ -30,8 +33,11 @@ public final class RTPPortLease: @unchecked Sendable {
     public func release() {
         guard !released else { return }
         released = true
+        rtcp.sendBye()
+        stream.stopPlayback()
+        RTPBridge.split(stream)
         rtp.close(promise: nil)
-        rtcp.close(promise: nil)
+        rtcpChannel.close(promise: nil)
         pool?.returned(rtpPort)
     }
 }
@@ -49,6 +55,12 @@ public final class RTPPortPool {
     private var cursor: Int
     /// The loop's 20 ms playback clock, shared by every leg the pool hands out.
     public let clock: MediaClock
+    /// How often each leg sends an RTCP report, on average (RFC 3550 suggests 5 s).
+    public var rtcpInterval: TimeAmount = .seconds(5)
+    /// The CNAME in our SDES packets.
+    public var cname = "acdd"
+    private var leases: [Int: RTPPortLease] = [:]
+    private var reportTimer: RepeatedTask?
 
     public init(host: String, range: ClosedRange<Int>, loop: any EventLoop) {
         self.host = host
@@ -83,10 +95,13 @@ public final class RTPPortPool {
         inUse.insert(port)
         let stream = RTPStream()
         stream.clock = clock
+        let session = RTCPSession(stream: stream, cname: cname)
         let bound = NIOLoopBound(self, eventLoop: loop)
-        return bind(port, stream: stream).flatMap { rtp in
-            bound.value.bind(port + 1, stream: nil).map { rtcp in
-                RTPPortLease(rtpPort: port, rtp: rtp, rtcp: rtcp, stream: stream, pool: bound.value)
+        return bind(port, stream: stream, session: nil).flatMap { rtp in
+            bound.value.bind(port + 1, stream: nil, session: session).map { rtcp in
+                let lease = RTPPortLease(rtpPort: port, rtp: rtp, rtcpChannel: rtcp, stream: stream, session: session, pool: bound.value)
+                bound.value.leased(lease)
+                return lease
             }.flatMapError { error in
                 rtp.close(promise: nil)
                 return bound.value.loop.makeFailedFuture(error)
@@ -99,8 +114,8 @@ public final class RTPPortPool {
     }
 
     /// RTP sockets get the stream's handler, vector reads and a 1 MiB receive buffer; RTCP
-    /// sockets (reports are not read yet) drain what arrives.
-    private func bind(_ port: Int, stream: RTPStream?) -> EventLoopFuture<any Channel> {
+    /// sockets get the session's handler.
+    private func bind(_ port: Int, stream: RTPStream?, session: RTCPSession?) -> EventLoopFuture<any Channel> {
         DatagramBootstrap(group: loop)
             .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
             .channelOption(.datagramVectorReadMessageCount, value: 16)
@@ -112,19 +127,33 @@ public final class RTPPortPool {
                 channel.eventLoop.makeCompletedFuture {
                     if let stream {
                         try channel.pipeline.syncOperations.addHandler(RTPStreamHandler(stream: stream))
-                    } else {
-                        try channel.pipeline.syncOperations.addHandler(DrainHandler())
+                    } else if let session {
+                        try channel.pipeline.syncOperations.addHandler(RTCPHandler(session: session))
                     }
                 }
             }
             .bind(host: host, port: port)
     }
 
-    fileprivate func returned(_ port: Int) { inUse.remove(port) }
-}
+    fileprivate func returned(_ port: Int) {
+        inUse.remove(port)
+        leases[port] = nil
+        if leases.isEmpty {
+            reportTimer?.cancel()
+            reportTimer = nil
+        }
+    }
 
-/// Reads and discards what arrives (RTCP until reports are handled).
-private final class DrainHandler: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+    /// Every leg's reports are due at their own random times; one timer per pool checks them
+    /// four times a second while any leg is out.
+    private func leased(_ lease: RTPPortLease) {
+        leases[lease.rtpPort] = lease
+        guard reportTimer == nil else { return }
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        reportTimer = loop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
+            let pool = bound.value
+            let now = NIODeadline.now(), wall = wallClockNanoseconds()
+            for lease in pool.leases.values { lease.rtcp.tick(now: now, wallNanoseconds: wall, interval: pool.rtcpInterval) }
+        }
+    }
 }

@@ -71,6 +71,14 @@ public final class RTPStream: @unchecked Sendable {
     public private(set) var lastPacketAt: NIODeadline?
     public private(set) var packetsReceived = 0
     public private(set) var packetsSent = 0
+    /// Payload bytes sent (RTCP sender reports carry it).
+    public private(set) var octetsSent = 0
+    /// Loss and jitter of what arrives, for our RTCP reports (RFC 3550 A.1, A.8).
+    public internal(set) var receiverStats = RTPReceiverStatistics()
+    /// The sender state's SSRC: what the far end's reports about our stream name.
+    public var ssrc: UInt32 { sender.ssrc }
+    /// The media-clock timestamp our next packet would carry, for sender reports.
+    var nextTimestamp: UInt32 { sender.nextTimestamp }
     public private(set) var badPackets = 0
     private var failing = false
     private var sender = RTPSenderState()
@@ -131,6 +139,7 @@ public final class RTPStream: @unchecked Sendable {
             return 12 + frame
         }
         packetsSent += 1
+        octetsSent += frame
         packetsPlayed += 1
         channel.writeAndFlush(AddressedEnvelope(remoteAddress: to, data: outBuffer), promise: nil)
     }
@@ -176,6 +185,7 @@ public final class RTPStream: @unchecked Sendable {
         channel.write(AddressedEnvelope(remoteAddress: to, data: relayBuffers[i]), promise: nil)
         needsFlush = true
         packetsSent += 1
+        octetsSent += payload.count
         packetsRelayed += 1
     }
 
@@ -208,6 +218,8 @@ public final class RTPStream: @unchecked Sendable {
         failing = false
         packetsReceived += 1
         lastPacketAt = now
+        // Arrival in 8 kHz timestamp units (125 µs), the clock of G.711 and its events.
+        receiverStats.record(ssrc: header.ssrc, sequence: header.sequence, timestamp: header.timestamp, arrival: Int64(now.uptimeNanoseconds / 125_000))
 
         if let pt = eventPayloadType, header.payloadType == pt {
             let event = buffer.withUnsafeReadableBytes { bytes in
@@ -246,6 +258,7 @@ public final class RTPStream: @unchecked Sendable {
         buffer.withUnsafeMutableReadableBytes { out.write(to: $0) }
         if header.payloadLength + 12 < buffer.readableBytes { buffer.moveWriterIndex(to: buffer.readerIndex + 12 + header.payloadLength) }
         packetsSent += 1
+        octetsSent += header.payloadLength
         return AddressedEnvelope(remoteAddress: to, data: buffer)
     }
 }

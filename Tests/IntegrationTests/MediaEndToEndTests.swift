@@ -300,6 +300,53 @@ import TestSupport
         #expect(daemon.stop() == 0)
     }
 
+    /// RTCP both ways: the daemon's sender reports say how it hears us (three packets lost on
+    /// purpose), and our receiver report, echoing its SR, gives it the far end's loss and the
+    /// round trip, which `calls` shows.
+    @Test func rtcpReportsGoBothWays() throws {
+        let daemon = try Daemon(sets: ["media.rtcp_interval_seconds": "1", "media.timeout_seconds": "0"])
+        let call = try place(daemon, number: "600")
+        let rtcp = try UDPProbe(port: call.rtp.port + 1, timeoutMilliseconds: 3000)
+        var sender = RTPSenderState()
+        var lastSequence: UInt16 = 0
+        for i in 0..<60 {
+            let h = sender.next(payloadType: 0, samples: 160)
+            lastSequence = h.sequence
+            if [20, 21, 40].contains(i) { continue }
+            call.rtp.send(packet(h, payload: [UInt8](repeating: 0xFF, count: 160)), to: call.daemonRTPPort)
+            usleep(20_000)
+        }
+        var report: (ssrc: UInt32, ntp: UInt64, packets: UInt32, block: RTCPReportBlock, cname: String?)?
+        let deadline = Date().addingTimeInterval(4)
+        while report == nil, Date() < deadline, let d = rtcp.receive() {
+            let parts = try d.withUnsafeBytes { try RTCPPacket.parseCompound($0) }
+            guard case .senderReport(let ssrc, let ntp, _, let packets, _, let blocks)? = parts.first, let b = blocks.first,
+                UInt16(truncatingIfNeeded: b.highestSequence) == lastSequence
+            else { continue }
+            var cname: String?
+            for case .sourceDescription(_, let name) in parts { cname = name }
+            report = (ssrc, ntp, packets, b, cname)
+        }
+        let sr = try #require(report, "no sender report covering our packets")
+        #expect(sr.block.ssrc == sender.ssrc && sr.block.cumulativeLost == 3 && sr.packets >= 57)
+        #expect(sr.cname == "acdd@127.0.0.1")
+
+        var rr: [UInt8] = []
+        RTCPPacket.receiverReport(
+            ssrc: sender.ssrc,
+            reports: [RTCPReportBlock(ssrc: sr.ssrc, fractionLost: 10, cumulativeLost: 2, highestSequence: 1000, jitter: 40, lastSR: ntpMiddle(sr.ntp), delaySinceLastSR: 0)]
+        ).write(to: &rr)
+        RTCPPacket.sourceDescription(ssrc: sender.ssrc, cname: "test@127.0.0.1").write(to: &rr)
+        rtcp.send(rr, to: call.daemonRTPPort + 1)
+        usleep(200_000)
+        let media = try #require(daemon.control("calls").result?.arrayValue?.first?["media"])
+        #expect(media["far_lost"]?.doubleValue == 2 && media["far_jitter_ms"]?.doubleValue == 5)
+        #expect(media["lost"]?.doubleValue == 3)
+        let rtt = try #require(media["rtt_ms"]?.doubleValue, "\(media)")
+        #expect(rtt >= 0 && rtt < 5000)
+        #expect(daemon.stop() == 0)
+    }
+
     @Test func inbandTonesOnAnInbandTrunkBecomeDigits() throws {
         let daemon = try Daemon(sets: ["trunks.0.dtmf": "inband", "media.timeout_seconds": "0"])
         let call = try place(daemon, number: "100", codecs: "0")
