@@ -199,7 +199,7 @@ final class DaemonCore: @unchecked Sendable {
             },
             phoneUsers: Dictionary(c.agents.map { ($0.id, $0.password) }, uniquingKeysWith: { a, _ in a }), media: c.media.capabilities,
             mediaTimeoutSeconds: c.media.timeoutSeconds, echoNumber: c.media.echoNumber, playbackNumber: c.media.playbackNumber,
-            bridgeNumber: c.media.bridgeNumber, tones: c.media.tones, prompts: prompts,
+            bridgeNumber: c.media.bridgeNumber, conferenceNumber: c.media.conferenceNumber, tones: c.media.tones, prompts: prompts,
             language: c.prompts.language)
     }
 

@@ -38,3 +38,25 @@ extension InboundCallService {
         }
     }
 }
+
+/// The conference test number: every caller joins one room on the media loop and hears everyone
+/// else (the mixer the supervisors' listen, whisper and barge-in modes will use).
+extension InboundCallService {
+    func joinConference(_ call: ActiveCall, stream: RTPStream) {
+        guard let codec = stream.sendCodec else {
+            logger.error("conference needs a G.711 leg; hanging up", metadata: ["call.id": "\(call.session.id)"])
+            return call.session.hangUp()
+        }
+        let room = conference ?? Mixer(clock: ports.clock)
+        conference = room
+        call.conferenceSeat = room.add(stream, codec: codec)
+        logger.info("joined conference", metadata: ["call.id": "\(call.session.id)", "conference.size": "\(room.participants.count)"])
+    }
+
+    func leaveConference(_ call: ActiveCall) {
+        guard let seat = call.conferenceSeat, let room = conference else { return }
+        room.remove(seat)
+        call.conferenceSeat = nil
+        if room.participants.isEmpty { conference = nil }
+    }
+}

@@ -39,6 +39,8 @@ public struct CallPolicy: Sendable {
     public var playbackNumber: String?
     /// The bridge test number, if any: two callers to it are connected to each other.
     public var bridgeNumber: String?
+    /// The conference test number, if any: every caller to it joins one conference.
+    public var conferenceNumber: String?
     public var tones: TonePlan
     /// Every prompt, loaded and checked before the policy is made.
     public var prompts: PromptStore?
@@ -46,9 +48,10 @@ public struct CallPolicy: Sendable {
 
     public init(
         trunks: [Trunk], phoneUsers: [String: String], media: MediaCapabilities, mediaTimeoutSeconds: Int = 30, echoNumber: String? = nil,
-        playbackNumber: String? = nil, bridgeNumber: String? = nil, tones: TonePlan = .us, prompts: PromptStore? = nil, language: String = "en"
+        playbackNumber: String? = nil, bridgeNumber: String? = nil, conferenceNumber: String? = nil, tones: TonePlan = .us, prompts: PromptStore? = nil, language: String = "en"
     ) {
         self.bridgeNumber = bridgeNumber
+        self.conferenceNumber = conferenceNumber
         self.tones = tones
         self.trunks = trunks
         self.phoneUsers = phoneUsers
@@ -103,6 +106,8 @@ public final class InboundCallService: SessionLayerDelegate {
     var calls: [UInt64: ActiveCall] = [:]
     /// The bridge test's first caller, waiting for a second.
     var waitingForBridge: UInt64?
+    /// The conference test number's room, while anyone is in it.
+    var conference: Mixer?
     /// Calls answered since start, and refused, for status.
     public private(set) var answeredCount = 0
     public private(set) var refusedCount = 0
@@ -116,6 +121,7 @@ public final class InboundCallService: SessionLayerDelegate {
         var mediaCheck: SIPTimerToken?
         var playbackTest: PlaybackTest?
         var ringback: TonePlayer?
+        var conferenceSeat: Mixer.Participant?
         init(session: InviteSession, summary: CallSummary) {
             self.session = session
             self.summary = summary
@@ -287,6 +293,7 @@ public final class InboundCallService: SessionLayerDelegate {
         }
         if let number = policy.playbackNumber, call.summary.called == number { startPlaybackTest(call, stream: stream) }
         if let number = policy.bridgeNumber, call.summary.called == number { pairForBridgeTest(call, stream: stream) }
+        if let number = policy.conferenceNumber, call.summary.called == number { joinConference(call, stream: stream) }
         stream.onBadPacket = { [weak self] why in
             self?.logger.warning("RTP datagram refused", metadata: ["call.id": "\(id)", "rtp.error": "\(why)"])
         }
@@ -337,6 +344,7 @@ public final class InboundCallService: SessionLayerDelegate {
         guard let call = calls.removeValue(forKey: session.id) else { return }
         call.mediaCheck?.cancel()
         endBridge(of: call)
+        leaveConference(call)
         call.summary.state = "ended"
         observer?("ended", call.summary)
         let duration = call.summary.answeredAt.map { scheduler.wallClock - $0 } ?? 0

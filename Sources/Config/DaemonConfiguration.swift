@@ -59,6 +59,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var playbackNumber: String?
         /// A test number whose callers are connected in pairs (the first hears ringback).
         public var bridgeNumber: String?
+        /// A test number whose callers all join one conference.
+        public var conferenceNumber: String?
         /// Whose ringback, busy and congestion tones callers hear.
         public var tones: TonePlan
 
@@ -263,7 +265,8 @@ extension DaemonConfiguration {
             telephoneEvent: try m.bool("telephone_event", default: true), ptime: try m.integer("ptime", default: 20, range: 10...60),
             timeoutSeconds: try m.integer("timeout_seconds", default: 30, range: 0...3600),
             rtcpIntervalSeconds: try m.integer("rtcp_interval_seconds", default: 5, range: 1...60), echoNumber: try m.string("echo_number"),
-            playbackNumber: try m.string("playback_number"), bridgeNumber: try m.string("bridge_number"), tones: tones)
+            playbackNumber: try m.string("playback_number"), bridgeNumber: try m.string("bridge_number"),
+            conferenceNumber: try m.string("conference_number"), tones: tones)
         guard IPNetwork.parseAddress(media.address) != nil else { throw m.error("address must be an IP address, not '\(media.address)'", key: "address") }
         try m.finish()
 

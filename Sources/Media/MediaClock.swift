@@ -18,6 +18,8 @@ public final class MediaClock {
 
     let loop: any EventLoop
     private var streams: [RTPStream] = []
+    /// Conferences on this loop: mixed at each tick before any stream sends.
+    private var mixers: [Mixer] = []
     private var scheduled: Scheduled<Void>?
     private var nextDeadline = NIODeadline.uptimeNanoseconds(0)
     /// The number of the next tick; streams use it to notice gaps in what they send.
@@ -35,6 +37,15 @@ public final class MediaClock {
 
     /// Streams being played into right now.
     public var playingCount: Int { streams.count }
+
+    func add(_ mixer: Mixer) {
+        guard !mixers.contains(where: { $0 === mixer }) else { return }
+        mixers.append(mixer)
+    }
+
+    func remove(_ mixer: Mixer) {
+        mixers.removeAll { $0 === mixer }
+    }
 
     func add(_ stream: RTPStream) {
         guard !stream.clocked else { return }
@@ -57,6 +68,7 @@ public final class MediaClock {
         let now = now()
         var owed = 0
         while nextDeadline <= now, owed < Self.maxCatchUp {
+            for mixer in mixers { mixer.mix() }
             for stream in streams { stream.playFrame(tick: tick) }
             tick += 1
             owed += 1

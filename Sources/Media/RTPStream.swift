@@ -51,6 +51,8 @@ public final class RTPStream: @unchecked Sendable {
     /// pointer is valid only during the call.
     public var tap: ((RTPHeader, UnsafeRawBufferPointer) -> Void)?
     public private(set) var packetsRelayed = 0
+    /// Where received audio goes when the leg is in a conference: decoded and reordered for the mixer.
+    public var inbound: JitterBuffer?
     /// Relayed packets whose outgoing buffer was still held by NIO (the socket was not writable)
     /// and had to be allocated afresh; zero in a healthy relay.
     public private(set) var relayBufferMisses = 0
@@ -231,11 +233,12 @@ public final class RTPStream: @unchecked Sendable {
             return nil
         }
         guard header.payloadType == audioPayloadType else { return nil }
-        if tap != nil || bridged != nil {
+        if tap != nil || bridged != nil || inbound != nil {
             buffer.withUnsafeReadableBytes { bytes in
                 let payload = UnsafeRawBufferPointer(rebasing: bytes[header.payloadOffset..<(header.payloadOffset + header.payloadLength)])
                 tap?(header, payload)
                 bridged?.relay(header, payload, codec: sendCodec)
+                inbound?.insert(sequence: header.sequence, timestamp: header.timestamp, arrival: Int64(now.uptimeNanoseconds / 125_000), payload: payload)
             }
         }
         if let codec = inbandDTMF, let detector = inbandDetector {

@@ -31,9 +31,9 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
     @Test func defaultConfigurationIsTheContract() throws {
         let c = try DaemonConfiguration.load(path: "\(packageRoot)/config/acd.toml")
         #expect(c.sip.listenHost == "127.0.0.1" && c.sip.listenPort == 5060)
-        // 100 is the contract; 600, 601 and 602 are the echo, playback and bridge test numbers (issue 3).
-        #expect(c.trunks.map(\.numbers) == [["100", "600", "601", "602"]])
-        #expect(c.media.echoNumber == "600" && c.media.playbackNumber == "601" && c.media.bridgeNumber == "602" && c.media.timeoutSeconds == 30 && c.trunks.first?.inbandDTMF == false)
+        // 100 is the contract; 600–603 are the echo, playback, bridge and conference test numbers (issue 3).
+        #expect(c.trunks.map(\.numbers) == [["100", "600", "601", "602", "603"]])
+        #expect(c.media.echoNumber == "600" && c.media.playbackNumber == "601" && c.media.bridgeNumber == "602" && c.media.conferenceNumber == "603" && c.media.timeoutSeconds == 30 && c.trunks.first?.inbandDTMF == false)
         #expect(c.media.tones == .us && c.prompts == .init(language: "en", musicOnHold: "default"))
         #expect(c.paths.prompts == "\(packageRoot)/prompts")
         #expect(c.trunk(from: "127.0.0.1", to: "100")?.name == "local")

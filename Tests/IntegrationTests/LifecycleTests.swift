@@ -91,7 +91,7 @@ import Glibc
         let daemon = try Daemon(config: config, state: "\(dir)/state")
         let ctl = "\(binDir)/acdctl"
         // A new trunk number becomes reachable after reload.
-        try original.replacingOccurrences(of: "numbers = [\"100\", \"600\", \"601\", \"602\"]", with: "numbers = [\"100\", \"600\", \"601\", \"602\", \"200\"]").write(toFile: config, atomically: true, encoding: .utf8)
+        try original.replacingOccurrences(of: "numbers = [\"100\", \"600\", \"601\", \"602\", \"603\"]", with: "numbers = [\"100\", \"600\", \"601\", \"602\", \"603\", \"200\"]").write(toFile: config, atomically: true, encoding: .utf8)
         let ok = try run(ctl, ["--socket", daemon.socket, "reload"])
         #expect(ok.status == 0 && ok.output.contains("reloaded"), "\(ok.output)")
         #expect(try finalStatus(daemon, number: "200") == .ok)

@@ -347,6 +347,43 @@ import TestSupport
         #expect(daemon.stop() == 0)
     }
 
+    /// The conference test number: three callers, each speaking its own tone; each hears the
+    /// other two and not itself.
+    @Test func threeCallersInTheConferenceHearTheOthers() throws {
+        let daemon = try Daemon(sets: ["media.timeout_seconds": "0"])
+        let freqs = [400.0, 900.0, 1500.0]
+        let calls = try freqs.map { _ in try place(daemon, number: "603") }
+        var senders = freqs.map { _ in RTPSenderState() }
+        var heard = [[Int16]](repeating: [], count: 3)
+        for t in 0..<75 {
+            for (i, call) in calls.enumerated() {
+                let payload = (0..<160).map { n in G711.ulaw.encode(Int16(6000 * sin(2 * Double.pi * freqs[i] * Double(t * 160 + n) / 8000))) }
+                call.rtp.send(packet(senders[i].next(payloadType: 0, samples: 160), payload: payload), to: call.daemonRTPPort)
+            }
+            usleep(20_000)
+            for (i, call) in calls.enumerated() {
+                while let d = call.rtp.receive(timeoutMilliseconds: 0) {
+                    let h = try d.withUnsafeBytes { try RTPHeader.parse($0) }
+                    if t >= 25 { heard[i] += d[h.payloadOffset..<(h.payloadOffset + h.payloadLength)].map { G711.ulaw.decode($0) } }
+                }
+            }
+        }
+        func level(_ x: [Int16], _ f: Double) -> Double {
+            let c = 2 * cos(2 * Double.pi * f / 8000)
+            var s1 = 0.0, s2 = 0.0
+            for v in x { (s1, s2) = (Double(v) / 32768 + c * s1 - s2, s1) }
+            return (s1 * s1 + s2 * s2 - c * s1 * s2) / Double(max(1, x.count * x.count))
+        }
+        for i in 0..<3 {
+            #expect(heard[i].count > 30 * 160, "caller \(i) heard \(heard[i].count) samples")
+            for j in 0..<3 where j != i {
+                #expect(level(heard[i], freqs[j]) > 100 * level(heard[i], freqs[i]), "caller \(i): \(freqs[j]) Hz vs own \(freqs[i]) Hz")
+            }
+        }
+        #expect(daemon.log.components(separatedBy: "joined conference").count - 1 == 3)
+        #expect(daemon.stop() == 0)
+    }
+
     @Test func inbandTonesOnAnInbandTrunkBecomeDigits() throws {
         let daemon = try Daemon(sets: ["trunks.0.dtmf": "inband", "media.timeout_seconds": "0"])
         let call = try place(daemon, number: "100", codecs: "0")
