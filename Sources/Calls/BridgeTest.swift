@@ -43,13 +43,13 @@ extension InboundCallService {
 /// else (the mixer the supervisors' listen, whisper and barge-in modes will use).
 extension InboundCallService {
     func joinConference(_ call: ActiveCall, stream: RTPStream) {
-        guard let codec = stream.sendCodec else {
-            logger.error("conference needs a G.711 leg; hanging up", metadata: ["call.id": "\(call.session.id)"])
+        guard stream.codec != nil else {
+            logger.error("conference needs a negotiated codec; hanging up", metadata: ["call.id": "\(call.session.id)"])
             return call.session.hangUp()
         }
         let room = conference ?? Mixer(clock: ports.clock)
         conference = room
-        call.conferenceSeat = room.add(stream, codec: codec)
+        call.conferenceSeat = room.add(stream)
         logger.info("joined conference", metadata: ["call.id": "\(call.session.id)", "conference.size": "\(room.participants.count)"])
     }
 

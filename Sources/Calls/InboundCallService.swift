@@ -303,15 +303,15 @@ public final class InboundCallService: SessionLayerDelegate {
     private func configureStream(_ call: ActiveCall, _ stream: RTPStream) {
         guard let audio = call.audio else { return }
         stream.audioPayloadType = UInt8(truncatingIfNeeded: audio.payloadType)
-        stream.sendCodec = G711(encodingName: audio.codec.rawValue)
+        // A new codec object only when the codec changes: G.722's coder state must carry on.
+        let payloadType = UInt8(truncatingIfNeeded: audio.payloadType)
+        if stream.codec?.payloadType != payloadType || stream.codec?.kind != VoiceCodec.kind(encodingName: audio.codec.rawValue) {
+            stream.codec = VoiceCodec(encodingName: audio.codec.rawValue, payloadType: payloadType)
+        }
         stream.remote = try? SocketAddress(ipAddress: audio.remoteAddress, port: audio.remotePort)
         stream.sending = audio.direction == .sendrecv || audio.direction == .sendonly
         stream.eventPayloadType = audio.telephoneEventPayloadType.map { UInt8(truncatingIfNeeded: $0) }
-        if call.inbandDTMF, let codec = G711(encodingName: audio.codec.rawValue) {
-            if stream.inbandDTMF != codec { stream.inbandDTMF = codec }
-        } else if stream.inbandDTMF != nil {
-            stream.inbandDTMF = nil
-        }
+        stream.inbandDTMF = call.inbandDTMF
     }
 
     /// Checks once a second whether RTP still arrives. A call on hold (we are sendonly or

@@ -1,6 +1,6 @@
 import CSpanDSP
 
-/// Orders what arrives from a leg and plays it out at a steady 20 ms, for the places that need
+/// Orders what arrives from a leg (already decoded by the leg's codec) and plays it out at a steady 20 ms, for the places that need
 /// decoded audio at the right moment: the conference mixer, and later recording and transcoding.
 /// The fast relay does not use it: a bridge forwards packets as they come and leaves the waiting
 /// to the phones' own buffers.
@@ -17,7 +17,6 @@ import CSpanDSP
 public final class JitterBuffer: AudioSource {
     public enum Outcome: Sendable, Equatable { case audio, concealed, silence }
 
-    public let codec: G711
     public let frameSamples: Int
     public let capacity: Int
     public let minDelay: Int
@@ -43,9 +42,8 @@ public final class JitterBuffer: AudioSource {
     private var lastTransit: Int64?
     private let plc: UnsafeMutablePointer<plc_state_t>
 
-    public init(codec: G711, frameSamples: Int = 160, capacity: Int = 32, minDelay: Int = 2, maxDelay: Int = 10, maxConcealed: Int = 5) {
+    public init(frameSamples: Int = 160, capacity: Int = 32, minDelay: Int = 2, maxDelay: Int = 10, maxConcealed: Int = 5) {
         precondition(capacity > maxDelay + 2 && minDelay >= 1 && maxDelay >= minDelay)
-        self.codec = codec
         self.frameSamples = frameSamples
         self.capacity = capacity
         self.minDelay = minDelay
@@ -68,8 +66,8 @@ public final class JitterBuffer: AudioSource {
         return n
     }
 
-    /// Files one packet's payload (one frame of the codec). `arrival` is in timestamp units.
-    public func insert(sequence: UInt16, timestamp: UInt32, arrival: Int64, payload: UnsafeRawBufferPointer) {
+    /// Files one packet's decoded audio (one frame). `arrival` is in timestamp units.
+    public func insert(sequence: UInt16, timestamp: UInt32, arrival: Int64, samples decoded: UnsafeBufferPointer<Int16>) {
         let transit = arrival - Int64(timestamp)
         if let last = lastTransit { jitter += (Double(abs(transit - last)) - jitter) / 16 }
         lastTransit = transit
@@ -94,10 +92,10 @@ public final class JitterBuffer: AudioSource {
         received += 1
         present[slot] = true
         sequences[slot] = sequence
-        let n = min(frameSamples, payload.count)
+        let n = min(frameSamples, decoded.count)
         samples.withUnsafeMutableBufferPointer { all in
             let frame = UnsafeMutableBufferPointer(rebasing: all[(slot * frameSamples)..<(slot * frameSamples + frameSamples)])
-            codec.decode(UnsafeRawBufferPointer(rebasing: payload[0..<n]), into: frame)
+            _ = UnsafeMutableBufferPointer(rebasing: frame[0..<n]).initialize(from: UnsafeBufferPointer(rebasing: decoded[0..<n]))
             for i in n..<frameSamples { frame[i] = 0 }
         }
     }

@@ -52,9 +52,9 @@ public final class Mixer {
 
     /// Adds a leg: its received audio goes into a jitter buffer, and it plays its own mix.
     @discardableResult
-    public func add(_ stream: RTPStream, codec: G711, role: Role = .talker) -> Participant {
+    public func add(_ stream: RTPStream, role: Role = .talker) -> Participant {
         RTPBridge.split(stream)
-        let p = Participant(id: nextID, stream: stream, input: JitterBuffer(codec: codec), role: role)
+        let p = Participant(id: nextID, stream: stream, input: JitterBuffer(), role: role)
         nextID += 1
         stream.inbound = p.input
         participants.append(p)

@@ -27,8 +27,8 @@ public final class RTPStream: @unchecked Sendable {
     /// Negotiated RFC 4733 payload type, nil when the far end does not do events.
     public var eventPayloadType: UInt8?
     /// Decode audio and look for DTMF tones in it (trunks configured to send tones).
-    public var inbandDTMF: G711? {
-        didSet { inbandDetector = inbandDTMF == nil ? nil : InbandDTMFDetector() }
+    public var inbandDTMF = false {
+        didSet { if inbandDTMF != oldValue { inbandDetector = inbandDTMF ? InbandDTMFDetector() : nil } }
     }
     /// Called with each key press, however it arrived.
     public var onDigit: ((Character) -> Void)?
@@ -40,8 +40,9 @@ public final class RTPStream: @unchecked Sendable {
     public private(set) var source: (any AudioSource)?
     /// Told when a source has played to its end (not when it was replaced or stopped by us).
     public var onPlaybackEnded: ((any AudioSource) -> Void)?
-    /// The codec playback is encoded with: the one negotiated for the leg.
-    public var sendCodec: G711?
+    /// The leg's negotiated codec: what playback is encoded with, what received audio is decoded
+    /// with when something needs it decoded, and what relayed audio is transcoded to.
+    public var codec: VoiceCodec?
     /// Where to send before the far end's first packet tells us (the SDP's address).
     public var remote: SocketAddress?
     /// The other leg while the two are bridged: what arrives here goes out there, packet by
@@ -116,7 +117,7 @@ public final class RTPStream: @unchecked Sendable {
     /// frame, the end is reported at once and whatever the callback starts fills the rest of the
     /// frame, so a playlist built from several sources (intro, then goodbye) has no gap.
     func playFrame(tick: UInt64) {
-        guard source != nil, mode != .echo, let codec = sendCodec, let to = latched ?? remote else { return }
+        guard source != nil, mode != .echo, let codec, let to = latched ?? remote else { return }
         let frame = MediaClock.samplesPerFrame
         var n = 0
         // Bounded: a callback that keeps starting sources with nothing in them cannot spin here.
@@ -137,7 +138,7 @@ public final class RTPStream: @unchecked Sendable {
         outBuffer.clear()
         outBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 12 + frame) { raw in
             header.write(to: raw)
-            pcm.withUnsafeBufferPointer { codec.encode(UnsafeBufferPointer(rebasing: $0[0..<frame]), into: UnsafeMutableRawBufferPointer(rebasing: raw[12..<(12 + frame)])) }
+            _ = pcm.withUnsafeBufferPointer { codec.encode(UnsafeBufferPointer(rebasing: $0[0..<frame]), into: UnsafeMutableRawBufferPointer(rebasing: raw[12..<(12 + frame)])) }
             return 12 + frame
         }
         packetsSent += 1
@@ -148,46 +149,50 @@ public final class RTPStream: @unchecked Sendable {
 
     /// Sends a packet that arrived on the bridged leg out of this one: re-headed under our SSRC
     /// and sequence, its timestamp moved by a fixed offset, the payload copied into one of our
-    /// reused buffers (transcoded when the legs' G.711 laws differ). `codec` nil means an RFC 4733
-    /// event, which goes out under our event payload type or not at all. Written, not flushed:
-    /// the reading leg flushes once per read batch.
-    func relay(_ h: RTPHeader, _ payload: UnsafeRawBufferPointer, codec: G711?) {
-        guard sending, mode != .echo, source == nil, let channel, let to = latched ?? remote else { return }
+    /// reused buffers, or, when the legs' codecs differ, encoded from `decoded` (the other leg's
+    /// decoding of it). `source` nil means an RFC 4733 event, which goes out under our event
+    /// payload type or not at all. Written, not flushed: the reading leg flushes once per read batch.
+    func relay(_ h: RTPHeader, _ payload: UnsafeRawBufferPointer, from source: VoiceCodec?, decoded: UnsafeBufferPointer<Int16>?) {
+        guard sending, mode != .echo, self.source == nil, let channel, let to = latched ?? remote else { return }
         let pt: UInt8
-        if codec == nil {
+        var transcode: (VoiceCodec, UnsafeBufferPointer<Int16>)?
+        if let source {
+            guard let mine = codec else { return }
+            pt = mine.payloadType
+            if !mine.sameFormat(as: source) {
+                guard let decoded else { return }
+                transcode = (mine, decoded)
+            }
+        } else {
             guard let e = eventPayloadType else { return }
             pt = e
-        } else {
-            guard let c = sendCodec else { return }
-            pt = c.payloadType
         }
         if relaySSRC != h.ssrc {
             // A new source on the other side: continue from where our own stream stands.
             relaySSRC = h.ssrc
             relayOffset = sender.nextTimestamp &- h.timestamp
         }
-        let out = sender.relayed(payloadType: pt, timestamp: h.timestamp &+ relayOffset, marker: h.marker, samples: codec == nil ? 0 : UInt32(payload.count))
+        let length = transcode?.1.count ?? payload.count
+        let out = sender.relayed(payloadType: pt, timestamp: h.timestamp &+ relayOffset, marker: h.marker, samples: source == nil ? 0 : UInt32(length))
         let i = relayIndex
         relayIndex = (relayIndex + 1) % relayBuffers.count
         // clear() keeps the storage when NIO has let go of it and copies it when not: compare.
         let before = relayBuffers[i].withVeryUnsafeBytes { UInt(bitPattern: $0.baseAddress) }
         relayBuffers[i].clear()
         if relayBuffers[i].withVeryUnsafeBytes({ UInt(bitPattern: $0.baseAddress) }) != before { relayBufferMisses += 1 }
-        let mine = sendCodec
-        relayBuffers[i].writeWithUnsafeMutableBytes(minimumWritableBytes: 12 + payload.count) { raw in
+        relayBuffers[i].writeWithUnsafeMutableBytes(minimumWritableBytes: 12 + length) { raw in
             out.write(to: raw)
-            let body = UnsafeMutableRawBufferPointer(rebasing: raw[12..<(12 + payload.count)])
-            if let from = codec, let to = mine, from != to {
-                for k in 0..<payload.count { body[k] = to.encode(from.decode(payload[k])) }
-            } else {
-                body.copyMemory(from: payload)
+            let body = UnsafeMutableRawBufferPointer(rebasing: raw[12..<(12 + length)])
+            if let (mine, samples) = transcode {
+                return 12 + mine.encode(samples, into: body)
             }
-            return 12 + payload.count
+            body.copyMemory(from: payload)
+            return 12 + length
         }
         channel.write(AddressedEnvelope(remoteAddress: to, data: relayBuffers[i]), promise: nil)
         needsFlush = true
         packetsSent += 1
-        octetsSent += payload.count
+        octetsSent += length
         packetsRelayed += 1
     }
 
@@ -226,31 +231,37 @@ public final class RTPStream: @unchecked Sendable {
         if let pt = eventPayloadType, header.payloadType == pt {
             let event = buffer.withUnsafeReadableBytes { bytes in
                 let payload = UnsafeRawBufferPointer(rebasing: bytes[header.payloadOffset..<(header.payloadOffset + header.payloadLength)])
-                bridged?.relay(header, payload, codec: nil)
+                bridged?.relay(header, payload, from: nil, decoded: nil)
                 return try? TelephoneEvent.parse(payload)
             }
             if let event, let digit = events.receive(event, timestamp: header.timestamp) { onDigit?(digit) }
             return nil
         }
         guard header.payloadType == audioPayloadType else { return nil }
-        if tap != nil || bridged != nil || inbound != nil {
-            buffer.withUnsafeReadableBytes { bytes in
-                let payload = UnsafeRawBufferPointer(rebasing: bytes[header.payloadOffset..<(header.payloadOffset + header.payloadLength)])
-                tap?(header, payload)
-                bridged?.relay(header, payload, codec: sendCodec)
-                inbound?.insert(sequence: header.sequence, timestamp: header.timestamp, arrival: Int64(now.uptimeNanoseconds / 125_000), payload: payload)
-            }
-        }
-        if let codec = inbandDTMF, let detector = inbandDetector {
-            let count = min(header.payloadLength, pcm.count)
-            let keys = buffer.withUnsafeReadableBytes { bytes in
-                pcm.withUnsafeMutableBufferPointer { out in
-                    codec.decode(UnsafeRawBufferPointer(rebasing: bytes[header.payloadOffset..<(header.payloadOffset + count)]), into: out)
-                    return detector.feed(UnsafeMutableBufferPointer(rebasing: out[0..<count]))
+        // Decoded once, in arrival order (G.722's decoder has state), and only when something
+        // needs samples: in-band key detection, a conference, or a bridge to another codec.
+        let peer = bridged
+        let needsSamples = inbandDTMF || inbound != nil || (peer?.codec.map { c in codec.map { !c.sameFormat(as: $0) } ?? false } ?? false)
+        var keys: [Character] = []
+        buffer.withUnsafeReadableBytes { bytes in
+            let payload = UnsafeRawBufferPointer(rebasing: bytes[header.payloadOffset..<(header.payloadOffset + header.payloadLength)])
+            tap?(header, payload)
+            pcm.withUnsafeMutableBufferPointer { out in
+                var decoded: UnsafeBufferPointer<Int16>?
+                if needsSamples, let codec {
+                    let n = codec.decode(payload, into: out)
+                    decoded = UnsafeBufferPointer(rebasing: out[0..<n])
+                }
+                peer?.relay(header, payload, from: codec, decoded: decoded)
+                if let decoded {
+                    inbound?.insert(sequence: header.sequence, timestamp: header.timestamp, arrival: Int64(now.uptimeNanoseconds / 125_000), samples: decoded)
+                    if let detector = inbandDetector {
+                        keys = detector.feed(UnsafeMutableBufferPointer(mutating: decoded))
+                    }
                 }
             }
-            for k in keys { onDigit?(k) }
         }
+        for k in keys { onDigit?(k) }
         guard mode == .echo, let to = latched else { return nil }
         // Echo: the far end's packet, re-headed as ours (G.711: one byte per sample). The datagram
         // is a slice of the vector read's shared buffer, so writing the header copies it once

@@ -191,6 +191,29 @@ import TestSupport
         #expect(daemon.stop() == 0)
     }
 
+    /// A caller that offers G.722 first gets it (payload type 9), and the prompt arrives through
+    /// spandsp's G.722 coder: decoded here with a coder of our own, it still matches the file.
+    @Test func g722CallerHearsThePromptInG722() throws {
+        let daemon = try Daemon()
+        let call = try place(daemon, number: "601", codecs: "9 0 101")
+        #expect(call.answer.body.count > 0 && String(decoding: call.answer.body, as: UTF8.self).contains("m=audio \(call.daemonRTPPort) RTP/AVP 9"))
+        let decoder = VoiceCodec.g722
+        var received: [Int16] = []
+        var out = [Int16](repeating: 0, count: 160)
+        for _ in 0..<75 {
+            guard let d = call.rtp.receive() else { break }
+            let h = try d.withUnsafeBytes { try RTPHeader.parse($0) }
+            #expect(h.payloadType == 9 && h.payloadLength == 160)
+            let n = d[h.payloadOffset..<(h.payloadOffset + h.payloadLength)].withUnsafeBytes { p in out.withUnsafeMutableBufferPointer { decoder.decode(p, into: $0) } }
+            received += out[0..<n]
+        }
+        let prompt = try PromptAudio.samples("playback-test")
+        let n = min(received.count, prompt.count) - 64
+        let best = (0..<32).map { d in PromptAudio.correlation(received[d..<(d + n)], prompt[0..<n]) }.max() ?? 0
+        #expect(n > 70 * 160 && best > 0.98, "correlation \(best) over \(n) samples")
+        #expect(daemon.stop() == 0)
+    }
+
     /// A real phone: baresip calls the playback number and records what it hears (its sndfile
     /// module). The recording is the intro and goodbye as in the files, second by second.
     @Test(.enabled(if: baresipPath != nil, "baresip is not installed; scripts/setup.sh installs it"), .timeLimit(.minutes(1)))

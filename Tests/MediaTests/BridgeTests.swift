@@ -12,10 +12,10 @@ import Testing
         let far: SocketAddress
         var sender = RTPSenderState()
 
-        init(loop: EmbeddedEventLoop, port: Int, codec: G711) throws {
+        init(loop: EmbeddedEventLoop, port: Int, codec: VoiceCodec) throws {
             channel = EmbeddedChannel(loop: loop)
             far = try SocketAddress(ipAddress: "127.0.0.1", port: port)
-            stream.sendCodec = codec
+            stream.codec = codec
             stream.audioPayloadType = codec.payloadType
             stream.eventPayloadType = 101
             try channel.pipeline.syncOperations.addHandler(RTPStreamHandler(stream: stream))

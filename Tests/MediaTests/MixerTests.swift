@@ -12,22 +12,28 @@ import Testing
         let leg: BridgeTests.Leg
         let freq: Double
         var k = 0
-        init(loop: EmbeddedEventLoop, port: Int, freq: Double, codec: G711 = .ulaw) throws {
+        init(loop: EmbeddedEventLoop, port: Int, freq: Double, codec: VoiceCodec = .ulaw) throws {
             leg = try BridgeTests.Leg(loop: loop, port: port, codec: codec)
             leg.stream.remote = leg.far
             self.freq = freq
         }
         /// The far end's next 20 ms of its tone.
         func speak() throws {
-            let codec = leg.stream.sendCodec!
-            let payload = (0..<160).map { i in codec.encode(Int16(6000 * sin(2 * Double.pi * freq * Double(k * 160 + i) / 8000))) }
+            let codec = leg.stream.codec!
+            let samples = (0..<160).map { i in Int16(6000 * sin(2 * Double.pi * freq * Double(k * 160 + i) / 8000)) }
+            var payload = [UInt8](repeating: 0, count: 160)
+            _ = samples.withUnsafeBufferPointer { s in payload.withUnsafeMutableBytes { codec.encode(s, into: $0) } }
             k += 1
             try leg.receive(leg.sender.next(payloadType: codec.payloadType, samples: 160), payload)
         }
         /// What the daemon sent this party, decoded.
         func heard() throws -> [Int16] {
-            let codec = leg.stream.sendCodec!
-            return try leg.sent().flatMap { $0.payload.map { codec.decode($0) } }
+            let codec = leg.stream.codec!
+            return try leg.sent().flatMap { packet in
+                var out = [Int16](repeating: 0, count: packet.payload.count)
+                _ = packet.payload.withUnsafeBytes { p in out.withUnsafeMutableBufferPointer { codec.decode(p, into: $0) } }
+                return out
+            }
         }
     }
 
@@ -57,10 +63,10 @@ import Testing
         let loop = EmbeddedEventLoop()
         let clock = MediaClock(loop: loop)
         let mixer = Mixer(clock: clock)
-        let parties = [try Party(loop: loop, port: 43000, freq: 400), try Party(loop: loop, port: 43002, freq: 900), try Party(loop: loop, port: 43004, freq: 1500, codec: .alaw)]
+        let parties = [try Party(loop: loop, port: 43000, freq: 400), try Party(loop: loop, port: 43002, freq: 900), try Party(loop: loop, port: 43004, freq: 1500, codec: .g722)]
         for p in parties {
             p.leg.stream.clock = clock
-            mixer.add(p.leg.stream, codec: p.leg.stream.sendCodec!)
+            mixer.add(p.leg.stream)
         }
         let heard = try run(loop, parties, ticks: 40)
         for (i, p) in parties.enumerated() {
@@ -82,9 +88,9 @@ import Testing
         let caller = try Party(loop: loop, port: 43010, freq: 400), agent = try Party(loop: loop, port: 43012, freq: 900)
         let supervisor = try Party(loop: loop, port: 43014, freq: 1500)
         for p in [caller, agent, supervisor] { p.leg.stream.clock = clock }
-        mixer.add(caller.leg.stream, codec: .ulaw)
-        let agentParticipant = mixer.add(agent.leg.stream, codec: .ulaw)
-        let sup = mixer.add(supervisor.leg.stream, codec: .ulaw, role: .listener)
+        mixer.add(caller.leg.stream)
+        let agentParticipant = mixer.add(agent.leg.stream)
+        let sup = mixer.add(supervisor.leg.stream, role: .listener)
         let all = [caller, agent, supervisor]
 
         // Listening: the supervisor hears both; neither hears the supervisor.

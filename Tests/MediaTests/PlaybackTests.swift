@@ -127,7 +127,7 @@ func goertzel(_ x: ArraySlice<Int16>, _ freq: Double, rate: Double = 8000) -> Do
                 clock = MediaClock(loop: channel.embeddedEventLoop)
             }
             stream.clock = clock
-            stream.sendCodec = .ulaw
+            stream.codec = .ulaw
             stream.remote = try SocketAddress(ipAddress: "127.0.0.1", port: 40000)
             stream.onPlaybackEnded = { [unowned self] in self.ended.append(($0 as? ClipPlayer)?.clips.first?.name ?? "?") }
             try channel.pipeline.syncOperations.addHandler(RTPStreamHandler(stream: stream))
