@@ -81,7 +81,7 @@ public final class MediaClock {
             nextDeadline = nextDeadline + .nanoseconds(behind * Self.frame.nanoseconds)
         }
         streams.removeAll { stream in
-            if stream.source == nil { stream.clocked = false; return true }
+            if stream.source == nil && !stream.eventsPending { stream.clocked = false; return true }
             return false
         }
         guard !streams.isEmpty else { return }

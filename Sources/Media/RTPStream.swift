@@ -102,6 +102,20 @@ public final class RTPStream: @unchecked Sendable {
 
     public private(set) var packetsPlayed = 0
 
+    /// Keys we send as RFC 4733 events, and the timestamp of the one being sent.
+    private var eventSender = TelephoneEventSender()
+    private var eventTimestamp: UInt32 = 0
+    var eventsPending: Bool { eventSender.isActive }
+
+    /// Sends keys as RFC 4733 events, paced by the media clock; audio being played pauses while a
+    /// key is sent. Returns false when the far end did not negotiate events or a key is invalid.
+    @discardableResult
+    public func sendDigits(_ digits: String) -> Bool {
+        guard eventPayloadType != nil, eventSender.queue(digits) else { return false }
+        clock?.add(self)
+        return true
+    }
+
     /// Starts playing `source` from the next tick, replacing whatever played before.
     public func play(_ source: any AudioSource) {
         self.source = source
@@ -117,6 +131,9 @@ public final class RTPStream: @unchecked Sendable {
     /// frame, the end is reported at once and whatever the callback starts fills the rest of the
     /// frame, so a playlist built from several sources (intro, then goodbye) has no gap.
     func playFrame(tick: UInt64) {
+        if eventSender.isActive, let pt = eventPayloadType, mode != .echo, let to = latched ?? remote {
+            return sendEvent(tick: tick, payloadType: pt, to: to)
+        }
         guard source != nil, mode != .echo, let codec, let to = latched ?? remote else { return }
         let frame = MediaClock.samplesPerFrame
         var n = 0
@@ -128,11 +145,8 @@ public final class RTPStream: @unchecked Sendable {
             source = nil
             onPlaybackEnded?(current)
         }
-        if let last = lastPlayedTick, tick > last + 1 {
-            sender.skip(samples: UInt32(truncatingIfNeeded: (tick - last - 1) * UInt64(frame)))
-        }
         guard n > 0, sending, let channel else { return }
-        lastPlayedTick = tick
+        catchUp(to: tick)
         for i in n..<frame { pcm[i] = 0 }
         let header = sender.next(payloadType: codec.payloadType, samples: UInt32(frame))
         outBuffer.clear()
@@ -144,6 +158,36 @@ public final class RTPStream: @unchecked Sendable {
         packetsSent += 1
         octetsSent += frame
         packetsPlayed += 1
+        channel.writeAndFlush(AddressedEnvelope(remoteAddress: to, data: outBuffer), promise: nil)
+    }
+
+    /// Before a packet at `tick`: ticks since our last packet that sent nothing still moved the
+    /// media clock, so the timestamp skips them (and the packet starts a new talk spurt).
+    private func catchUp(to tick: UInt64) {
+        if let last = lastPlayedTick, tick > last + 1 {
+            sender.skip(samples: UInt32(truncatingIfNeeded: (tick - last - 1) * UInt64(MediaClock.samplesPerFrame)))
+        }
+        lastPlayedTick = tick
+    }
+
+    private func sendEvent(tick: UInt64, payloadType: UInt8, to: SocketAddress) {
+        guard let step = eventSender.next(), case .event(let event, let first, let lastPacket) = step else { return }
+        catchUp(to: tick)
+        if first { eventTimestamp = sender.nextTimestamp }
+        let header = sender.nextEvent(payloadType: payloadType, eventTimestamp: eventTimestamp, first: first)
+        if lastPacket {
+            // The media clock moved on while the key was sent: audio resumes from the present.
+            sender.skip(samples: UInt32(event.duration) + UInt32(TelephoneEventSender.endRepeats * MediaClock.samplesPerFrame))
+        }
+        guard sending, let channel else { return }
+        outBuffer.clear()
+        outBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16) { raw in
+            header.write(to: raw)
+            event.write(to: UnsafeMutableRawBufferPointer(rebasing: raw[12..<16]))
+            return 16
+        }
+        packetsSent += 1
+        octetsSent += 4
         channel.writeAndFlush(AddressedEnvelope(remoteAddress: to, data: outBuffer), promise: nil)
     }
 

@@ -94,3 +94,51 @@ public struct TelephoneEventReceiver: Sendable {
         return TelephoneEvent.digit(e.event)
     }
 }
+
+/// Sending key presses as RFC 4733 events, one 20 ms tick at a time: for each key, packets every
+/// 20 ms for `toneTicks` with a growing duration (the first marked), then the end packet three
+/// times (§2.5.1.4: the end is what the receiver must not miss), then `gapTicks` with no event
+/// before the next key. All packets of one key carry the timestamp of its start (§2.5.1.2).
+public struct TelephoneEventSender: Sendable {
+    public enum Step: Sendable, Equatable {
+        /// Send this event; `first` for the first packet of a key (marker), `last` after its last.
+        case event(TelephoneEvent, first: Bool, last: Bool)
+        /// Between keys: no event this tick.
+        case gap
+    }
+
+    public var toneTicks = 5
+    public var gapTicks = 3
+    public static let endRepeats = 3
+    private var queue: [UInt8] = []
+    private var tick = 0
+
+    public init() {}
+
+    public var isActive: Bool { !queue.isEmpty }
+
+    /// Queues keys (0–9, *, #, A–D); returns false, queuing none, if any is not a key.
+    public mutating func queue(_ digits: String) -> Bool {
+        let codes = digits.map { TelephoneEvent.code($0) }
+        guard codes.allSatisfy({ $0 != nil }) else { return false }
+        queue += codes.map { $0! }
+        return true
+    }
+
+    public mutating func next() -> Step? {
+        guard let code = queue.first else { return nil }
+        let t = tick
+        tick += 1
+        if t < toneTicks {
+            return .event(TelephoneEvent(event: code, end: false, duration: UInt16((t + 1) * 160)), first: t == 0, last: false)
+        }
+        if t < toneTicks + Self.endRepeats {
+            return .event(TelephoneEvent(event: code, end: true, duration: UInt16(toneTicks * 160)), first: false, last: t == toneTicks + Self.endRepeats - 1)
+        }
+        if t == toneTicks + Self.endRepeats + gapTicks - 1 {
+            queue.removeFirst()
+            tick = 0
+        }
+        return .gap
+    }
+}

@@ -216,3 +216,73 @@ func goertzel(_ x: ArraySlice<Int16>, _ freq: Double, rate: Double = 8000) -> Do
         #expect(resumed.0.marker && resumed.0.sequence == first.0.sequence &+ 11)
     }
 }
+
+/// Keys we send as RFC 4733 events.
+@Suite struct SendingEventsTests {
+    @Test func keysGoOutAsPacedEventsThatAReceiverReadsOnceEach() throws {
+        let h = try PlaybackTests.Harness()
+        h.stream.eventPayloadType = 101
+        #expect(!h.stream.sendDigits("5x"))
+        #expect(h.stream.sendDigits("5#"))
+        var packets: [(RTPHeader, [UInt8])] = []
+        for _ in 0..<30 {
+            packets += try h.sent()
+            h.channel.embeddedEventLoop.advanceTime(by: .milliseconds(20))
+        }
+        #expect(packets.count == 16, "8 per key")
+        var receiver = TelephoneEventReceiver()
+        var keys = ""
+        for (header, payload) in packets {
+            #expect(header.payloadType == 101)
+            let e = try payload.withUnsafeBytes { try TelephoneEvent.parse($0) }
+            if let k = receiver.receive(e, timestamp: header.timestamp) { keys.append(k) }
+        }
+        #expect(keys == "5#")
+        let first = packets[0..<8], second = packets[8..<16]
+        #expect(Set(first.map(\.0.timestamp)).count == 1 && Set(second.map(\.0.timestamp)).count == 1)
+        #expect(second.first!.0.timestamp &- first.first!.0.timestamp == 11 * 160, "8 ticks of the key and 3 of gap")
+        #expect(first.map(\.0.marker) == [true] + [Bool](repeating: false, count: 7))
+        let durations = first.map { UInt16($0.1[2]) << 8 | UInt16($0.1[3]) }
+        #expect(durations == [160, 320, 480, 640, 800, 800, 800, 800])
+        #expect(first.map { $0.1[1] & 0x80 != 0 } == [false, false, false, false, false, true, true, true])
+        for (a, b) in zip(packets, packets.dropFirst()) { #expect(b.0.sequence == a.0.sequence &+ 1) }
+        #expect(h.clock.playingCount == 0)
+    }
+
+    @Test func audioPausesForAKeyAndResumesInStep() throws {
+        let h = try PlaybackTests.Harness()
+        h.stream.eventPayloadType = 101
+        h.stream.play(ClipPlayer([clip("long", 160 * 40)]))
+        h.channel.embeddedEventLoop.advanceTime(by: .milliseconds(40))
+        h.stream.sendDigits("1")
+        for _ in 0..<14 { h.channel.embeddedEventLoop.advanceTime(by: .milliseconds(20)) }
+        let packets = try h.sent()
+        let audio = packets.filter { $0.0.payloadType == 0 }, events = packets.filter { $0.0.payloadType == 101 }
+        #expect(events.count == 8 && audio.count >= 5)
+        // The first audio packet after the key: its timestamp says 11 ticks passed since the last one before.
+        let before = try #require(audio.last { $0.0.sequence &- events[0].0.sequence > 0x8000 })
+        let after = try #require(audio.first { $0.0.sequence &- events[7].0.sequence < 0x8000 })
+        #expect(after.0.timestamp &- before.0.timestamp == 12 * 160, "\(after.0.timestamp &- before.0.timestamp)")
+        #expect(after.0.marker)
+        // The prompt was paused, not skipped: the audio after the key continues where it stopped.
+        #expect(after.1 == clip("long", 160 * 40).samples[(audio.firstIndex { $0.0.sequence == after.0.sequence }! * 160)...].prefix(160).map { G711.ulaw.encode($0) })
+    }
+}
+
+@Suite struct HeldPlaybackTests {
+    /// Held (the SDP says we may not send): the prompt runs on in silence, and the first packet
+    /// after the hold carries the timestamp of the time that passed, counted once.
+    @Test func whileHeldNothingLeavesAndTheTimelineStaysTrue() throws {
+        let h = try PlaybackTests.Harness()
+        h.stream.play(ClipPlayer([clip("long", 160 * 40)]))
+        let first = try #require(try h.sent().first)
+        h.stream.sending = false
+        h.channel.embeddedEventLoop.advanceTime(by: .milliseconds(100))
+        #expect(try h.sent().isEmpty)
+        h.stream.sending = true
+        h.channel.embeddedEventLoop.advanceTime(by: .milliseconds(20))
+        let next = try #require(try h.sent().first)
+        #expect(next.0.timestamp &- first.0.timestamp == 6 * 160 && next.0.sequence == first.0.sequence &+ 1 && next.0.marker)
+        #expect(next.1 == clip("long", 160 * 40).samples[(6 * 160)..<(7 * 160)].map { G711.ulaw.encode($0) })
+    }
+}
