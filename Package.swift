@@ -57,7 +57,7 @@ let package = Package(
             name: "SIP",
             dependencies: ["SIPMessage", log, .product(name: "Crypto", package: "swift-crypto")] + nio,
             swiftSettings: swiftSettings),
-        .target(name: "Media", dependencies: ["CSpanDSP", log] + nio, swiftSettings: swiftSettings),
+        .target(name: "Media", dependencies: ["CSpanDSP", log, atomics] + nio, swiftSettings: swiftSettings),
         // Prompt store (libsndfile, converted once at load) and, later, the IVR flows.
         .target(name: "IVR", dependencies: ["Media", "CSndFile"], swiftSettings: swiftSettings),
         .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", log] + nio, swiftSettings: swiftSettings),

@@ -40,7 +40,8 @@ final class DaemonCore: @unchecked Sendable {
     private var options: OptionsResponder!
     private var sessions: SessionLayer!
     private var calls: InboundCallService!
-    private var ports: RTPPortPool!
+    /// One RTP port pool per event loop of `group`: call legs spread over every core.
+    private var ports: RTPPortPools!
     /// Every prompt and music track, decoded; replaced whole on reload.
     private var prompts: PromptStore!
     private var watchdogTask: RepeatedTask?
@@ -164,11 +165,10 @@ final class DaemonCore: @unchecked Sendable {
             store: bindingStore, logger: logger, reportFailure: { peer, reason in guardRef.recordFailure(peer, reason: reason) })
         options = OptionsResponder(allow: stack.allowedMethods, supported: stack.configuration.supported)
         sessions = SessionLayer(stack: stack)
-        ports = RTPPortPool(host: c.media.address, range: c.media.rtpPorts, loop: loop)
-        ports.rtcpInterval = .seconds(Int64(c.media.rtcpIntervalSeconds))
-        ports.cname = "acdd@\(c.media.address)"
+        ports = RTPPortPools(host: c.media.address, range: c.media.rtpPorts, loops: Array(group.makeIterator()))
+        ports.configure(rtcpInterval: .seconds(Int64(c.media.rtcpIntervalSeconds)), cname: "acdd@\(c.media.address)")
         calls = InboundCallService(
-            policy: Self.callPolicy(c, prompts: prompts), sessions: sessions, ports: ports, authenticator: authenticator, scheduler: scheduler, logger: logger)
+            policy: Self.callPolicy(c, prompts: prompts), sessions: sessions, ports: ports, loop: loop, authenticator: authenticator, scheduler: scheduler, logger: logger)
         stack.handlers = [registrar, options, sessions]
         let events = self.events
         calls.observer = { what, c in
@@ -272,7 +272,7 @@ final class DaemonCore: @unchecked Sendable {
         config = applied
         prompts = freshPrompts
         calls.policy = Self.callPolicy(applied, prompts: freshPrompts)
-        ports.rtcpInterval = .seconds(Int64(applied.media.rtcpIntervalSeconds))
+        ports.configure(rtcpInterval: .seconds(Int64(applied.media.rtcpIntervalSeconds)), cname: "acdd@\(applied.media.address)")
         registrar.passwords = Self.passwords(applied)
         registrar.policy = applied.sip.registrar
         sourceGuard.policy = applied.security.guardPolicy
@@ -323,9 +323,9 @@ final class DaemonCore: @unchecked Sendable {
     }
 
     func callList() async -> JSONValue {
-        (try? await loop.submit {
+        (try? await loop.flatSubmit { self.calls.activeCallsWithMedia() }.map { list in
             JSONValue.array(
-                self.calls.activeCalls.map { c in
+                list.map { c in
                     [
                         "id": JSONValue(Int(c.id)), "sip_call_id": .string(c.callID), "caller": .string(c.caller), "called": .string(c.called),
                         "origin": .string(c.origin), "state": .string(c.state), "started_at": JSONValue(c.startedAt),

@@ -4,59 +4,58 @@ import Media
 /// The bridge test number: the first caller hears ringback until a second caller dials the same
 /// number, then the two are connected to each other through the relay (the same fast path a
 /// caller and an agent will use), and when either hangs up so does the other. Operators use it to
-/// hear a bridged call end to end; the relay benchmark (bench/relay-load) drives it with
-/// thousands of calls.
+/// hear a bridged call end to end; the relay benchmark (bench/relay-load.sh) drives it with
+/// thousands of calls. The second caller's leg is allocated on the first one's media loop
+/// (`incomingSession`), so the relay never crosses threads.
 extension InboundCallService {
-    func pairForBridgeTest(_ call: ActiveCall, stream: RTPStream) {
+    func pairForBridgeTest(_ call: ActiveCall, lease: RTPPortLease) {
         let id = call.session.id
-        if let waitingID = waitingForBridge, waitingID != id, let other = calls[waitingID], let otherStream = other.lease?.stream {
-            waitingForBridge = nil
-            other.ringback?.stop()
-            other.ringback = nil
-            RTPBridge.join(otherStream, stream)
+        let here = ObjectIdentifier(lease.loop)
+        if let waitingID = waitingForBridge[here], waitingID != id, let other = calls[waitingID], let otherLease = other.lease {
+            waitingForBridge[here] = nil
+            let stream = lease.stream
+            // Joining stops the waiting caller's ringback.
+            onMedia(otherLease) { waiting in RTPBridge.join(waiting, stream) }
             other.summary.bridgedWith = id
             call.summary.bridgedWith = waitingID
             logger.info("calls bridged", metadata: ["call.id": "\(id)", "call.bridged_with": "\(waitingID)"])
         } else {
-            waitingForBridge = id
-            let tone = TonePlayer(.ringback, plan: policy.tones)
-            call.ringback = tone
-            stream.play(tone)
+            waitingForBridge[here] = id
+            let plan = policy.tones
+            onMedia(lease) { stream in stream.play(TonePlayer(.ringback, plan: plan)) }
         }
     }
 
-    /// A call that ends takes its partner with it, and no longer waits for one.
+    /// A call that ends takes its partner with it, and no longer waits for one. (Releasing the
+    /// leg splits the bridge on its loop.)
     func endBridge(of call: ActiveCall) {
         let id = call.session.id
-        if waitingForBridge == id { waitingForBridge = nil }
-        guard let partnerID = call.summary.bridgedWith else { return }
-        if let stream = call.lease?.stream { RTPBridge.split(stream) }
-        if let partner = calls[partnerID] {
-            partner.summary.bridgedWith = nil
-            logger.info("bridged call ended; hanging up the other side", metadata: ["call.id": "\(partnerID)", "call.bridged_with": "\(id)"])
-            partner.session.hangUp()
-        }
+        for (loop, waiting) in waitingForBridge where waiting == id { waitingForBridge[loop] = nil }
+        guard let partnerID = call.summary.bridgedWith, let partner = calls[partnerID] else { return }
+        partner.summary.bridgedWith = nil
+        logger.info("bridged call ended; hanging up the other side", metadata: ["call.id": "\(partnerID)", "call.bridged_with": "\(id)"])
+        partner.session.hangUp()
     }
 }
 
-/// The conference test number: every caller joins one room on the media loop and hears everyone
-/// else (the mixer the supervisors' listen, whisper and barge-in modes will use).
+/// The conference test number: every caller joins one room and hears everyone else (the mixer
+/// the supervisors' listen, whisper and barge-in modes will use). Members are allocated on the
+/// room's media loop.
 extension InboundCallService {
-    func joinConference(_ call: ActiveCall, stream: RTPStream) {
-        guard stream.codec != nil else {
-            logger.error("conference needs a negotiated codec; hanging up", metadata: ["call.id": "\(call.session.id)"])
-            return call.session.hangUp()
+    func joinConference(_ call: ActiveCall, lease: RTPPortLease) {
+        let id = call.session.id
+        conferenceMembers[id] = lease
+        let room = Self.conferenceRoom
+        onMedia(lease) { stream in
+            guard stream.codec != nil, let clock = stream.clock else { return }
+            clock.room(room).add(stream)
         }
-        let room = conference ?? Mixer(clock: ports.clock)
-        conference = room
-        call.conferenceSeat = room.add(stream)
-        logger.info("joined conference", metadata: ["call.id": "\(call.session.id)", "conference.size": "\(room.participants.count)"])
+        logger.info("joined conference", metadata: ["call.id": "\(id)", "conference.size": "\(conferenceMembers.count)"])
     }
 
     func leaveConference(_ call: ActiveCall) {
-        guard let seat = call.conferenceSeat, let room = conference else { return }
-        room.remove(seat)
-        call.conferenceSeat = nil
-        if room.participants.isEmpty { conference = nil }
+        guard let lease = conferenceMembers.removeValue(forKey: call.session.id) else { return }
+        let room = Self.conferenceRoom
+        onMedia(lease) { stream in stream.clock?.existingRoom(room)?.remove(stream: stream) }
     }
 }

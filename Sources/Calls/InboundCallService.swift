@@ -1,7 +1,7 @@
 public import IVR
 public import Logging
 public import Media
-import NIOCore
+public import NIOCore
 public import SIP
 public import SIPMessage
 
@@ -99,15 +99,21 @@ public struct CallSummary: Sendable, Hashable {
 public final class InboundCallService: SessionLayerDelegate {
     public var policy: CallPolicy
     let sessions: SessionLayer
-    let ports: RTPPortPool
+    /// Legs are spread over the media loops; everything here runs on `loop` (the SIP loop) and
+    /// reaches a leg's stream only on the leg's own loop (`onMedia`).
+    let ports: RTPPortPools
+    let loop: any EventLoop
     let authenticator: DigestAuthenticator
     let scheduler: any SIPScheduler
     var logger: Logger
     var calls: [UInt64: ActiveCall] = [:]
-    /// The bridge test's first caller, waiting for a second.
-    var waitingForBridge: UInt64?
-    /// The conference test number's room, while anyone is in it.
-    var conference: Mixer?
+    /// The bridge test's callers waiting for a second, one per media loop (a pair must share a
+    /// loop; a new caller is allocated next to one who waits).
+    var waitingForBridge: [ObjectIdentifier: UInt64] = [:]
+    /// The conference test number's members and their legs: a new member is allocated on the
+    /// same media loop, where the room is.
+    var conferenceMembers: [UInt64: RTPPortLease] = [:]
+    static let conferenceRoom = "conference-test"
     /// Calls answered since start, and refused, for status.
     public private(set) var answeredCount = 0
     public private(set) var refusedCount = 0
@@ -119,9 +125,6 @@ public final class InboundCallService: SessionLayerDelegate {
         var audio: NegotiatedAudio?
         var inbandDTMF = false
         var mediaCheck: SIPTimerToken?
-        var playbackTest: PlaybackTest?
-        var ringback: TonePlayer?
-        var conferenceSeat: Mixer.Participant?
         init(session: InviteSession, summary: CallSummary) {
             self.session = session
             self.summary = summary
@@ -129,25 +132,22 @@ public final class InboundCallService: SessionLayerDelegate {
     }
 
     public init(
-        policy: CallPolicy, sessions: SessionLayer, ports: RTPPortPool, authenticator: DigestAuthenticator, scheduler: any SIPScheduler,
-        logger: Logger
+        policy: CallPolicy, sessions: SessionLayer, ports: RTPPortPools, loop: any EventLoop, authenticator: DigestAuthenticator,
+        scheduler: any SIPScheduler, logger: Logger
     ) {
         self.policy = policy
         self.sessions = sessions
         self.ports = ports
+        self.loop = loop
         self.authenticator = authenticator
         self.scheduler = scheduler
         self.logger = logger
         sessions.delegate = self
     }
 
-    public var activeCalls: [CallSummary] {
-        calls.values.map { call in
-            var s = call.summary
-            s.media = call.lease?.quality
-            return s
-        }.sorted { $0.id < $1.id }
-    }
+    /// Calls in progress, without media figures (those live on the media loops: see
+    /// `activeCallsWithMedia`).
+    public var activeCalls: [CallSummary] { calls.values.map(\.summary).sorted { $0.id < $1.id } }
 
     /// Told when a call is answered and when it ends ("answered", "ended"), for the event stream.
     public var observer: ((String, CallSummary) -> Void)?
@@ -202,9 +202,13 @@ public final class InboundCallService: SessionLayerDelegate {
         call.inbandDTMF = inband
         calls[session.id] = call
         let answerable = session.remoteSDP
-        ports.allocate().assumeIsolated().whenComplete { [weak self] result in
+        // Legs that will meet share a media loop: the bridge test's waiting caller, the conference.
+        var near: RTPPortLease?
+        if called == policy.bridgeNumber { near = waitingForBridge.values.lazy.compactMap { self.calls[$0]?.lease }.first }
+        if called == policy.conferenceNumber { near = conferenceMembers.values.first }
+        ports.allocate(near: near).hop(to: loop).assumeIsolated().whenComplete { [weak self] result in
             guard let self, let call = self.calls[session.id] else {
-                if case .success(let lease) = result { lease.release() }
+                if case .success(let lease) = result { lease.loop.execute { lease.release() } }
                 return
             }
             switch result {
@@ -231,7 +235,7 @@ public final class InboundCallService: SessionLayerDelegate {
                 call.summary.remoteRTP = "\(audio.remoteAddress):\(audio.remotePort)"
             } catch {
                 calls[session.id] = nil
-                lease.release()
+                lease.loop.execute { lease.release() }
                 refuse(session, .notAcceptableHere, "\(error)", meta, warning: "305 acdd \"\(error)\"")
                 return
             }
@@ -270,7 +274,7 @@ public final class InboundCallService: SessionLayerDelegate {
             call.summary.codec = audio.codec.rawValue
             call.summary.remoteRTP = "\(audio.remoteAddress):\(audio.remotePort)"
             call.summary.state = audio.direction == .sendrecv ? "connected" : "held"
-            configureStream(call, lease.stream)
+            configureStream(call, lease)
             return .answer(answer)
         } catch {
             return .refuse(.notAcceptableHere)
@@ -279,39 +283,58 @@ public final class InboundCallService: SessionLayerDelegate {
 
     // MARK: Media
 
+    /// Runs `body` with the leg's stream on the leg's media loop.
+    func onMedia(_ lease: RTPPortLease, _ body: @escaping @Sendable (RTPStream) -> Void) {
+        let stream = lease.stream
+        if lease.loop.inEventLoop { body(stream) } else { lease.loop.execute { body(stream) } }
+    }
+
+    /// The service, for closures that run on a media loop and report back here.
+    var bound: NIOLoopBound<InboundCallService> { NIOLoopBound(self, eventLoop: loop) }
+
     /// Points the leg's RTP stream at what was negotiated and starts the media timeout.
     private func startMedia(_ call: ActiveCall, lease: RTPPortLease, meta: Logger.Metadata) {
-        let stream = lease.stream
-        configureStream(call, stream)
-        if let echo = policy.echoNumber, call.summary.called == echo { stream.mode = .echo }
+        configureStream(call, lease)
         let id = call.session.id
-        stream.onDigit = { [weak self] digit in
-            guard let self, let call = self.calls[id] else { return }
-            call.summary.digits.append(digit)
-            self.logger.info("key pressed", metadata: ["call.id": "\(id)", "call.digit": "\(digit)"])
-            call.playbackTest?.digit(digit)
+        let echo = policy.echoNumber == call.summary.called
+        let (service, sip) = (bound, loop)
+        onMedia(lease) { stream in
+            if echo { stream.mode = .echo }
+            stream.onDigit = { digit in sip.execute { service.value.keyPressed(digit, call: id) } }
+            stream.onBadPacket = { why in sip.execute { service.value.logger.warning("RTP datagram refused", metadata: ["call.id": "\(id)", "rtp.error": "\(why)"]) } }
         }
-        if let number = policy.playbackNumber, call.summary.called == number { startPlaybackTest(call, stream: stream) }
-        if let number = policy.bridgeNumber, call.summary.called == number { pairForBridgeTest(call, stream: stream) }
-        if let number = policy.conferenceNumber, call.summary.called == number { joinConference(call, stream: stream) }
-        stream.onBadPacket = { [weak self] why in
-            self?.logger.warning("RTP datagram refused", metadata: ["call.id": "\(id)", "rtp.error": "\(why)"])
-        }
+        if let number = policy.playbackNumber, call.summary.called == number { startPlaybackTest(call, lease: lease) }
+        if let number = policy.bridgeNumber, call.summary.called == number { pairForBridgeTest(call, lease: lease) }
+        if let number = policy.conferenceNumber, call.summary.called == number { joinConference(call, lease: lease) }
         scheduleMediaCheck(call, answeredAt: scheduler.now)
     }
 
-    private func configureStream(_ call: ActiveCall, _ stream: RTPStream) {
+    func keyPressed(_ digit: Character, call id: UInt64) {
+        guard let call = calls[id] else { return }
+        call.summary.digits.append(digit)
+        logger.info("key pressed", metadata: ["call.id": "\(id)", "call.digit": "\(digit)"])
+    }
+
+    private func configureStream(_ call: ActiveCall, _ lease: RTPPortLease) {
         guard let audio = call.audio else { return }
-        stream.audioPayloadType = UInt8(truncatingIfNeeded: audio.payloadType)
-        // A new codec object only when the codec changes: G.722's coder state must carry on.
         let payloadType = UInt8(truncatingIfNeeded: audio.payloadType)
-        if stream.codec?.payloadType != payloadType || stream.codec?.kind != VoiceCodec.kind(encodingName: audio.codec.rawValue) {
-            stream.codec = VoiceCodec(encodingName: audio.codec.rawValue, payloadType: payloadType)
+        let kind = VoiceCodec.kind(encodingName: audio.codec.rawValue)
+        let name = audio.codec.rawValue
+        let remote = try? SocketAddress(ipAddress: audio.remoteAddress, port: audio.remotePort)
+        let sending = audio.direction == .sendrecv || audio.direction == .sendonly
+        let events = audio.telephoneEventPayloadType.map { UInt8(truncatingIfNeeded: $0) }
+        let inband = call.inbandDTMF
+        onMedia(lease) { stream in
+            stream.audioPayloadType = payloadType
+            // A new codec object only when the codec changes: G.722's coder state must carry on.
+            if stream.codec?.payloadType != payloadType || stream.codec?.kind != kind {
+                stream.codec = VoiceCodec(encodingName: name, payloadType: payloadType)
+            }
+            stream.remote = remote
+            stream.sending = sending
+            stream.eventPayloadType = events
+            stream.inbandDTMF = inband
         }
-        stream.remote = try? SocketAddress(ipAddress: audio.remoteAddress, port: audio.remotePort)
-        stream.sending = audio.direction == .sendrecv || audio.direction == .sendonly
-        stream.eventPayloadType = audio.telephoneEventPayloadType.map { UInt8(truncatingIfNeeded: $0) }
-        stream.inbandDTMF = call.inbandDTMF
     }
 
     /// Checks once a second whether RTP still arrives. A call on hold (we are sendonly or
@@ -322,20 +345,42 @@ public final class InboundCallService: SessionLayerDelegate {
         let id = call.session.id
         call.mediaCheck = scheduler.schedule(after: .seconds(1)) { [weak self] in
             guard let self, let call = self.calls[id], let lease = call.lease else { return }
-            let held = call.audio.map { $0.direction != .sendrecv && $0.direction != .recvonly } ?? false
-            let silentFor: Duration
-            if let last = lease.stream.lastPacketAt {
-                silentFor = .nanoseconds((NIODeadline.now() - last).nanoseconds)
-            } else {
-                silentFor = self.scheduler.now - answeredAt
+            lease.loop.submit { (lease.stream.lastPacketAt, lease.packetsReceived) }.hop(to: self.loop).assumeIsolated().whenSuccess { [weak self] last, packets in
+                guard let self, let call = self.calls[id] else { return }
+                let held = call.audio.map { $0.direction != .sendrecv && $0.direction != .recvonly } ?? false
+                let silentFor: Duration
+                if let last {
+                    silentFor = .nanoseconds((NIODeadline.now() - last).nanoseconds)
+                } else {
+                    silentFor = self.scheduler.now - answeredAt
+                }
+                if !held && silentFor >= .seconds(limit) {
+                    self.logger.notice(
+                        "no RTP; hanging up",
+                        metadata: ["call.id": "\(id)", "call.sip_id": "\(call.summary.callID)", "call.cause": "media_timeout",
+                                   "rtp.silent_seconds": "\(limit)", "rtp.packets_in": "\(packets)"])
+                    call.session.hangUp()
+                } else {
+                    self.scheduleMediaCheck(call, answeredAt: answeredAt)
+                }
             }
-            if !held && silentFor >= .seconds(limit) {
-                self.logger.notice(
-                    "no RTP; hanging up", metadata: ["call.id": "\(id)", "call.sip_id": "\(call.summary.callID)", "call.cause": "media_timeout",
-                                                    "rtp.silent_seconds": "\(limit)", "rtp.packets_in": "\(lease.packetsReceived)"])
-                call.session.hangUp()
-            } else {
-                self.scheduleMediaCheck(call, answeredAt: answeredAt)
+        }
+    }
+
+    /// Calls in progress with each leg's media quality, read on the legs' own loops.
+    public func activeCallsWithMedia() -> EventLoopFuture<[CallSummary]> {
+        let summaries = activeCalls
+        let leases = calls.mapValues { $0.lease }
+        let reads: [EventLoopFuture<(UInt64, MediaQuality?)>] = summaries.map { s in
+            guard let lease = leases[s.id] ?? nil else { return loop.makeSucceededFuture((s.id, nil)) }
+            return lease.loop.submit { (s.id, lease.quality) }
+        }
+        return EventLoopFuture.whenAllSucceed(reads, on: loop).map { pairs in
+            let quality = Dictionary(pairs, uniquingKeysWith: { a, _ in a })
+            return summaries.map { s in
+                var s = s
+                s.media = quality[s.id] ?? nil
+                return s
             }
         }
     }
@@ -350,17 +395,26 @@ public final class InboundCallService: SessionLayerDelegate {
         let duration = call.summary.answeredAt.map { scheduler.wallClock - $0 } ?? 0
         var meta: Logger.Metadata = [
             "call.id": "\(session.id)", "call.sip_id": "\(call.summary.callID)", "call.reason": "\(reason)",
-            "call.seconds": "\(Int(duration.rounded()))", "call.rtp_packets_in": "\(call.lease?.packetsReceived ?? 0)",
+            "call.seconds": "\(Int(duration.rounded()))",
         ]
-        if let q = call.lease?.quality {
+        guard let lease = call.lease else {
+            meta["call.rtp_packets_in"] = "0"
+            return logger.info("call ended", metadata: meta)
+        }
+        // The leg's last figures are read, and its ports given back, on its own loop.
+        lease.loop.submit { () -> MediaQuality in
+            let q = lease.quality
+            lease.release()
+            return q
+        }.hop(to: loop).assumeIsolated().whenSuccess { [weak self] q in
+            meta["call.rtp_packets_in"] = "\(q.packetsIn)"
             meta["rtp.packets_out"] = "\(q.packetsOut)"
             meta["rtp.lost"] = "\(q.lost)"
             meta["rtp.jitter_ms"] = "\((q.jitterMs * 10).rounded() / 10)"
             if let far = q.farLost { meta["rtcp.far_lost"] = "\(far)" }
             if let rtt = q.roundTripMs { meta["rtcp.rtt_ms"] = "\((rtt * 10).rounded() / 10)" }
+            self?.logger.info("call ended", metadata: meta)
         }
-        logger.info("call ended", metadata: meta)
-        call.lease?.release()
     }
 
     /// Ends every call (shutdown); returns how many there were.

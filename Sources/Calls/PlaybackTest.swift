@@ -67,21 +67,39 @@ extension InboundCallService {
     /// What the playback test number plays, for the start-up check.
     public static var playbackTestPrompts: [String] { PlaybackTest.promptNames }
 
-    func startPlaybackTest(_ call: ActiveCall, stream: RTPStream) {
+    /// The test runs on the leg's media loop; its end and failures come back here.
+    func startPlaybackTest(_ call: ActiveCall, lease: RTPPortLease) {
         let id = call.session.id
         guard let store = policy.prompts else {
             logger.error("playback test without a prompt store; hanging up", metadata: ["call.id": "\(id)"])
             return call.session.hangUp()
         }
-        do {
-            call.playbackTest = try PlaybackTest(stream: stream, store: store, language: policy.language) { [weak self] in
-                guard let self, let call = self.calls[id] else { return }
-                self.logger.info("playback test done; hanging up", metadata: ["call.id": "\(id)", "call.digits": "\(call.summary.digits)"])
-                call.session.hangUp()
+        let language = policy.language
+        let (service, sip) = (bound, loop)
+        onMedia(lease) { stream in
+            do throws(PromptStore.LoadError) {
+                let test = try PlaybackTest(stream: stream, store: store, language: language) {
+                    sip.execute { service.value.playbackTestEnded(id, error: nil) }
+                }
+                // Keys reach the test here, on the media loop, and the call's record as before.
+                let report = stream.onDigit
+                stream.onDigit = { digit in
+                    test.digit(digit)
+                    report?(digit)
+                }
+            } catch {
+                sip.execute { service.value.playbackTestEnded(id, error: error) }
             }
-        } catch {
-            logger.error("playback test cannot start; hanging up", metadata: ["call.id": "\(id)", "prompt.error": "\(error)"])
-            call.session.hangUp()
         }
+    }
+
+    func playbackTestEnded(_ id: UInt64, error: PromptStore.LoadError?) {
+        guard let call = calls[id] else { return }
+        if let error {
+            logger.error("playback test cannot start; hanging up", metadata: ["call.id": "\(id)", "prompt.error": "\(error)"])
+        } else {
+            logger.info("playback test done; hanging up", metadata: ["call.id": "\(id)", "call.digits": "\(call.summary.digits)"])
+        }
+        call.session.hangUp()
     }
 }

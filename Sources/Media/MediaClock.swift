@@ -45,7 +45,21 @@ public final class MediaClock {
 
     func remove(_ mixer: Mixer) {
         mixers.removeAll { $0 === mixer }
+        rooms = rooms.filter { $0.value !== mixer }
     }
+
+    /// Conferences on this loop by name, made on first use and forgotten when the last
+    /// participant leaves.
+    private var rooms: [String: Mixer] = [:]
+
+    public func room(_ name: String) -> Mixer {
+        if let room = rooms[name] { return room }
+        let room = Mixer(clock: self)
+        rooms[name] = room
+        return room
+    }
+
+    public func existingRoom(_ name: String) -> Mixer? { rooms[name] }
 
     func add(_ stream: RTPStream) {
         guard !stream.clocked else { return }

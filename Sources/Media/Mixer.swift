@@ -63,6 +63,11 @@ public final class Mixer {
         return p
     }
 
+    /// Removes the participant whose leg is `stream`, if there is one.
+    public func remove(stream: RTPStream) {
+        if let p = participants.first(where: { $0.stream === stream }) { remove(p) }
+    }
+
     public func remove(_ p: Participant) {
         p.removed = true
         if p.stream.inbound === p.input { p.stream.inbound = nil }

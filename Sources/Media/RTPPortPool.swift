@@ -8,6 +8,8 @@ import NIOPosix
 /// the pool's loop.
 public final class RTPPortLease: @unchecked Sendable {
     public let rtpPort: Int
+    /// The media loop the leg lives on: every use of `stream` and `rtcp` happens there.
+    public let loop: any EventLoop
     let rtp: any Channel
     let rtcpChannel: any Channel
     /// What arrives on the RTP socket, and what is sent back.
@@ -19,6 +21,7 @@ public final class RTPPortLease: @unchecked Sendable {
 
     fileprivate init(rtpPort: Int, rtp: any Channel, rtcpChannel: any Channel, stream: RTPStream, session: RTCPSession, pool: RTPPortPool) {
         self.rtpPort = rtpPort
+        self.loop = pool.loop
         self.rtp = rtp
         self.rtcpChannel = rtcpChannel
         self.stream = stream
@@ -26,10 +29,13 @@ public final class RTPPortLease: @unchecked Sendable {
         self.pool = pool
     }
 
+    /// The loop's playback clock (conferences mix on it). On `loop` only.
+    public var clock: MediaClock? { stream.clock }
+
     /// RTP packets received on the lease so far.
     public var packetsReceived: Int { stream.packetsReceived }
 
-    /// Closes the sockets and gives the ports back.
+    /// Closes the sockets and gives the ports back. On `loop` only.
     public func release() {
         guard !released else { return }
         released = true
@@ -60,19 +66,33 @@ public final class RTPPortPool {
     /// The CNAME in our SDES packets.
     public var cname = "acdd"
     private var leases: [Int: RTPPortLease] = [:]
+    /// Told when a lease is given back (the pools' shared count).
+    var onReturn: (() -> Void)?
     private var reportTimer: RepeatedTask?
 
-    public init(host: String, range: ClosedRange<Int>, loop: any EventLoop) {
+    /// This pool's share of the range: pairs whose index modulo `shares` is `share`, so that
+    /// pools on several loops split one range without sharing any state.
+    let share: Int
+    let shares: Int
+
+    public init(host: String, range: ClosedRange<Int>, loop: any EventLoop, share: Int = 0, of shares: Int = 1) {
+        precondition(shares >= 1 && (0..<shares).contains(share))
         self.host = host
         self.range = range
         self.loop = loop
+        self.share = share
+        self.shares = shares
         self.clock = MediaClock(loop: loop)
-        self.cursor = range.lowerBound % 2 == 0 ? range.lowerBound : range.lowerBound + 1
+        let first = range.lowerBound % 2 == 0 ? range.lowerBound : range.lowerBound + 1
+        self.cursor = first + 2 * share
     }
 
     public var leasedCount: Int { inUse.count }
     /// How many pairs the range holds.
-    public var capacity: Int { (range.upperBound - firstEven + 1) / 2 }
+    public var capacity: Int {
+        let pairs = (range.upperBound - firstEven + 1) / 2
+        return pairs / shares + (share < pairs % shares ? 1 : 0)
+    }
     private var firstEven: Int { range.lowerBound % 2 == 0 ? range.lowerBound : range.lowerBound + 1 }
 
     /// Binds the next free pair; fails with `.exhausted` when every pair is taken or unbindable.
@@ -83,8 +103,8 @@ public final class RTPPortPool {
     private func nextCandidate() -> Int? {
         for _ in 0..<capacity {
             let port = cursor
-            cursor += 2
-            if cursor + 1 > range.upperBound { cursor = firstEven }
+            cursor += 2 * shares
+            if cursor + 1 > range.upperBound { cursor = firstEven + 2 * share }
             if !inUse.contains(port) { return port }
         }
         return nil
@@ -137,6 +157,7 @@ public final class RTPPortPool {
 
     fileprivate func returned(_ port: Int) {
         inUse.remove(port)
+        onReturn?()
         leases[port] = nil
         if leases.isEmpty {
             reportTimer?.cancel()

@@ -93,7 +93,8 @@ public final class RTPStream: @unchecked Sendable {
     /// completes, so by the next tick it is ours alone again and `clear()` allocates nothing.
     private var outBuffer = ByteBufferAllocator().buffer(capacity: 256)
     private var lastPlayedTick: UInt64?
-    weak var clock: MediaClock?
+    /// The loop's playback clock (set by the pool that made the stream).
+    public internal(set) weak var clock: MediaClock?
     var clocked = false
     /// The leg's RTP socket, set while the stream's handler is in its pipeline.
     var channel: (any Channel)?
