@@ -122,10 +122,16 @@ struct Calls: ParsableCommand {
     func run() throws {
         let r = try connection.run("calls")
         guard !connection.json else { return }
+        // LOST and JITTER: how we receive the caller; RTT from the caller's RTCP reports.
+        func ms(_ v: JSONValue?) -> String { v?.doubleValue.map { "\($0)ms" } ?? "-" }
         table(
-            ["ID", "CALLER", "CALLED", "ORIGIN", "STATE", "CODEC", "RTP"],
+            ["ID", "CALLER", "CALLED", "ORIGIN", "STATE", "CODEC", "RTP", "KEYS", "WITH", "LOST", "JITTER", "RTT"],
             (r.arrayValue ?? []).map { c in
-                [text(c["id"]), text(c["caller"]), text(c["called"]), text(c["origin"]), text(c["state"]), text(c["codec"]), text(c["local_rtp_port"])]
+                let m = c["media"]
+                return [
+                    text(c["id"]), text(c["caller"]), text(c["called"]), text(c["origin"]), text(c["state"]), text(c["codec"]), text(c["local_rtp_port"]),
+                    text(c["digits"]).isEmpty ? "-" : text(c["digits"]), text(c["bridged_with"]), text(m?["lost"]), ms(m?["jitter_ms"]), ms(m?["rtt_ms"]),
+                ]
             })
     }
 }

@@ -367,6 +367,12 @@ import TestSupport
         #expect(media["lost"]?.doubleValue == 3)
         let rtt = try #require(media["rtt_ms"]?.doubleValue, "\(media)")
         #expect(rtt >= 0 && rtt < 5000)
+        // The operator's table shows the same: keys, partner, loss, jitter, round trip.
+        let table = try run("\(binDir)/acdctl", ["--socket", daemon.socket, "calls"])
+        let header = table.output.split(separator: "\n").first.map { $0.split(separator: " ").map(String.init) } ?? []
+        let row = table.output.split(separator: "\n").last.map { $0.split(separator: " ").map(String.init) } ?? []
+        #expect(table.status == 0 && Array(header.suffix(5)) == ["KEYS", "WITH", "LOST", "JITTER", "RTT"], "\(table.output)")
+        #expect(row.count == header.count && row[row.count - 3] == "3" && row.last?.hasSuffix("ms") == true, "\(table.output)")
         #expect(daemon.stop() == 0)
     }
 
