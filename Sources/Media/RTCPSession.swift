@@ -20,8 +20,6 @@ public final class RTCPSession: @unchecked Sendable {
     public private(set) var farReport: RTCPReportBlock?
     /// Round trip from the last report that echoed one of our SRs, in seconds.
     public private(set) var roundTrip: Double?
-    public private(set) var reportsSent = 0
-    public private(set) var reportsReceived = 0
     public private(set) var badPackets = 0
     private var failing = false
     /// Middle 32 bits of the far end's last SR, and when it arrived (for LSR/DLSR).
@@ -50,7 +48,6 @@ public final class RTCPSession: @unchecked Sendable {
             }
         case .success(let packets):
             failing = false
-            reportsReceived += 1
             latched = envelope.remoteAddress
             for packet in packets {
                 switch packet {
@@ -125,7 +122,6 @@ public final class RTCPSession: @unchecked Sendable {
         guard let channel, let to = destination, stream.sending else { return }
         // One small buffer every few seconds per leg: not on the per-packet path.
         channel.writeAndFlush(AddressedEnvelope(remoteAddress: to, data: channel.allocator.buffer(bytes: bytes)), promise: nil)
-        reportsSent += 1
     }
 }
 

@@ -29,9 +29,6 @@ public final class RTPPortLease: @unchecked Sendable {
         self.pool = pool
     }
 
-    /// The loop's playback clock (conferences mix on it). On `loop` only.
-    public var clock: MediaClock? { stream.clock }
-
     /// RTP packets received on the lease so far.
     public var packetsReceived: Int { stream.packetsReceived }
 

@@ -101,7 +101,6 @@ public final class RTPStream: @unchecked Sendable {
 
     public init() {}
 
-    public private(set) var packetsPlayed = 0
 
     /// Keys we send as RFC 4733 events, and the timestamp of the one being sent.
     private var eventSender = TelephoneEventSender()
@@ -158,7 +157,6 @@ public final class RTPStream: @unchecked Sendable {
         }
         packetsSent += 1
         octetsSent += frame
-        packetsPlayed += 1
         channel.writeAndFlush(AddressedEnvelope(remoteAddress: to, data: outBuffer), promise: nil)
     }
 
@@ -286,7 +284,9 @@ public final class RTPStream: @unchecked Sendable {
         // Decoded once, in arrival order (G.722's decoder has state), and only when something
         // needs samples: in-band key detection, a conference, or a bridge to another codec.
         let peer = bridged
-        let needsSamples = inbandDTMF || inbound != nil || (peer?.codec.map { c in codec.map { !c.sameFormat(as: $0) } ?? false } ?? false)
+        var transcoding = false
+        if let mine = codec, let theirs = peer?.codec { transcoding = !theirs.sameFormat(as: mine) }
+        let needsSamples = inbandDTMF || inbound != nil || transcoding
         var keys: [Character] = []
         buffer.withUnsafeReadableBytes { bytes in
             let payload = UnsafeRawBufferPointer(rebasing: bytes[header.payloadOffset..<(header.payloadOffset + header.payloadLength)])

@@ -42,13 +42,13 @@ public enum TonePlan: String, Sendable, CaseIterable {
     }
 }
 
-/// A cadenced tone from spandsp's generator (`tone_gen`), repeating until stopped.
+/// A cadenced tone from spandsp's generator (`tone_gen`), repeating until the stream plays
+/// something else.
 ///
 /// Owns the C state (an `OpaquePointer` freed in `deinit`); used on one call's event loop only.
 public final class TonePlayer: AudioSource {
     public let tone: CallProgressTone
     private let state: OpaquePointer
-    public private(set) var stopped = false
 
     public init(_ tone: CallProgressTone, plan: TonePlan) {
         self.tone = tone
@@ -63,10 +63,8 @@ public final class TonePlayer: AudioSource {
 
     deinit { tone_gen_free(state) }
 
-    public func stop() { stopped = true }
-
     public func read(into frame: UnsafeMutableBufferPointer<Int16>) -> Int {
-        guard !stopped, let base = frame.baseAddress else { return 0 }
+        guard let base = frame.baseAddress else { return 0 }
         return Int(tone_gen(state, base, Int32(frame.count)))
     }
 }

@@ -272,12 +272,7 @@ import TestSupport
             ringback += d[h.payloadOffset..<(h.payloadOffset + h.payloadLength)].map { G711.ulaw.decode($0) }
         }
         #expect(ringback.count == 8000, "a second of ringback")
-        func power(_ f: Double) -> Double {
-            let c = 2 * cos(2 * Double.pi * f / 8000)
-            var s1 = 0.0, s2 = 0.0
-            for v in ringback[..<4000] { (s1, s2) = (Double(v) / 32768 + c * s1 - s2, s1) }
-            return s1 * s1 + s2 * s2 - c * s1 * s2
-        }
+        func power(_ f: Double) -> Double { PromptAudio.power(ringback[..<4000], f) }
         #expect(power(440) > 100 * power(620) && power(480) > 100 * power(620), "440: \(power(440)), 480: \(power(480)), 620: \(power(620))")
 
         let b = try place(daemon, number: "602")
@@ -397,12 +392,7 @@ import TestSupport
                 }
             }
         }
-        func level(_ x: [Int16], _ f: Double) -> Double {
-            let c = 2 * cos(2 * Double.pi * f / 8000)
-            var s1 = 0.0, s2 = 0.0
-            for v in x { (s1, s2) = (Double(v) / 32768 + c * s1 - s2, s1) }
-            return (s1 * s1 + s2 * s2 - c * s1 * s2) / Double(max(1, x.count * x.count))
-        }
+        func level(_ x: [Int16], _ f: Double) -> Double { PromptAudio.power(x[...], f) }
         for i in 0..<3 {
             #expect(heard[i].count > 30 * 160, "caller \(i) heard \(heard[i].count) samples")
             for j in 0..<3 where j != i {

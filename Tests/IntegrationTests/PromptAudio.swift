@@ -49,6 +49,14 @@ enum PromptAudio {
             .map { ($0, correlation(received[$0..<($0 + n)], expected[0..<n])) }.max { $0.1 < $1.1 }?.0
     }
 
+    /// Power of `freq` Hz in 8 kHz audio (Goertzel), normalised by the length.
+    static func power(_ x: ArraySlice<Int16>, _ freq: Double) -> Double {
+        let c = 2 * cos(2 * Double.pi * freq / 8000)
+        var s1 = 0.0, s2 = 0.0
+        for v in x { (s1, s2) = (Double(v) / 32768 + c * s1 - s2, s1) }
+        return (s1 * s1 + s2 * s2 - c * s1 * s2) / Double(max(1, x.count * x.count))
+    }
+
     /// Normalised cross-correlation at lag 0: 1 for the same waveform at any level.
     static func correlation(_ a: ArraySlice<Int16>, _ b: ArraySlice<Int16>) -> Double {
         precondition(a.count == b.count)

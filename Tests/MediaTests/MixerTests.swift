@@ -37,12 +37,7 @@ import Testing
         }
     }
 
-    func level(_ x: [Int16], _ f: Double) -> Double {
-        let c = 2 * cos(2 * Double.pi * f / 8000)
-        var s1 = 0.0, s2 = 0.0
-        for v in x { (s1, s2) = (Double(v) / 32768 + c * s1 - s2, s1) }
-        return (s1 * s1 + s2 * s2 - c * s1 * s2) / Double(x.count * x.count)
-    }
+    func level(_ x: [Int16], _ f: Double) -> Double { goertzel(x[...], f) }
 
     /// Runs `ticks` 20 ms steps with every party speaking, and returns what each heard after the
     /// first 10 (the jitter buffers' prefill).
