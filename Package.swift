@@ -58,11 +58,11 @@ let package = Package(
             dependencies: ["SIPMessage", log, .product(name: "Crypto", package: "swift-crypto")] + nio,
             swiftSettings: swiftSettings),
         .target(name: "Media", dependencies: ["CSpanDSP", log, atomics] + nio, swiftSettings: swiftSettings),
-        // Prompt store (libsndfile, converted once at load) and, later, the IVR flows.
+        // Prompt store (libsndfile, converted once at load), IVR flows and their pure interpreter.
         .target(name: "IVR", dependencies: ["Media", "CSndFile"], swiftSettings: swiftSettings),
-        .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", log] + nio, swiftSettings: swiftSettings),
+        .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", "ACD", log] + nio, swiftSettings: swiftSettings),
         .target(name: "Control", dependencies: [log] + nio, swiftSettings: swiftSettings),
-        .target(name: "Config", dependencies: ["TOML", "SIP", "SIPMessage", "ACD", "Media"], swiftSettings: swiftSettings),
+        .target(name: "Config", dependencies: ["TOML", "SIP", "SIPMessage", "ACD", "Media", "IVR"], swiftSettings: swiftSettings),
         .target(
             name: "Store",
             dependencies: ["SIP", "SIPMessage", "ACD", "LockFree", log, .product(name: "GRDB", package: "GRDB.swift")] + nio,
@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(
             name: "ControlTests", dependencies: ["Control", log, .product(name: "NIOTestUtils", package: "swift-nio")] + nio,
             swiftSettings: swiftSettings),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "ACD", "SIP", "SIPMessage"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "ACD", "SIP", "SIPMessage", "IVR"], swiftSettings: swiftSettings),
         .testTarget(name: "StoreTests", dependencies: ["Store", "ACD", "SIP", "SIPMessage", "TestSupport", log, .product(name: "GRDB", package: "GRDB.swift")] + nio, swiftSettings: swiftSettings),
         .testTarget(
             name: "SIPTests",

@@ -517,7 +517,7 @@ public struct ACDEngine: Sendable {
             agents[inPlace: id].stats.offered += 1
             agents[inPlace: id].perGroup[group, default: AgentStats()].offered += 1
             schedule(now + ring, .ring(agent: id, call: call))
-            actions.append(.offer(call: call, agent: id, group: group))
+            actions.append(.offer(call: call, agent: id, group: group, device: agents[inPlace: id].device))
         }
         groups[inPlace: group].roundRobinLast = agents[inPlace: ids[ids.count - 1]].order
     }

@@ -241,8 +241,8 @@ public enum AgentStateName: String, Sendable, Equatable {
 
 /// What the engine asks its shell to do.
 public enum ACDAction: Sendable, Equatable {
-    /// Ring `agent` for `call` (a call from `group`).
-    case offer(call: String, agent: String, group: String)
+    /// Ring `agent` on `device` (what the agent logged in with) for `call`, a call from `group`.
+    case offer(call: String, agent: String, group: String, device: String)
     /// Stop ringing `agent` for `call`.
     case cancelOffer(call: String, agent: String)
     /// Tell a waiting caller their position and estimated wait (seconds; nil when unknown).

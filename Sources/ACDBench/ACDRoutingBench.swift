@@ -43,7 +43,7 @@ enum RoutingBench {
             var next = 0
             var ringing: [String: String] = [:]  // agent → call
             func take(_ actions: [ACDAction]) {
-                for case .offer(let call, let agent, _) in actions { ringing[agent] = call }
+                for case .offer(let call, let agent, _, _) in actions { ringing[agent] = call }
             }
             for a in agents {
                 try! engine.handle(.agentLogin(agent: a.id, device: "d"), now: now, into: &out)
@@ -72,7 +72,7 @@ enum RoutingBench {
                 try! engine.handle(.agentHungUp(agent: agent), now: now, into: &out)
                 decisions.append(nowNanos() - t)
                 events += 1
-                for case .offer(let call, let a, _) in out where a == agent {
+                for case .offer(let call, let a, _, _) in out where a == agent {
                     try! engine.handle(.agentAnswered(agent: agent, call: call), now: now, into: &out)
                     events += 1
                 }

@@ -125,19 +125,23 @@ final class DaemonCore: @unchecked Sendable {
         }
         let writer = queueLog!
         let events = self.events
-        let logger = self.logger
-        acd = ACDRunner(engine: engine) { actions, _ in
+        let sipLoop = loop
+        // What concerns calls goes to the SIP loop in one hop per batch; `calls` is read there
+        // only, where it was set.
+        acd = ACDRunner(engine: engine) { [unowned self] actions, _ in
             let epoch = Int(Date().timeIntervalSince1970)
+            var forCalls: [ACDAction] = []
             for action in actions {
                 switch action {
                 case .log(let entry): writer.append(.init(epoch: epoch, entry: entry))
-                case .offer, .cancelOffer, .announce, .leave, .endCall:
-                    // Calls reach the ACD with the call sessions of issue 5; until then nothing
-                    // produces these, and one that appears is logged rather than lost silently.
-                    logger.warning("ACD action without a call path", metadata: ["acd.action": "\(action)"])
+                case .offer, .cancelOffer, .announce, .leave, .endCall: forCalls.append(action)
                 case .agentChanged: break
                 }
                 if let (topic, body) = ACDViews.event(action) { events.publish(topic, body) }
+            }
+            if !forCalls.isEmpty {
+                let batch = forCalls
+                sipLoop.execute { self.calls?.handleACD(batch) }
             }
         }
         acd.start()
@@ -169,6 +173,14 @@ final class DaemonCore: @unchecked Sendable {
         ports.configure(rtcpInterval: .seconds(Int64(c.media.rtcpIntervalSeconds)), cname: "acdd@\(c.media.address)")
         calls = InboundCallService(
             policy: Self.callPolicy(c, prompts: prompts), sessions: sessions, ports: ports, loop: loop, authenticator: authenticator, scheduler: scheduler, logger: logger)
+        let runner = acd!
+        calls.acd = { runner.send($0) }
+        calls.acdRequest = { event, done in
+            runner.send(event) { result in
+                if case .failure(let e) = result { done(e) } else { done(nil) }
+            }
+        }
+        calls.bindings = { [unowned registrar] user in registrar!.bindings(for: user) }
         stack.handlers = [registrar, options, sessions]
         let events = self.events
         calls.observer = { what, c in
@@ -184,11 +196,20 @@ final class DaemonCore: @unchecked Sendable {
         return { table[$0] }
     }
 
-    /// Loads the prompt set and checks that everything the configuration will play is in it.
-    static func loadPrompts(_ c: DaemonConfiguration) throws(PromptStore.LoadError) -> PromptStore {
-        let store = try PromptStore(directory: c.paths.prompts)
-        if c.media.playbackNumber != nil { _ = try store.require(InboundCallService.playbackTestPrompts, language: c.prompts.language) }
-        _ = try store.requireMusic(c.prompts.musicOnHold)
+    /// Loads the prompt set and checks that everything the configuration will play is in it: the
+    /// test numbers' prompts, the music on hold, the queue announcements and every IVR node's
+    /// prompts (an error names the node and its line).
+    static func loadPrompts(_ c: DaemonConfiguration) throws(ConfigError) -> PromptStore {
+        let store: PromptStore
+        do {
+            store = try PromptStore(directory: c.paths.prompts)
+            if c.media.playbackNumber != nil { _ = try store.require(InboundCallService.playbackTestPrompts, language: c.prompts.language) }
+            _ = try store.requireMusic(c.prompts.musicOnHold)
+            if !c.ivr.nodes.isEmpty { _ = try store.require(InboundCallService.queuePrompts, language: c.prompts.language) }
+        } catch {
+            throw ConfigError(error.description, at: "paths.prompts")
+        }
+        try c.checkPrompts { name, language in store.prompt(name, language: language) != nil }
         return store
     }
 
@@ -200,7 +221,7 @@ final class DaemonCore: @unchecked Sendable {
             phoneUsers: Dictionary(c.agents.map { ($0.id, $0.password) }, uniquingKeysWith: { a, _ in a }), media: c.media.capabilities,
             mediaTimeoutSeconds: c.media.timeoutSeconds, echoNumber: c.media.echoNumber, playbackNumber: c.media.playbackNumber,
             bridgeNumber: c.media.bridgeNumber, conferenceNumber: c.media.conferenceNumber, tones: c.media.tones, prompts: prompts,
-            language: c.prompts.language)
+            language: c.prompts.language, ivr: c.ivr, musicOnHold: c.prompts.musicOnHold)
     }
 
     static func qualityJSON(_ q: MediaQuality) -> JSONValue {
@@ -229,7 +250,7 @@ final class DaemonCore: @unchecked Sendable {
             freshPrompts = try Self.loadPrompts(fresh)
         } catch {
             logger.error("reload refused; the running configuration stays", metadata: ["prompts.error": "\(error)"])
-            return .failure(ConfigError(error.description, at: "paths.prompts"))
+            return .failure(error)
         }
         var notes = (try? await loop.submit { self.apply(fresh, prompts: freshPrompts) }.get()) ?? []
         if case .failure(let e) = await acd.request(.configure(fresh.acdSettings)) {
@@ -303,7 +324,7 @@ final class DaemonCore: @unchecked Sendable {
             ],
             "calls": [
                 "active": JSONValue(calls.activeCalls.count), "answered": JSONValue(calls.answeredCount), "refused": JSONValue(calls.refusedCount),
-                "sessions": JSONValue(sessions.sessions.count), "rtp_ports_in_use": JSONValue(ports.leasedCount), "rtp_port_pairs": JSONValue(ports.capacity),
+                "sessions": JSONValue(sessions.sessions.count), "agent_legs": JSONValue(calls.agentLegCount), "rtp_ports_in_use": JSONValue(ports.leasedCount), "rtp_port_pairs": JSONValue(ports.capacity),
             ],
             "registrations": JSONValue(registrar.allBindings.count),
             "acd": acdStatus(),
@@ -332,6 +353,8 @@ final class DaemonCore: @unchecked Sendable {
                         "answered_at": c.answeredAt.map { JSONValue($0) } ?? .null, "codec": JSONValue(c.codec),
                         "local_rtp_port": c.localRTPPort.map { JSONValue($0) } ?? .null, "remote_rtp": JSONValue(c.remoteRTP), "digits": .string(c.digits),
                         "bridged_with": c.bridgedWith.map { JSONValue(Int($0)) } ?? .null,
+                        "unique_id": .string(c.uniqueID), "queue": JSONValue(c.queue), "agent": JSONValue(c.agent),
+                        "ivr_path": .array(c.ivrPath.map { .string($0) }), "survey": c.surveyScore.map { JSONValue($0) } ?? .null,
                         "media": c.media.map(Self.qualityJSON) ?? .null,
                     ]
                 })

@@ -1,3 +1,4 @@
+public import ACD
 public import IVR
 public import Logging
 public import Media
@@ -45,11 +46,18 @@ public struct CallPolicy: Sendable {
     /// Every prompt, loaded and checked before the policy is made.
     public var prompts: PromptStore?
     public var language: String
+    /// The IVR: numbers with an entry run it; checked (with its prompts) before the policy is made.
+    public var ivr: IVRFlow
+    /// The music-on-hold track queued callers hear.
+    public var musicOnHold: String
 
     public init(
         trunks: [Trunk], phoneUsers: [String: String], media: MediaCapabilities, mediaTimeoutSeconds: Int = 30, echoNumber: String? = nil,
-        playbackNumber: String? = nil, bridgeNumber: String? = nil, conferenceNumber: String? = nil, tones: TonePlan = .us, prompts: PromptStore? = nil, language: String = "en"
+        playbackNumber: String? = nil, bridgeNumber: String? = nil, conferenceNumber: String? = nil, tones: TonePlan = .us, prompts: PromptStore? = nil, language: String = "en",
+        ivr: IVRFlow = IVRFlow(), musicOnHold: String = "default"
     ) {
+        self.ivr = ivr
+        self.musicOnHold = musicOnHold
         self.bridgeNumber = bridgeNumber
         self.conferenceNumber = conferenceNumber
         self.tones = tones
@@ -91,6 +99,15 @@ public struct CallSummary: Sendable, Hashable {
     public var bridgedWith: UInt64?
     /// Loss, jitter and round trip, ours and the far end's (RTCP).
     public var media: MediaQuality?
+    /// The id the ACD and the queue log know the call by (Asterisk's uniqueid form).
+    public var uniqueID: String = ""
+    /// The skill group the caller waits in or was answered from.
+    public var queue: String?
+    /// The agent ringing or connected.
+    public var agent: String?
+    /// IVR nodes visited and keys chosen.
+    public var ivrPath: [String] = []
+    public var surveyScore: Int?
 }
 
 /// The inbound half of the call layer for now (issue 2): admits calls from trunks and
@@ -113,6 +130,16 @@ public final class InboundCallService: SessionLayerDelegate {
     /// The conference test number's members and their legs: a new member is allocated on the
     /// same media loop, where the room is.
     var conferenceMembers: [UInt64: RTPPortLease] = [:]
+    /// Calls to agents' phones, by session id.
+    var agentLegs: [UInt64: AgentLeg] = [:]
+    /// Callers in the ACD by their unique id.
+    var byUniqueID: [String: UInt64] = [:]
+    /// Where events for the ACD go (its inbox); nil when no ACD runs (tests of other parts).
+    public var acd: ((ACDEvent) -> Void)?
+    /// Sends an event and hears whether the ACD refused it (an answer that came too late).
+    public var acdRequest: ((ACDEvent, @escaping @Sendable (ACDError?) -> Void) -> Void)?
+    /// Where agents' phones are: registered contacts by user.
+    public var bindings: ((String) -> [SIPBinding])?
     static let conferenceRoom = "conference-test"
     /// Calls answered since start, and refused, for status.
     public private(set) var answeredCount = 0
@@ -125,6 +152,17 @@ public final class InboundCallService: SessionLayerDelegate {
         var audio: NegotiatedAudio?
         var inbandDTMF = false
         var mediaCheck: SIPTimerToken?
+        /// In the IVR: the interpreter and its one armed timer.
+        var ivr: IVRInterpreter?
+        var ivrTimer: SIPTimerToken?
+        var ivrPathBefore: [String] = []
+        /// In the ACD (waiting, ringing or connected); the key is `summary.uniqueID`.
+        var inACD = false
+        /// Agents' phones ringing for this call (agent → leg session id), and the one answered.
+        var offers: [String: UInt64] = [:]
+        /// Agents whose phone is about to be called (a port is being allocated).
+        var pendingOffers: Set<String> = []
+        var connectedLeg: UInt64?
         init(session: InviteSession, summary: CallSummary) {
             self.session = session
             self.summary = summary
@@ -200,6 +238,7 @@ public final class InboundCallService: SessionLayerDelegate {
                 id: session.id, callID: invite.callID, caller: caller, called: called, origin: origin, state: "answering",
                 startedAt: scheduler.wallClock))
         call.inbandDTMF = inband
+        call.summary.uniqueID = String(format: "%.0f.%llu", call.summary.startedAt.rounded(.down), session.id)
         calls[session.id] = call
         let answerable = session.remoteSDP
         // Legs that will meet share a media loop: the bridge test's waiting caller, the conference.
@@ -306,6 +345,7 @@ public final class InboundCallService: SessionLayerDelegate {
         if let number = policy.playbackNumber, call.summary.called == number { startPlaybackTest(call, lease: lease) }
         if let number = policy.bridgeNumber, call.summary.called == number { pairForBridgeTest(call, lease: lease) }
         if let number = policy.conferenceNumber, call.summary.called == number { joinConference(call, lease: lease) }
+        if let entry = policy.ivr.entries[call.summary.called] { startIVR(call, at: entry) }
         scheduleMediaCheck(call, answeredAt: scheduler.now)
     }
 
@@ -313,17 +353,27 @@ public final class InboundCallService: SessionLayerDelegate {
         guard let call = calls[id] else { return }
         call.summary.digits.append(digit)
         logger.info("key pressed", metadata: ["call.id": "\(id)", "call.digit": "\(digit)"])
+        if call.ivr != nil {
+            ivrEvent(.digit(digit), call: id)
+        } else if call.inACD && call.connectedLeg == nil {
+            acd?(.callerPressed(call: call.summary.uniqueID, key: String(digit)))
+        }
     }
 
     private func configureStream(_ call: ActiveCall, _ lease: RTPPortLease) {
         guard let audio = call.audio else { return }
+        apply(audio, inbandDTMF: call.inbandDTMF, to: lease)
+    }
+
+    /// Points a leg's stream at what was negotiated for it.
+    func apply(_ audio: NegotiatedAudio, inbandDTMF: Bool, to lease: RTPPortLease) {
         let payloadType = UInt8(truncatingIfNeeded: audio.payloadType)
         let kind = VoiceCodec.kind(encodingName: audio.codec.rawValue)
         let name = audio.codec.rawValue
         let remote = try? SocketAddress(ipAddress: audio.remoteAddress, port: audio.remotePort)
         let sending = audio.direction == .sendrecv || audio.direction == .sendonly
         let events = audio.telephoneEventPayloadType.map { UInt8(truncatingIfNeeded: $0) }
-        let inband = call.inbandDTMF
+        let inband = inbandDTMF
         onMedia(lease) { stream in
             stream.audioPayloadType = payloadType
             // A new codec object only when the codec changes: G.722's coder state must carry on.
@@ -386,8 +436,10 @@ public final class InboundCallService: SessionLayerDelegate {
     }
 
     public func sessionEnded(_ session: InviteSession, reason: InviteSession.EndReason) {
+        if let leg = agentLegs.removeValue(forKey: session.id) { return agentLegEnded(leg, reason: reason) }
         guard let call = calls.removeValue(forKey: session.id) else { return }
         call.mediaCheck?.cancel()
+        leaveCallFlow(call)
         endBridge(of: call)
         leaveConference(call)
         call.summary.state = "ended"

@@ -193,6 +193,28 @@ final class ConfigReader {
         return out
     }
 
+    /// A table of strings such as `choices = { "1" = "sales" }`, in written order, each with its location.
+    public func stringTable(_ key: String) throws(ConfigError) -> [(String, String, String)]? {
+        var t: TOMLTable
+        var loc: (TOMLPosition) -> String = { self.location($0) }
+        if let raw = override(key) {
+            guard case .table(let parsed)? = try? TOMLParser.parseValue(raw) else { throw error("\(key) must be a table like {\"1\" = \"sales\"}", key: key) }
+            t = parsed
+            let l = location(of: key)
+            loc = { _ in l }
+        } else {
+            guard let n = node(key) else { return nil }
+            guard case .table(let parsed) = n.value else { throw ConfigError("\(key) must be a table, not \(n.value.kindName)", at: location(n.position)) }
+            t = parsed
+        }
+        var out: [(String, String, String)] = []
+        for (k, v) in t.entries {
+            guard case .string(let s) = v.value else { throw ConfigError("\(key).\(k) must be a string, not \(v.value.kindName)", at: loc(v.position)) }
+            out.append((k, s, loc(v.position)))
+        }
+        return out
+    }
+
     /// A path: relative file values from the file's directory, relative overrides from the
     /// working directory.
     public func path(_ key: String, relativeTo base: String) throws(ConfigError) -> String? {
@@ -216,6 +238,16 @@ final class ConfigReader {
             p = n.position
         }
         return ConfigReader(file: file, table: t, path: path + [key], position: p, overrides: overrides)
+    }
+
+    /// The sub-tables of this table (`[ivr.nodes.NAME]`), by name in written order.
+    public func namedSections() throws(ConfigError) -> [(String, ConfigReader)] {
+        var out: [(String, ConfigReader)] = []
+        for (key, n) in table.entries {
+            guard case .table = n.value else { throw ConfigError("\(key) in \(sectionName) must be a table", at: location(n.position)) }
+            out.append((key, try section(key)))
+        }
+        return out
     }
 
     /// `[[key]]` tables, each with its index in the override path (`agents.0.password`).

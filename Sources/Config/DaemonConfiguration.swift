@@ -1,5 +1,6 @@
 public import ACD
 public import Media
+public import IVR
 import Foundation
 public import SIP
 public import SIPMessage
@@ -127,6 +128,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Skill groups with their queue rules, in written order.
     public var groups: [GroupSettings]
     public var agents: [Agent]
+    /// The IVR: nodes, the numbers that enter them, and schedules.
+    public var ivr: IVRFlow
+    /// Where each IVR node is written (`file:line`), for errors found later (prompt files).
+    public var ivrLines: [String: String]
 
     /// The routing strategies a group may use (FEATURES A3).
     public static let strategies = RoutingStrategy.allCases.map(\.rawValue)
@@ -380,6 +385,10 @@ extension DaemonConfiguration {
             try a.finish()
         }
 
+        // [[hours]] and [ivr]
+        let schedules = try readHours(root)
+        let (ivr, ivrLines) = try readIVR(root, groups: groups, schedules: schedules)
+
         // [security]
         let sec = try root.section("security")
         var trusted: [IPNetwork] = trunks.flatMap(\.addresses)
@@ -396,7 +405,7 @@ extension DaemonConfiguration {
 
         return DaemonConfiguration(
             source: file, daemon: daemon, paths: paths, sip: sip, security: Security(guardPolicy: guardPolicy), media: media,
-            prompts: prompts, control: control, trunks: trunks, groups: groups, agents: agents)
+            prompts: prompts, control: control, trunks: trunks, groups: groups, agents: agents, ivr: ivr, ivrLines: ivrLines)
     }
 
     /// `127.0.0.1:5060`, `[::1]:5060` or a bare address (port 5060).

@@ -76,9 +76,9 @@ struct Harness {
 }
 
 func offers(_ actions: [ACDAction]) -> [String] {
-    actions.compactMap { if case .offer(let call, let agent, _) = $0 { "\(call)→\(agent)" } else { nil } }
+    actions.compactMap { if case .offer(let call, let agent, _, _) = $0 { "\(call)→\(agent)" } else { nil } }
 }
 
 func offeredAgents(_ actions: [ACDAction]) -> [String] {
-    actions.compactMap { if case .offer(_, let agent, _) = $0 { agent } else { nil } }
+    actions.compactMap { if case .offer(_, let agent, _, _) = $0 { agent } else { nil } }
 }

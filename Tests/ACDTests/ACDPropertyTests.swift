@@ -79,7 +79,7 @@ import Glibc
                     // A call reaches only a ready agent (FEATURES A2), seen from the actions alone.
                     var previous: ACDAction?
                     for action in out {
-                        if case .offer(_, let agent, _) = action {
+                        if case .offer(_, let agent, _, _) = action {
                             // ...announced by the change to ringing, which is checked to come from ready.
                             #expect(previous == .agentChanged(agent: agent, state: .ringing, reason: nil))
                         }

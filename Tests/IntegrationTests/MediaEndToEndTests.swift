@@ -7,43 +7,6 @@ import TestSupport
 /// The media path over loopback, driven as a carrier would: a raw SIP client calls the default
 /// config's echo number (600) and talks RTP from a socket of its own.
 @Suite(.serialized) struct MediaEndToEndTests {
-    /// A call set up by hand: INVITE with our RTP port, 200, ACK.
-    struct Call {
-        let sip: UDPProbe
-        let rtp: UDPProbe
-        let daemonRTPPort: Int
-        let answer: SIPResponse
-    }
-
-    func place(_ daemon: Daemon, number: String, codecs: String = "0 101") throws -> Call {
-        let sip = try UDPProbe()
-        let rtp = try UDPProbe(timeoutMilliseconds: 1000)
-        let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio \(rtp.port) RTP/AVP \(codecs)\r\na=rtpmap:101 telephone-event/8000\r\n"
-        var invite = SIPFixtures.request(.invite, uri: "sip:\(number)@127.0.0.1:\(daemon.sipPort)", viaPort: sip.port, rport: true, callID: "media-\(UUID().uuidString)", body: Array(offer.utf8))
-        invite.headers.set(.contentType, "application/sdp")
-        sip.send(invite.serialized(), to: daemon.sipPort)
-        var ok: SIPResponse?
-        while ok == nil, let bytes = sip.receive() {
-            if case .response(let r) = try SIPParser().parse(bytes), r.status.isFinal { ok = r }
-        }
-        let answer = try #require(ok)
-        #expect(answer.status == .ok)
-        let port = try #require(SDPSession.parse(answer.body).media.first?.port)
-        let ack = SIPFixtures.request(
-            .ack, uri: "sip:\(number)@127.0.0.1:\(daemon.sipPort)", branch: "z9hG4bKack\(sip.port)", viaPort: sip.port, rport: true,
-            toTag: answer.to.tag, callID: invite.callID)
-        sip.send(ack.serialized(), to: daemon.sipPort)
-        return Call(sip: sip, rtp: rtp, daemonRTPPort: port, answer: answer)
-    }
-
-    /// A 20 ms PCMU packet of ours.
-    func packet(_ header: RTPHeader, payload: [UInt8]) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: 12 + payload.count)
-        bytes.withUnsafeMutableBytes { header.write(to: $0) }
-        bytes.replaceSubrange(12..., with: payload)
-        return bytes
-    }
-
     /// Speech-band audio that changes every packet (a sweep), so a reordered, repeated or
     /// missing packet shows in the comparison.
     func sweep(packets: Int) -> [[UInt8]] {

@@ -1,0 +1,221 @@
+import ACD
+import Logging
+import Media
+import NIOCore
+import SIP
+import SIPMessage
+
+/// The B2BUA's second leg: the call to an agent's phone that the ACD offered a caller to.
+///
+/// The leg's RTP port is allocated on the caller's media loop, so once the agent answers the two
+/// legs are relayed by `RTPBridge` without crossing threads. Who ends a leg decides what the ACD
+/// hears: a phone that refuses or fails is `agentDeclined` (the ACD rings the next agent), a
+/// connected agent who hangs up is `agentHungUp`; a leg we end ourselves (RONA, the caller left,
+/// another agent answered a ring-all) is `withdrawn` and reports nothing, since the ACD caused it.
+final class AgentLeg {
+    let session: InviteSession
+    /// The caller's session id and the ACD's id of the call.
+    let caller: UInt64
+    let uniqueID: String
+    let agent: String
+    let lease: RTPPortLease
+    var answered = false
+    var withdrawn = false
+
+    init(session: InviteSession, caller: UInt64, uniqueID: String, agent: String, lease: RTPPortLease) {
+        self.session = session
+        self.caller = caller
+        self.uniqueID = uniqueID
+        self.agent = agent
+        self.lease = lease
+    }
+}
+
+extension InboundCallService {
+    /// Calls to agents' phones in progress (ringing or connected), for status.
+    public var agentLegCount: Int { agentLegs.count }
+
+    /// Where to send the INVITE for an agent's device: `sip:USER` is a phone registered as USER,
+    /// `sip:USER@ADDRESS[:PORT]` a phone at a fixed address. Nil with the reason otherwise.
+    func locate(_ device: String) -> Result<(SIPURI, SIPPeer), DeviceError> {
+        if device.hasPrefix("sip:") && !device.contains("@") {
+            let user = String(device.dropFirst(4))
+            guard let binding = bindings?(user).first else { return .failure(DeviceError("phone \(user) is not registered")) }
+            return .success((binding.contact.uri, binding.source))
+        }
+        guard let uri = try? SIPURI.parse(device), uri.scheme == .sip else {
+            return .failure(DeviceError("device '\(device)' is not a sip: URI (external numbers through a trunk are not supported yet)"))
+        }
+        guard let address = try? SocketAddress(ipAddress: uri.host, port: uri.port ?? 5060) else {
+            return .failure(DeviceError("device '\(device)' needs an IP address"))
+        }
+        return .success((uri, SIPPeer(.udp, address)))
+    }
+
+    struct DeviceError: Error, CustomStringConvertible {
+        var description: String
+        init(_ d: String) { description = d }
+    }
+
+    /// Rings `agent` for the caller `unique`.
+    func offer(_ unique: String, to agent: String, device: String) {
+        guard let call = caller(unique), let callerLease = call.lease else {
+            // The caller left between the ACD's decision and now; the ACD hears of it from the hang-up.
+            return
+        }
+        let meta: Logger.Metadata = ["call.id": "\(call.session.id)", "call.unique_id": "\(unique)", "agent.id": "\(agent)", "agent.device": "\(device)"]
+        let target: (SIPURI, SIPPeer)
+        switch locate(device) {
+        case .success(let t): target = t
+        case .failure(let why):
+            logger.warning("agent's phone cannot be rung", metadata: meta.merging(["agent.reason": "\(why)"]) { $1 })
+            acd?(.agentDeclined(agent: agent, call: unique))
+            return
+        }
+        call.pendingOffers.insert(agent)
+        call.summary.agent = agent
+        call.summary.state = "ringing"
+        ports.allocate(near: callerLease).hop(to: loop).assumeIsolated().whenComplete { [weak self] result in
+            guard let self else { return }
+            guard case .success(let lease) = result else {
+                call.pendingOffers.remove(agent)
+                self.logger.warning("no RTP port for the agent's leg", metadata: meta)
+                self.acd?(.agentDeclined(agent: agent, call: unique))
+                return
+            }
+            guard self.calls[call.session.id] === call, call.pendingOffers.remove(agent) != nil else {
+                // The caller left or the offer was withdrawn while the port was found.
+                lease.loop.execute { lease.release() }
+                return
+            }
+            self.ring(call, agent: agent, target: target, lease: lease, meta: meta)
+        }
+    }
+
+    private func ring(_ call: ActiveCall, agent: String, target: (SIPURI, SIPPeer), lease: RTPPortLease, meta: Logger.Metadata) {
+        // The caller's codec first, so the relay needs no transcoding when the phone agrees.
+        var capabilities = policy.media
+        if let codec = call.audio?.codec { capabilities.codecs = [codec] + capabilities.codecs.filter { $0 != codec } }
+        let sdp = SDPNegotiation.offer(capabilities: capabilities, localPort: lease.rtpPort, sessionID: String(call.session.id), sessionVersion: 1)
+        let callerURI = SIPURI(user: call.session.invite.from.uri.user ?? "anonymous", host: policy.media.address)
+        let session = sessions.invite(
+            to: target.0, peer: target.1, from: SIPNameAddr(uri: callerURI), offer: sdp,
+            headers: [
+                SIPHeaderField(.init("X-ACD-Call"), call.summary.uniqueID),
+                SIPHeaderField(.init("X-ACD-Queue"), call.summary.queue ?? ""),
+            ])
+        let leg = AgentLeg(session: session, caller: call.session.id, uniqueID: call.summary.uniqueID, agent: agent, lease: lease)
+        agentLegs[session.id] = leg
+        call.offers[agent] = session.id
+        let legID = session.id
+        session.onEvent = { [weak self] event in
+            if case .answered(let answer) = event { self?.agentAnswered(legID, answer: answer) }
+        }
+        logger.info("ringing agent", metadata: meta.merging(["agent.leg": "\(legID)", "agent.peer": "\(target.1)"]) { $1 })
+    }
+
+    /// The ACD stops ringing `agent` (RONA, the caller left, another agent answered).
+    func withdrawOffer(_ unique: String, from agent: String) {
+        if let call = caller(unique) {
+            call.pendingOffers.remove(agent)
+            if let legID = call.offers.removeValue(forKey: agent), let leg = agentLegs[legID] {
+                leg.withdrawn = true
+                leg.session.hangUp()
+            }
+            if call.offers.isEmpty && call.connectedLeg == nil {
+                call.summary.agent = nil
+                call.summary.state = "queued"
+            }
+            return
+        }
+        for leg in agentLegs.values where leg.uniqueID == unique && leg.agent == agent && !leg.answered {
+            leg.withdrawn = true
+            leg.session.hangUp()
+        }
+    }
+
+    private func agentAnswered(_ legID: UInt64, answer: SDPSession?) {
+        guard let leg = agentLegs[legID] else { return }
+        let meta: Logger.Metadata = ["call.id": "\(leg.caller)", "call.unique_id": "\(leg.uniqueID)", "agent.id": "\(leg.agent)"]
+        guard !leg.withdrawn, let call = calls[leg.caller], call.connectedLeg == nil else {
+            leg.withdrawn = true
+            return leg.session.hangUp()
+        }
+        let audio: NegotiatedAudio
+        do {
+            guard let answer else { throw SDPNegotiationError.noAudio }
+            audio = try SDPNegotiation.accept(answer: answer, capabilities: policy.media)
+        } catch {
+            logger.warning("agent's phone answered with unusable SDP; hanging it up", metadata: meta.merging(["sdp.error": "\(error)"]) { $1 })
+            return leg.session.hangUp()
+        }
+        leg.answered = true
+        call.offers[leg.agent] = nil
+        call.connectedLeg = legID
+        call.summary.agent = leg.agent
+        call.summary.state = "bridged"
+        apply(audio, inbandDTMF: false, to: leg.lease)
+        let agentStream = leg.lease.stream
+        if let callerLease = call.lease {
+            onMedia(callerLease) { callerStream in
+                callerStream.stopPlayback()
+                callerStream.onPlaybackEnded = nil
+                RTPBridge.join(callerStream, agentStream)
+            }
+        }
+        logger.info("agent answered; call bridged", metadata: meta.merging(["agent.codec": "\(audio.codec.rawValue)"]) { $1 })
+        let (service, sip) = (bound, loop)
+        let caller = call.session.id
+        acdRequest?(.agentAnswered(agent: leg.agent, call: leg.uniqueID)) { error in
+            guard let error else { return }
+            sip.execute { service.value.answerRefused(legID, caller: caller, error: error) }
+        }
+    }
+
+    /// The ACD had already moved on (a ring timeout crossed the answer): the agent's leg ends and
+    /// the caller goes back to the music, still in the queue.
+    private func answerRefused(_ legID: UInt64, caller: UInt64, error: ACDError) {
+        logger.notice("ACD refused the agent's answer; back to the queue", metadata: ["call.id": "\(caller)", "acd.error": "\(error)"])
+        if let leg = agentLegs[legID] {
+            leg.withdrawn = true
+            leg.session.hangUp()
+        }
+        guard let call = calls[caller], call.connectedLeg == legID else { return }
+        call.connectedLeg = nil
+        call.summary.agent = nil
+        call.summary.state = "queued"
+        startMusic(call)
+    }
+
+    /// An agent's leg is over: its port goes back (which splits a bridge), and the ACD and the
+    /// caller hear what it means.
+    func agentLegEnded(_ leg: AgentLeg, reason: InviteSession.EndReason) {
+        let lease = leg.lease
+        lease.loop.execute { lease.release() }
+        let call = calls[leg.caller]
+        logger.info(
+            "agent leg ended",
+            metadata: [
+                "call.id": "\(leg.caller)", "call.unique_id": "\(leg.uniqueID)", "agent.id": "\(leg.agent)", "agent.leg": "\(leg.session.id)",
+                "call.reason": "\(reason)", "agent.answered": "\(leg.answered)", "agent.withdrawn": "\(leg.withdrawn)",
+            ])
+        if leg.answered {
+            if !leg.withdrawn { acd?(.agentHungUp(agent: leg.agent)) }
+            if let call, call.connectedLeg == leg.session.id {
+                call.connectedLeg = nil
+                call.inACD = false
+                byUniqueID[call.summary.uniqueID] = nil
+                call.session.hangUp()
+            }
+        } else {
+            if let call, call.offers[leg.agent] == leg.session.id {
+                call.offers[leg.agent] = nil
+                if call.offers.isEmpty && call.connectedLeg == nil {
+                    call.summary.agent = nil
+                    call.summary.state = "queued"
+                }
+            }
+            if !leg.withdrawn { acd?(.agentDeclined(agent: leg.agent, call: leg.uniqueID)) }
+        }
+    }
+}

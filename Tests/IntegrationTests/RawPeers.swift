@@ -1,0 +1,154 @@
+import Foundation
+import Media
+import SIP
+import SIPMessage
+import Testing
+import TestSupport
+
+/// A call set up by hand: INVITE with our RTP port, 200, ACK.
+struct Call {
+    let sip: UDPProbe
+    let rtp: UDPProbe
+    let daemonRTPPort: Int
+    let answer: SIPResponse
+    let invite: SIPRequest
+}
+
+/// Calls `number` on the daemon from raw sockets, as a trunk would (the default trunk admits
+/// 127.0.0.1), offering `codecs` and telephone-events.
+func place(_ daemon: Daemon, number: String, codecs: String = "0 101") throws -> Call {
+    let sip = try UDPProbe()
+    let rtp = try UDPProbe(timeoutMilliseconds: 1000)
+    let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio \(rtp.port) RTP/AVP \(codecs)\r\na=rtpmap:101 telephone-event/8000\r\n"
+    var invite = SIPFixtures.request(.invite, uri: "sip:\(number)@127.0.0.1:\(daemon.sipPort)", viaPort: sip.port, rport: true, callID: "media-\(UUID().uuidString)", body: Array(offer.utf8))
+    invite.headers.set(.contentType, "application/sdp")
+    sip.send(invite.serialized(), to: daemon.sipPort)
+    var ok: SIPResponse?
+    while ok == nil, let bytes = sip.receive() {
+        if case .response(let r) = try SIPParser().parse(bytes), r.status.isFinal { ok = r }
+    }
+    let answer = try #require(ok)
+    #expect(answer.status == .ok)
+    let port = try #require(SDPSession.parse(answer.body).media.first?.port)
+    let ack = SIPFixtures.request(
+        .ack, uri: "sip:\(number)@127.0.0.1:\(daemon.sipPort)", branch: "z9hG4bKack\(sip.port)", viaPort: sip.port, rport: true,
+        toTag: answer.to.tag, callID: invite.callID)
+    sip.send(ack.serialized(), to: daemon.sipPort)
+    return Call(sip: sip, rtp: rtp, daemonRTPPort: port, answer: answer, invite: invite)
+}
+
+/// An RTP packet of ours.
+func packet(_ header: RTPHeader, payload: [UInt8]) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: 12 + payload.count)
+    bytes.withUnsafeMutableBytes { header.write(to: $0) }
+    bytes.replaceSubrange(12..., with: payload)
+    return bytes
+}
+
+extension Call {
+    /// Presses `key` as RFC 4733 events (payload type 101): three updates and three end packets.
+    func press(_ key: UInt8, sender: inout RTPSenderState) {
+        let ts = sender.nextTimestamp
+        for i in 1...6 {
+            let e = TelephoneEvent(event: key, end: i > 3, duration: UInt16(min(i, 4) * 160))
+            var payload = [UInt8](repeating: 0, count: 4)
+            payload.withUnsafeMutableBytes { e.write(to: $0) }
+            rtp.send(packet(sender.nextEvent(payloadType: 101, eventTimestamp: ts, first: i == 1), payload: payload), to: daemonRTPPort)
+        }
+    }
+
+    /// Sends `packets` of PCMU silence, 20 ms apart (time passes on the stream, as between two keys).
+    func talk(packets: Int, sender: inout RTPSenderState) {
+        for _ in 0..<packets {
+            rtp.send(packet(sender.next(payloadType: 0, samples: 160), payload: [UInt8](repeating: 0xFF, count: 160)), to: daemonRTPPort)
+            usleep(20_000)
+        }
+    }
+
+    /// Hangs up from our side and waits for the 200.
+    func hangUp(_ daemon: Daemon) throws -> SIPResponse? {
+        var bye = SIPFixtures.request(
+            .bye, uri: "sip:\(invite.uri.user ?? "")@127.0.0.1:\(daemon.sipPort)", branch: "z9hG4bKbye\(sip.port)", viaPort: sip.port, rport: true,
+            toTag: answer.to.tag, callID: invite.callID, cseq: 2)
+        bye.contact = []
+        sip.send(bye.serialized(), to: daemon.sipPort)
+        while let bytes = sip.receive() {
+            if case .response(let r) = try SIPParser().parse(bytes), r.cseq.method == .bye { return r }
+        }
+        return nil
+    }
+}
+
+/// An agent's SIP phone from raw sockets: registers with digest credentials, then answers the
+/// INVITEs the daemon sends it the way a desk phone does (180, then 200 with SDP).
+final class AgentPhone {
+    let user: String
+    let sip: UDPProbe
+    let rtp: UDPProbe
+    let daemon: Daemon
+    /// The INVITE being handled and what we answered.
+    var invite: SIPRequest?
+    var ok: SIPResponse?
+
+    init(_ user: String, daemon: Daemon) throws {
+        self.user = user
+        self.daemon = daemon
+        sip = try UDPProbe(timeoutMilliseconds: 3000)
+        rtp = try UDPProbe(timeoutMilliseconds: 1000)
+        try register()
+    }
+
+    private func register() throws {
+        func send(_ cseq: UInt32, authorization: String?) throws -> SIPResponse {
+            var req = SIPFixtures.request(
+                .register, uri: "sip:127.0.0.1:\(daemon.sipPort)", branch: "z9hG4bKreg\(user)\(cseq)", viaPort: sip.port, rport: true,
+                callID: "reg-\(user)-\(sip.port)", cseq: cseq, extraHeaders: [("Expires", "300")], fromUser: user)
+            req.to = SIPNameAddr(uri: try SIPURI.parse("sip:\(user)@127.0.0.1"))
+            if let authorization { req.headers.add(.authorization, authorization) }
+            sip.send(req.serialized(), to: daemon.sipPort)
+            while let b = sip.receive() {
+                if case .response(let r) = try SIPParser().parse(b), r.status.isFinal { return r }
+            }
+            throw ProbeError("no answer to REGISTER")
+        }
+        let challenge = try send(1, authorization: nil)
+        var client = DigestClient(username: user, password: "secret\(user)")
+        var signed = SIPFixtures.request(.register, uri: "sip:127.0.0.1:\(daemon.sipPort)")
+        guard client.authorize(&signed, challengedBy: challenge), let auth = signed.headers[.authorization] else { throw ProbeError("cannot answer the challenge") }
+        let done = try send(2, authorization: auth)
+        guard done.status == .ok else { throw ProbeError("REGISTER of \(user) got \(done.status.rawValue)") }
+    }
+
+    /// Next SIP request from the daemon (retransmissions of one already seen are skipped).
+    func nextRequest(_ method: SIPMethod, timeoutMilliseconds: Int32 = 3000) throws -> SIPRequest? {
+        let deadline = Date().addingTimeInterval(Double(timeoutMilliseconds) / 1000)
+        while Date() < deadline {
+            guard let b = sip.receive(timeoutMilliseconds: 200) else { continue }
+            if case .request(let r) = try SIPParser().parse(b), r.method == method { return r }
+        }
+        return nil
+    }
+
+    func respond(_ request: SIPRequest, _ status: SIPStatus, sdp: Bool = false) {
+        var r = SIPFixtures.response(to: request, status, toTag: "phone\(user)")
+        if sdp {
+            let body = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio \(rtp.port) RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+            r.body = Array(body.utf8)
+            r.headers.set(.contentType, "application/sdp")
+            r.contact = [.address(SIPNameAddr(uri: try! SIPURI.parse("sip:\(user)@127.0.0.1:\(sip.port)")))]
+        }
+        if status == .ok && request.method == .invite { ok = r }
+        sip.send(r.serialized(), to: daemon.sipPort)
+    }
+
+    /// Waits for a call, rings, answers; returns the daemon's RTP port for this leg.
+    func answerNextCall(ringFor seconds: Double = 0.2) throws -> Int {
+        let inv = try #require(try nextRequest(.invite), "agent \(user)'s phone was not called")
+        invite = inv
+        respond(inv, .ringing)
+        usleep(UInt32(seconds * 1_000_000))
+        respond(inv, .ok, sdp: true)
+        _ = try #require(try nextRequest(.ack), "no ACK for the agent's 200")
+        return try #require(SDPSession.parse(inv.body).media.first?.port)
+    }
+}
