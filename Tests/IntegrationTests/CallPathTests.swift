@@ -100,6 +100,160 @@ import TestSupport
         #expect(status["calls"]?["sessions"] == 0 && status["calls"]?["agent_legs"] == 0, "\(status["calls"] ?? .null)")
         #expect(daemon.stop() == 0)
     }
+
+    /// Reaches the sales queue from a fresh call: hears the welcome start, skips it, presses 1.
+    func callSales(_ daemon: Daemon) throws -> (Call, RTPSenderState) {
+        let call = try place(daemon, number: "100")
+        _ = call.rtp.receive()
+        var sender = RTPSenderState()
+        call.press(1, sender: &sender)
+        call.talk(packets: 15, sender: &sender)
+        call.press(1, sender: &sender)
+        return (call, sender)
+    }
+
+    /// Nothing of a call may be left once it is over.
+    func expectNothingLeft(_ daemon: Daemon, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.isEmpty == true }, sourceLocation: sourceLocation)
+        let calls = try daemon.status()["calls"]
+        #expect(calls?["sessions"] == 0 && calls?["agent_legs"] == 0 && calls?["rtp_ports_in_use"] == 0, "\(calls ?? .null)", sourceLocation: sourceLocation)
+        #expect(try daemon.status()["acd"]?["callers_waiting"] == 0, sourceLocation: sourceLocation)
+    }
+
+    func events(_ daemon: Daemon) -> [String] { queueLog(daemon).map { $0.count > 4 ? $0[4] : "" } }
+
+    @Test func callerWhoHangsUpWhileQueuedIsAbandoned() throws {
+        let daemon = try Daemon()
+        let (call, _) = try callSales(daemon)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"]?.stringValue == "queued" })
+        // Music on hold plays while the caller waits.
+        let moh = try PromptAudio.wav("\(packageRoot)/prompts/moh/default.wav")
+        while call.rtp.receive(timeoutMilliseconds: 5) != nil {}  // what was sent before the queue
+        var heard: [Int16] = []
+        while heard.count < 4000, let d = call.rtp.receive() {
+            let h = try d.withUnsafeBytes { try RTPHeader.parse($0) }
+            heard += d[h.payloadOffset...].map { G711.ulaw.decode($0) }
+        }
+        let music = PromptAudio.locate(heard[800..<2400], in: moh, maxStart: 40_000)
+        #expect(music.correlation > 0.99, "the waiting caller does not hear the music on hold (best match \(music))")
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        #expect(eventually { events(daemon).contains("ABANDON") }, "\(events(daemon))")
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test func ringNoAnswerGoesToTheNextAgent() throws {
+        let daemon = try Daemon(sets: ["groups.0.ring_seconds": "1"])
+        let first = try AgentPhone("1001", daemon: daemon)
+        let second = try AgentPhone("1002", daemon: daemon)
+        try loginReady(daemon, "1001")
+        try loginReady(daemon, "1002")
+        let (call, _) = try callSales(daemon)
+        #expect(try first.ringUntilCancelled(), "the first agent's phone was not cancelled after the ring time")
+        _ = try second.answerNextCall()
+        #expect(try eventually { try agentState(daemon, "1001") == "not-ready" })
+        let agents = try #require(daemon.control("agents").result?.arrayValue)
+        #expect(agents.first { $0["id"] == "1001" }?["reason"]?.stringValue == "rona")
+        #expect(try daemon.control("calls").result?.arrayValue?.first?["agent"]?.stringValue == "1002")
+        #expect(events(daemon).contains("RINGNOANSWER"), "\(events(daemon))")
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        if let bye = try second.nextRequest(.bye) { second.respond(bye, .ok) }
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test func busyPhoneGoesToTheNextAgent() throws {
+        let daemon = try Daemon()
+        let first = try AgentPhone("1001", daemon: daemon)
+        let second = try AgentPhone("1002", daemon: daemon)
+        try loginReady(daemon, "1001")
+        try loginReady(daemon, "1002")
+        let (call, _) = try callSales(daemon)
+        try first.refuseNextCall(.busyHere)
+        _ = try second.answerNextCall()
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"]?.stringValue == "bridged" })
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        if let bye = try second.nextRequest(.bye) { second.respond(bye, .ok) }
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
+
+    /// The caller gives up while the agent's phone rings: the phone gets a CANCEL, the agent is
+    /// ready again, and the call is abandoned.
+    @Test func callerWhoLeavesWhileThePhoneRingsCancelsIt() throws {
+        let daemon = try Daemon()
+        let phone = try AgentPhone("1001", daemon: daemon)
+        try loginReady(daemon, "1001")
+        let (call, _) = try callSales(daemon)
+        let invite = try #require(try phone.nextRequest(.invite))
+        phone.respond(invite, .ringing)
+        #expect(try eventually { try agentState(daemon, "1001") == "ringing" })
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        let cancel = try #require(try phone.nextRequest(.cancel), "the ringing phone got no CANCEL")
+        phone.respond(cancel, .ok)
+        phone.respond(invite, .requestTerminated)
+        #expect(try eventually { try agentState(daemon, "1001") == "ready" })
+        #expect(events(daemon).contains("ABANDON"), "\(events(daemon))")
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
+
+    /// Closed hours: the closed message, then (voicemail not built yet) all busy and goodbye, and
+    /// the daemon hangs up.
+    @Test func outOfHoursCallerHearsTheClosedMessage() throws {
+        let daemon = try Daemon(sets: ["ivr.nodes.hours.schedule": "office", "hours.1.open": "[]"])
+        let call = try place(daemon, number: "100")
+        var heard: [Int16] = []
+        var bye: SIPRequest?
+        while bye == nil {
+            if let d = call.rtp.receive(timeoutMilliseconds: 50) {
+                let h = try d.withUnsafeBytes { try RTPHeader.parse($0) }
+                heard += d[h.payloadOffset...].map { G711.ulaw.decode($0) }
+            }
+            if let s = call.sip.receive(timeoutMilliseconds: 1), case .request(let r) = try SIPParser().parse(s), r.method == .bye { bye = r }
+            if heard.count > 8000 * 60 { break }
+        }
+        let hangup = try #require(bye, "no BYE after the closed message")
+        call.sip.send(hangup.response(.ok).serialized(), to: daemon.sipPort)
+        // The welcome, then the closed message.
+        let closed = try PromptAudio.samples("closed")
+        let found = PromptAudio.locate(closed[2000..<3600], in: heard, maxStart: try PromptAudio.samples("welcome").count + 8000)
+        #expect(found.correlation > 0.99, "the closed message was not heard (best match \(found))")
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
+
+    /// The same choice made with in-band tones on a trunk that sends no RFC 4733 events.
+    @Test func inbandKeyReachesTheAgent() throws {
+        let daemon = try Daemon(sets: ["trunks.0.dtmf": "inband"])
+        let phone = try AgentPhone("1001", daemon: daemon)
+        try loginReady(daemon, "1001")
+        let call = try place(daemon, number: "100", codecs: "0")
+        var sender = RTPSenderState()
+        func tones(_ keys: String) {
+            let gen = DTMFToneGenerator()
+            gen.queue(keys)
+            var frame = [Int16](repeating: 0, count: 160)
+            for _ in 0..<25 {
+                let payload: [UInt8] = frame.withUnsafeMutableBufferPointer { f in
+                    for i in 0..<f.count { f[i] = 0 }
+                    _ = gen.generate(into: f)
+                    return f.map { G711.ulaw.encode($0) }
+                }
+                call.rtp.send(packet(sender.next(payloadType: 0, samples: 160), payload: payload), to: call.daemonRTPPort)
+                usleep(20_000)
+            }
+        }
+        tones("1")  // skips the welcome
+        tones("1")  // chooses sales
+        _ = try phone.answerNextCall()
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"]?.stringValue == "bridged" })
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        if let bye = try phone.nextRequest(.bye) { phone.respond(bye, .ok) }
+        #expect(events(daemon).contains("CONNECT"))
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
 }
 
 /// Whether the RTP packet `d` carries one of `payloads`.

@@ -49,6 +49,17 @@ enum PromptAudio {
             .map { ($0, correlation(received[$0..<($0 + n)], expected[0..<n])) }.max { $0.1 < $1.1 }?.0
     }
 
+    /// Where `piece` best matches inside `track` (starting at most at `maxStart`), and how well:
+    /// a coarse search every 16 samples, then every sample around the best.
+    static func locate(_ piece: ArraySlice<Int16>, in track: [Int16], maxStart: Int) -> (offset: Int, correlation: Double) {
+        let last = min(maxStart, track.count - piece.count)
+        guard last >= 0 else { return (0, 0) }
+        func score(_ at: Int) -> Double { correlation(track[at..<(at + piece.count)], piece) }
+        let coarse = stride(from: 0, through: last, by: 16).map { ($0, score($0)) }.max { $0.1 < $1.1 }?.0 ?? 0
+        let fine = (max(0, coarse - 16)...min(last, coarse + 16)).map { ($0, score($0)) }.max { $0.1 < $1.1 }?.0 ?? coarse
+        return (fine, score(fine))
+    }
+
     /// Power of `freq` Hz in 8 kHz audio (Goertzel), normalised by the length.
     static func power(_ x: ArraySlice<Int16>, _ freq: Double) -> Double {
         let c = 2 * cos(2 * Double.pi * freq / 8000)

@@ -141,6 +141,27 @@ final class AgentPhone {
         sip.send(r.serialized(), to: daemon.sipPort)
     }
 
+    /// Waits for a call and rings without answering until the daemon cancels it; answers the
+    /// CANCEL and the INVITE (487) as RFC 3261 §9.2 asks. Returns whether a CANCEL came.
+    func ringUntilCancelled(timeoutMilliseconds: Int32 = 5000) throws -> Bool {
+        let inv = try #require(try nextRequest(.invite), "agent \(user)'s phone was not called")
+        invite = inv
+        respond(inv, .ringing)
+        guard let cancel = try nextRequest(.cancel, timeoutMilliseconds: timeoutMilliseconds) else { return false }
+        respond(cancel, .ok)
+        respond(inv, .requestTerminated)
+        _ = try nextRequest(.ack)
+        return true
+    }
+
+    /// Waits for a call and refuses it with `status` (486 Busy Here, say).
+    func refuseNextCall(_ status: SIPStatus) throws {
+        let inv = try #require(try nextRequest(.invite), "agent \(user)'s phone was not called")
+        invite = inv
+        respond(inv, status)
+        _ = try nextRequest(.ack)
+    }
+
     /// Waits for a call, rings, answers; returns the daemon's RTP port for this leg.
     func answerNextCall(ringFor seconds: Double = 0.2) throws -> Int {
         let inv = try #require(try nextRequest(.invite), "agent \(user)'s phone was not called")
