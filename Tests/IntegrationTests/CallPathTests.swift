@@ -254,6 +254,42 @@ import TestSupport
         try expectNothingLeft(daemon)
         #expect(daemon.stop() == 0)
     }
+
+    /// A broken flow stops the start and is refused on reload with the node named; a good reload
+    /// leaves a waiting caller in place, who is then answered.
+    @Test func reloadKeepsAWaitingCallerAndBrokenFlowsAreRefused() throws {
+        do {
+            _ = try Daemon(sets: ["ivr.nodes.welcome.next": "nowhere"])
+            Issue.record("acdd started with a flow that leads nowhere")
+        } catch {
+            #expect("\(error)".contains("IVR node 'welcome': leads to 'nowhere'"), "\(error)")
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("acdd-ivr-\(UUID().uuidString.prefix(6))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let config = "\(dir)/acd.toml"
+        let original = try String(contentsOfFile: "\(packageRoot)/config/acd.toml", encoding: .utf8)
+        try original.write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try Daemon(config: config, state: "\(dir)/state")
+        let (call, _) = try callSales(daemon)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"]?.stringValue == "queued" })
+
+        try original.replacingOccurrences(of: "timeout_seconds = 5", with: "timeout_seconds = 6").write(toFile: config, atomically: true, encoding: .utf8)
+        #expect(try daemon.control("reload").ok)
+        try original.replacingOccurrences(of: "next = \"hours\"", with: "next = \"nowhere\"").write(toFile: config, atomically: true, encoding: .utf8)
+        let refused = try daemon.control("reload")
+        #expect(refused.error?.message.contains("IVR node 'welcome'") == true, "\(String(describing: refused.error))")
+        #expect(refused.error?.message.contains("\(config):") == true, "\(String(describing: refused.error))")
+
+        // Still waiting after both reloads: the first agent to log in gets the call.
+        let phone = try AgentPhone("1003", daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1003"]).ok)
+        _ = try phone.answerNextCall()
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"]?.stringValue == "bridged" })
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        if let bye = try phone.nextRequest(.bye) { phone.respond(bye, .ok) }
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
 }
 
 /// Whether the RTP packet `d` carries one of `payloads`.
