@@ -41,7 +41,7 @@ extension InboundCallService {
         if device.hasPrefix("sip:") && !device.contains("@") {
             let user = String(device.dropFirst(4))
             guard let binding = bindings?(user).first else { return .failure(DeviceError("phone \(user) is not registered")) }
-            return .success((binding.contact.uri, binding.source))
+            return .success((binding.contact.uri, Self.peer(for: binding)))
         }
         guard let uri = try? SIPURI.parse(device), uri.scheme == .sip else {
             return .failure(DeviceError("device '\(device)' is not a sip: URI (external numbers through a trunk are not supported yet)"))
@@ -50,6 +50,17 @@ extension InboundCallService {
             return .failure(DeviceError("device '\(device)' needs an IP address"))
         }
         return .success((uri, SIPPeer(.udp, address)))
+    }
+
+    /// Where a registered phone is reached: over UDP the Contact's address (RFC 3261 §8.1.2),
+    /// which may differ from where the REGISTER came from; the source when the Contact names no
+    /// IP address, and over TCP, where the phone's own connection is the way back.
+    static func peer(for binding: SIPBinding) -> SIPPeer {
+        let uri = binding.contact.uri
+        guard binding.source.transport == .udp, let address = try? SocketAddress(ipAddress: uri.host, port: uri.port ?? 5060) else {
+            return binding.source
+        }
+        return SIPPeer(.udp, address)
     }
 
     struct DeviceError: Error, CustomStringConvertible {
@@ -191,14 +202,24 @@ extension InboundCallService {
     /// caller hear what it means.
     func agentLegEnded(_ leg: AgentLeg, reason: InviteSession.EndReason) {
         let lease = leg.lease
-        lease.loop.execute { lease.release() }
         let call = calls[leg.caller]
-        logger.info(
-            "agent leg ended",
-            metadata: [
-                "call.id": "\(leg.caller)", "call.unique_id": "\(leg.uniqueID)", "agent.id": "\(leg.agent)", "agent.leg": "\(leg.session.id)",
-                "call.reason": "\(reason)", "agent.answered": "\(leg.answered)", "agent.withdrawn": "\(leg.withdrawn)",
-            ])
+        var meta: Logger.Metadata = [
+            "call.id": "\(leg.caller)", "call.unique_id": "\(leg.uniqueID)", "agent.id": "\(leg.agent)", "agent.leg": "\(leg.session.id)",
+            "call.reason": "\(reason)", "agent.answered": "\(leg.answered)", "agent.withdrawn": "\(leg.withdrawn)",
+        ]
+        // The leg's figures are read, and its port given back (splitting the bridge), on its loop.
+        lease.loop.submit { () -> (MediaQuality, Int) in
+            let q = lease.quality
+            let relayed = lease.stream.packetsRelayed
+            lease.release()
+            return (q, relayed)
+        }.hop(to: loop).assumeIsolated().whenSuccess { [weak self] q, relayed in
+            meta["rtp.packets_in"] = "\(q.packetsIn)"
+            meta["rtp.packets_out"] = "\(q.packetsOut)"
+            meta["rtp.relayed"] = "\(relayed)"
+            meta["rtp.lost"] = "\(q.lost)"
+            self?.logger.info("agent leg ended", metadata: meta)
+        }
         if leg.answered {
             if !leg.withdrawn { acd?(.agentHungUp(agent: leg.agent)) }
             if let call, call.connectedLeg == leg.session.id {

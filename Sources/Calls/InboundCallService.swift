@@ -454,12 +454,14 @@ public final class InboundCallService: SessionLayerDelegate {
             return logger.info("call ended", metadata: meta)
         }
         // The leg's last figures are read, and its ports given back, on its own loop.
-        lease.loop.submit { () -> MediaQuality in
+        lease.loop.submit { () -> (MediaQuality, Int) in
             let q = lease.quality
+            let relayed = lease.stream.packetsRelayed
             lease.release()
-            return q
-        }.hop(to: loop).assumeIsolated().whenSuccess { [weak self] q in
+            return (q, relayed)
+        }.hop(to: loop).assumeIsolated().whenSuccess { [weak self] q, relayed in
             meta["call.rtp_packets_in"] = "\(q.packetsIn)"
+            if relayed > 0 { meta["rtp.relayed"] = "\(relayed)" }
             meta["rtp.packets_out"] = "\(q.packetsOut)"
             meta["rtp.lost"] = "\(q.lost)"
             meta["rtp.jitter_ms"] = "\((q.jitterMs * 10).rounded() / 10)"

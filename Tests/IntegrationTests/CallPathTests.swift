@@ -290,6 +290,61 @@ import TestSupport
         try expectNothingLeft(daemon)
         #expect(daemon.stop() == 0)
     }
+
+    /// Real peers: SIPp as the trunk caller (RFC 4733 "1" from the capture SIPp ships, then
+    /// speech) and SIPp as the agent's registered phone (ring, answer, speech back). Every packet
+    /// of each side's capture crosses to the other (the daemon's per-leg counters), the queue log
+    /// tells the story, and the agent goes through wrap-up back to ready.
+    @Test(.enabled(if: haveSIPp, "SIPp (package sip-tester) is not installed"))
+    func sippCallerReachesASIPpAgent() throws {
+        let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "1", "media.timeout_seconds": "0"])
+        let phonePort = freePort(excluding: [daemon.sipPort])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sipp-agent-\(UUID().uuidString.prefix(6))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/pcap", withDestinationPath: "/usr/share/sip-tester")
+        let phone = Process()
+        phone.executableURL = URL(fileURLWithPath: sippPath!)
+        phone.arguments = [
+            "-sf", "\(scenarios)/agent_phone.xml", "-i", "127.0.0.1", "-p", String(phonePort), "-m", "1", "-nostdin", "-timeout", "40s",
+            "-mi", "127.0.0.1", "-mp", String(freePort(excluding: [daemon.sipPort, phonePort])), "-trace_stat", "-stf", "\(dir)/stat.csv",
+        ]
+        phone.currentDirectoryURL = URL(fileURLWithPath: dir)
+        phone.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        phone.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try phone.run()
+        defer { if phone.isRunning { phone.terminate() } }
+        let (regStatus, regStats, regOutput) = try sipp(
+            daemon, scenario: "register_contact.xml", calls: 1, rate: 1, service: "1001",
+            extra: ["-au", "1001", "-ap", "secret1001", "-key", "agent_port", String(phonePort)], timeout: 20)
+        #expect(regStatus == 0 && regStats.successful == 1, "\(regOutput)")
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+
+        let (status, stats, output) = try sipp(
+            daemon, scenario: "caller_menu.xml", calls: 1, rate: 1, service: "100",
+            extra: ["-mi", "127.0.0.1", "-mp", String(freePort(excluding: [daemon.sipPort, phonePort]))], timeout: 60)
+        #expect(status == 0 && stats.successful == 1 && stats.failed == 0, "\(output)")
+        let deadline = Date().addingTimeInterval(10)
+        while phone.isRunning && Date() < deadline { usleep(50_000) }
+        #expect(try SIPpStats(csv: "\(dir)/stat.csv").successful == 1, "the agent's phone scenario did not complete")
+
+        func figure(_ line: Substring?, _ key: String) -> Int? {
+            line?.split(separator: " ").first { $0.hasPrefix("\(key)=") }.flatMap { Int($0.split(separator: "=")[1]) }
+        }
+        #expect(eventually { daemon.log.contains("agent leg ended") && daemon.log.contains("call ended") })
+        let lines = daemon.log.split(separator: "\n")
+        let callerLine = lines.first { $0.contains("\"call ended\"") }
+        let agentLine = lines.first { $0.contains("\"agent leg ended\"") }
+        // g711a.pcap holds 236 packets and dtmf_2833_1.pcap 10.
+        #expect(figure(callerLine, "call.rtp_packets_in") == 246, "\(callerLine ?? "")")
+        #expect(figure(agentLine, "rtp.packets_in") == 236, "\(agentLine ?? "")")
+        #expect(figure(agentLine, "rtp.relayed") == 236, "the caller's speech did not all reach the agent: \(agentLine ?? "")")
+        #expect(figure(callerLine, "rtp.relayed") == 236, "the agent's speech did not all reach the caller: \(callerLine ?? "")")
+        let events = events(daemon)
+        for e in ["ENTERQUEUE", "CONNECT", "COMPLETECALLER"] { #expect(events.contains(e), "queue_log has no \(e): \(events)") }
+        #expect(try eventually(4) { try agentState(daemon, "1001") == "ready" })
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
 }
 
 /// Whether the RTP packet `d` carries one of `payloads`.
