@@ -206,6 +206,7 @@ final class DaemonCore: @unchecked Sendable {
             if c.media.playbackNumber != nil { _ = try store.require(InboundCallService.playbackTestPrompts, language: c.prompts.language) }
             _ = try store.requireMusic(c.prompts.musicOnHold)
             if !c.ivr.nodes.isEmpty { _ = try store.require(InboundCallService.queuePrompts, language: c.prompts.language) }
+            if !c.agents.isEmpty { _ = try store.require(InboundCallService.featureCodePrompts, language: c.prompts.language) }
         } catch {
             throw ConfigError(error.description, at: "paths.prompts")
         }

@@ -202,7 +202,12 @@ public final class InboundCallService: SessionLayerDelegate {
         // trunk. A stranger is refused outright rather than challenged.
         let origin: String
         var inband = false
-        if let trunk = policy.trunks.first(where: { t in t.addresses.contains { $0.contains(ip: session.peer.ip) } }) {
+        let claimedUser = invite.from.uri.user.map { percentDecoded($0) } ?? ""
+        let trunkHere = policy.trunks.first(where: { t in t.addresses.contains { $0.contains(ip: session.peer.ip) } })
+        // A phone may share a trunk's address (the default config: both on this host): a number
+        // the trunk does not serve, dialled by a known user, is the phone's call and goes through
+        // digest below.
+        if let trunk = trunkHere, trunk.numbers.contains(called) || policy.phoneUsers[claimedUser] == nil {
             guard trunk.numbers.contains(called) else { return refuse(session, .notFound, "number \(called) is not served on trunk \(trunk.name)", meta) }
             origin = trunk.name
             inband = trunk.inbandDTMF
@@ -228,7 +233,10 @@ public final class InboundCallService: SessionLayerDelegate {
                 sessions.stack.sourceFilter?.recordFailure(session.peer, reason: "INVITE: \(reason)")
                 return refuse(session, .badRequest, reason, meta)
             }
-            guard policy.numbers.contains(called) else { return refuse(session, .notFound, "number \(called) is not served", meta) }
+            let isAgent = origin.hasPrefix("user:") && policy.phoneUsers[String(origin.dropFirst(5))] != nil
+            guard policy.numbers.contains(called) || (isAgent && FeatureCode(called) != nil) else {
+                return refuse(session, .notFound, "number \(called) is not served", meta)
+            }
         }
         meta["call.origin"] = "\(origin)"
 
@@ -346,6 +354,9 @@ public final class InboundCallService: SessionLayerDelegate {
         if let number = policy.bridgeNumber, call.summary.called == number { pairForBridgeTest(call, lease: lease) }
         if let number = policy.conferenceNumber, call.summary.called == number { joinConference(call, lease: lease) }
         if let entry = policy.ivr.entries[call.summary.called] { startIVR(call, at: entry) }
+        if call.summary.origin.hasPrefix("user:"), let code = FeatureCode(call.summary.called) {
+            runFeatureCode(code, agent: String(call.summary.origin.dropFirst(5)), call: call)
+        }
         scheduleMediaCheck(call, answeredAt: scheduler.now)
     }
 

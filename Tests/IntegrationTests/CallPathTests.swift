@@ -345,6 +345,35 @@ import TestSupport
         try expectNothingLeft(daemon)
         #expect(daemon.stop() == 0)
     }
+
+    /// Feature codes from the agent's own phone, each confirmed by its prompt; a refused one
+    /// (ready when logged out) says "invalid".
+    @Test func agentChangesStateWithFeatureCodes() throws {
+        let daemon = try Daemon()
+        let phone = try AgentPhone("1002", daemon: daemon)
+        func confirmed(_ code: String, _ prompt: String) throws {
+            let heard = try phone.dial(code)
+            let expected = try PromptAudio.samples(prompt)
+            let n = min(4000, expected.count)
+            let found = PromptAudio.locate(expected[0..<n], in: heard, maxStart: 4000)
+            #expect(found.correlation > 0.99, "\(code) was not confirmed with \(prompt) (best match \(found))")
+        }
+        try confirmed("*11", "agent-logged-in")
+        #expect(try agentState(daemon, "1002") == "ready")
+        #expect(try daemon.control("agents").result?.arrayValue?.first { $0["id"] == "1002" }?["device"] == "sip:1002")
+        try confirmed("*222", "agent-paused")
+        let paused = try daemon.control("agents").result?.arrayValue?.first { $0["id"] == "1002" }
+        #expect(paused?["state"] == "not-ready" && paused?["reason"] == "lunch", "\(paused ?? .null)")
+        try confirmed("*21", "agent-ready")
+        #expect(try agentState(daemon, "1002") == "ready")
+        try confirmed("*12", "agent-logged-out")
+        #expect(try agentState(daemon, "1002") == "logged-out")
+        try confirmed("*21", "invalid")
+        let events = events(daemon)
+        for e in ["AGENTLOGIN", "PAUSE", "UNPAUSE", "AGENTLOGOFF"] { #expect(events.contains(e), "queue_log has no \(e): \(events)") }
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
 }
 
 /// Whether the RTP packet `d` carries one of `payloads`.

@@ -141,6 +141,52 @@ final class AgentPhone {
         sip.send(r.serialized(), to: daemon.sipPort)
     }
 
+    /// Dials `number` from this phone (digest-authenticated INVITE), listens to what the daemon
+    /// plays until it hangs up, and returns the audio heard.
+    func dial(_ number: String) throws -> [Int16] {
+        let tag = UUID().uuidString.prefix(8)
+        let callID = "dial-\(user)-\(tag)"
+        let offer = "v=0\r\no=- 3 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio \(rtp.port) RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+        func invite(_ cseq: UInt32, _ auth: String?) -> SIPRequest {
+            var r = SIPFixtures.request(
+                .invite, uri: "sip:\(number)@127.0.0.1:\(daemon.sipPort)", branch: "z9hG4bKdial\(cseq)\(tag)", viaPort: sip.port, rport: true,
+                fromTag: "ph\(user)", callID: callID, cseq: cseq, body: Array(offer.utf8), fromUser: user)
+            if let auth { r.headers.add(.proxyAuthorization, auth) }
+            return r
+        }
+        func final(_ request: SIPRequest) throws -> SIPResponse {
+            sip.send(request.serialized(), to: daemon.sipPort)
+            while let b = sip.receive() {
+                if case .response(let r) = try SIPParser().parse(b), r.status.isFinal, r.cseq.sequence == request.cseq.sequence { return r }
+            }
+            throw ProbeError("no final answer to the INVITE")
+        }
+        let first = invite(1, nil)
+        let challenge = try final(first)
+        guard challenge.status == .proxyAuthenticationRequired else { throw ProbeError("expected 407, got \(challenge.status.rawValue)") }
+        var ack = SIPFixtures.request(.ack, uri: first.uri.description, branch: "z9hG4bKdial1\(tag)", viaPort: sip.port, rport: true, fromTag: "ph\(user)", toTag: challenge.to.tag, callID: callID, cseq: 1, fromUser: user)
+        sip.send(ack.serialized(), to: daemon.sipPort)
+        var client = DigestClient(username: user, password: "secret\(user)")
+        var signed = invite(2, nil)
+        guard client.authorize(&signed, challengedBy: challenge), let auth = signed.headers[.proxyAuthorization] else { throw ProbeError("cannot answer the 407") }
+        let ok = try final(invite(2, auth))
+        guard ok.status == .ok else { throw ProbeError("dialling \(number) got \(ok.status.rawValue)") }
+        ack = SIPFixtures.request(.ack, uri: first.uri.description, branch: "z9hG4bKdialack\(tag)", viaPort: sip.port, rport: true, fromTag: "ph\(user)", toTag: ok.to.tag, callID: callID, cseq: 2, fromUser: user)
+        sip.send(ack.serialized(), to: daemon.sipPort)
+        var heard: [Int16] = []
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if let d = rtp.receive(timeoutMilliseconds: 20), let h = try? d.withUnsafeBytes({ try RTPHeader.parse($0) }), h.payloadType == 0 {
+                heard += d[h.payloadOffset..<(h.payloadOffset + h.payloadLength)].map { G711.ulaw.decode($0) }
+            }
+            if let b = sip.receive(timeoutMilliseconds: 1), case .request(let r) = try SIPParser().parse(b), r.method == .bye {
+                sip.send(r.response(.ok).serialized(), to: daemon.sipPort)
+                return heard
+            }
+        }
+        throw ProbeError("the daemon did not hang up after \(number)")
+    }
+
     /// Waits for a call and rings without answering until the daemon cancels it; answers the
     /// CANCEL and the INVITE (487) as RFC 3261 §9.2 asks. Returns whether a CANCEL came.
     func ringUntilCancelled(timeoutMilliseconds: Int32 = 5000) throws -> Bool {
