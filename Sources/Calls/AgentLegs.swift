@@ -21,6 +21,8 @@ final class AgentLeg {
     let lease: RTPPortLease
     var answered = false
     var withdrawn = false
+    /// The agent's phone put the caller on hold (re-INVITE sendonly or inactive).
+    var held = false
 
     init(session: InviteSession, caller: UInt64, uniqueID: String, agent: String, lease: RTPPortLease) {
         self.session = session
@@ -238,5 +240,46 @@ extension InboundCallService {
             }
             if !leg.withdrawn { acd?(.agentDeclined(agent: leg.agent, call: leg.uniqueID)) }
         }
+    }
+
+    /// A re-INVITE from the agent's phone: hold (sendonly or inactive) takes the caller out of the
+    /// bridge and plays them music on hold; retrieve (sendrecv) joins the two again.
+    func agentReoffer(_ offer: SDPSession?, leg: AgentLeg) -> ReofferDecision {
+        let lease = leg.lease
+        guard let offer else {
+            return .answer(SDPNegotiation.offer(capabilities: policy.media, localPort: lease.rtpPort, sessionID: String(leg.session.id), sessionVersion: 1))
+        }
+        let answer: SDPSession
+        let audio: NegotiatedAudio
+        do {
+            (answer, audio) = try SDPNegotiation.answer(offer, capabilities: policy.media, localPort: lease.rtpPort, sessionID: String(leg.session.id), sessionVersion: 1)
+        } catch {
+            logger.warning("agent's re-INVITE refused", metadata: ["agent.id": "\(leg.agent)", "sdp.error": "\(error)"])
+            return .refuse(.notAcceptableHere)
+        }
+        apply(audio, inbandDTMF: false, to: lease)
+        // Our direction is the mirror of the phone's: recvonly or inactive means the phone holds.
+        let hold = audio.direction == .recvonly || audio.direction == .inactive
+        guard leg.answered, let call = calls[leg.caller], call.connectedLeg == leg.session.id, let callerLease = call.lease, hold != leg.held else {
+            return .answer(answer)
+        }
+        leg.held = hold
+        let agentStream = lease.stream
+        let music = policy.prompts?.music(policy.musicOnHold)
+        if hold {
+            call.summary.state = "held"
+            onMedia(callerLease) { callerStream in
+                RTPBridge.split(callerStream)
+                if let music { callerStream.play(ClipPlayer([music], loops: true)) }
+            }
+        } else {
+            call.summary.state = "bridged"
+            onMedia(callerLease) { callerStream in
+                callerStream.stopPlayback()
+                RTPBridge.join(callerStream, agentStream)
+            }
+        }
+        logger.info(hold ? "agent holds the caller" : "agent retrieves the caller", metadata: ["call.id": "\(leg.caller)", "agent.id": "\(leg.agent)"])
+        return .answer(answer)
     }
 }

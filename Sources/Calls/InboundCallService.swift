@@ -311,6 +311,7 @@ public final class InboundCallService: SessionLayerDelegate {
     }
 
     public func reoffer(_ offer: SDPSession?, in session: InviteSession) -> ReofferDecision {
+        if let leg = agentLegs[session.id] { return agentReoffer(offer, leg: leg) }
         guard let call = calls[session.id], let lease = call.lease else { return .refuse(.callDoesNotExist) }
         guard let offer else {
             return .answer(SDPNegotiation.offer(capabilities: policy.media, localPort: lease.rtpPort, sessionID: String(session.id), sessionVersion: 1))

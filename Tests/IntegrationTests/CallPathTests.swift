@@ -374,6 +374,48 @@ import TestSupport
         try expectNothingLeft(daemon)
         #expect(daemon.stop() == 0)
     }
+
+    /// The agent's phone holds (re-INVITE sendonly): the caller hears the music on hold; it
+    /// retrieves (sendrecv): the two hear each other again.
+    @Test func agentHoldsAndRetrievesTheCaller() throws {
+        let daemon = try Daemon()
+        let phone = try AgentPhone("1001", daemon: daemon)
+        try loginReady(daemon, "1001")
+        var (call, sender) = try callSales(daemon)
+        let agentRTP = try phone.answerNextCall()
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"]?.stringValue == "bridged" })
+
+        let held = try phone.reinvite(direction: "sendonly", cseq: 101)
+        #expect(held.status == .ok)
+        #expect(try SDPSession.parse(held.body).media.first.map { $0.direction ?? .sendrecv } == .recvonly, "\(String(decoding: held.body, as: UTF8.self))")
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"]?.stringValue == "held" })
+        while call.rtp.receive(timeoutMilliseconds: 5) != nil {}
+        var heard: [Int16] = []
+        while heard.count < 4000, let d = call.rtp.receive() {
+            let h = try d.withUnsafeBytes { try RTPHeader.parse($0) }
+            heard += d[h.payloadOffset...].map { G711.ulaw.decode($0) }
+        }
+        let moh = try PromptAudio.wav("\(packageRoot)/prompts/moh/default.wav")
+        let music = PromptAudio.locate(heard[800..<2400], in: moh, maxStart: 79_000)
+        #expect(music.correlation > 0.99, "the held caller does not hear the music on hold (best match \(music))")
+
+        #expect(try phone.reinvite(direction: "sendrecv", cseq: 102).status == .ok)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"]?.stringValue == "bridged" })
+        while call.rtp.receive(timeoutMilliseconds: 5) != nil {}
+        let agentAudio = (0..<20).map { p in (0..<160).map { i in UInt8(truncatingIfNeeded: 200 - p * 3 - i) } }
+        var agentSender = RTPSenderState()
+        for p in 0..<20 {
+            phone.rtp.send(packet(agentSender.next(payloadType: 0, samples: 160), payload: agentAudio[p]), to: agentRTP)
+            call.talk(packets: 1, sender: &sender)
+        }
+        var back = 0
+        while let d = call.rtp.receive(timeoutMilliseconds: 300) { if agentSetContains(Set(agentAudio), d) { back += 1 } }
+        #expect(back == 20, "after retrieve the caller got \(back) of the agent's 20 packets")
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        if let bye = try phone.nextRequest(.bye) { phone.respond(bye, .ok) }
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
 }
 
 /// Whether the RTP packet `d` carries one of `payloads`.

@@ -187,6 +187,29 @@ final class AgentPhone {
         throw ProbeError("the daemon did not hang up after \(number)")
     }
 
+    /// Sends a re-INVITE in the answered call with our audio `direction` (hold: sendonly;
+    /// retrieve: sendrecv), waits for the 200 and ACKs it.
+    func reinvite(direction: String, cseq: UInt32) throws -> SIPResponse {
+        let inv = try #require(invite)
+        let target = try #require(inv.contact.first.flatMap { if case .address(let a) = $0 { a.uri } else { nil } })
+        let body = "v=0\r\no=- 2 \(cseq) IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio \(rtp.port) RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=\(direction)\r\n"
+        var req = SIPFixtures.request(
+            .invite, uri: target.description, branch: "z9hG4bKre\(cseq)\(sip.port)", viaPort: sip.port, rport: true, fromTag: "phone\(user)",
+            toTag: inv.from.tag, callID: inv.callID, cseq: cseq, body: Array(body.utf8), fromUser: user)
+        req.to = SIPNameAddr(uri: inv.from.uri, parameters: SIPParameters([("tag", inv.from.tag ?? "")]))
+        sip.send(req.serialized(), to: daemon.sipPort)
+        while let b = sip.receive() {
+            guard case .response(let r) = try SIPParser().parse(b), r.cseq.sequence == cseq, r.status.isFinal else { continue }
+            var ack = SIPFixtures.request(
+                .ack, uri: target.description, branch: "z9hG4bKreack\(cseq)\(sip.port)", viaPort: sip.port, rport: true, fromTag: "phone\(user)",
+                toTag: inv.from.tag, callID: inv.callID, cseq: cseq, fromUser: user)
+            ack.to = req.to
+            sip.send(ack.serialized(), to: daemon.sipPort)
+            return r
+        }
+        throw ProbeError("no answer to the re-INVITE")
+    }
+
     /// Waits for a call and rings without answering until the daemon cancels it; answers the
     /// CANCEL and the INVITE (487) as RFC 3261 §9.2 asks. Returns whether a CANCEL came.
     func ringUntilCancelled(timeoutMilliseconds: Int32 = 5000) throws -> Bool {
