@@ -11,7 +11,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
 
     static let commands = [
         "status", "calls", "registrations", "reload", "hangup", "agents", "queues", "agent.login", "agent.logout", "agent.ready",
-        "agent.pause", "agent.skills", "agent.reset", "subscribe", "help",
+        "agent.pause", "agent.skills", "agent.reset", "transfer", "subscribe", "help",
     ]
 
     func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
@@ -110,6 +110,14 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             return await core.hangUp(callID: Int(call))
                 ? ControlResponse(id: id, result: ["hung_up": JSONValue(Int(call))])
                 : ControlResponse(id: id, error: ControlError(.notFound, "no call \(Int(call))"))
+        case "transfer":
+            guard let call = request.args?["call"]?.doubleValue, call >= 0, call == call.rounded(), let group = request.args?["group"]?.stringValue else {
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "transfer needs args {\"call\": <call id from 'calls'>, \"group\": <group>}"))
+            }
+            switch await core.transfer(callID: Int(call), group: group) {
+            case .success: return ControlResponse(id: id, result: ["transferred": JSONValue(Int(call)), "group": .string(group)])
+            case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
+            }
         case "help":
             return ControlResponse(id: id, result: .array(commands.map { .string($0) }))
         default:

@@ -222,7 +222,7 @@ final class DaemonCore: @unchecked Sendable {
             phoneUsers: Dictionary(c.agents.map { ($0.id, $0.password) }, uniquingKeysWith: { a, _ in a }), media: c.media.capabilities,
             mediaTimeoutSeconds: c.media.timeoutSeconds, echoNumber: c.media.echoNumber, playbackNumber: c.media.playbackNumber,
             bridgeNumber: c.media.bridgeNumber, conferenceNumber: c.media.conferenceNumber, tones: c.media.tones, prompts: prompts,
-            language: c.prompts.language, ivr: c.ivr, musicOnHold: c.prompts.musicOnHold)
+            language: c.prompts.language, ivr: c.ivr, musicOnHold: c.prompts.musicOnHold, groups: c.groups.map(\.name))
     }
 
     static func qualityJSON(_ q: MediaQuality) -> JSONValue {
@@ -382,6 +382,11 @@ final class DaemonCore: @unchecked Sendable {
             s.hangUp()
             return true
         }.get()) ?? false
+    }
+
+    /// Sends a caller who talks to an agent to another group (blind transfer).
+    func transfer(callID id: Int, group: String) async -> Result<Void, InboundCallService.TransferError> {
+        (try? await loop.submit { self.calls.transfer(call: UInt64(id), toGroup: group) }.get()) ?? .failure(.init("the daemon is stopping"))
     }
 
     // MARK: Stop

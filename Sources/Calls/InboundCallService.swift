@@ -50,12 +50,15 @@ public struct CallPolicy: Sendable {
     public var ivr: IVRFlow
     /// The music-on-hold track queued callers hear.
     public var musicOnHold: String
+    /// The skill groups, for transfers.
+    public var groups: [String]
 
     public init(
         trunks: [Trunk], phoneUsers: [String: String], media: MediaCapabilities, mediaTimeoutSeconds: Int = 30, echoNumber: String? = nil,
         playbackNumber: String? = nil, bridgeNumber: String? = nil, conferenceNumber: String? = nil, tones: TonePlan = .us, prompts: PromptStore? = nil, language: String = "en",
-        ivr: IVRFlow = IVRFlow(), musicOnHold: String = "default"
+        ivr: IVRFlow = IVRFlow(), musicOnHold: String = "default", groups: [String] = []
     ) {
+        self.groups = groups
         self.ivr = ivr
         self.musicOnHold = musicOnHold
         self.bridgeNumber = bridgeNumber

@@ -15,6 +15,7 @@ public struct SIPStatus: RawRepresentable, Hashable, Sendable, Comparable, Custo
     public static let ringing = SIPStatus(180)
     public static let sessionProgress = SIPStatus(183)
     public static let ok = SIPStatus(200)
+    public static let accepted = SIPStatus(202)
     public static let badRequest = SIPStatus(400)
     public static let unauthorized = SIPStatus(401)
     public static let forbidden = SIPStatus(403)

@@ -34,7 +34,7 @@ struct ACDCtl: ParsableCommand {
         commandName: "acdctl",
         abstract: "Control a running acdd over its control socket.",
         subcommands: [
-            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self,
+            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Transfer.self,
             Raw.self,
         ],
         defaultSubcommand: Status.self)
@@ -169,6 +169,18 @@ struct Hangup: ParsableCommand {
     func run() throws {
         _ = try connection.run("hangup", args: ["call": JSONValue(call)])
         if !connection.json { print("call \(call) hung up") }
+    }
+}
+
+struct Transfer: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Send a caller who talks to an agent to another group (blind transfer).")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Call id (from 'acdctl calls').") var call: Int
+    @Option(help: "The skill group the caller waits in next.") var group: String
+
+    func run() throws {
+        _ = try connection.run("transfer", args: ["call": JSONValue(call), "group": .string(group)])
+        if !connection.json { print("call \(call) transferred to \(group)") }
     }
 }
 

@@ -416,6 +416,45 @@ import TestSupport
         try expectNothingLeft(daemon)
         #expect(daemon.stop() == 0)
     }
+
+    /// Blind transfer to another group, from the agent's phone (REFER) and from the control
+    /// socket: the first agent's leg ends, the caller waits in support and the next agent gets
+    /// the call; the queue log says TRANSFER.
+    @Test func blindTransferToAGroup() throws {
+        let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "0", "groups.1.wrap_up_seconds": "0"])
+        let alice = try AgentPhone("1001", daemon: daemon)
+        let bob = try AgentPhone("1002", daemon: daemon)
+        try loginReady(daemon, "1001")
+        let (call, _) = try callSales(daemon)
+        _ = try alice.answerNextCall()
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"]?.stringValue == "bridged" })
+        try loginReady(daemon, "1002")
+
+        // REFER from Alice's phone to support: 202, NOTIFY 200 sipfrag, BYE.
+        #expect(try alice.refer(to: "support", cseq: 201).status == .accepted)
+        let notifies = try alice.answerUntilBye()
+        #expect(notifies.contains { $0.hasPrefix("SIP/2.0 200") }, "\(notifies)")
+        _ = try bob.answerNextCall()
+        #expect(try eventually {
+            let c = try daemon.control("calls").result?.arrayValue?.first
+            return c?["state"] == "bridged" && c?["agent"] == "1002" && c?["queue"] == "support"
+        })
+        #expect(events(daemon).contains("TRANSFER"), "\(events(daemon))")
+
+        // From the control socket, back to sales, where Alice is ready again.
+        let id = try #require(daemon.control("calls").result?.arrayValue?.first?["id"]?.doubleValue)
+        #expect(try daemon.control("transfer", ["call": JSONValue(id), "group": "nowhere"]).error?.message.contains("no group") == true)
+        #expect(try daemon.control("transfer", ["call": JSONValue(id), "group": "sales"]).ok)
+        _ = try bob.answerUntilBye()
+        _ = try alice.answerNextCall()
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["agent"] == "1001" })
+        #expect(events(daemon).filter { $0 == "TRANSFER" }.count == 2)
+
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        _ = try alice.answerUntilBye()
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
 }
 
 /// Whether the RTP packet `d` carries one of `payloads`.

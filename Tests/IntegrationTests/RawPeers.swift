@@ -210,6 +210,35 @@ final class AgentPhone {
         throw ProbeError("no answer to the re-INVITE")
     }
 
+    /// Sends REFER in the answered call (a blind transfer to `target`); returns the final response.
+    func refer(to target: String, cseq: UInt32) throws -> SIPResponse {
+        let inv = try #require(invite)
+        let contact = try #require(inv.contact.first.flatMap { if case .address(let a) = $0 { a.uri } else { nil } })
+        var req = SIPFixtures.request(
+            .refer, uri: contact.description, branch: "z9hG4bKrefer\(cseq)\(sip.port)", viaPort: sip.port, rport: true, fromTag: "phone\(user)",
+            toTag: inv.from.tag, callID: inv.callID, cseq: cseq, extraHeaders: [("Refer-To", "<sip:\(target)@127.0.0.1>")], fromUser: user)
+        req.to = SIPNameAddr(uri: inv.from.uri, parameters: SIPParameters([("tag", inv.from.tag ?? "")]))
+        sip.send(req.serialized(), to: daemon.sipPort)
+        while let b = sip.receive() {
+            if case .response(let r) = try SIPParser().parse(b), r.cseq.sequence == cseq, r.cseq.method == .refer, r.status.isFinal { return r }
+        }
+        throw ProbeError("no answer to the REFER")
+    }
+
+    /// Answers every in-dialog request (NOTIFY, BYE) with 200 until a BYE came; returns the
+    /// NOTIFY bodies seen.
+    func answerUntilBye() throws -> [String] {
+        var notifies: [String] = []
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            guard let b = sip.receive(timeoutMilliseconds: 200), case .request(let r) = try SIPParser().parse(b) else { continue }
+            respond(r, .ok)
+            if r.method == .notify { notifies.append(String(decoding: r.body, as: UTF8.self)) }
+            if r.method == .bye { return notifies }
+        }
+        throw ProbeError("no BYE for agent \(user)")
+    }
+
     /// Waits for a call and rings without answering until the daemon cancels it; answers the
     /// CANCEL and the INVITE (487) as RFC 3261 §9.2 asks. Returns whether a CANCEL came.
     func ringUntilCancelled(timeoutMilliseconds: Int32 = 5000) throws -> Bool {

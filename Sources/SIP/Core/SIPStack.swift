@@ -74,7 +74,7 @@ public final class SIPStack {
     public var sourceFilter: (any SIPSourceFilter)?
     public private(set) var statistics = Statistics()
     /// Methods this UA implements, for Allow and the 405/501 decision.
-    public var allowedMethods: [SIPMethod] = [.invite, .ack, .bye, .cancel, .options, .register, .info, .update]
+    public var allowedMethods: [SIPMethod] = [.invite, .ack, .bye, .cancel, .options, .register, .info, .update, .refer, .notify]
 
     let parser: SIPParser
     var serverTransactions: [ServerTransactionKey: ServerTransaction] = [:]

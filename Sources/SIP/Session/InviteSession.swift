@@ -278,6 +278,19 @@ public final class InviteSession {
         }
     }
 
+    /// Tells the far end how the transfer it asked for goes (RFC 3515 §2.4.4): a NOTIFY with the
+    /// status line of our call to the target as message/sipfrag; `final` ends the subscription.
+    public func notifyRefer(status: SIPStatus, final: Bool) {
+        guard let layer, var dialog, state == .confirmed || state == .accepted else { return }
+        var notify = dialog.makeRequest(.notify, via: layer.stack.makeVia(transport: dialog.peer.transport), contact: nil)
+        self.dialog = dialog
+        notify.headers.add(.event, "refer")
+        notify.headers.add(SIPHeaderName("Subscription-State"), final ? "terminated;reason=noresource" : "active;expires=60")
+        notify.headers.add(.contentType, "message/sipfrag;version=2.0")
+        notify.body = Array("SIP/2.0 \(status.rawValue) \(status.reasonPhrase)\r\n".utf8)
+        layer.stack.sendRequest(notify, to: dialog.peer) { _ in }
+    }
+
     /// The far end hung up.
     func remoteBye() { end(.remoteHangup) }
 

@@ -16,6 +16,13 @@ public protocol SessionLayerDelegate: AnyObject {
     func reoffer(_ offer: SDPSession?, in session: InviteSession) -> ReofferDecision
     /// Any session ended, for whatever reason.
     func sessionEnded(_ session: InviteSession, reason: InviteSession.EndReason)
+    /// The far end asks us to call `target` instead (REFER, RFC 3515: a blind transfer). Return
+    /// nil to accept (202; progress goes back through `InviteSession.notifyRefer`), or a refusal.
+    func refer(_ session: InviteSession, to target: SIPURI) -> SIPStatus?
+}
+
+extension SessionLayerDelegate {
+    public func refer(_ session: InviteSession, to target: SIPURI) -> SIPStatus? { .forbidden }
 }
 
 /// The INVITE dialogs of the stack (RFC 3261 §12–15), both as UAS and as UAC: it finds the dialog of
@@ -80,10 +87,29 @@ public final class SessionLayer: SIPRequestHandler {
             reoffer(tx, session)
         case .info, .options:
             tx.respond(.ok)
+        case .notify:
+            // Only our own REFER subscriptions exist, and we send no REFER: nothing to update.
+            tx.respond(.ok)
+        case .refer:
+            refer(tx, session)
         default:
             return false
         }
         return true
+    }
+
+    /// RFC 3515 §2.4: one Refer-To, a SIP URI; accepted with 202 and followed by NOTIFYs.
+    private func refer(_ tx: ServerTransaction, _ session: InviteSession) {
+        let values = tx.request.headers.values(.referTo)
+        guard values.count == 1, let target = try? SIPNameAddr.parse(values[0], header: "Refer-To").uri else {
+            return tx.respond(.badRequest, reason: "REFER needs exactly one Refer-To with a SIP URI")
+        }
+        guard let delegate else { return tx.respond(.forbidden) }
+        if let refusal = delegate.refer(session, to: target) {
+            return tx.respond(refusal)
+        }
+        tx.respond(.accepted)
+        session.notifyRefer(status: .trying, final: false)
     }
 
     public func handleAck(_ request: SIPRequest, from peer: SIPPeer) -> Bool {
