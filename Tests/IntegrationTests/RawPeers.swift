@@ -99,15 +99,22 @@ final class AgentPhone {
     }
 
     private func register() throws {
+        try Self.register(user, daemon: daemon, from: sip, contactPort: sip.port)
+    }
+
+    /// Registers `user` (password `secret<user>`) with digest over the wire from `probe`, with
+    /// the Contact at `contactPort` on 127.0.0.1 (another process may answer for the phone).
+    static func register(_ user: String, daemon: Daemon, from probe: UDPProbe, contactPort: Int) throws {
         func send(_ cseq: UInt32, authorization: String?) throws -> SIPResponse {
             var req = SIPFixtures.request(
-                .register, uri: "sip:127.0.0.1:\(daemon.sipPort)", branch: "z9hG4bKreg\(user)\(cseq)", viaPort: sip.port, rport: true,
-                callID: "reg-\(user)-\(sip.port)", cseq: cseq, extraHeaders: [("Expires", "300")], fromUser: user)
+                .register, uri: "sip:127.0.0.1:\(daemon.sipPort)", branch: "z9hG4bKreg\(user)\(cseq)", viaPort: probe.port, rport: true,
+                callID: "reg-\(user)-\(probe.port)", cseq: cseq, extraHeaders: [("Expires", "300")], fromUser: user)
             req.to = SIPNameAddr(uri: try SIPURI.parse("sip:\(user)@127.0.0.1"))
+            req.contact = [.address(SIPNameAddr(uri: try SIPURI.parse("sip:\(user)@127.0.0.1:\(contactPort)")))]
             if let authorization { req.headers.add(.authorization, authorization) }
-            sip.send(req.serialized(), to: daemon.sipPort)
-            while let b = sip.receive() {
-                if case .response(let r) = try SIPParser().parse(b), r.status.isFinal { return r }
+            probe.send(req.serialized(), to: daemon.sipPort)
+            while let b = probe.receive() {
+                if case .response(let r) = try SIPParser().parse(b), r.status.isFinal, r.cseq.sequence == cseq { return r }
             }
             throw ProbeError("no answer to REGISTER")
         }
