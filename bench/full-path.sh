@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Full-path call rate: SIPp callers dial 100, press 1 in the IVR menu (RFC 4733), wait in sales,
+# are answered by an agent's phone (one SIPp answering for every agent after 100-1000 ms) and
+# hang up 3.5 s after the key. For each rate, RATE x SECONDS_PER_RATE calls are placed; the
+# report gives SIPp's successful and failed calls, the queue log's CONNECT count, the daemon's
+# CPU over the run, its resident memory idle and at the peak of live calls, and the memory per
+# live call ((peak RSS - idle RSS) / live calls at that moment).
+#
+#   bench/full-path.sh                              # RATES="20 50 100 200 300 500", 20 s each
+#   RATES="50 100" SECONDS_PER_RATE=10 bench/full-path.sh
+#
+# Agents log in on phones at a fixed address (--device sip:ID@127.0.0.1:PORT), so no REGISTER
+# is needed for thousands of them. Everything stays on 127.0.0.1; every run is bounded by its
+# call count and SIPp's -timeout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+swift build -c release --product acdd >/dev/null
+swift build -c release --product acdctl >/dev/null
+RATES=${RATES:-"20 50 100 200 300 500"}
+SECONDS_PER_RATE=${SECONDS_PER_RATE:-20}
+AGENTS=${AGENTS:-2000}
+PORT=${PORT:-25190}
+PHONE_PORT=${PHONE_PORT:-25191}
+ulimit -n 65536 2>/dev/null || true
+WORK=$(mktemp -d /tmp/full-path-XXXX)
+ln -s /usr/share/sip-tester "$WORK/pcap"
+SCEN=$PWD/Tests/IntegrationTests/scenarios
+
+cp config/acd.toml "$WORK/acd.toml"
+for i in $(seq 1 "$AGENTS"); do
+  printf '\n[[agents]]\nid = "%d"\npassword = "secret%d"\nskills = { sales = 5 }\n' $((5000 + i)) $((5000 + i)) >>"$WORK/acd.toml"
+done
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "agents: $AGENTS; each call: IVR menu 1 s, key, queue, ring 100-1000 ms, talk until 3.5 s after the key"
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+for rate in $RATES; do
+  STATE="$WORK/state-$rate"
+  mkdir -p "$STATE"
+  prompts=$PWD/prompts
+  .build/release/acdd --config "$WORK/acd.toml" --set "paths.state=$STATE" --set "paths.prompts=$prompts" \
+    --set "sip.listen=127.0.0.1:$PORT" --set daemon.log_level=warning --set media.timeout_seconds=0 \
+    --set media.rtp_ports=20000-29999 --set groups.0.wrap_up_seconds=0 --set 'ivr.nodes.welcome.prompts=[]' \
+    --set security.messages_per_second=1000000 --set security.burst=1000000 2>"$STATE/acdd.log" &
+  APID=$!
+  for _ in $(seq 100); do [ -S "$STATE/acdd.sock" ] && break; sleep 0.1; done
+  (cd "$WORK" && sipp -sf "$SCEN/agents_uas.xml" -i 127.0.0.1 -p "$PHONE_PORT" -nostdin -bg -timeout 300s \
+    -mi 127.0.0.1 -mp 40000 -max_recv_loops 10000 >/dev/null 2>&1) || true
+  for i in $(seq 1 "$AGENTS"); do
+    .build/release/acdctl --socket "$STATE/acdd.sock" agent login $((5000 + i)) --device "sip:$((5000 + i))@127.0.0.1:$PHONE_PORT" >/dev/null
+  done
+  sleep 1
+  idle=$(rss_kib "$APID")
+  calls=$((rate * SECONDS_PER_RATE))
+  t0=$(cpu_ticks "$APID"); s0=$(date +%s.%N)
+  (cd "$WORK" && sipp 127.0.0.1:$PORT -sf "$SCEN/caller_soak.xml" -s 100 -i 127.0.0.1 -p $((PORT + 2)) -m "$calls" -r "$rate" \
+    -l $((rate * 10)) -nostdin -timeout $((SECONDS_PER_RATE + 60))s -timeout_error -trace_stat -stf "$WORK/stat-$rate.csv" \
+    -mi 127.0.0.1 -mp 45000 -max_recv_loops 10000 >/dev/null 2>&1) &
+  SPID=$!
+  peak=0; peak_calls=0
+  while kill -0 "$SPID" 2>/dev/null; do
+    sleep 1
+    r=$(rss_kib "$APID"); live=$(.build/release/acdctl --socket "$STATE/acdd.sock" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["calls"]["active"])' 2>/dev/null || echo 0)
+    if [ "$live" -gt "$peak_calls" ]; then peak_calls=$live; peak=$r; fi
+  done
+  wait "$SPID" || true
+  t1=$(cpu_ticks "$APID"); s1=$(date +%s.%N)
+  ok=$(python3 -c "import csv;r=list(csv.reader(open('$WORK/stat-$rate.csv'),delimiter=';'));h=r[0];l=r[-1];print(l[h.index('SuccessfulCall(C)')], l[h.index('FailedCall(C)')])")
+  connected=$(grep -c '|CONNECT|' "$STATE/queue_log" || true)
+  cpu=$(python3 -c "print(round(100*($t1-$t0)/$(getconf CLK_TCK)/($s1-$s0),1))")
+  per=$(python3 -c "print(round(($peak-$idle)/$peak_calls,1) if $peak_calls else 'n/a')")
+  echo "rate $rate/s: calls $calls, successful/failed ${ok/ /\/}, CONNECT $connected, daemon CPU $cpu %, RSS idle $idle KiB, peak $peak KiB at $peak_calls live calls, $per KiB per live call"
+  pkill -f "sipp -sf $SCEN/agents_uas.xml" || true
+  kill "$APID"; wait "$APID" 2>/dev/null || true
+done
+rm -rf "$WORK"
