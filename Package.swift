@@ -60,7 +60,9 @@ let package = Package(
         .target(name: "Media", dependencies: ["CSpanDSP", log, atomics] + nio, swiftSettings: swiftSettings),
         // Prompt store (libsndfile, converted once at load), IVR flows and their pure interpreter.
         .target(name: "IVR", dependencies: ["Media", "CSndFile"], swiftSettings: swiftSettings),
-        .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", "ACD", log] + nio, swiftSettings: swiftSettings),
+        // Recordings and voicemail: frames from media loops through SPSC rings to a writer thread.
+        .target(name: "Recording", dependencies: ["LockFree", "CSndFile", atomics], swiftSettings: swiftSettings),
+        .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", "ACD", "Recording", log] + nio, swiftSettings: swiftSettings),
         .target(name: "Control", dependencies: [log] + nio, swiftSettings: swiftSettings),
         .target(name: "Config", dependencies: ["TOML", "SIP", "SIPMessage", "ACD", "Media", "IVR"], swiftSettings: swiftSettings),
         .target(
@@ -92,6 +94,7 @@ let package = Package(
         .testTarget(name: "TOMLTests", dependencies: ["TOML"], swiftSettings: swiftSettings),
         .testTarget(name: "LockFreeTests", dependencies: ["LockFree"], swiftSettings: swiftSettings),
         .testTarget(name: "MediaTests", dependencies: ["Media", .product(name: "NIOEmbedded", package: "swift-nio")] + nio, swiftSettings: swiftSettings),
+        .testTarget(name: "RecordingTests", dependencies: ["Recording", "CSndFile"], swiftSettings: swiftSettings),
         .testTarget(name: "IVRTests", dependencies: ["IVR", "Media", "CSndFile"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ACDTests", dependencies: ["ACD", .product(name: "PropertyBased", package: "swift-property-based")],

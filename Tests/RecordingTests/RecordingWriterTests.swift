@@ -1,0 +1,113 @@
+import CSndFile
+import Foundation
+import Testing
+
+@testable import Recording
+
+@Suite(.serialized) struct RecordingWriterTests {
+    func tempPath(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("rec-\(UUID().uuidString.prefix(8))/\(name)").path
+    }
+
+    /// Reads a WAV back with libsndfile.
+    func read(_ path: String) throws -> (rate: Int32, channels: Int32, samples: [Int16]) {
+        var info = SF_INFO()
+        let file = try #require(sf_open(path, Int32(SFM_READ), &info), "cannot open \(path)")
+        var samples = [Int16](repeating: 0, count: Int(info.frames) * Int(info.channels))
+        _ = samples.withUnsafeMutableBufferPointer { sf_read_short(file, $0.baseAddress, sf_count_t($0.count)) }
+        sf_close(file)
+        return (info.samplerate, info.channels, samples)
+    }
+
+    func waitFor(_ box: ResultBox) -> RecordingResult? {
+        let deadline = Date().addingTimeInterval(3)
+        while Date() < deadline {
+            if let r = box.value { return r }
+            usleep(10_000)
+        }
+        return nil
+    }
+
+    final class ResultBox: @unchecked Sendable {
+        private let lock = NSLock()
+        private var result: RecordingResult?
+        var value: RecordingResult? { lock.withLock { result } }
+        func set(_ r: RecordingResult) { lock.withLock { result = r } }
+    }
+
+    func frames(_ count: Int) -> [[Int16]] {
+        (0..<count).map { f in (0..<160).map { i in Int16(truncatingIfNeeded: (f * 160 + i) * 37 % 20000 - 10000) } }
+    }
+
+    @Test func framesBecomeAValidWAVUnderItsFinalNameOnly() throws {
+        let writer = RecordingWriter()
+        defer { writer.stop() }
+        let path = tempPath("a.wav")
+        let recorder = Recorder(path: path, maxSeconds: 60)
+        let box = ResultBox()
+        writer.start(recorder) { box.set($0) }
+        let sent = frames(100)
+        for f in sent {
+            f.withUnsafeBufferPointer { _ = recorder.write($0) }
+            usleep(1000)
+        }
+        #expect(!FileManager.default.fileExists(atPath: path), "the final name exists before the recording is complete")
+        recorder.finish()
+        let result = try #require(waitFor(box))
+        #expect(result.failure == nil && result.seconds == 2.0 && result.droppedFrames == 0)
+        let wav = try read(path)
+        #expect(wav.rate == 8000 && wav.channels == 1)
+        #expect(wav.samples == sent.flatMap { $0 })
+        #expect(!FileManager.default.fileExists(atPath: path + ".part"))
+    }
+
+    @Test func theMaximumLengthIsKeptAndTheRestCounted() throws {
+        let writer = RecordingWriter()
+        defer { writer.stop() }
+        let path = tempPath("b.wav")
+        let recorder = Recorder(path: path, maxSeconds: 1)
+        let box = ResultBox()
+        writer.start(recorder) { box.set($0) }
+        for f in frames(70) {
+            f.withUnsafeBufferPointer { _ = recorder.write($0) }
+            usleep(500)
+        }
+        recorder.finish()
+        let result = try #require(waitFor(box))
+        #expect(result.seconds == 1.0 && result.droppedFrames == 20)
+        #expect(try read(path).samples.count == 8000)
+    }
+
+    /// A writer that cannot keep up: the producer never waits; frames past the ring's room are
+    /// dropped and counted, and what was handed over is written.
+    @Test func aFullRingDropsAndCountsInsteadOfWaiting() throws {
+        let writer = RecordingWriter()
+        defer { writer.stop() }
+        let path = tempPath("c.wav")
+        let recorder = Recorder(path: path, maxSeconds: 60, bufferFrames: 4)
+        var accepted = 0
+        for f in frames(50) { if f.withUnsafeBufferPointer({ recorder.write($0) }) { accepted += 1 } }
+        #expect(accepted >= 4 && accepted < 50)
+        #expect(recorder.dropped == 50 - accepted)
+        let box = ResultBox()
+        writer.start(recorder) { box.set($0) }
+        recorder.finish()
+        let result = try #require(waitFor(box))
+        #expect(result.droppedFrames == 50 - accepted)
+        #expect(try read(path).samples.count == accepted * 160)
+    }
+
+    @Test func anUnwritablePlaceIsAFailureWithTheReason() throws {
+        let writer = RecordingWriter()
+        defer { writer.stop() }
+        let blocker = tempPath("file")
+        try FileManager.default.createDirectory(atPath: (blocker as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: URL(fileURLWithPath: blocker))
+        let recorder = Recorder(path: "\(blocker)/inside/d.wav", maxSeconds: 5)
+        let box = ResultBox()
+        writer.start(recorder) { box.set($0) }
+        recorder.finish()
+        let result = try #require(waitFor(box))
+        #expect(result.failure?.contains("cannot create") == true, "\(String(describing: result.failure))")
+    }
+}
