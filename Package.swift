@@ -72,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "ACDDaemon",
             dependencies: [
-                "Config", "SIP", "SIPMessage", "Calls", "Media", "IVR", "Control", "Store", "ACD", log,
+                "Config", "SIP", "SIPMessage", "Calls", "Media", "IVR", "Control", "Store", "ACD", "Recording", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

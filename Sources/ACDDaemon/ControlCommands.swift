@@ -11,7 +11,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
 
     static let commands = [
         "status", "calls", "registrations", "reload", "hangup", "agents", "queues", "agent.login", "agent.logout", "agent.ready",
-        "agent.pause", "agent.skills", "agent.reset", "transfer", "subscribe", "help",
+        "agent.pause", "agent.skills", "agent.reset", "transfer", "voicemail.list", "subscribe", "help",
     ]
 
     func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
@@ -110,6 +110,11 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             return await core.hangUp(callID: Int(call))
                 ? ControlResponse(id: id, result: ["hung_up": JSONValue(Int(call))])
                 : ControlResponse(id: id, error: ControlError(.notFound, "no call \(Int(call))"))
+        case "voicemail.list":
+            switch core.voicemailList(status: request.args?["status"]?.stringValue) {
+            case .success(let list): return ControlResponse(id: id, result: list)
+            case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, "cannot read the voicemail index: \(e)"))
+            }
         case "transfer":
             guard let call = request.args?["call"]?.doubleValue, call >= 0, call == call.rounded(), let group = request.args?["group"]?.stringValue else {
                 return ControlResponse(id: id, error: ControlError(.invalidArgument, "transfer needs args {\"call\": <call id from 'calls'>, \"group\": <group>}"))

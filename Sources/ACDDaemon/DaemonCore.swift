@@ -1,3 +1,4 @@
+import Recording
 import ACD
 import Calls
 import Config
@@ -54,6 +55,9 @@ final class DaemonCore: @unchecked Sendable {
     /// The ACD's own thread; set once in `start` before anything can reach it.
     private(set) var acd: ACDRunner!
     private var queueLog: QueueLogWriter!
+    /// Voicemails (and later recordings) go to disk here, off every loop.
+    private var recordingWriter: RecordingWriter!
+    private var voicemails: VoicemailIndex!
     let events = EventHub()
 
     init(config: DaemonConfiguration, configPath: String, overrides: [String: String], logger: Logger, levelBox: LogLevelBox) {
@@ -73,6 +77,8 @@ final class DaemonCore: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: config.paths.state, withIntermediateDirectories: true)
         database = try ACDDatabase(path: config.paths.database)
         bindingStore = SQLiteBindingStore(database: database, logger: logger)
+        voicemails = VoicemailIndex(database: database, logger: logger)
+        recordingWriter = RecordingWriter()
         try startACD()
         do {
             prompts = try Self.loadPrompts(config)
@@ -181,6 +187,14 @@ final class DaemonCore: @unchecked Sendable {
             }
         }
         calls.bindings = { [unowned registrar] user in registrar!.bindings(for: user) }
+        calls.recordingWriter = recordingWriter
+        let index = voicemails!
+        calls.onVoicemail = { m in
+            index.add(
+                VoicemailEntry(
+                    uniqueID: m.uniqueID, caller: m.caller, box: m.box, queue: m.queue, path: m.path, seconds: m.seconds, droppedFrames: m.droppedFrames,
+                    createdAt: m.createdAt))
+        }
         stack.handlers = [registrar, options, sessions]
         let events = self.events
         calls.observer = { what, c in
@@ -222,7 +236,8 @@ final class DaemonCore: @unchecked Sendable {
             phoneUsers: Dictionary(c.agents.map { ($0.id, $0.password) }, uniquingKeysWith: { a, _ in a }), media: c.media.capabilities,
             mediaTimeoutSeconds: c.media.timeoutSeconds, echoNumber: c.media.echoNumber, playbackNumber: c.media.playbackNumber,
             bridgeNumber: c.media.bridgeNumber, conferenceNumber: c.media.conferenceNumber, tones: c.media.tones, prompts: prompts,
-            language: c.prompts.language, ivr: c.ivr, musicOnHold: c.prompts.musicOnHold, groups: c.groups.map(\.name))
+            language: c.prompts.language, ivr: c.ivr, musicOnHold: c.prompts.musicOnHold, groups: c.groups.map(\.name),
+            voicemailDirectory: (c.paths.recordings as NSString).appendingPathComponent("voicemail"), voicemailMaxSeconds: c.voicemail.maxSeconds)
     }
 
     static func qualityJSON(_ q: MediaQuality) -> JSONValue {
@@ -384,6 +399,20 @@ final class DaemonCore: @unchecked Sendable {
         }.get()) ?? false
     }
 
+    /// Voicemails, newest first (`status` nil: all).
+    func voicemailList(status: String?) -> Result<JSONValue, any Error> {
+        Result {
+            .array(
+                try voicemails.list(status: status).map { v in
+                    [
+                        "id": JSONValue(Int(v.id ?? 0)), "unique_id": .string(v.uniqueID), "caller": .string(v.caller), "box": .string(v.box),
+                        "queue": JSONValue(v.queue), "path": .string(v.path), "seconds": JSONValue(v.seconds), "dropped_frames": JSONValue(v.droppedFrames),
+                        "created_at": JSONValue(v.createdAt), "status": .string(v.status),
+                    ]
+                })
+        }
+    }
+
     /// Sends a caller who talks to an agent to another group (blind transfer).
     func transfer(callID id: Int, group: String) async -> Result<Void, InboundCallService.TransferError> {
         (try? await loop.submit { self.calls.transfer(call: UInt64(id), toGroup: group) }.get()) ?? .failure(.init("the daemon is stopping"))
@@ -410,6 +439,10 @@ final class DaemonCore: @unchecked Sendable {
         await control?.close()
         try? await loop.flatSubmit { self.transport.close() }.get()
         bindingStore?.flush()
+        // Messages cut short by the stop are completed and indexed before the database closes.
+        recordingWriter?.stop()
+        _ = try? await loop.submit {}.get()
+        voicemails?.flush()
         acd?.stop()
         queueLog?.close()
         logger.notice("acdd stopped")

@@ -15,7 +15,7 @@ extension InboundCallService {
     /// Prompts the queue plays besides the IVR's: position and wait announcements, and the
     /// goodbye of a queue that lets a caller go. Checked at start-up and reload.
     public static var queuePrompts: [String] {
-        ["caller-number", "estimated-wait", "minute", "minutes", "all-busy", "goodbye"] + (0...20).map { "number-\($0)" }
+        ["caller-number", "estimated-wait", "minute", "minutes", "all-busy", "goodbye", "voicemail", "voicemail-saved"] + (0...20).map { "number-\($0)" }
     }
 
     /// Prompt names that say `n`: one prompt up to 20, digit by digit above.
@@ -77,7 +77,7 @@ extension InboundCallService {
                 enqueue(call, route)
             case .voicemail(let box):
                 leaveIVR(call)
-                voicemail(call, box: box)
+                voicemail(call, box: box, prompted: true)
             case .surveyScore(let score):
                 call.summary.surveyScore = score
                 logger.info("survey answered", metadata: ["call.id": "\(id)", "call.survey": "\(score)"])
@@ -100,21 +100,25 @@ extension InboundCallService {
     func playPrompts(
         _ prompts: [String], language: String, interruptible: Bool = false, call: ActiveCall, ended: @escaping (InboundCallService) -> Void
     ) {
-        let id = call.session.id
-        guard let lease = call.lease, let store = policy.prompts else { return }
-        let callback = NIOLoopBound(ended, eventLoop: loop)
-        let service = bound
-        let clips: [AudioClip]
+        guard let store = policy.prompts else { return }
         do {
-            clips = try store.require(prompts, language: language)
+            playClips(try store.require(prompts, language: language), interruptible: interruptible, call: call, ended: ended)
         } catch {
             // Every configured prompt was checked at load; this is a language switch to a
             // language the check did not know, or a bug. The caller moves on rather than waits.
+            let id = call.session.id
             logger.error("prompt missing; skipping it", metadata: ["call.id": "\(id)", "prompt.error": "\(error)"])
+            let callback = NIOLoopBound(ended, eventLoop: loop)
+            let service = bound
             loop.execute { if service.value.calls[id] != nil { callback.value(service.value) } }
-            return
         }
-        let sip = loop
+    }
+
+    /// Plays decoded clips on the caller's leg, as `playPrompts`.
+    func playClips(_ clips: [AudioClip], interruptible: Bool = false, call: ActiveCall, ended: @escaping (InboundCallService) -> Void) {
+        guard let lease = call.lease else { return }
+        let callback = NIOLoopBound(ended, eventLoop: loop)
+        let (service, sip) = (bound, loop)
         onMedia(lease) { stream in
             let player = ClipPlayer(clips, interruptible: interruptible)
             stream.onPlaybackEnded = { [weak player] source in
@@ -206,7 +210,7 @@ extension InboundCallService {
         byUniqueID[unique] = nil
         switch then {
         case .ivr(let node): startIVR(call, at: node)
-        case .voicemail(let box): voicemail(call, box: box)
+        case .voicemail(let box): voicemail(call, box: box, prompted: false)
         case .hangUp, .group:
             playPrompts(["all-busy", "goodbye"], language: policy.language, call: call) { service in
                 service.calls[call.session.id]?.session.hangUp()
@@ -214,20 +218,10 @@ extension InboundCallService {
         }
     }
 
-    /// Voicemail recording is not built yet (issue 5 leaves it open): the caller is told that
-    /// everyone is busy and the call ends, with a cause in the log that says so.
-    private func voicemail(_ call: ActiveCall, box: String?) {
-        call.summary.state = "voicemail"
-        logger.warning(
-            "voicemail is not available yet; ending the call", metadata: ["call.id": "\(call.session.id)", "call.cause": "voicemail_unavailable", "voicemail.box": "\(box ?? "default")"])
-        playPrompts(["all-busy", "goodbye"], language: policy.language, call: call) { service in
-            service.calls[call.session.id]?.session.hangUp()
-        }
-    }
-
     /// The caller's call ended: nothing of it may stay behind (timer, queue entry, agent leg).
     func leaveCallFlow(_ call: ActiveCall) {
         leaveIVR(call)
+        stopVoicemail(call, reason: "caller hung up")
         if call.inACD {
             call.inACD = false
             byUniqueID[call.summary.uniqueID] = nil

@@ -3,6 +3,7 @@ public import IVR
 public import Logging
 public import Media
 public import NIOCore
+public import Recording
 public import SIP
 public import SIPMessage
 
@@ -52,12 +53,18 @@ public struct CallPolicy: Sendable {
     public var musicOnHold: String
     /// The skill groups, for transfers.
     public var groups: [String]
+    /// Where voicemails are written (`<dir>/YYYY/MM/DD/<unique id>.wav`); nil: no voicemail.
+    public var voicemailDirectory: String?
+    /// Longest message kept.
+    public var voicemailMaxSeconds: Int
 
     public init(
         trunks: [Trunk], phoneUsers: [String: String], media: MediaCapabilities, mediaTimeoutSeconds: Int = 30, echoNumber: String? = nil,
         playbackNumber: String? = nil, bridgeNumber: String? = nil, conferenceNumber: String? = nil, tones: TonePlan = .us, prompts: PromptStore? = nil, language: String = "en",
-        ivr: IVRFlow = IVRFlow(), musicOnHold: String = "default", groups: [String] = []
+        ivr: IVRFlow = IVRFlow(), musicOnHold: String = "default", groups: [String] = [], voicemailDirectory: String? = nil, voicemailMaxSeconds: Int = 120
     ) {
+        self.voicemailDirectory = voicemailDirectory
+        self.voicemailMaxSeconds = voicemailMaxSeconds
         self.groups = groups
         self.ivr = ivr
         self.musicOnHold = musicOnHold
@@ -141,6 +148,10 @@ public final class InboundCallService: SessionLayerDelegate {
     public var acd: ((ACDEvent) -> Void)?
     /// Sends an event and hears whether the ACD refused it (an answer that came too late).
     public var acdRequest: ((ACDEvent, @escaping @Sendable (ACDError?) -> Void) -> Void)?
+    /// Writes voicemails (and, later, call recordings) off the loops.
+    public var recordingWriter: RecordingWriter?
+    /// Told of every voicemail saved, on the SIP loop (the index and the group's callbacks).
+    public var onVoicemail: ((VoicemailMessage) -> Void)?
     /// Where agents' phones are: registered contacts by user.
     public var bindings: ((String) -> [SIPBinding])?
     static let conferenceRoom = "conference-test"
@@ -165,6 +176,8 @@ public final class InboundCallService: SessionLayerDelegate {
         var offers: [String: UInt64] = [:]
         /// Agents whose phone is about to be called (a port is being allocated).
         var pendingOffers: Set<String> = []
+        /// Recording a voicemail.
+        var voicemail: VoicemailRecording?
         var connectedLeg: UInt64?
         init(session: InviteSession, summary: CallSummary) {
             self.session = session
@@ -368,7 +381,9 @@ public final class InboundCallService: SessionLayerDelegate {
         guard let call = calls[id] else { return }
         call.summary.digits.append(digit)
         logger.info("key pressed", metadata: ["call.id": "\(id)", "call.digit": "\(digit)"])
-        if call.ivr != nil {
+        if call.voicemail != nil {
+            if digit == "#" { stopVoicemail(call, reason: "caller pressed #", thank: true) }
+        } else if call.ivr != nil {
             ivrEvent(.digit(digit), call: id)
         } else if call.inACD && call.connectedLeg == nil {
             acd?(.callerPressed(call: call.summary.uniqueID, key: String(digit)))

@@ -70,6 +70,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
     }
 
+    /// Messages callers leave (files under `<paths.recordings>/voicemail`).
+    public struct Voicemail: Sendable, Equatable {
+        /// Longest message kept; the caller hears "saved" when it is reached.
+        public var maxSeconds: Int
+    }
+
     /// The prompt set: which language callers hear by default and which music on hold.
     public struct Prompts: Sendable, Equatable {
         public var language: String
@@ -128,6 +134,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Skill groups with their queue rules, in written order.
     public var groups: [GroupSettings]
     public var agents: [Agent]
+    public var voicemail: Voicemail
     /// The IVR: nodes, the numbers that enter them, and schedules.
     public var ivr: IVRFlow
     /// Where each IVR node is written (`file:line`), for errors found later (prompt files).
@@ -284,6 +291,11 @@ extension DaemonConfiguration {
         let prompts = Prompts(language: language, musicOnHold: try pr.string("music_on_hold", default: "default"))
         try pr.finish()
 
+        // [voicemail]
+        let vm = try root.section("voicemail")
+        let voicemail = Voicemail(maxSeconds: try vm.integer("max_seconds", default: 120, range: 5...3600))
+        try vm.finish()
+
         // [control]
         let c = try root.section("control")
         let modeText = try c.string("mode", default: "0660")
@@ -405,7 +417,7 @@ extension DaemonConfiguration {
 
         return DaemonConfiguration(
             source: file, daemon: daemon, paths: paths, sip: sip, security: Security(guardPolicy: guardPolicy), media: media,
-            prompts: prompts, control: control, trunks: trunks, groups: groups, agents: agents, ivr: ivr, ivrLines: ivrLines)
+            prompts: prompts, control: control, trunks: trunks, groups: groups, agents: agents, voicemail: voicemail, ivr: ivr, ivrLines: ivrLines)
     }
 
     /// `127.0.0.1:5060`, `[::1]:5060` or a bare address (port 5060).

@@ -58,6 +58,22 @@ public final class ACDDatabase: Sendable {
             try db.create(index: "queue_log_time", on: "queue_log", columns: ["time"])
             try db.create(index: "queue_log_callid", on: "queue_log", columns: ["callid"])
         }
+        // Voicemails are also the group's callbacks to work (FEATURES A8): status new → done.
+        m.registerMigration("v3-voicemail") { db in
+            try db.create(table: "voicemail") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("unique_id", .text).notNull()
+                t.column("caller", .text).notNull()
+                t.column("box", .text).notNull()
+                t.column("queue", .text)
+                t.column("path", .text).notNull()
+                t.column("seconds", .double).notNull()
+                t.column("dropped_frames", .integer).notNull()
+                t.column("created_at", .double).notNull()
+                t.column("status", .text).notNull().defaults(to: "new")
+            }
+            try db.create(index: "voicemail_status", on: "voicemail", columns: ["status", "created_at"])
+        }
         return m
     }
 }

@@ -34,7 +34,7 @@ struct ACDCtl: ParsableCommand {
         commandName: "acdctl",
         abstract: "Control a running acdd over its control socket.",
         subcommands: [
-            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Transfer.self,
+            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Transfer.self, Voicemail.self,
             Raw.self,
         ],
         defaultSubcommand: Status.self)
@@ -181,6 +181,28 @@ struct Transfer: ParsableCommand {
     func run() throws {
         _ = try connection.run("transfer", args: ["call": JSONValue(call), "group": .string(group)])
         if !connection.json { print("call \(call) transferred to \(group)") }
+    }
+}
+
+struct Voicemail: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Voicemails: the groups' callbacks to work.", subcommands: [List.self], defaultSubcommand: List.self)
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Messages left by callers, newest first.")
+        @OptionGroup var connection: Connection
+        @Option(help: "Only messages with this status (new, done).") var status: String?
+
+        func run() throws {
+            let r = try connection.run("voicemail.list", args: status.map { ["status": .string($0)] } ?? [:])
+            guard !connection.json else { return }
+            table(
+                ["ID", "WHEN", "CALLER", "BOX", "QUEUE", "SECONDS", "STATUS", "FILE"],
+                (r.arrayValue ?? []).map { v in
+                    let when = v["created_at"]?.doubleValue.map { Date(timeIntervalSince1970: $0).formatted(.iso8601) } ?? "-"
+                    let seconds = v["seconds"]?.doubleValue.map { String(format: "%.1f", $0) } ?? "-"
+                    return [text(v["id"]), when, text(v["caller"]), text(v["box"]), text(v["queue"]), seconds, text(v["status"]), text(v["path"])]
+                })
+        }
     }
 }
 

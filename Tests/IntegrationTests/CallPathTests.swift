@@ -455,6 +455,75 @@ import TestSupport
         try expectNothingLeft(daemon)
         #expect(daemon.stop() == 0)
     }
+
+    /// Menu 0: the voicemail prompt, a beep, the message until #, "saved", and the daemon hangs
+    /// up; the WAV holds what the caller said and the index lists it.
+    @Test func callerLeavesAVoicemail() throws {
+        let daemon = try Daemon()
+        let call = try place(daemon, number: "100")
+        _ = call.rtp.receive()
+        var sender = RTPSenderState()
+        call.press(1, sender: &sender)  // skips the welcome
+        call.talk(packets: 15, sender: &sender)
+        call.press(0, sender: &sender)
+        let deadline = Date().addingTimeInterval(20)
+        while !daemon.log.contains("recording voicemail") && Date() < deadline { call.talk(packets: 5, sender: &sender) }
+        #expect(daemon.log.contains("recording voicemail"))
+        // Two seconds of speech-band audio that changes every packet, then #.
+        let spoken: [[UInt8]] = (0..<100).map { p in
+            (0..<160).map { i in
+                let t = Double(p * 160 + i) / 8000
+                return G711.ulaw.encode(Int16(9000 * sin(2 * .pi * (300 + 1500 * t) * t)))
+            }
+        }
+        for p in spoken {
+            call.rtp.send(packet(sender.next(payloadType: 0, samples: 160), payload: p), to: call.daemonRTPPort)
+            usleep(20_000)
+        }
+        call.press(11, sender: &sender)  // #
+        var bye: SIPRequest?
+        let byeDeadline = Date().addingTimeInterval(15)
+        while bye == nil && Date() < byeDeadline {
+            call.talk(packets: 1, sender: &sender)
+            if let b = call.sip.receive(timeoutMilliseconds: 1), case .request(let r) = try SIPParser().parse(b), r.method == .bye { bye = r }
+        }
+        let hangup = try #require(bye, "no BYE after the message was saved")
+        call.sip.send(hangup.response(.ok).serialized(), to: daemon.sipPort)
+        #expect(eventually { daemon.log.contains("voicemail saved") }, "\(daemon.log.suffix(2000))")
+
+        let list = try #require(daemon.control("voicemail.list").result?.arrayValue)
+        #expect(list.count == 1)
+        let entry = try #require(list.first)
+        #expect(entry["caller"] == "caller" && entry["box"] == "default" && entry["status"] == "new")
+        let seconds = try #require(entry["seconds"]?.doubleValue)
+        #expect(seconds >= 2.0 && seconds < 3.5, "\(seconds) s recorded")
+        let path = try #require(entry["path"]?.stringValue)
+        #expect(path.hasPrefix("\(daemon.state)/recordings/voicemail/") && path.hasSuffix(".wav"))
+        let recorded = try PromptAudio.wav(path)
+        let expected = spoken.flatMap { $0.map { G711.ulaw.decode($0) } }
+        let found = PromptAudio.locate(expected[4000..<6000], in: recorded, maxStart: recorded.count - 2000)
+        #expect(found.correlation > 0.99, "the message is not what the caller said (best match \(found))")
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
+
+    /// A caller who waits past the group's maximum is taken to voicemail (EXITWITHTIMEOUT); a
+    /// message ended by hanging up is kept, as the group's callback.
+    @Test func overflowOnTimeGoesToVoicemail() throws {
+        let daemon = try Daemon(sets: ["groups.0.max_wait_seconds": "1", "groups.0.overflow": "voicemail"])
+        var (call, sender) = try callSales(daemon)
+        let deadline = Date().addingTimeInterval(20)
+        while !daemon.log.contains("recording voicemail") && Date() < deadline { call.talk(packets: 5, sender: &sender) }
+        #expect(daemon.log.contains("recording voicemail"))
+        call.talk(packets: 60, sender: &sender)
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        #expect(eventually { daemon.log.contains("voicemail saved") }, "\(daemon.log.suffix(2000))")
+        #expect(events(daemon).contains("EXITWITHTIMEOUT"), "\(events(daemon))")
+        let entry = try #require(daemon.control("voicemail.list").result?.arrayValue?.first)
+        #expect(entry["queue"] == "sales")
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
 }
 
 /// Whether the RTP packet `d` carries one of `payloads`.
