@@ -524,6 +524,32 @@ import TestSupport
         try expectNothingLeft(daemon)
         #expect(daemon.stop() == 0)
     }
+
+    /// A waiting caller hears "you are caller number 1" over the music every announce_seconds,
+    /// and the music again afterwards.
+    @Test func waitingCallerHearsTheirPosition() throws {
+        let daemon = try Daemon(sets: ["groups.0.announce_seconds": "10"])
+        var (call, sender) = try callSales(daemon)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"]?.stringValue == "queued" })
+        var heard: [Int16] = []
+        let until = Date().addingTimeInterval(14)
+        while Date() < until {
+            if let d = call.rtp.receive(timeoutMilliseconds: 20), let h = try? d.withUnsafeBytes({ try RTPHeader.parse($0) }) {
+                heard += d[h.payloadOffset..<(h.payloadOffset + h.payloadLength)].map { G711.ulaw.decode($0) }
+            }
+            call.talk(packets: 0, sender: &sender)
+        }
+        let position = try PromptAudio.samples("caller-number")
+        let found = PromptAudio.locate(position[2000..<3600], in: heard, maxStart: heard.count - 1600)
+        #expect(found.correlation > 0.99, "no position announcement heard (best match \(found))")
+        let one = try PromptAudio.samples("number-1")
+        let after = Array(heard[min(heard.count, found.offset + position.count - 2000)...])
+        let number = PromptAudio.locate(one[0..<min(1600, one.count)], in: after, maxStart: min(after.count - 1600, 4000))
+        #expect(number.correlation > 0.99, "the position said is not 1 (best match \(number))")
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
 }
 
 /// Whether the RTP packet `d` carries one of `payloads`.
