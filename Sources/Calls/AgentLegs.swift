@@ -23,6 +23,7 @@ final class AgentLeg {
     var withdrawn = false
     /// The agent's phone put the caller on hold (re-INVITE sendonly or inactive).
     var held = false
+    var mediaCheck: SIPTimerToken?
 
     init(session: InviteSession, caller: UInt64, uniqueID: String, agent: String, lease: RTPPortLease) {
         self.session = session
@@ -177,6 +178,7 @@ extension InboundCallService {
             }
         }
         logger.info("agent answered; call bridged", metadata: meta.merging(["agent.codec": "\(audio.codec.rawValue)"]) { $1 })
+        scheduleMediaCheck(leg, answeredAt: scheduler.now)
         let (service, sip) = (bound, loop)
         let caller = call.session.id
         acdRequest?(.agentAnswered(agent: leg.agent, call: leg.uniqueID)) { error in
@@ -203,6 +205,7 @@ extension InboundCallService {
     /// An agent's leg is over: its port goes back (which splits a bridge), and the ACD and the
     /// caller hear what it means.
     func agentLegEnded(_ leg: AgentLeg, reason: InviteSession.EndReason) {
+        leg.mediaCheck?.cancel()
         let lease = leg.lease
         let call = calls[leg.caller]
         var meta: Logger.Metadata = [
@@ -281,5 +284,43 @@ extension InboundCallService {
         }
         logger.info(hold ? "agent holds the caller" : "agent retrieves the caller", metadata: ["call.id": "\(leg.caller)", "agent.id": "\(leg.agent)"])
         return .answer(answer)
+    }
+
+    /// Ends a connected call from the agent's side at once (the phone went away): the ACD hears
+    /// COMPLETEAGENT now, and the caller is not kept waiting for a BYE the phone may never answer.
+    private func endAgentSide(_ leg: AgentLeg) {
+        if !leg.withdrawn { acd?(.agentHungUp(agent: leg.agent)) }
+        leg.withdrawn = true
+        if let call = calls[leg.caller], call.connectedLeg == leg.session.id {
+            call.connectedLeg = nil
+            call.inACD = false
+            byUniqueID[call.summary.uniqueID] = nil
+            call.session.hangUp()
+        }
+        leg.session.hangUp()
+    }
+
+    /// The agent's phone must keep sending RTP too (`media.timeout_seconds`), unless it holds the
+    /// caller: a phone that went away ends the call rather than leave the caller talking to nobody.
+    private func scheduleMediaCheck(_ leg: AgentLeg, answeredAt: Duration) {
+        let limit = policy.mediaTimeoutSeconds
+        guard limit > 0 else { return }
+        let legID = leg.session.id
+        leg.mediaCheck = scheduler.schedule(after: .seconds(1)) { [weak self] in
+            guard let self, let leg = self.agentLegs[legID] else { return }
+            let lease = leg.lease
+            lease.loop.submit { lease.stream.lastPacketAt }.hop(to: self.loop).assumeIsolated().whenSuccess { [weak self] last in
+                guard let self, let leg = self.agentLegs[legID] else { return }
+                let silentFor: Duration = last.map { .nanoseconds((NIODeadline.now() - $0).nanoseconds) } ?? (self.scheduler.now - answeredAt)
+                if !leg.held && silentFor >= .seconds(limit) {
+                    self.logger.notice(
+                        "no RTP from the agent's phone; hanging up",
+                        metadata: ["call.id": "\(leg.caller)", "agent.id": "\(leg.agent)", "call.cause": "media_timeout", "rtp.silent_seconds": "\(limit)"])
+                    self.endAgentSide(leg)
+                } else {
+                    self.scheduleMediaCheck(leg, answeredAt: answeredAt)
+                }
+            }
+        }
     }
 }

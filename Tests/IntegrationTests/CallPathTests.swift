@@ -550,6 +550,29 @@ import TestSupport
         try expectNothingLeft(daemon)
         #expect(daemon.stop() == 0)
     }
+
+    /// An agent's phone that stops sending RTP is hung up after media.timeout_seconds, and the
+    /// caller with it; the agent's end is logged with its cause.
+    @Test func silentAgentPhoneIsHungUp() throws {
+        let daemon = try Daemon(sets: ["media.timeout_seconds": "2"])
+        let phone = try AgentPhone("1001", daemon: daemon)
+        try loginReady(daemon, "1001")
+        var (call, sender) = try callSales(daemon)
+        _ = try phone.answerNextCall()
+        var bye: SIPRequest?
+        let deadline = Date().addingTimeInterval(8)
+        while bye == nil && Date() < deadline {
+            call.talk(packets: 1, sender: &sender)  // the caller keeps talking; the phone says nothing
+            if let b = call.sip.receive(timeoutMilliseconds: 1), case .request(let r) = try SIPParser().parse(b), r.method == .bye { bye = r }
+        }
+        let hangup = try #require(bye, "the caller was not hung up after the agent's phone went silent")
+        call.sip.send(hangup.response(.ok).serialized(), to: daemon.sipPort)
+        if let b = try phone.nextRequest(.bye) { phone.respond(b, .ok) }
+        #expect(daemon.log.contains("no RTP from the agent's phone"))
+        #expect(events(daemon).contains("COMPLETEAGENT"), "\(events(daemon))")
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
 }
 
 /// Whether the RTP packet `d` carries one of `payloads`.
