@@ -230,14 +230,20 @@ final class DaemonCore: @unchecked Sendable {
 
     static func callPolicy(_ c: DaemonConfiguration, prompts: PromptStore) -> CallPolicy {
         CallPolicy(
-            trunks: c.trunks.map {
-                .init(name: $0.name, addresses: $0.addresses, numbers: $0.numbers, username: $0.username, password: $0.password, inbandDTMF: $0.inbandDTMF)
+            trunks: c.trunks.map { t in
+                .init(
+                    name: t.name, addresses: t.addresses, numbers: t.numbers, username: t.username, password: t.password, inbandDTMF: t.inbandDTMF,
+                    outbound: t.outboundHost.flatMap { host in (try? SocketAddress(ipAddress: host, port: t.outboundPort ?? 5060)).map { SIPPeer(.udp, $0) } })
             },
             phoneUsers: Dictionary(c.agents.map { ($0.id, $0.password) }, uniquingKeysWith: { a, _ in a }), media: c.media.capabilities,
             mediaTimeoutSeconds: c.media.timeoutSeconds, echoNumber: c.media.echoNumber, playbackNumber: c.media.playbackNumber,
             bridgeNumber: c.media.bridgeNumber, conferenceNumber: c.media.conferenceNumber, tones: c.media.tones, prompts: prompts,
             language: c.prompts.language, ivr: c.ivr, musicOnHold: c.prompts.musicOnHold, groups: c.groups.map(\.name),
-            voicemailDirectory: (c.paths.recordings as NSString).appendingPathComponent("voicemail"), voicemailMaxSeconds: c.voicemail.maxSeconds)
+            voicemailDirectory: (c.paths.recordings as NSString).appendingPathComponent("voicemail"), voicemailMaxSeconds: c.voicemail.maxSeconds,
+            forwarding: Dictionary(
+                c.agents.map { a in
+                    (a.id, CallPolicy.Forwarding(always: a.forwarding.always, busy: a.forwarding.busy, noAnswer: a.forwarding.noAnswer, noAnswerSeconds: a.forwarding.noAnswerSeconds))
+                }, uniquingKeysWith: { a, _ in a }))
     }
 
     static func qualityJSON(_ q: MediaQuality) -> JSONValue {

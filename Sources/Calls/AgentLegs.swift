@@ -23,6 +23,9 @@ final class AgentLeg {
     var withdrawn = false
     /// The agent's phone put the caller on hold (re-INVITE sendonly or inactive).
     var held = false
+    /// A leg to a forward target; it is not forwarded again.
+    var forwarded = false
+    var noAnswerTimer: SIPTimerToken?
     var mediaCheck: SIPTimerToken?
 
     init(session: InviteSession, caller: UInt64, uniqueID: String, agent: String, lease: RTPPortLease) {
@@ -39,20 +42,39 @@ extension InboundCallService {
     public var agentLegCount: Int { agentLegs.count }
 
     /// Where to send the INVITE for an agent's device: `sip:USER` is a phone registered as USER,
-    /// `sip:USER@ADDRESS[:PORT]` a phone at a fixed address. Nil with the reason otherwise.
-    func locate(_ device: String) -> Result<(SIPURI, SIPPeer), DeviceError> {
+    /// `sip:USER@ADDRESS[:PORT]` a phone at a fixed address, and `tel:NUMBER` (or just the
+    /// digits) an external number through the first trunk with an `outbound` address, answering
+    /// its challenge with the trunk's credentials. Nil with the reason otherwise.
+    func locate(_ device: String) -> Result<Destination, DeviceError> {
         if device.hasPrefix("sip:") && !device.contains("@") {
             let user = String(device.dropFirst(4))
             guard let binding = bindings?(user).first else { return .failure(DeviceError("phone \(user) is not registered")) }
-            return .success((binding.contact.uri, Self.peer(for: binding)))
+            return .success(Destination(uri: binding.contact.uri, peer: Self.peer(for: binding)))
+        }
+        let number = device.hasPrefix("tel:") ? String(device.dropFirst(4)) : device
+        if !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || "+*#".contains($0)) }) {
+            guard let trunk = policy.trunks.first(where: { $0.outbound != nil }), let peer = trunk.outbound else {
+                return .failure(DeviceError("no trunk has an outbound address for external number \(number)"))
+            }
+            let credentials = trunk.username.flatMap { u in trunk.password.map { DigestClient(username: u, password: $0) } }
+            return .success(Destination(uri: SIPURI(user: number, host: peer.ip, port: peer.port), peer: peer, credentials: credentials, trunk: trunk.name))
         }
         guard let uri = try? SIPURI.parse(device), uri.scheme == .sip else {
-            return .failure(DeviceError("device '\(device)' is not a sip: URI (external numbers through a trunk are not supported yet)"))
+            return .failure(DeviceError("device '\(device)' is not sip:USER, sip:USER@ADDRESS:PORT or tel:NUMBER"))
         }
         guard let address = try? SocketAddress(ipAddress: uri.host, port: uri.port ?? 5060) else {
             return .failure(DeviceError("device '\(device)' needs an IP address"))
         }
-        return .success((uri, SIPPeer(.udp, address)))
+        return .success(Destination(uri: uri, peer: SIPPeer(.udp, address)))
+    }
+
+    /// Where an agent's leg is sent.
+    struct Destination {
+        var uri: SIPURI
+        var peer: SIPPeer
+        var credentials: DigestClient?
+        /// The trunk an external number goes out on.
+        var trunk: String?
     }
 
     /// Where a registered phone is reached: over UDP the Contact's address (RFC 3261 §8.1.2),
@@ -73,12 +95,24 @@ extension InboundCallService {
 
     /// Rings `agent` for the caller `unique`.
     func offer(_ unique: String, to agent: String, device: String) {
-        guard let call = caller(unique), let callerLease = call.lease else {
+        guard let call = caller(unique) else {
             // The caller left between the ACD's decision and now; the ACD hears of it from the hang-up.
             return
         }
+        // Unconditional forwarding: the offer rings the forward target instead.
+        if let always = policy.forwarding[agent]?.always {
+            logger.info("agent forwards every call", metadata: ["call.id": "\(call.session.id)", "agent.id": "\(agent)", "agent.forward_to": "\(always)"])
+            return dial(call, agent: agent, device: always, forwarded: true)
+        }
+        dial(call, agent: agent, device: device, forwarded: false)
+    }
+
+    /// Rings `device` for `agent`'s offer of `call`; `forwarded` legs are not forwarded again.
+    private func dial(_ call: ActiveCall, agent: String, device: String, forwarded: Bool) {
+        let unique = call.summary.uniqueID
+        guard let callerLease = call.lease else { return }
         let meta: Logger.Metadata = ["call.id": "\(call.session.id)", "call.unique_id": "\(unique)", "agent.id": "\(agent)", "agent.device": "\(device)"]
-        let target: (SIPURI, SIPPeer)
+        let target: Destination
         switch locate(device) {
         case .success(let t): target = t
         case .failure(let why):
@@ -102,30 +136,40 @@ extension InboundCallService {
                 lease.loop.execute { lease.release() }
                 return
             }
-            self.ring(call, agent: agent, target: target, lease: lease, meta: meta)
+            self.ring(call, agent: agent, target: target, lease: lease, forwarded: forwarded, meta: meta)
         }
     }
 
-    private func ring(_ call: ActiveCall, agent: String, target: (SIPURI, SIPPeer), lease: RTPPortLease, meta: Logger.Metadata) {
+    private func ring(_ call: ActiveCall, agent: String, target: Destination, lease: RTPPortLease, forwarded: Bool, meta: Logger.Metadata) {
         // The caller's codec first, so the relay needs no transcoding when the phone agrees.
         var capabilities = policy.media
         if let codec = call.audio?.codec { capabilities.codecs = [codec] + capabilities.codecs.filter { $0 != codec } }
         let sdp = SDPNegotiation.offer(capabilities: capabilities, localPort: lease.rtpPort, sessionID: String(call.session.id), sessionVersion: 1)
         let callerURI = SIPURI(user: call.session.invite.from.uri.user ?? "anonymous", host: policy.media.address)
         let session = sessions.invite(
-            to: target.0, peer: target.1, from: SIPNameAddr(uri: callerURI), offer: sdp,
+            to: target.uri, peer: target.peer, from: SIPNameAddr(uri: callerURI), offer: sdp, credentials: target.credentials,
             headers: [
                 SIPHeaderField(.init("X-ACD-Call"), call.summary.uniqueID),
                 SIPHeaderField(.init("X-ACD-Queue"), call.summary.queue ?? ""),
             ])
         let leg = AgentLeg(session: session, caller: call.session.id, uniqueID: call.summary.uniqueID, agent: agent, lease: lease)
+        leg.forwarded = forwarded
         agentLegs[session.id] = leg
+        if !forwarded, let rule = policy.forwarding[agent], let target = rule.noAnswer {
+            let legID = session.id
+            leg.noAnswerTimer = scheduler.schedule(after: .seconds(Int64(rule.noAnswerSeconds))) { [weak self] in
+                guard let self, let leg = self.agentLegs[legID], !leg.answered, !leg.withdrawn else { return }
+                self.forward(leg, to: target, because: "no answer")
+            }
+        }
         call.offers[agent] = session.id
         let legID = session.id
         session.onEvent = { [weak self] event in
             if case .answered(let answer) = event { self?.agentAnswered(legID, answer: answer) }
         }
-        logger.info("ringing agent", metadata: meta.merging(["agent.leg": "\(legID)", "agent.peer": "\(target.1)"]) { $1 })
+        var ringing = meta.merging(["agent.leg": "\(legID)", "agent.peer": "\(target.peer)"]) { $1 }
+        if let trunk = target.trunk { ringing["agent.trunk"] = "\(trunk)" }
+        logger.info("ringing agent", metadata: ringing)
     }
 
     /// The ACD stops ringing `agent` (RONA, the caller left, another agent answered).
@@ -164,6 +208,7 @@ extension InboundCallService {
             return leg.session.hangUp()
         }
         leg.answered = true
+        leg.noAnswerTimer?.cancel()
         call.offers[leg.agent] = nil
         call.connectedLeg = legID
         call.summary.agent = leg.agent
@@ -206,6 +251,7 @@ extension InboundCallService {
     /// caller hear what it means.
     func agentLegEnded(_ leg: AgentLeg, reason: InviteSession.EndReason) {
         leg.mediaCheck?.cancel()
+        leg.noAnswerTimer?.cancel()
         let lease = leg.lease
         let call = calls[leg.caller]
         var meta: Logger.Metadata = [
@@ -241,8 +287,29 @@ extension InboundCallService {
                     call.summary.state = "queued"
                 }
             }
-            if !leg.withdrawn { acd?(.agentDeclined(agent: leg.agent, call: leg.uniqueID)) }
+            if !leg.withdrawn {
+                if case .failed(let status, _) = reason, [486, 600, 603].contains(status.rawValue), !leg.forwarded,
+                    let target = policy.forwarding[leg.agent]?.busy, call != nil
+                {
+                    return forward(leg, to: target, because: "busy")
+                }
+                acd?(.agentDeclined(agent: leg.agent, call: leg.uniqueID))
+            }
         }
+    }
+
+    /// Forwarding on busy or no answer: the phone's leg ends without a word to the ACD (the agent
+    /// is still ringing as far as it knows) and the forward target is rung instead; the group's
+    /// ring timeout still applies to the whole.
+    private func forward(_ leg: AgentLeg, to device: String, because why: String) {
+        guard let call = calls[leg.caller] else { return }
+        logger.info("forwarding the agent's call", metadata: ["call.id": "\(leg.caller)", "agent.id": "\(leg.agent)", "agent.forward_to": "\(device)", "agent.forward_reason": "\(why)"])
+        if !leg.withdrawn {
+            leg.withdrawn = true
+            leg.session.hangUp()
+        }
+        if call.offers[leg.agent] == leg.session.id { call.offers[leg.agent] = nil }
+        dial(call, agent: leg.agent, device: device, forwarded: true)
     }
 
     /// A re-INVITE from the agent's phone: hold (sendonly or inactive) takes the caller out of the

@@ -18,8 +18,14 @@ public struct CallPolicy: Sendable {
         public var password: String?
         /// Key presses arrive as tones in the audio rather than as RFC 4733 events.
         public var inbandDTMF: Bool
+        /// Where calls to external numbers are sent through this trunk, if it carries them.
+        public var outbound: SIPPeer?
 
-        public init(name: String, addresses: [IPNetwork], numbers: [String], username: String? = nil, password: String? = nil, inbandDTMF: Bool = false) {
+        public init(
+            name: String, addresses: [IPNetwork], numbers: [String], username: String? = nil, password: String? = nil, inbandDTMF: Bool = false,
+            outbound: SIPPeer? = nil
+        ) {
+            self.outbound = outbound
             self.name = name
             self.addresses = addresses
             self.numbers = numbers
@@ -53,6 +59,22 @@ public struct CallPolicy: Sendable {
     public var musicOnHold: String
     /// The skill groups, for transfers.
     public var groups: [String]
+    /// Call forwarding per agent (FEATURES A7).
+    public var forwarding: [String: Forwarding]
+
+    public struct Forwarding: Sendable {
+        public var always: String?
+        public var busy: String?
+        public var noAnswer: String?
+        public var noAnswerSeconds: Int
+        public init(always: String? = nil, busy: String? = nil, noAnswer: String? = nil, noAnswerSeconds: Int = 10) {
+            self.always = always
+            self.busy = busy
+            self.noAnswer = noAnswer
+            self.noAnswerSeconds = noAnswerSeconds
+        }
+    }
+
     /// Where voicemails are written (`<dir>/YYYY/MM/DD/<unique id>.wav`); nil: no voicemail.
     public var voicemailDirectory: String?
     /// Longest message kept.
@@ -61,8 +83,10 @@ public struct CallPolicy: Sendable {
     public init(
         trunks: [Trunk], phoneUsers: [String: String], media: MediaCapabilities, mediaTimeoutSeconds: Int = 30, echoNumber: String? = nil,
         playbackNumber: String? = nil, bridgeNumber: String? = nil, conferenceNumber: String? = nil, tones: TonePlan = .us, prompts: PromptStore? = nil, language: String = "en",
-        ivr: IVRFlow = IVRFlow(), musicOnHold: String = "default", groups: [String] = [], voicemailDirectory: String? = nil, voicemailMaxSeconds: Int = 120
+        ivr: IVRFlow = IVRFlow(), musicOnHold: String = "default", groups: [String] = [], voicemailDirectory: String? = nil, voicemailMaxSeconds: Int = 120,
+        forwarding: [String: Forwarding] = [:]
     ) {
+        self.forwarding = forwarding
         self.voicemailDirectory = voicemailDirectory
         self.voicemailMaxSeconds = voicemailMaxSeconds
         self.groups = groups

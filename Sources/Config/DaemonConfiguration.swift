@@ -105,6 +105,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var password: String?
         /// How this carrier sends key presses: RFC 4733 events, or tones in the audio.
         public var inbandDTMF: Bool
+        /// Where calls to external numbers go out (agents on their mobile, forwarding), if this
+        /// trunk carries them: an IP address and port.
+        public var outboundHost: String?
+        public var outboundPort: Int?
     }
 
     public struct Agent: Sendable, Equatable {
@@ -115,6 +119,20 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var skills: [Skill]
         /// After-call work; overrides the group's when set.
         public var wrapUpSeconds: Int?
+        /// Call forwarding (FEATURES A7): devices as `acdctl agent login --device` takes them.
+        public var forwarding = Forwarding()
+
+        public struct Forwarding: Sendable, Equatable {
+            /// Every offered call rings this device instead of the agent's own.
+            public var always: String?
+            /// When the agent's phone is busy (486, 600, 603).
+            public var busy: String?
+            /// When the phone has rung `noAnswerSeconds` unanswered (keep it under the group's
+            /// `ring_seconds`, after which the ACD takes the call back).
+            public var noAnswer: String?
+            public var noAnswerSeconds: Int = 10
+            public init() {}
+        }
 
         public struct Skill: Sendable, Equatable {
             public var group: String
@@ -322,7 +340,18 @@ extension DaemonConfiguration {
             if networks.isEmpty && username == nil { throw t.error("trunk '\(name)' needs addresses or username/password", key: "name") }
             let dtmf = try t.string("dtmf", default: "rfc4733")
             guard dtmf == "rfc4733" || dtmf == "inband" else { throw t.error("dtmf must be \"rfc4733\" or \"inband\", not '\(dtmf)'", key: "dtmf") }
-            trunks.append(Trunk(name: name, addresses: networks, numbers: numbers, username: username, password: password, inbandDTMF: dtmf == "inband"))
+            var outHost: String?
+            var outPort: Int?
+            if let outbound = try t.string("outbound") {
+                guard let (h, p) = parseHostPort(outbound) else {
+                    throw t.error("outbound must be ADDRESS:PORT with an IP address, such as 192.0.2.10:5060, not '\(outbound)'", key: "outbound")
+                }
+                (outHost, outPort) = (h, p)
+            }
+            trunks.append(
+                Trunk(
+                    name: name, addresses: networks, numbers: numbers, username: username, password: password, inbandDTMF: dtmf == "inband",
+                    outboundHost: outHost, outboundPort: outPort))
             try t.finish()
         }
 
@@ -393,7 +422,15 @@ extension DaemonConfiguration {
                 skills.append(Agent.Skill(group: group, level: level))
             }
             let wrap = try a.optionalInteger("wrap_up_seconds", range: 0...3600)
-            agents.append(Agent(id: id, name: try a.string("name", default: id), password: password, skills: skills, wrapUpSeconds: wrap))
+            var agent = Agent(id: id, name: try a.string("name", default: id), password: password, skills: skills, wrapUpSeconds: wrap)
+            agent.forwarding.always = try a.string("forward_always")
+            agent.forwarding.busy = try a.string("forward_busy")
+            agent.forwarding.noAnswer = try a.string("forward_no_answer")
+            agent.forwarding.noAnswerSeconds = try a.integer("forward_no_answer_seconds", default: 10, range: 1...600)
+            for key in ["forward_always", "forward_busy", "forward_no_answer"] {
+                if let v = try a.string(key), v.isEmpty { throw a.error("\(key) must not be empty", key: key) }
+            }
+            agents.append(agent)
             try a.finish()
         }
 

@@ -573,6 +573,51 @@ import TestSupport
         try expectNothingLeft(daemon)
         #expect(daemon.stop() == 0)
     }
+
+    /// An agent logged in with an external number is called through the trunk's outbound
+    /// address, with the number as the Request-URI's user.
+    @Test func agentOnAnExternalNumber() throws {
+        let carrier = try UDPProbe(timeoutMilliseconds: 3000)
+        let daemon = try Daemon(sets: ["trunks.0.outbound": "127.0.0.1:\(carrier.port)"])
+        let far = try AgentPhone(unregistered: "mobile", sip: carrier, daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1004", "device": "tel:0301234567"]).ok)
+        let (call, _) = try callSales(daemon)
+        _ = try far.answerNextCall()
+        #expect(far.invite?.uri.user == "0301234567")
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["agent"] == "1004" })
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        _ = try far.answerUntilBye()
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
+
+    /// Forwarding (FEATURES A7): on busy, on no answer, and always; the ACD sees the agent
+    /// answer, whichever device did.
+    @Test(arguments: ["busy", "no_answer", "always"])
+    func forwarding(_ rule: String) throws {
+        let target = try UDPProbe(timeoutMilliseconds: 3000)
+        let daemon = try Daemon(sets: ["agents.0.forward_\(rule)": "sip:desk@127.0.0.1:\(target.port)", "agents.0.forward_no_answer_seconds": "1"])
+        let phone = try AgentPhone("1001", daemon: daemon)
+        let desk = try AgentPhone(unregistered: "desk", sip: target, daemon: daemon)
+        try loginReady(daemon, "1001")
+        let (call, _) = try callSales(daemon)
+        switch rule {
+        case "busy": try phone.refuseNextCall(.busyHere)
+        case "no_answer": #expect(try phone.ringUntilCancelled(timeoutMilliseconds: 3000), "the phone was not cancelled after 1 s")
+        default: #expect(try phone.nextRequest(.invite, timeoutMilliseconds: 500) == nil, "the agent's own phone rang despite forwarding")
+        }
+        _ = try desk.answerNextCall()
+        #expect(try eventually {
+            let c = try daemon.control("calls").result?.arrayValue?.first
+            return c?["state"] == "bridged" && c?["agent"] == "1001"
+        })
+        #expect(try agentState(daemon, "1001") == "on-call")
+        #expect(daemon.log.contains("agent.forward_to=sip:desk@127.0.0.1:\(target.port)"))
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        _ = try desk.answerUntilBye()
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
 }
 
 /// Whether the RTP packet `d` carries one of `payloads`.

@@ -98,6 +98,15 @@ final class AgentPhone {
         try register()
     }
 
+    /// A phone that does not register, on a socket made before the daemon (whose configuration
+    /// names its port): a carrier's far end, or a forwarding target.
+    init(unregistered user: String, sip: UDPProbe, daemon: Daemon) throws {
+        self.user = user
+        self.daemon = daemon
+        self.sip = sip
+        rtp = try UDPProbe(timeoutMilliseconds: 1000)
+    }
+
     private func register() throws {
         try Self.register(user, daemon: daemon, from: sip, contactPort: sip.port)
     }
