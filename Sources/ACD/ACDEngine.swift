@@ -136,6 +136,10 @@ public struct ACDEngine: Sendable {
                 throw ACDError(.invalid, "required level of '\(skill.name)' must be 1-10, not \(skill.level)")
             }
             if let p = arrival.position, p < 1 { throw ACDError(.invalid, "position must be 1 or more, not \(p)") }
+            if let only = arrival.agent {
+                guard let a = agents[only], !a.retired else { throw ACDError(.unknownAgent, "no agent '\(only)'") }
+                guard a.settings.level(arrival.group) != nil else { throw ACDError(.invalid, "agent \(only) is not in group '\(arrival.group)'") }
+            }
             enqueue(arrival, into: arrival.group, now: now, hops: 0, into: &actions)
 
         case .callerHungUp(let call):
@@ -424,6 +428,7 @@ public struct ACDEngine: Sendable {
 
     private func eligible(_ a: Agent, for c: Caller, group: String, minimum: Int) -> Bool {
         guard !a.retired, let level = a.settings.level(group), level >= minimum else { return false }
+        if let only = c.arrival.agent, only != a.settings.id { return false }
         for r in c.arrival.requiredSkills {
             guard let l = a.settings.level(r.name), l >= r.level else { return false }
         }
@@ -434,17 +439,17 @@ public struct ACDEngine: Sendable {
     private mutating func dispatch(group name: String, now: ACDTime, into actions: inout [ACDAction]) {
         guard let g = groups[name], !g.ready.isEmpty else { return }
         // Callers with the same constraints as one that found no agent find none either.
-        var hopeless: [(Int, [AgentSettings.Skill])] = []
+        var hopeless: [(Int, [AgentSettings.Skill], String?)] = []
         for call in g.queue {
             guard !groups[inPlace: name].ready.isEmpty else { return }
             let c = callers[inPlace: call]
             guard c.offeredTo.isEmpty, c.phase == .waiting else { continue }
             let minimum = minimumLevel(c, g.settings, now: now)
-            if hopeless.contains(where: { $0.0 == minimum && $0.1 == c.arrival.requiredSkills }) { continue }
+            if hopeless.contains(where: { $0.0 == minimum && $0.1 == c.arrival.requiredSkills && $0.2 == c.arrival.agent }) { continue }
             var candidates: [String] = []
             for id in groups[inPlace: name].ready where eligible(agents[inPlace: id], for: c, group: name, minimum: minimum) { candidates.append(id) }
             guard !candidates.isEmpty else {
-                hopeless.append((minimum, c.arrival.requiredSkills))
+                hopeless.append((minimum, c.arrival.requiredSkills, c.arrival.agent))
                 continue
             }
             candidates.sort { agents[inPlace: $0].order < agents[inPlace: $1].order }

@@ -155,8 +155,14 @@ public struct CallArrival: Sendable, Equatable {
     public var minimumLevel: Int
     /// Caller id for ENTERQUEUE.
     public var callerID: String
+    /// Only this agent may take the call (a transfer to an agent); nil: anyone eligible.
+    public var agent: String?
 
-    public init(call: String, group: String, priority: Int = 0, position: Int? = nil, requiredSkills: [AgentSettings.Skill] = [], minimumLevel: Int = 0, callerID: String = "") {
+    public init(
+        call: String, group: String, priority: Int = 0, position: Int? = nil, requiredSkills: [AgentSettings.Skill] = [], minimumLevel: Int = 0, callerID: String = "",
+        agent: String? = nil
+    ) {
+        self.agent = agent
         self.call = call
         self.group = group
         self.priority = priority
