@@ -1,3 +1,4 @@
+import Calls
 import ACD
 import Control
 import Foundation
@@ -116,11 +117,16 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, "cannot read the voicemail index: \(e)"))
             }
         case "transfer":
-            guard let call = request.args?["call"]?.doubleValue, call >= 0, call == call.rounded(), let group = request.args?["group"]?.stringValue else {
-                return ControlResponse(id: id, error: ControlError(.invalidArgument, "transfer needs args {\"call\": <call id from 'calls'>, \"group\": <group>}"))
+            let args = request.args
+            let targets: [InboundCallService.TransferTarget] =
+                [args?["group"]?.stringValue.map { .group($0) }, args?["agent"]?.stringValue.map { .agent($0) }, args?["number"]?.stringValue.map { .number($0) }]
+                .compactMap { $0 }
+            guard let call = args?["call"]?.doubleValue, call >= 0, call == call.rounded(), targets.count == 1, let target = targets.first else {
+                return ControlResponse(
+                    id: id, error: ControlError(.invalidArgument, "transfer needs args {\"call\": <call id from 'calls'>} and one of \"group\", \"agent\" or \"number\""))
             }
-            switch await core.transfer(callID: Int(call), group: group) {
-            case .success: return ControlResponse(id: id, result: ["transferred": JSONValue(Int(call)), "group": .string(group)])
+            switch await core.transfer(callID: Int(call), to: target) {
+            case .success: return ControlResponse(id: id, result: ["transferred": JSONValue(Int(call)), "to": .string(target.description)])
             case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
             }
         case "help":

@@ -243,7 +243,8 @@ final class DaemonCore: @unchecked Sendable {
             forwarding: Dictionary(
                 c.agents.map { a in
                     (a.id, CallPolicy.Forwarding(always: a.forwarding.always, busy: a.forwarding.busy, noAnswer: a.forwarding.noAnswer, noAnswerSeconds: a.forwarding.noAnswerSeconds))
-                }, uniquingKeysWith: { a, _ in a }))
+                }, uniquingKeysWith: { a, _ in a }),
+            agentGroups: Dictionary(c.agents.map { a in (a.id, a.skills.map(\.group)) }, uniquingKeysWith: { a, _ in a }))
     }
 
     static func qualityJSON(_ q: MediaQuality) -> JSONValue {
@@ -420,8 +421,8 @@ final class DaemonCore: @unchecked Sendable {
     }
 
     /// Sends a caller who talks to an agent to another group (blind transfer).
-    func transfer(callID id: Int, group: String) async -> Result<Void, InboundCallService.TransferError> {
-        (try? await loop.submit { self.calls.transfer(call: UInt64(id), toGroup: group) }.get()) ?? .failure(.init("the daemon is stopping"))
+    func transfer(callID id: Int, to target: InboundCallService.TransferTarget) async -> Result<Void, InboundCallService.TransferError> {
+        (try? await loop.submit { self.calls.transfer(call: UInt64(id), to: target) }.get()) ?? .failure(.init("the daemon is stopping"))
     }
 
     // MARK: Stop

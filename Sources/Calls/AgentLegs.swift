@@ -25,6 +25,8 @@ final class AgentLeg {
     var held = false
     /// A leg to a forward target; it is not forwarded again.
     var forwarded = false
+    /// A call to a number the caller was transferred to: no agent, nothing for the ACD.
+    var external = false
     var noAnswerTimer: SIPTimerToken?
     var mediaCheck: SIPTimerToken?
 
@@ -107,8 +109,24 @@ extension InboundCallService {
         dial(call, agent: agent, device: device, forwarded: false)
     }
 
+    /// Calls the number the caller was transferred to (`blindTransfer`).
+    func dialNumber(_ call: ActiveCall, _ number: String) {
+        dial(call, agent: "number:\(number)", device: "tel:\(number)", forwarded: true, external: true)
+    }
+
+    /// A leg that could not even be started: the ACD offers the call to someone else, or a
+    /// transferred caller is told and let go.
+    private func legImpossible(_ call: ActiveCall, agent: String, external: Bool) {
+        if external {
+            let id = call.session.id
+            playPrompts(["all-busy", "goodbye"], language: policy.language, call: call) { $0.calls[id]?.session.hangUp() }
+        } else {
+            acd?(.agentDeclined(agent: agent, call: call.summary.uniqueID))
+        }
+    }
+
     /// Rings `device` for `agent`'s offer of `call`; `forwarded` legs are not forwarded again.
-    private func dial(_ call: ActiveCall, agent: String, device: String, forwarded: Bool) {
+    private func dial(_ call: ActiveCall, agent: String, device: String, forwarded: Bool, external: Bool = false) {
         let unique = call.summary.uniqueID
         guard let callerLease = call.lease else { return }
         let meta: Logger.Metadata = ["call.id": "\(call.session.id)", "call.unique_id": "\(unique)", "agent.id": "\(agent)", "agent.device": "\(device)"]
@@ -117,30 +135,32 @@ extension InboundCallService {
         case .success(let t): target = t
         case .failure(let why):
             logger.warning("agent's phone cannot be rung", metadata: meta.merging(["agent.reason": "\(why)"]) { $1 })
-            acd?(.agentDeclined(agent: agent, call: unique))
-            return
+            return legImpossible(call, agent: agent, external: external)
         }
         call.pendingOffers.insert(agent)
-        call.summary.agent = agent
-        call.summary.state = "ringing"
+        if !external {
+            call.summary.agent = agent
+            call.summary.state = "ringing"
+        }
         ports.allocate(near: callerLease).hop(to: loop).assumeIsolated().whenComplete { [weak self] result in
             guard let self else { return }
             guard case .success(let lease) = result else {
                 call.pendingOffers.remove(agent)
                 self.logger.warning("no RTP port for the agent's leg", metadata: meta)
-                self.acd?(.agentDeclined(agent: agent, call: unique))
-                return
+                return self.legImpossible(call, agent: agent, external: external)
             }
             guard self.calls[call.session.id] === call, call.pendingOffers.remove(agent) != nil else {
                 // The caller left or the offer was withdrawn while the port was found.
                 lease.loop.execute { lease.release() }
                 return
             }
-            self.ring(call, agent: agent, target: target, lease: lease, forwarded: forwarded, meta: meta)
+            self.ring(call, agent: agent, target: target, lease: lease, forwarded: forwarded, external: external, meta: meta)
         }
     }
 
-    private func ring(_ call: ActiveCall, agent: String, target: Destination, lease: RTPPortLease, forwarded: Bool, meta: Logger.Metadata) {
+    private func ring(
+        _ call: ActiveCall, agent: String, target: Destination, lease: RTPPortLease, forwarded: Bool, external: Bool, meta: Logger.Metadata
+    ) {
         // The caller's codec first, so the relay needs no transcoding when the phone agrees.
         var capabilities = policy.media
         if let codec = call.audio?.codec { capabilities.codecs = [codec] + capabilities.codecs.filter { $0 != codec } }
@@ -154,6 +174,7 @@ extension InboundCallService {
             ])
         let leg = AgentLeg(session: session, caller: call.session.id, uniqueID: call.summary.uniqueID, agent: agent, lease: lease)
         leg.forwarded = forwarded
+        leg.external = external
         agentLegs[session.id] = leg
         if !forwarded, let rule = policy.forwarding[agent], let target = rule.noAnswer {
             let legID = session.id
@@ -211,8 +232,8 @@ extension InboundCallService {
         leg.noAnswerTimer?.cancel()
         call.offers[leg.agent] = nil
         call.connectedLeg = legID
-        call.summary.agent = leg.agent
-        call.summary.state = "bridged"
+        if !leg.external { call.summary.agent = leg.agent }
+        call.summary.state = leg.external ? "transferred" : "bridged"
         apply(audio, inbandDTMF: false, to: leg.lease)
         let agentStream = leg.lease.stream
         if let callerLease = call.lease {
@@ -224,6 +245,7 @@ extension InboundCallService {
         }
         logger.info("agent answered; call bridged", metadata: meta.merging(["agent.codec": "\(audio.codec.rawValue)"]) { $1 })
         scheduleMediaCheck(leg, answeredAt: scheduler.now)
+        guard !leg.external else { return }
         let (service, sip) = (bound, loop)
         let caller = call.session.id
         acdRequest?(.agentAnswered(agent: leg.agent, call: leg.uniqueID)) { error in
@@ -272,7 +294,7 @@ extension InboundCallService {
             self?.logger.info("agent leg ended", metadata: meta)
         }
         if leg.answered {
-            if !leg.withdrawn { acd?(.agentHungUp(agent: leg.agent)) }
+            if !leg.withdrawn && !leg.external { acd?(.agentHungUp(agent: leg.agent)) }
             if let call, call.connectedLeg == leg.session.id {
                 call.connectedLeg = nil
                 call.inACD = false
@@ -286,6 +308,10 @@ extension InboundCallService {
                     call.summary.agent = nil
                     call.summary.state = "queued"
                 }
+            }
+            if !leg.withdrawn, leg.external, let call {
+                logger.info("transfer target did not answer", metadata: ["call.id": "\(leg.caller)", "transfer.to": "\(leg.agent)", "call.reason": "\(reason)"])
+                return legImpossible(call, agent: leg.agent, external: true)
             }
             if !leg.withdrawn {
                 if case .failed(let status, _) = reason, [486, 600, 603].contains(status.rawValue), !leg.forwarded,
@@ -356,7 +382,7 @@ extension InboundCallService {
     /// Ends a connected call from the agent's side at once (the phone went away): the ACD hears
     /// COMPLETEAGENT now, and the caller is not kept waiting for a BYE the phone may never answer.
     private func endAgentSide(_ leg: AgentLeg) {
-        if !leg.withdrawn { acd?(.agentHungUp(agent: leg.agent)) }
+        if !leg.withdrawn && !leg.external { acd?(.agentHungUp(agent: leg.agent)) }
         leg.withdrawn = true
         if let call = calls[leg.caller], call.connectedLeg == leg.session.id {
             call.connectedLeg = nil

@@ -59,6 +59,8 @@ public struct CallPolicy: Sendable {
     public var musicOnHold: String
     /// The skill groups, for transfers.
     public var groups: [String]
+    /// Each agent's groups (the agent's skills named like groups), for transfers to an agent.
+    public var agentGroups: [String: [String]]
     /// Call forwarding per agent (FEATURES A7).
     public var forwarding: [String: Forwarding]
 
@@ -84,8 +86,9 @@ public struct CallPolicy: Sendable {
         trunks: [Trunk], phoneUsers: [String: String], media: MediaCapabilities, mediaTimeoutSeconds: Int = 30, echoNumber: String? = nil,
         playbackNumber: String? = nil, bridgeNumber: String? = nil, conferenceNumber: String? = nil, tones: TonePlan = .us, prompts: PromptStore? = nil, language: String = "en",
         ivr: IVRFlow = IVRFlow(), musicOnHold: String = "default", groups: [String] = [], voicemailDirectory: String? = nil, voicemailMaxSeconds: Int = 120,
-        forwarding: [String: Forwarding] = [:]
+        forwarding: [String: Forwarding] = [:], agentGroups: [String: [String]] = [:]
     ) {
+        self.agentGroups = agentGroups
         self.forwarding = forwarding
         self.voicemailDirectory = voicemailDirectory
         self.voicemailMaxSeconds = voicemailMaxSeconds

@@ -173,14 +173,24 @@ struct Hangup: ParsableCommand {
 }
 
 struct Transfer: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Send a caller who talks to an agent to another group (blind transfer).")
+    static let configuration = CommandConfiguration(abstract: "Send a caller who talks to an agent elsewhere (blind transfer): a group, one agent, or a number.")
     @OptionGroup var connection: Connection
     @Argument(help: "Call id (from 'acdctl calls').") var call: Int
-    @Option(help: "The skill group the caller waits in next.") var group: String
+    @Option(help: "A skill group: the caller waits there.") var group: String?
+    @Option(help: "An agent: the caller waits for that agent.") var agent: String?
+    @Option(help: "An external number, called through the trunk.") var number: String?
+
+    func validate() throws {
+        guard [group, agent, number].compactMap({ $0 }).count == 1 else { throw ValidationError("give one of --group, --agent or --number") }
+    }
 
     func run() throws {
-        _ = try connection.run("transfer", args: ["call": JSONValue(call), "group": .string(group)])
-        if !connection.json { print("call \(call) transferred to \(group)") }
+        var args: [String: JSONValue] = ["call": JSONValue(call)]
+        if let group { args["group"] = .string(group) }
+        if let agent { args["agent"] = .string(agent) }
+        if let number { args["number"] = .string(number) }
+        let r = try connection.run("transfer", args: args)
+        if !connection.json { print("call \(call) transferred to \(text(r["to"]))") }
     }
 }
 

@@ -618,6 +618,42 @@ import TestSupport
         try expectNothingLeft(daemon)
         #expect(daemon.stop() == 0)
     }
+
+    /// Transfer to one agent (REFER to sip:1002@…): the caller waits for Bob only, even while
+    /// Carol is ready; then to a number (control socket): the carrier is called and bridged.
+    @Test func blindTransferToAnAgentAndToANumber() throws {
+        let carrier = try UDPProbe(timeoutMilliseconds: 3000)
+        let daemon = try Daemon(sets: ["trunks.0.outbound": "127.0.0.1:\(carrier.port)", "groups.0.wrap_up_seconds": "0"])
+        let alice = try AgentPhone("1001", daemon: daemon)
+        let bob = try AgentPhone("1002", daemon: daemon)
+        let carol = try AgentPhone("1003", daemon: daemon)
+        let far = try AgentPhone(unregistered: "carrier", sip: carrier, daemon: daemon)
+        try loginReady(daemon, "1001")
+        let (call, _) = try callSales(daemon)
+        _ = try alice.answerNextCall()
+        #expect(try daemon.control("agent.login", ["agent": "1002", "paused_reason": "break"]).ok)
+
+        #expect(try alice.refer(to: "1002", cseq: 301).status == .accepted)
+        _ = try alice.answerUntilBye()
+        try loginReady(daemon, "1003")
+        #expect(try carol.nextRequest(.invite, timeoutMilliseconds: 700) == nil, "Carol got a call transferred to Bob")
+        #expect(try daemon.control("agent.ready", ["agent": "1002"]).ok)
+        _ = try bob.answerNextCall()
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["agent"] == "1002" })
+
+        let id = try #require(daemon.control("calls").result?.arrayValue?.first?["id"]?.doubleValue)
+        #expect(try daemon.control("transfer", ["call": JSONValue(id), "number": "0309999"]).ok)
+        _ = try bob.answerUntilBye()
+        _ = try far.answerNextCall()
+        #expect(far.invite?.uri.user == "0309999")
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "transferred" })
+        let transfers = queueLog(daemon).filter { $0.count > 5 && $0[4] == "TRANSFER" }.map { $0[5] }
+        #expect(transfers == ["agent:1002", "number:0309999"], "\(transfers)")
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        _ = try far.answerUntilBye()
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
 }
 
 /// Whether the RTP packet `d` carries one of `payloads`.
