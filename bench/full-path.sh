@@ -8,6 +8,7 @@
 #
 #   bench/full-path.sh                              # RATES="20 50 100 200 300 500", 20 s each
 #   RATES="50 100" SECONDS_PER_RATE=10 bench/full-path.sh
+#   ACDD_BIN=/other/build/acdd bench/full-path.sh     # another build, for A/B runs
 #
 # Agents log in on phones at a fixed address (--device sip:ID@127.0.0.1:PORT), so no REGISTER
 # is needed for thousands of them. Everything stays on 127.0.0.1; every run is bounded by its
@@ -15,7 +16,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-swift build -c release --product acdd >/dev/null
+ACDD_BIN=${ACDD_BIN:-}
+if [ -z "$ACDD_BIN" ]; then
+  swift build -c release --product acdd >/dev/null
+  ACDD_BIN=.build/release/acdd
+fi
 swift build -c release --product acdctl >/dev/null
 RATES=${RATES:-"20 50 100 200 300 500"}
 SECONDS_PER_RATE=${SECONDS_PER_RATE:-20}
@@ -42,7 +47,7 @@ for rate in $RATES; do
   STATE="$WORK/state-$rate"
   mkdir -p "$STATE"
   prompts=$PWD/prompts
-  .build/release/acdd --config "$WORK/acd.toml" --set "paths.state=$STATE" --set "paths.prompts=$prompts" \
+  "$ACDD_BIN" --config "$WORK/acd.toml" --set "paths.state=$STATE" --set "paths.prompts=$prompts" \
     --set "sip.listen=127.0.0.1:$PORT" --set daemon.log_level=warning --set media.timeout_seconds=0 \
     --set media.rtp_ports=20000-29999 --set groups.0.wrap_up_seconds=0 --set 'ivr.nodes.welcome.prompts=[]' \
     --set security.messages_per_second=1000000 --set security.burst=1000000 2>"$STATE/acdd.log" &

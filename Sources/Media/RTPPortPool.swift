@@ -130,16 +130,21 @@ public final class RTPPortPool {
         }
     }
 
-    /// RTP sockets get the stream's handler, vector reads and a 1 MiB receive buffer; RTCP
-    /// sockets get the session's handler.
+    /// RTP sockets get the stream's handler, vector reads and a 1 MiB kernel receive buffer; RTCP
+    /// sockets get the session's handler and plain reads.
+    ///
+    /// The read buffers are per socket and live as long as the call, so their size is memory per
+    /// call: NIO splits one receive buffer among a vector read's messages, and each message needs
+    /// 2 KiB so that no datagram is cut short (the default split gave 128 bytes and silently
+    /// truncated a 172-byte G.711 packet; the end-to-end echo test caught it). A leg receives 50
+    /// packets a second, so a read rarely finds more than one or two waiting: 4 messages (8 KiB)
+    /// per RTP socket, and one 2 KiB datagram per RTCP socket.
     private func bind(_ port: Int, stream: RTPStream?, session: RTCPSession?) -> EventLoopFuture<any Channel> {
-        DatagramBootstrap(group: loop)
+        let messages = stream != nil ? 4 : 1
+        return DatagramBootstrap(group: loop)
             .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
-            .channelOption(.datagramVectorReadMessageCount, value: 16)
-            // NIO splits one receive buffer among the vector read's messages: the default 2 KiB
-            // would give each datagram 128 bytes and silently cut a 172-byte G.711 packet short
-            // (the end-to-end echo test caught it). 16 × 2 KiB leaves every datagram room.
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 16 * 2048))
+            .channelOption(.datagramVectorReadMessageCount, value: messages)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: messages * 2048))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let stream {
