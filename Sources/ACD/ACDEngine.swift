@@ -452,7 +452,6 @@ public struct ACDEngine: Sendable {
                 hopeless.append((minimum, c.arrival.requiredSkills, c.arrival.agent))
                 continue
             }
-            candidates.sort { agents[inPlace: $0].order < agents[inPlace: $1].order }
             offer(call, to: pick(candidates, group: name), now: now, into: &actions)
         }
     }
@@ -477,31 +476,38 @@ public struct ACDEngine: Sendable {
         if let best { offer(best.call, to: [id], now: now, into: &actions) }
     }
 
-    /// The group's strategy, over candidates in configuration order.
-    private mutating func pick(_ candidates: [String], group: String) -> [String] {
+    /// The group's strategy. Strategies that take the best by a key break ties by configuration
+    /// order inside the key; only those that walk the list in order sort it (a sort per offer
+    /// was 6 % of the daemon's CPU with 1,000 ready agents).
+    private mutating func pick(_ unordered: [String], group: String) -> [String] {
         let g = groups[inPlace: group]
+        func order(_ id: String) -> Int { agents[inPlace: id].order }
+        func inOrder() -> [String] { unordered.sorted { order($0) < order($1) } }
         func idle(_ id: String) -> ACDTime { agents[inPlace: id].idleSince }
         func level(_ id: String) -> Int { agents[inPlace: id].settings.level(group) ?? 0 }
         func stat(_ id: String) -> AgentStats { agents[inPlace: id].perGroup[group] ?? AgentStats() }
         switch g.settings.strategy {
-        case .ringAll:
-            return candidates
-        case .linear:
-            return [candidates[0]]
         case .longestIdle:
-            return [candidates.min { idle($0) < idle($1) }!]
+            return [unordered.min { (idle($0), order($0)) < (idle($1), order($1)) }!]
         case .fewestCalls:
-            return [candidates.min { (stat($0).answered, idle($0)) < (stat($1).answered, idle($1)) }!]
+            return [unordered.min { (stat($0).answered, idle($0), order($0)) < (stat($1).answered, idle($1), order($1)) }!]
         case .leastTalkTime:
-            return [candidates.min { (stat($0).talkMs, idle($0)) < (stat($1).talkMs, idle($1)) }!]
+            return [unordered.min { (stat($0).talkMs, idle($0), order($0)) < (stat($1).talkMs, idle($1), order($1)) }!]
         case .bestSkill:
-            return [candidates.min { (-level($0), idle($0)) < (-level($1), idle($1)) }!]
+            return [unordered.min { (-level($0), idle($0), order($0)) < (-level($1), idle($1), order($1)) }!]
+        case .linear:
+            return [unordered.min { order($0) < order($1) }!]
+        case .ringAll:
+            return inOrder()
         case .roundRobin:
+            let candidates = inOrder()
             let next = candidates.first { agents[inPlace: $0].order > g.roundRobinLast } ?? candidates[0]
             return [next]
         case .random:
+            let candidates = inOrder()
             return [candidates[Int(rng.next() % UInt64(candidates.count))]]
         case .weightedRandom:
+            let candidates = inOrder()
             let total = candidates.reduce(0) { $0 + level($1) }
             var roll = Int(rng.next() % UInt64(total))
             for id in candidates {
