@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "IVR", dependencies: ["Media", "CSndFile"], swiftSettings: swiftSettings),
         // Recordings and voicemail: frames from media loops through SPSC rings to a writer thread.
         .target(name: "Recording", dependencies: ["LockFree", "CSndFile", atomics], swiftSettings: swiftSettings),
-        .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", "ACD", "Recording", log] + nio, swiftSettings: swiftSettings),
+        .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", "ACD", "Recording", "Store", log] + nio, swiftSettings: swiftSettings),
         .target(name: "Control", dependencies: [log] + nio, swiftSettings: swiftSettings),
         .target(name: "Config", dependencies: ["TOML", "SIP", "SIPMessage", "ACD", "Media", "IVR"], swiftSettings: swiftSettings),
         .target(

@@ -189,12 +189,7 @@ final class DaemonCore: @unchecked Sendable {
         calls.bindings = { [unowned registrar] user in registrar!.bindings(for: user) }
         calls.recordingWriter = recordingWriter
         let index = voicemails!
-        calls.onVoicemail = { m in
-            index.add(
-                VoicemailEntry(
-                    uniqueID: m.uniqueID, caller: m.caller, box: m.box, queue: m.queue, path: m.path, seconds: m.seconds, droppedFrames: m.droppedFrames,
-                    createdAt: m.createdAt))
-        }
+        calls.onVoicemail = { index.add($0) }
         stack.handlers = [registrar, options, sessions]
         let events = self.events
         calls.observer = { what, c in

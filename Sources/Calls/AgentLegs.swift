@@ -280,13 +280,7 @@ extension InboundCallService {
             "call.id": "\(leg.caller)", "call.unique_id": "\(leg.uniqueID)", "agent.id": "\(leg.agent)", "agent.leg": "\(leg.session.id)",
             "call.reason": "\(reason)", "agent.answered": "\(leg.answered)", "agent.withdrawn": "\(leg.withdrawn)",
         ]
-        // The leg's figures are read, and its port given back (splitting the bridge), on its loop.
-        lease.loop.submit { () -> (MediaQuality, Int) in
-            let q = lease.quality
-            let relayed = lease.stream.packetsRelayed
-            lease.release()
-            return (q, relayed)
-        }.hop(to: loop).assumeIsolated().whenSuccess { [weak self] q, relayed in
+        releaseReadingFigures(lease) { [weak self] q, relayed in
             meta["rtp.packets_in"] = "\(q.packetsIn)"
             meta["rtp.packets_out"] = "\(q.packetsOut)"
             meta["rtp.relayed"] = "\(relayed)"

@@ -6,6 +6,7 @@ public import NIOCore
 public import Recording
 public import SIP
 public import SIPMessage
+public import Store
 
 /// Who may place calls, and where: the part of the configuration the call layer reads. Replaced
 /// whole on reload.
@@ -178,7 +179,7 @@ public final class InboundCallService: SessionLayerDelegate {
     /// Writes voicemails (and, later, call recordings) off the loops.
     public var recordingWriter: RecordingWriter?
     /// Told of every voicemail saved, on the SIP loop (the index and the group's callbacks).
-    public var onVoicemail: ((VoicemailMessage) -> Void)?
+    public var onVoicemail: ((VoicemailEntry) -> Void)?
     /// Where agents' phones are: registered contacts by user.
     public var bindings: ((String) -> [SIPBinding])?
     static let conferenceRoom = "conference-test"
@@ -510,13 +511,7 @@ public final class InboundCallService: SessionLayerDelegate {
             meta["call.rtp_packets_in"] = "0"
             return logger.info("call ended", metadata: meta)
         }
-        // The leg's last figures are read, and its ports given back, on its own loop.
-        lease.loop.submit { () -> (MediaQuality, Int) in
-            let q = lease.quality
-            let relayed = lease.stream.packetsRelayed
-            lease.release()
-            return (q, relayed)
-        }.hop(to: loop).assumeIsolated().whenSuccess { [weak self] q, relayed in
+        releaseReadingFigures(lease) { [weak self] q, relayed in
             meta["call.rtp_packets_in"] = "\(q.packetsIn)"
             if relayed > 0 { meta["rtp.relayed"] = "\(relayed)" }
             meta["rtp.packets_out"] = "\(q.packetsOut)"
@@ -526,6 +521,17 @@ public final class InboundCallService: SessionLayerDelegate {
             if let rtt = q.roundTripMs { meta["rtcp.rtt_ms"] = "\((rtt * 10).rounded() / 10)" }
             self?.logger.info("call ended", metadata: meta)
         }
+    }
+
+    /// Gives a leg's ports back (which splits a bridge) after reading its last figures, both on
+    /// the leg's own loop; `done` gets them here, on the SIP loop.
+    func releaseReadingFigures(_ lease: RTPPortLease, done: @escaping (MediaQuality, Int) -> Void) {
+        lease.loop.submit { () -> (MediaQuality, Int) in
+            let q = lease.quality
+            let relayed = lease.stream.packetsRelayed
+            lease.release()
+            return (q, relayed)
+        }.hop(to: loop).assumeIsolated().whenSuccess { q, relayed in done(q, relayed) }
     }
 
     /// Ends every call (shutdown); returns how many there were.

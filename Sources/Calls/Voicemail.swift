@@ -4,18 +4,7 @@ import Media
 import NIOCore
 import Recording
 import SIP
-
-/// A message a caller left, for the index and the group's callbacks (FEATURES A8).
-public struct VoicemailMessage: Sendable {
-    public var uniqueID: String
-    public var caller: String
-    public var box: String
-    public var queue: String?
-    public var path: String
-    public var seconds: Double
-    public var droppedFrames: Int
-    public var createdAt: Double
-}
+import Store
 
 /// A voicemail being recorded on one call.
 final class VoicemailRecording {
@@ -90,7 +79,7 @@ extension InboundCallService {
         let recorder = Recorder(path: path, maxSeconds: policy.voicemailMaxSeconds)
         let recording = VoicemailRecording(recorder: recorder, box: box, startedAt: now)
         call.voicemail = recording
-        let message = VoicemailMessage(
+        let message = VoicemailEntry(
             uniqueID: call.summary.uniqueID, caller: call.summary.caller, box: box, queue: call.summary.queue, path: path, seconds: 0, droppedFrames: 0,
             createdAt: now)
         let (service, sip) = (bound, loop)
@@ -132,7 +121,7 @@ extension InboundCallService {
     }
 
     /// The file is complete (or could not be written): index it, or say what went wrong.
-    private func voicemailWritten(_ result: RecordingResult, message: VoicemailMessage) {
+    private func voicemailWritten(_ result: RecordingResult, message: VoicemailEntry) {
         var meta: Logger.Metadata = [
             "call.unique_id": "\(message.uniqueID)", "voicemail.path": "\(result.path)", "voicemail.seconds": "\(result.seconds)",
             "voicemail.dropped_frames": "\(result.droppedFrames)",

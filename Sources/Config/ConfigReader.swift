@@ -169,36 +169,27 @@ final class ConfigReader {
         return out
     }
 
-    /// A table of integers such as `skills = { sales = 8, support = 3 }`, in written order.
+    /// A table of integers such as `skills = { sales = 8, support = 3 }`, in written order, each
+    /// with its location.
     public func integerTable(_ key: String) throws(ConfigError) -> [(String, Int, String)]? {
-        var t: TOMLTable
-        var loc: (TOMLPosition) -> String = { self.location($0) }
-        if let raw = override(key) {
-            guard case .table(let parsed)? = try? TOMLParser.parseValue(raw) else { throw error("\(key) must be a table like {sales = 8}", key: key) }
-            t = parsed
-            let l = location(of: key)
-            loc = { _ in l }
-        } else {
-            guard let n = node(key) else { return nil }
-            guard case .table(let parsed) = n.value else { throw ConfigError("\(key) must be a table, not \(n.value.kindName)", at: location(n.position)) }
-            t = parsed
+        try table(key, example: "{sales = 8}", kind: "an integer") { v in
+            if case .integer(let i) = v { Int(exactly: i) } else { nil }
         }
-        var out: [(String, Int, String)] = []
-        for (k, v) in t.entries {
-            guard case .integer(let i) = v.value, let n = Int(exactly: i) else {
-                throw ConfigError("\(key).\(k) must be an integer, not \(v.value.kindName)", at: loc(v.position))
-            }
-            out.append((k, n, loc(v.position)))
-        }
-        return out
     }
 
     /// A table of strings such as `choices = { "1" = "sales" }`, in written order, each with its location.
     public func stringTable(_ key: String) throws(ConfigError) -> [(String, String, String)]? {
+        try table(key, example: "{\"1\" = \"sales\"}", kind: "a string") { v in
+            if case .string(let s) = v { s } else { nil }
+        }
+    }
+
+    /// An inline table whose values `convert` accepts; an override is a TOML inline table.
+    private func table<T>(_ key: String, example: String, kind: String, convert: (TOMLValue) -> T?) throws(ConfigError) -> [(String, T, String)]? {
         var t: TOMLTable
         var loc: (TOMLPosition) -> String = { self.location($0) }
         if let raw = override(key) {
-            guard case .table(let parsed)? = try? TOMLParser.parseValue(raw) else { throw error("\(key) must be a table like {\"1\" = \"sales\"}", key: key) }
+            guard case .table(let parsed)? = try? TOMLParser.parseValue(raw) else { throw error("\(key) must be a table like \(example)", key: key) }
             t = parsed
             let l = location(of: key)
             loc = { _ in l }
@@ -207,10 +198,10 @@ final class ConfigReader {
             guard case .table(let parsed) = n.value else { throw ConfigError("\(key) must be a table, not \(n.value.kindName)", at: location(n.position)) }
             t = parsed
         }
-        var out: [(String, String, String)] = []
+        var out: [(String, T, String)] = []
         for (k, v) in t.entries {
-            guard case .string(let s) = v.value else { throw ConfigError("\(key).\(k) must be a string, not \(v.value.kindName)", at: loc(v.position)) }
-            out.append((k, s, loc(v.position)))
+            guard let value = convert(v.value) else { throw ConfigError("\(key).\(k) must be \(kind), not \(v.value.kindName)", at: loc(v.position)) }
+            out.append((k, value, loc(v.position)))
         }
         return out
     }

@@ -230,22 +230,8 @@ import TestSupport
         try loginReady(daemon, "1001")
         let call = try place(daemon, number: "100", codecs: "0")
         var sender = RTPSenderState()
-        func tones(_ keys: String) {
-            let gen = DTMFToneGenerator()
-            gen.queue(keys)
-            var frame = [Int16](repeating: 0, count: 160)
-            for _ in 0..<25 {
-                let payload: [UInt8] = frame.withUnsafeMutableBufferPointer { f in
-                    for i in 0..<f.count { f[i] = 0 }
-                    _ = gen.generate(into: f)
-                    return f.map { G711.ulaw.encode($0) }
-                }
-                call.rtp.send(packet(sender.next(payloadType: 0, samples: 160), payload: payload), to: call.daemonRTPPort)
-                usleep(20_000)
-            }
-        }
-        tones("1")  // skips the welcome
-        tones("1")  // chooses sales
+        call.sendTones("1", frames: 25, pauseMicroseconds: 20_000, sender: &sender)  // skips the welcome
+        call.sendTones("1", frames: 25, pauseMicroseconds: 20_000, sender: &sender)  // chooses sales
         _ = try phone.answerNextCall()
         #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"]?.stringValue == "bridged" })
         #expect(try call.hangUp(daemon)?.status == .ok)

@@ -369,19 +369,8 @@ import TestSupport
     @Test func inbandTonesOnAnInbandTrunkBecomeDigits() throws {
         let daemon = try Daemon(sets: ["trunks.0.dtmf": "inband", "media.timeout_seconds": "0"])
         let call = try place(daemon, number: "100", codecs: "0")
-        let gen = DTMFToneGenerator()
-        gen.queue("42*")
         var sender = RTPSenderState()
-        var frame = [Int16](repeating: 0, count: 160)
-        for _ in 0..<30 {
-            let payload: [UInt8] = frame.withUnsafeMutableBufferPointer { f in
-                for i in 0..<f.count { f[i] = 0 }
-                _ = gen.generate(into: f)
-                return f.map { G711.ulaw.encode($0) }
-            }
-            call.rtp.send(packet(sender.next(payloadType: 0, samples: 160), payload: payload), to: call.daemonRTPPort)
-            usleep(10_000)
-        }
+        call.sendTones("42*", frames: 30, pauseMicroseconds: 10_000, sender: &sender)
         usleep(200_000)
         let calls = try #require(daemon.control("calls").result?.arrayValue)
         #expect(calls.first?["digits"] == "42*")

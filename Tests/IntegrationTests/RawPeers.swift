@@ -57,6 +57,23 @@ extension Call {
         }
     }
 
+    /// Sends `keys` as DTMF tones in PCMU audio (spandsp's generator), `frames` packets of 20 ms
+    /// each, `pauseMicroseconds` apart.
+    func sendTones(_ keys: String, frames: Int, pauseMicroseconds: UInt32, sender: inout RTPSenderState) {
+        let gen = DTMFToneGenerator()
+        gen.queue(keys)
+        var frame = [Int16](repeating: 0, count: 160)
+        for _ in 0..<frames {
+            let payload: [UInt8] = frame.withUnsafeMutableBufferPointer { f in
+                for i in 0..<f.count { f[i] = 0 }
+                _ = gen.generate(into: f)
+                return f.map { G711.ulaw.encode($0) }
+            }
+            rtp.send(packet(sender.next(payloadType: 0, samples: 160), payload: payload), to: daemonRTPPort)
+            usleep(pauseMicroseconds)
+        }
+    }
+
     /// Sends `packets` of PCMU silence, 20 ms apart (time passes on the stream, as between two keys).
     func talk(packets: Int, sender: inout RTPSenderState) {
         for _ in 0..<packets {
