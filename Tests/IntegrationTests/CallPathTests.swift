@@ -640,6 +640,23 @@ import TestSupport
         try expectNothingLeft(daemon)
         #expect(daemon.stop() == 0)
     }
+
+    /// The group's exit key takes a waiting caller out of the queue (EXITWITHKEY) to its exit
+    /// target, voicemail by default.
+    @Test func exitKeyLeavesTheQueueForVoicemail() throws {
+        let daemon = try Daemon(sets: ["groups.0.exit_key": "*"])
+        var (call, sender) = try callSales(daemon)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"]?.stringValue == "queued" })
+        call.talk(packets: 5, sender: &sender)  // time passes on the stream before the next key
+        call.press(10, sender: &sender)  // *
+        let deadline = Date().addingTimeInterval(20)
+        while !daemon.log.contains("recording voicemail") && Date() < deadline { call.talk(packets: 5, sender: &sender) }
+        #expect(daemon.log.contains("recording voicemail"))
+        #expect(events(daemon).contains("EXITWITHKEY"), "\(events(daemon))")
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        try expectNothingLeft(daemon)
+        #expect(daemon.stop() == 0)
+    }
 }
 
 /// Whether the RTP packet `d` carries one of `payloads`.
