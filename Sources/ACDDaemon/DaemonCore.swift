@@ -1,4 +1,3 @@
-import Recording
 import ACD
 import Calls
 import Config
@@ -9,6 +8,7 @@ import Logging
 import Media
 import NIOCore
 import NIOPosix
+import Recording
 import SIP
 import SIPMessage
 import Store

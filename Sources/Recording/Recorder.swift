@@ -28,7 +28,7 @@ public final class Recorder: @unchecked Sendable {
     /// Longest recording kept, in frames; more is dropped (and counted) rather than written.
     public let maxFrames: Int
 
-    /// `bufferSeconds` of audio may wait for the writer (256 frames = 5.1 s by default).
+    /// `bufferFrames` frames of audio may wait for the writer (256 frames = 5.1 s by default).
     public init(path: String, maxSeconds: Int, bufferFrames: Int = 256) {
         self.path = path
         self.maxFrames = maxSeconds * 50

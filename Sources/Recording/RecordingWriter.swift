@@ -17,7 +17,8 @@ public struct RecordingResult: Sendable, Equatable {
 
 /// The thread that writes recordings to disk with libsndfile: 8 kHz, 16-bit mono WAV, written as
 /// `<path>.part` and renamed when complete, so a file under its final name always has a valid
-/// header. It wakes every 20 ms, drains every recorder's ring, and closes those that are finished.
+/// header. While recordings run it wakes every 20 ms, drains every recorder's ring, and closes
+/// those that are finished; with none it waits to be given one.
 ///
 /// Registering a recorder takes a mutex: it happens once per recording, not per frame; frames
 /// cross only through each recorder's lock-free ring.
@@ -34,6 +35,8 @@ public final class RecordingWriter: Sendable {
     private let pending = Mutex<[(Recorder, @Sendable (RecordingResult) -> Void)]>([])
     private let stopping = Mutex(false)
     private let stopped = DispatchSemaphore(value: 0)
+    /// Wakes the idle thread: with nothing to write it sleeps here instead of every 20 ms.
+    private let wake = DispatchSemaphore(value: 0)
 
     public init() {
         let thread = Thread { [self] in run() }
@@ -44,11 +47,13 @@ public final class RecordingWriter: Sendable {
     /// Starts writing `recorder`; `done` runs on the writer thread when the file is complete.
     public func start(_ recorder: Recorder, done: @escaping @Sendable (RecordingResult) -> Void) {
         pending.withLock { $0.append((recorder, done)) }
+        wake.signal()
     }
 
     /// Finishes what is in progress and stops the thread.
     public func stop() {
         stopping.withLock { $0 = true }
+        wake.signal()
         stopped.wait()
     }
 
@@ -95,7 +100,11 @@ public final class RecordingWriter: Sendable {
                 i += 1
             }
             if stop && active.isEmpty { break }
-            Thread.sleep(forTimeInterval: 0.02)
+            if active.isEmpty {
+                wake.wait()
+            } else {
+                Thread.sleep(forTimeInterval: 0.02)
+            }
         }
         stopped.signal()
     }

@@ -103,9 +103,8 @@ final class AgentPhone {
     let sip: UDPProbe
     let rtp: UDPProbe
     let daemon: Daemon
-    /// The INVITE being handled and what we answered.
+    /// The INVITE being handled.
     var invite: SIPRequest?
-    var ok: SIPResponse?
 
     init(_ user: String, daemon: Daemon) throws {
         self.user = user
@@ -170,7 +169,6 @@ final class AgentPhone {
             r.headers.set(.contentType, "application/sdp")
             r.contact = [.address(SIPNameAddr(uri: try! SIPURI.parse("sip:\(user)@127.0.0.1:\(sip.port)")))]
         }
-        if status == .ok && request.method == .invite { ok = r }
         sip.send(r.serialized(), to: daemon.sipPort)
     }
 
