@@ -61,7 +61,9 @@ let package = Package(
         // Prompt store (libsndfile, converted once at load), IVR flows and their pure interpreter.
         .target(name: "IVR", dependencies: ["Media", "CSndFile"], swiftSettings: swiftSettings),
         // Recordings and voicemail: frames from media loops through SPSC rings to a writer thread.
-        .target(name: "Recording", dependencies: ["LockFree", "CSndFile", atomics], swiftSettings: swiftSettings),
+        .target(
+            name: "Recording", dependencies: ["LockFree", "CSndFile", atomics, .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings),
         .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", "ACD", "Recording", "Store", log] + nio, swiftSettings: swiftSettings),
         .target(name: "Control", dependencies: [log] + nio, swiftSettings: swiftSettings),
         .target(name: "Config", dependencies: ["TOML", "SIP", "SIPMessage", "ACD", "Media", "IVR"], swiftSettings: swiftSettings),

@@ -128,7 +128,9 @@ extension InboundCallService {
         ]
         if let failure = result.failure {
             meta["voicemail.error"] = "\(failure)"
-            return logger.error("voicemail could not be written", metadata: meta)
+            // What was written before the disk failed is still the caller's message.
+            guard result.kept else { return logger.error("voicemail could not be written", metadata: meta) }
+            logger.error("voicemail cut short by a failed write; keeping what was written", metadata: meta)
         }
         guard result.seconds >= 0.5 else {
             unlink(result.path)

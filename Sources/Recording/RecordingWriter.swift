@@ -1,4 +1,5 @@
 import CSndFile
+import Crypto
 import Dispatch
 import Foundation
 import LockFree
@@ -11,14 +12,25 @@ public struct RecordingResult: Sendable, Equatable {
     public var seconds: Double
     /// Frames the media loop could not hand over (writer behind) or that passed the maximum length.
     public var droppedFrames: Int
-    /// Why the file could not be written, if it could not (the `.part` is then removed).
+    /// Why the file could not be written, or stopped being written, if so.
     public var failure: String?
+    /// Whether a file is there under `path`: a recording whose disk filled keeps what was written
+    /// before, with a valid header; one that could not be opened has none.
+    public var kept: Bool = false
+    /// SHA-256 of the finished file, hex, when kept.
+    public var sha256: String?
+    /// Bytes of the finished file, when kept.
+    public var bytes: Int = 0
 }
 
-/// The thread that writes recordings to disk with libsndfile: 8 kHz, 16-bit mono WAV, written as
-/// `<path>.part` and renamed when complete, so a file under its final name always has a valid
-/// header. While recordings run it wakes every 20 ms, drains every recorder's ring, and closes
-/// those that are finished; with none it waits to be given one.
+/// The thread that writes recordings to disk with libsndfile: 8 kHz, 16-bit WAV, mono or stereo,
+/// written as `<path>.part` and renamed when complete, so a file under its final name always has a
+/// valid header. While recordings run it wakes every 20 ms, drains every recorder's ring, and
+/// closes those that are finished; with none it waits to be given one.
+///
+/// A write that fails (a full disk, a file-size limit) stops that recording's writing at once: its
+/// frames are drained and dropped from then on, `failed` is told (an alarm while the call still
+/// runs), and at the end the file keeps what was written before, under its final name.
 ///
 /// Registering a recorder takes a mutex: it happens once per recording, not per frame; frames
 /// cross only through each recorder's lock-free ring.
@@ -27,12 +39,23 @@ public final class RecordingWriter: Sendable {
         let recorder: Recorder
         let file: OpaquePointer
         var frames: Int
+        /// Samples of a frame cut short by a failed write (they are in the file).
+        var partial = 0
         /// Frames past the recorder's maximum length.
         var over = 0
+        /// Why writing stopped early, if it did.
+        var failure: String?
+        let failed: (@Sendable (String) -> Void)?
         let done: @Sendable (RecordingResult) -> Void
     }
 
-    private let pending = Mutex<[(Recorder, @Sendable (RecordingResult) -> Void)]>([])
+    private struct Request {
+        let recorder: Recorder
+        let failed: (@Sendable (String) -> Void)?
+        let done: @Sendable (RecordingResult) -> Void
+    }
+
+    private let pending = Mutex<[Request]>([])
     private let stopping = Mutex(false)
     private let stopped = DispatchSemaphore(value: 0)
     /// Wakes the idle thread: with nothing to write it sleeps here instead of every 20 ms.
@@ -44,9 +67,12 @@ public final class RecordingWriter: Sendable {
         thread.start()
     }
 
-    /// Starts writing `recorder`; `done` runs on the writer thread when the file is complete.
-    public func start(_ recorder: Recorder, done: @escaping @Sendable (RecordingResult) -> Void) {
-        pending.withLock { $0.append((recorder, done)) }
+    /// Starts writing `recorder`; `done` runs on the writer thread when the file is complete, and
+    /// `failed` as soon as a write fails, while the recording may still be running.
+    public func start(
+        _ recorder: Recorder, failed: (@Sendable (String) -> Void)? = nil, done: @escaping @Sendable (RecordingResult) -> Void
+    ) {
+        pending.withLock { $0.append(Request(recorder: recorder, failed: failed, done: done)) }
         wake.signal()
     }
 
@@ -59,16 +85,19 @@ public final class RecordingWriter: Sendable {
 
     private func run() {
         var active: [Active] = []
-        var scratch = [Int16](repeating: 0, count: Recorder.frameSamples)
+        var scratch = [Int16](repeating: 0, count: Recorder.frameSamples * 2)
         while true {
             let (fresh, stop) = (pending.withLock { p in defer { p.removeAll() }; return p }, stopping.withLock { $0 })
-            for (recorder, done) in fresh {
+            for r in fresh {
                 do {
-                    active.append(Active(recorder: recorder, file: try Self.open(recorder.path + ".part"), frames: 0, done: done))
+                    let file = try Self.open(r.recorder.path + ".part", channels: r.recorder.channels)
+                    active.append(Active(recorder: r.recorder, file: file, frames: 0, failed: r.failed, done: r.done))
                 } catch let error as OpenError {
-                    done(RecordingResult(path: recorder.path, seconds: 0, droppedFrames: 0, failure: error.description))
+                    r.failed?(error.description)
+                    r.done(RecordingResult(path: r.recorder.path, seconds: 0, droppedFrames: 0, failure: error.description))
                 } catch {
-                    done(RecordingResult(path: recorder.path, seconds: 0, droppedFrames: 0, failure: "\(error)"))
+                    r.failed?("\(error)")
+                    r.done(RecordingResult(path: r.recorder.path, seconds: 0, droppedFrames: 0, failure: "\(error)"))
                 }
             }
             var i = 0
@@ -79,17 +108,25 @@ public final class RecordingWriter: Sendable {
                 let file = active[i].file
                 var over = 0
                 var n = 0
+                var failure = active[i].failure
                 while recorder.ring.pop({ frame in
                     n = frame.count
                     for k in 0..<n { scratch[k] = frame.samples[k] }
                 }) {
-                    if frames < recorder.maxFrames {
-                        scratch.withUnsafeBufferPointer { p in _ = sf_write_short(file, p.baseAddress, sf_count_t(n)) }
-                        frames += 1
-                    } else {
-                        over += 1
+                    if failure == nil && frames < recorder.maxFrames {
+                        let written = scratch.withUnsafeBufferPointer { p in sf_write_short(file, p.baseAddress, sf_count_t(n)) }
+                        if written == sf_count_t(n) {
+                            frames += 1
+                            continue
+                        }
+                        let why = String(cString: strerror(errno))
+                        if written > 0 { active[i].partial = Int(written) / recorder.channels }
+                        failure = "write failed after \(Double(frames) / 50) s: \(why)"
+                        active[i].failed?(failure!)
                     }
+                    over += 1
                 }
+                active[i].failure = failure
                 active[i].frames = frames
                 active[i].over += over
                 if finishing || stop {
@@ -113,7 +150,7 @@ public final class RecordingWriter: Sendable {
         var description: String
     }
 
-    private static func open(_ path: String) throws -> OpaquePointer {
+    private static func open(_ path: String, channels: Int) throws -> OpaquePointer {
         let directory = (path as NSString).deletingLastPathComponent
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -122,7 +159,7 @@ public final class RecordingWriter: Sendable {
         }
         var info = SF_INFO()
         info.samplerate = 8000
-        info.channels = 1
+        info.channels = Int32(channels)
         info.format = Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16)
         guard let file = sf_open(path, Int32(SFM_WRITE), &info) else {
             throw OpenError(description: "cannot create \(path): \(String(cString: sf_strerror(nil)))")
@@ -133,14 +170,41 @@ public final class RecordingWriter: Sendable {
     private static func close(_ a: Active) -> RecordingResult {
         let path = a.recorder.path
         let error = sf_error(a.file)
-        let message = error == 0 ? nil : String(cString: sf_strerror(a.file))
-        sf_close(a.file)
+        var failure = a.failure
+        if failure == nil, error != 0 { failure = String(cString: sf_strerror(a.file)) }
+        let closed = sf_close(a.file) == 0
         var result = RecordingResult(
-            path: path, seconds: Double(a.frames * Recorder.frameSamples) / 8000, droppedFrames: a.recorder.dropped + a.over, failure: message)
-        if message == nil {
-            if rename(path + ".part", path) != 0 { result.failure = "cannot rename \(path).part: \(String(cString: strerror(errno)))" }
+            path: path, seconds: Double(a.frames * Recorder.frameSamples + a.partial) / 8000, droppedFrames: a.recorder.dropped + a.over, failure: failure)
+        // What was written before a write failed is kept: libsndfile rewrites the header in place
+        // on close, which needs no new space.
+        guard closed, a.frames > 0 || failure == nil else {
+            if failure == nil { result.failure = "cannot close \(path).part" }
+            unlink(path + ".part")
+            return result
         }
-        if result.failure != nil { unlink(path + ".part") }
+        guard rename(path + ".part", path) == 0 else {
+            result.failure = result.failure ?? "cannot rename \(path).part: \(String(cString: strerror(errno)))"
+            unlink(path + ".part")
+            return result
+        }
+        result.kept = true
+        if let (digest, bytes) = digest(path) {
+            result.sha256 = digest
+            result.bytes = bytes
+        }
         return result
+    }
+
+    /// SHA-256 and size of a finished file, read back in 64 KiB pieces.
+    static func digest(_ path: String) -> (String, Int)? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        var hash = SHA256()
+        var bytes = 0
+        while let chunk = try? handle.read(upToCount: 65_536), !chunk.isEmpty {
+            hash.update(data: chunk)
+            bytes += chunk.count
+        }
+        return (hash.finalize().map { String(format: "%02x", $0) }.joined(), bytes)
     }
 }

@@ -110,4 +110,88 @@ import Testing
         let result = try #require(waitFor(box))
         #expect(result.failure?.contains("cannot create") == true, "\(String(describing: result.failure))")
     }
+
+    @Test func aFinishedFileCarriesItsSHA256AndSize() throws {
+        let writer = RecordingWriter()
+        defer { writer.stop() }
+        let path = tempPath("e.wav")
+        let recorder = Recorder(path: path, maxSeconds: 60)
+        let box = ResultBox()
+        writer.start(recorder) { box.set($0) }
+        for f in frames(10) { f.withUnsafeBufferPointer { _ = recorder.write($0) } }
+        recorder.finish()
+        let result = try #require(waitFor(box))
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(result.kept && result.bytes == data.count)
+        // Checked against an independent implementation: coreutils' sha256sum.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        p.arguments = [path]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        p.waitUntilExit()
+        let expected = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64)
+        #expect(result.sha256 == String(expected))
+    }
+
+    @Test func stereoFramesKeepTheirChannels() throws {
+        let writer = RecordingWriter()
+        defer { writer.stop() }
+        let path = tempPath("s.wav")
+        let recorder = Recorder(path: path, maxSeconds: 60, channels: 2)
+        let box = ResultBox()
+        writer.start(recorder) { box.set($0) }
+        var sent: [Int16] = []
+        for f in 0..<20 {
+            let frame = (0..<320).map { i in Int16(i % 2 == 0 ? f * 10 + 1 : -(f * 10 + 2)) }
+            sent += frame
+            frame.withUnsafeBufferPointer { _ = recorder.write($0) }
+        }
+        recorder.finish()
+        let result = try #require(waitFor(box))
+        #expect(result.seconds == 0.4)
+        let wav = try read(path)
+        #expect(wav.channels == 2 && wav.samples == sent)
+    }
+
+    /// A disk that fills in the middle (a 64 KiB tmpfs): the writer says so at once, drops the rest
+    /// (counted), and keeps what fitted as a valid WAV under the final name.
+    @Test func aDiskThatFillsStopsTheWritingAndKeepsWhatFitted() throws {
+        let mountPoint = tempPath("small")
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        try #require(run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mountPoint]) == 0, "mounting a 64 KiB tmpfs needs root (make test runs as root)")
+        defer { _ = run("/bin/umount", [mountPoint]) }
+        let writer = RecordingWriter()
+        defer { writer.stop() }
+        let path = mountPoint + "/full.wav"
+        let recorder = Recorder(path: path, maxSeconds: 60, channels: 2)
+        let box = ResultBox()
+        let alarm = ResultBox()
+        writer.start(recorder, failed: { why in alarm.set(RecordingResult(path: path, seconds: 0, droppedFrames: 0, failure: why)) }) { box.set($0) }
+        // 3 s of stereo is 96 KiB: more than the disk holds.
+        let frame = (0..<320).map { Int16($0) }
+        for _ in 0..<150 {
+            frame.withUnsafeBufferPointer { _ = recorder.write($0) }
+            usleep(2000)
+        }
+        let early = alarm.value
+        #expect(early?.failure?.contains("No space left") == true, "the failure is told while the recording runs: \(String(describing: early))")
+        recorder.finish()
+        let result = try #require(waitFor(box))
+        #expect(result.failure?.contains("write failed") == true)
+        #expect(result.kept && result.seconds > 0.5 && result.seconds < 2.1)
+        #expect(result.droppedFrames == 150 - Int(result.seconds * 50))
+        let wav = try read(path)
+        #expect(wav.channels == 2 && wav.samples.count == Int((result.seconds * 8000).rounded()) * 2, "\(wav.samples.count) samples, \(result.seconds) s")
+    }
+
+    func run(_ tool: String, _ arguments: [String]) -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = arguments
+        guard (try? p.run()) != nil else { return -1 }
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
 }

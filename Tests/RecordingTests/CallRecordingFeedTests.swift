@@ -1,0 +1,116 @@
+import Testing
+
+@testable import Recording
+
+/// The feed's timeline rules, driven tick by tick with no writer: frames are read straight from
+/// the recorder's ring.
+@Suite struct CallRecordingFeedTests {
+    func frame(_ value: Int16, _ count: Int = 160) -> [Int16] { [Int16](repeating: value, count: count) }
+
+    /// Pops everything the feed handed to the recorder.
+    func drain(_ recorder: Recorder) -> [[Int16]] {
+        var frames: [[Int16]] = []
+        while recorder.ring.pop({ f in frames.append(Array(f.samples[0..<f.count])) }) {}
+        return frames
+    }
+
+    func left(_ f: [Int16]) -> [Int16] { stride(from: 0, to: f.count, by: 2).map { f[$0] } }
+    func right(_ f: [Int16]) -> [Int16] { stride(from: 1, to: f.count, by: 2).map { f[$0] } }
+
+    @Test func eachSideGoesToItsChannelAfterThePrefill() {
+        let recorder = Recorder(path: "/unused", maxSeconds: 60, channels: 2)
+        let feed = CallRecordingFeed(recorder: recorder)
+        feed.take(.caller, frame(100))
+        feed.tick()  // one frame is not yet the prefill of two: silence
+        feed.take(.caller, frame(101))
+        feed.take(.agent, frame(-7))
+        feed.take(.agent, frame(-8))
+        feed.tick()
+        feed.tick()
+        let frames = drain(recorder)
+        #expect(frames.count == 3)
+        #expect(frames.allSatisfy { $0.count == 320 })
+        #expect(left(frames[0]) == frame(0) && right(frames[0]) == frame(0))
+        #expect(left(frames[1]) == frame(100) && right(frames[1]) == frame(-7))
+        #expect(left(frames[2]) == frame(101) && right(frames[2]) == frame(-8))
+    }
+
+    /// A side that sends nothing (a phone on hold, a pause in packets) is silence, one frame per
+    /// tick, so the file keeps the call's length; it starts again after a new prefill.
+    @Test func aSilentSideIsSilenceAndTheTimelineKeepsItsLength() {
+        let recorder = Recorder(path: "/unused", maxSeconds: 60, channels: 2)
+        let feed = CallRecordingFeed(recorder: recorder)
+        for v in Int16(1)...3 { feed.take(.caller, frame(v)) }
+        for _ in 0..<10 { feed.tick() }
+        for v in Int16(4)...5 { feed.take(.caller, frame(v)) }
+        feed.tick()
+        let frames = drain(recorder)
+        #expect(frames.count == 11)
+        #expect(frames.map { left($0)[0] } == [1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 4])
+        #expect(frames.allSatisfy { right($0) == frame(0) })
+    }
+
+    /// A side that runs ahead (its clock is fast, or a burst) is trimmed back to the prefill,
+    /// dropping its oldest audio, so the channels stay within a few frames of each other.
+    @Test func aSideThatRunsAheadIsTrimmedToThePrefill() {
+        let recorder = Recorder(path: "/unused", maxSeconds: 60, channels: 2)
+        let feed = CallRecordingFeed(recorder: recorder, prefillFrames: 2, ceilingFrames: 8)
+        for v in Int16(1)...9 { feed.take(.agent, frame(v)) }
+        #expect(feed.trimmedSamples == 7 * 160)
+        feed.tick()
+        feed.tick()
+        feed.tick()
+        let frames = drain(recorder)
+        #expect(frames.map { right($0)[0] } == [8, 9, 0])
+    }
+
+    @Test func aPauseWritesSilenceInPlaceOfBothSides() {
+        let recorder = Recorder(path: "/unused", maxSeconds: 60, channels: 2)
+        let feed = CallRecordingFeed(recorder: recorder)
+        for v in Int16(1)...4 {
+            feed.take(.caller, frame(v))
+            feed.take(.agent, frame(-v))
+        }
+        feed.tick()
+        recorder.isPaused = true
+        feed.tick()
+        feed.tick()
+        recorder.isPaused = false
+        feed.tick()
+        let frames = drain(recorder)
+        #expect(frames.map { left($0)[0] } == [1, 0, 0, 4])
+        #expect(frames.map { right($0)[0] } == [-1, 0, 0, -4])
+    }
+
+    @Test func monoMixesTheTwoSides() {
+        let recorder = Recorder(path: "/unused", maxSeconds: 60, channels: 1)
+        let feed = CallRecordingFeed(recorder: recorder, prefillFrames: 1)
+        feed.take(.caller, frame(30_000))
+        feed.take(.agent, frame(10_000))
+        feed.tick()
+        feed.take(.caller, frame(5))
+        feed.take(.agent, frame(-2))
+        feed.tick()
+        let frames = drain(recorder)
+        #expect(frames.count == 2 && frames[0].count == 160)
+        #expect(frames[0][0] == Int16.max, "a sum past full scale is clipped, not wrapped")
+        #expect(frames[1] == frame(3))
+    }
+
+    /// Packets longer or shorter than 20 ms are cut into frames by the clock, not by the packet.
+    @Test func packetSizesDoNotMatter() {
+        let recorder = Recorder(path: "/unused", maxSeconds: 60, channels: 2)
+        let feed = CallRecordingFeed(recorder: recorder)
+        let ramp = (0..<800).map { Int16($0) }
+        feed.take(.caller, ramp[0..<240])
+        feed.take(.caller, ramp[240..<800])
+        for _ in 0..<5 { feed.tick() }
+        let frames = drain(recorder)
+        #expect(frames.flatMap { left($0) } == ramp)
+    }
+}
+
+extension CallRecordingFeed {
+    func take(_ side: Side, _ samples: [Int16]) { samples.withUnsafeBufferPointer { take(side, $0) } }
+    func take(_ side: Side, _ samples: ArraySlice<Int16>) { samples.withUnsafeBufferPointer { take(side, $0) } }
+}
