@@ -20,6 +20,8 @@ public final class MediaClock {
     private var streams: [RTPStream] = []
     /// Conferences on this loop: mixed at each tick before any stream sends.
     private var mixers: [Mixer] = []
+    /// Whatever else needs the beat (call recordings): run at each tick, after the streams.
+    private var tickers: [any MediaTicker] = []
     private var scheduled: Scheduled<Void>?
     private var nextDeadline = NIODeadline.uptimeNanoseconds(0)
     /// The number of the next tick; streams use it to notice gaps in what they send.
@@ -61,10 +63,25 @@ public final class MediaClock {
 
     public func existingRoom(_ name: String) -> Mixer? { rooms[name] }
 
+    /// Keeps the clock running for `ticker` until `remove(ticker:)`.
+    public func add(ticker: any MediaTicker) {
+        guard !tickers.contains(where: { $0 === ticker }) else { return }
+        tickers.append(ticker)
+        startIfStopped()
+    }
+
+    public func remove(ticker: any MediaTicker) {
+        tickers.removeAll { $0 === ticker }
+    }
+
     func add(_ stream: RTPStream) {
         guard !stream.clocked else { return }
         stream.clocked = true
         streams.append(stream)
+        startIfStopped()
+    }
+
+    private func startIfStopped() {
         if scheduled == nil {
             // The first frame leaves now and the beat starts from here; the tick count moves on
             // by the time the clock stood still, so streams see the gap in their timestamps.
@@ -84,6 +101,7 @@ public final class MediaClock {
         while nextDeadline <= now, owed < Self.maxCatchUp {
             for mixer in mixers { mixer.mix() }
             for stream in streams { stream.playFrame(tick: tick) }
+            for ticker in tickers { ticker.tick() }
             tick += 1
             owed += 1
             nextDeadline = nextDeadline + Self.frame
@@ -98,7 +116,12 @@ public final class MediaClock {
             if stream.source == nil && !stream.eventsPending { stream.clocked = false; return true }
             return false
         }
-        guard !streams.isEmpty else { return }
+        guard !streams.isEmpty || !tickers.isEmpty else { return }
         scheduled = loop.assumeIsolated().scheduleTask(deadline: nextDeadline) { [self] in run() }
     }
+}
+
+/// Something driven by a loop's media clock, once per 20 ms frame, on that loop.
+public protocol MediaTicker: AnyObject {
+    func tick()
 }

@@ -74,6 +74,53 @@ public final class ACDDatabase: Sendable {
             }
             try db.create(index: "voicemail_status", on: "voicemail", columns: ["status", "created_at"])
         }
+        // One row per call (FEATURES B1), and the recordings' index (R1, R3).
+        m.registerMigration("v4-cdr-recordings") { db in
+            try db.create(table: "cdr") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("unique_id", .text).notNull().unique(onConflict: .ignore)
+                t.column("linked_id", .text).notNull()
+                t.column("sip_call_id", .text).notNull()
+                t.column("caller", .text).notNull()
+                t.column("called", .text).notNull()
+                t.column("trunk", .text).notNull()
+                t.column("start", .double).notNull()
+                t.column("answer", .double)
+                t.column("end", .double).notNull()
+                t.column("duration", .integer).notNull()
+                t.column("billable", .integer).notNull()
+                t.column("disposition", .text).notNull()
+                t.column("outcome", .text).notNull()
+                t.column("queue", .text)
+                t.column("agent", .text)
+                t.column("wait_seconds", .integer)
+                t.column("talk_seconds", .integer)
+                t.column("ivr_path", .text).notNull()
+                t.column("transfers", .text).notNull()
+                t.column("recording_path", .text)
+                t.column("recording_status", .text).notNull()
+                t.column("survey_score", .integer)
+                t.column("hangup_cause", .text).notNull()
+                t.column("hangup_by", .text).notNull()
+                t.column("codec", .text)
+            }
+            try db.create(index: "cdr_start", on: "cdr", columns: ["start"])
+            try db.create(table: "recording") { t in
+                t.column("unique_id", .text).notNull().primaryKey(onConflict: .replace)
+                t.column("path", .text).notNull()
+                t.column("channels", .integer).notNull()
+                t.column("started_at", .double).notNull()
+                t.column("seconds", .double).notNull()
+                t.column("bytes", .integer).notNull()
+                t.column("sha256", .text)
+                t.column("status", .text).notNull()
+                t.column("failure", .text)
+                t.column("dropped_frames", .integer).notNull()
+                t.column("paused_seconds", .double).notNull()
+                t.column("deleted_at", .double)
+            }
+            try db.create(index: "recording_started", on: "recording", columns: ["started_at"])
+        }
         return m
     }
 }

@@ -1,0 +1,160 @@
+import Dispatch
+import Foundation
+import GRDB
+import LockFree
+public import Logging
+
+/// Writes call-detail records and recording index rows to SQLite on a thread of its own.
+///
+/// Producers (the SIP loop, the recording writer) only push onto a lock-free inbox; the thread
+/// takes everything that has accumulated and inserts it in one transaction, so at 500 calls per
+/// second it commits a handful of times per wake-up rather than once per call. A record reaches
+/// SQLite's write-ahead log when its transaction commits: from then on it survives the daemon
+/// being killed (WAL with `synchronous = NORMAL` loses commits only to a power cut, not to a dead
+/// process). `whenWritten` tells a caller when everything it pushed so far has committed: the
+/// call layer answers a BYE only then.
+///
+/// A failed transaction is logged once per failure episode and retried every second with the rows
+/// kept in memory; a record is never dropped.
+public final class CallRecordWriter: @unchecked Sendable {
+    // Unchecked: `pending`, `waiters` and `failing` belong to the writer thread.
+    private enum Message {
+        case cdr(CallDetailRecord)
+        case recording(RecordingEntry)
+        case barrier(@Sendable () -> Void)
+        case stop
+    }
+
+    private enum Row {
+        case cdr(CallDetailRecord)
+        case recording(RecordingEntry)
+    }
+
+    private let database: ACDDatabase
+    private let logger: Logger
+    private let inbox = MPSCInbox<Message>(capacity: 16_384)
+    private let wakeup = Wakeup()
+    private let stopped = DispatchSemaphore(value: 0)
+    private var pending: [Row] = []
+    /// Barriers with how many of `pending`'s rows (from the front) they wait for.
+    private var waiters: [(rows: Int, done: @Sendable () -> Void)] = []
+    private var failing = false
+
+    public init(database: ACDDatabase, logger: Logger) {
+        self.database = database
+        self.logger = logger
+        let thread = Thread { [self] in run() }
+        thread.name = "cdr-writer"
+        thread.start()
+    }
+
+    /// From any thread; never blocks unless 16,384 records wait for a stalled disk.
+    public func append(_ record: CallDetailRecord) {
+        inbox.push(.cdr(record))
+        wakeup.notify()
+    }
+
+    public func append(_ entry: RecordingEntry) {
+        inbox.push(.recording(entry))
+        wakeup.notify()
+    }
+
+    /// `done` runs (on the writer thread) once everything appended before this call is committed.
+    public func whenWritten(_ done: @escaping @Sendable () -> Void) {
+        inbox.push(.barrier(done))
+        wakeup.notify()
+    }
+
+    /// Waits until everything appended so far is committed, or `timeout` passes; true if it was.
+    @discardableResult
+    public func flush(timeout: Double = 10) -> Bool {
+        let done = DispatchSemaphore(value: 0)
+        whenWritten { done.signal() }
+        return done.wait(timeout: .now() + timeout) == .success
+    }
+
+    /// Writes what is queued (retrying for up to 5 s if the database fails), then stops the thread.
+    public func close() {
+        inbox.push(.stop)
+        wakeup.notify()
+        stopped.wait()
+    }
+
+    private func run() {
+        var running = true
+        var stopDeadline: Date?
+        while true {
+            while let m = inbox.pop() {
+                switch m {
+                case .cdr(let r): pending.append(.cdr(r))
+                case .recording(let e): pending.append(.recording(e))
+                case .barrier(let done): waiters.append((pending.count, done))
+                case .stop:
+                    running = false
+                    stopDeadline = Date().addingTimeInterval(5)
+                }
+            }
+            if !pending.isEmpty { write() }
+            if pending.isEmpty {
+                for w in waiters { w.done() }
+                waiters.removeAll()
+            }
+            if !running && (pending.isEmpty || Date() > stopDeadline!) { break }
+            wakeup.wait(until: .now() + .seconds(failing || !running ? 1 : 60)) { inbox.isEmpty }
+        }
+        if !pending.isEmpty {
+            logger.critical("call records could not be written before stopping", metadata: ["cdr.lost": "\(pending.count)"])
+        }
+        for w in waiters { w.done() }
+        stopped.signal()
+    }
+
+    private func write() {
+        let batch = pending
+        do {
+            try database.pool.write { db in
+                for row in batch {
+                    switch row {
+                    case .cdr(let r): try Self.insert(r, db)
+                    case .recording(let e): try Self.insert(e, db)
+                    }
+                }
+            }
+        } catch {
+            if !failing {
+                logger.error("call records not written; kept for retry", metadata: ["error": "\(error)", "cdr.pending": "\(batch.count)"])
+            }
+            failing = true
+            return
+        }
+        if failing { logger.notice("call record writes recovered", metadata: ["cdr.written": "\(batch.count)"]) }
+        failing = false
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    static func insert(_ r: CallDetailRecord, _ db: GRDB.Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO cdr (unique_id, linked_id, sip_call_id, caller, called, trunk, start, answer, "end", duration, billable,
+                  disposition, outcome, queue, agent, wait_seconds, talk_seconds, ivr_path, transfers, recording_path, recording_status,
+                  survey_score, hangup_cause, hangup_by, codec)
+                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                """,
+            arguments: [
+                r.uniqueID, r.linkedID, r.sipCallID, r.caller, r.called, r.trunk, r.start, r.answer, r.end, r.duration, r.billableSeconds,
+                r.disposition, r.outcome, r.queue, r.agent, r.waitSeconds, r.talkSeconds, r.ivrPath, r.transfers, r.recordingPath,
+                r.recordingStatus, r.surveyScore, r.hangupCause, r.hangupBy, r.codec,
+            ])
+    }
+
+    static func insert(_ e: RecordingEntry, _ db: GRDB.Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO recording (unique_id, path, channels, started_at, seconds, bytes, sha256, status, failure, dropped_frames, paused_seconds)
+                VALUES (?,?,?,?,?,?,?,?,?,?,?)
+                """,
+            arguments: [
+                e.uniqueID, e.path, e.channels, e.startedAt, e.seconds, e.bytes, e.sha256, e.status, e.failure, e.droppedFrames, e.pausedSeconds,
+            ])
+    }
+}
