@@ -1,5 +1,6 @@
 import ACD
 import Control
+import Store
 
 // The ACD's state and events as control-protocol JSON (docs/control-protocol.md).
 
@@ -64,5 +65,29 @@ enum ACDViews {
         case .illegalTransition, .duplicateCall: ControlError(.illegalTransition, e.message)
         case .invalid: ControlError(.invalidArgument, e.message)
         }
+    }
+}
+
+extension ACDViews {
+    static func recording(_ r: RecordingEntry) -> JSONValue {
+        [
+            "unique_id": .string(r.uniqueID), "path": .string(r.path), "channels": JSONValue(r.channels), "started_at": JSONValue(r.startedAt),
+            "seconds": JSONValue(r.seconds), "bytes": JSONValue(r.bytes), "sha256": JSONValue(r.sha256), "status": .string(r.status),
+            "failure": JSONValue(r.failure), "dropped_frames": JSONValue(r.droppedFrames), "paused_seconds": JSONValue(r.pausedSeconds),
+        ]
+    }
+
+    /// One call-detail record for the control socket (docs/control-protocol.md, `cdr.list`).
+    static func cdr(_ r: CallDetailRecord) -> JSONValue {
+        func int(_ v: Int?) -> JSONValue { v.map { JSONValue($0) } ?? .null }
+        return [
+            "unique_id": .string(r.uniqueID), "linked_id": .string(r.linkedID), "sip_call_id": .string(r.sipCallID), "caller": .string(r.caller),
+            "called": .string(r.called), "trunk": .string(r.trunk), "start": JSONValue(r.start), "answer": r.answer.map { JSONValue($0) } ?? .null,
+            "end": JSONValue(r.end), "duration": JSONValue(r.duration), "billable": JSONValue(r.billableSeconds), "disposition": .string(r.disposition),
+            "outcome": .string(r.outcome), "queue": JSONValue(r.queue), "agent": JSONValue(r.agent), "wait_seconds": int(r.waitSeconds),
+            "talk_seconds": int(r.talkSeconds), "ivr_path": .string(r.ivrPath), "transfers": .string(r.transfers),
+            "recording_path": JSONValue(r.recordingPath), "recording_status": .string(r.recordingStatus), "survey_score": int(r.surveyScore),
+            "hangup_cause": .string(r.hangupCause), "hangup_by": .string(r.hangupBy), "codec": JSONValue(r.codec),
+        ]
     }
 }

@@ -2,6 +2,7 @@ import Calls
 import ACD
 import Control
 import Foundation
+import Store
 
 /// The control-socket commands of the daemon (docs/control-protocol.md).
 final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
@@ -12,7 +13,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
 
     static let commands = [
         "status", "calls", "registrations", "reload", "hangup", "agents", "queues", "agent.login", "agent.logout", "agent.ready",
-        "agent.pause", "agent.skills", "agent.reset", "transfer", "voicemail.list", "subscribe", "help",
+        "agent.pause", "agent.skills", "agent.reset", "transfer", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "subscribe", "help",
     ]
 
     func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
@@ -85,7 +86,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             var topics = EventHub.topics
             if let requested = request.args?["topics"] {
                 guard let list = requested.arrayValue?.compactMap(\.stringValue), !list.isEmpty, Set(list).isSubset(of: EventHub.topics) else {
-                    return ControlResponse(id: id, error: ControlError(.invalidArgument, "topics must be a list of: agent, queue, call"))
+                    return ControlResponse(id: id, error: ControlError(.invalidArgument, "topics must be a list of: agent, queue, call, alarm"))
                 }
                 topics = Set(list)
             }
@@ -128,6 +129,45 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             switch await core.transfer(callID: Int(call), to: target) {
             case .success: return ControlResponse(id: id, result: ["transferred": JSONValue(Int(call)), "to": .string(target.description)])
             case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
+            }
+        case "recording.pause", "recording.resume":
+            guard let call = request.args?["call"]?.doubleValue, call >= 0, call == call.rounded() else {
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "\(request.command) needs args {\"call\": <call id from 'calls'>}"))
+            }
+            let pause = request.command == "recording.pause"
+            switch await core.setRecordingPaused(callID: Int(call), paused: pause) {
+            case .success: return ControlResponse(id: id, result: ["call": JSONValue(Int(call)), "recording_paused": .bool(pause)])
+            case .failure(.noSuchCall): return ControlResponse(id: id, error: ControlError(.notFound, "no call \(Int(call))"))
+            case .failure(.notRecording): return ControlResponse(id: id, error: ControlError(.failed, "call \(Int(call)) is not being recorded"))
+            }
+        case "recording.info":
+            guard let unique = string("unique_id"), !unique.isEmpty else {
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "recording.info needs args {\"unique_id\": \"<call's unique id>\"}"))
+            }
+            do {
+                guard let r = try core.callRecords.recording(uniqueID: unique) else {
+                    return ControlResponse(id: id, error: ControlError(.notFound, "no recording of call \(unique) in the index (none, or still being written)"))
+                }
+                return ControlResponse(id: id, result: ACDViews.recording(r))
+            } catch {
+                return ControlResponse(id: id, error: ControlError(.failed, "cannot read the recordings index: \(error)"))
+            }
+        case "cdr.list":
+            let from = request.args?["from"]?.doubleValue ?? 0
+            let to = request.args?["to"]?.doubleValue ?? Double(Int64.max)
+            let limit = request.args?["limit"]?.doubleValue ?? 10_000
+            guard from <= to, limit >= 1, limit == limit.rounded() else {
+                return ControlResponse(
+                    id: id, error: ControlError(.invalidArgument, "cdr.list takes args {\"from\": <unix time>, \"to\": <unix time>, \"limit\": <count>}, from <= to"))
+            }
+            do {
+                let list = try core.callRecords.cdrs(from: from, to: to, limit: Int(limit))
+                if request.args?["format"]?.stringValue == "csv" {
+                    return ControlResponse(id: id, result: ["csv": .string(([CDRCSV.header] + list.map(CDRCSV.line)).joined(separator: "\n") + "\n")])
+                }
+                return ControlResponse(id: id, result: .array(list.map(ACDViews.cdr)))
+            } catch {
+                return ControlResponse(id: id, error: ControlError(.failed, "cannot read the call records: \(error)"))
             }
         case "help":
             return ControlResponse(id: id, result: .array(commands.map { .string($0) }))

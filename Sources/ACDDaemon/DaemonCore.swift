@@ -58,6 +58,12 @@ final class DaemonCore: @unchecked Sendable {
     /// Voicemails (and later recordings) go to disk here, off every loop.
     private var recordingWriter: RecordingWriter!
     private var voicemails: VoicemailIndex!
+    /// Call-detail records and the recordings' index, batched on a thread of their own.
+    private var callRecordWriter: CallRecordWriter!
+    private(set) var callRecords: CallRecords!
+    private var retentionTask: RepeatedTask?
+    /// Recordings that failed since start (an alarm each).
+    private var recordingFailures = 0
     let events = EventHub()
 
     init(config: DaemonConfiguration, configPath: String, overrides: [String: String], logger: Logger, levelBox: LogLevelBox) {
@@ -78,6 +84,8 @@ final class DaemonCore: @unchecked Sendable {
         database = try ACDDatabase(path: config.paths.database)
         bindingStore = SQLiteBindingStore(database: database, logger: logger)
         voicemails = VoicemailIndex(database: database, logger: logger)
+        callRecordWriter = CallRecordWriter(database: database, logger: logger)
+        callRecords = CallRecords(database: database)
         recordingWriter = RecordingWriter()
         try startACD()
         do {
@@ -190,6 +198,17 @@ final class DaemonCore: @unchecked Sendable {
         calls.recordingWriter = recordingWriter
         let index = voicemails!
         calls.onVoicemail = { index.add($0) }
+        let records = callRecordWriter!
+        calls.onRecord = { records.append($0) }
+        calls.onRecording = { records.append($0) }
+        calls.whenRecordsWritten = { records.whenWritten($0) }
+        calls.onAlarm = { [unowned self] kind, details in
+            self.recordingFailures += 1
+            var body: [String: JSONValue] = ["type": .string(kind)]
+            for (k, v) in details { body[k] = .string(v) }
+            self.events.publish("alarm", body)
+        }
+        startRetention()
         stack.handlers = [registrar, options, sessions]
         let events = self.events
         calls.observer = { what, c in
@@ -239,7 +258,44 @@ final class DaemonCore: @unchecked Sendable {
                 c.agents.map { a in
                     (a.id, CallPolicy.Forwarding(always: a.forwarding.always, busy: a.forwarding.busy, noAnswer: a.forwarding.noAnswer, noAnswerSeconds: a.forwarding.noAnswerSeconds))
                 }, uniquingKeysWith: { a, _ in a }),
-            agentGroups: Dictionary(c.agents.map { a in (a.id, a.skills.map(\.group)) }, uniquingKeysWith: { a, _ in a }))
+            agentGroups: Dictionary(c.agents.map { a in (a.id, a.skills.map(\.group)) }, uniquingKeysWith: { a, _ in a }),
+            recording: c.recording.enabled
+                ? RecordingPolicy(directory: c.paths.recordings, channels: c.recording.channels, maxSeconds: c.recording.maxSeconds) : nil)
+    }
+
+    // MARK: Retention
+
+    /// Once an hour (and once at start), recordings older than `recording.retention_days` are
+    /// deleted, off the loop; their index rows stay, marked deleted, so the CDR still says there
+    /// was one.
+    private func startRetention() {
+        let records = callRecords!
+        let logger = self.logger
+        retentionTask = loop.scheduleRepeatedTask(initialDelay: .seconds(5), delay: .hours(1)) { [unowned self] _ in
+            let days = self.config.recording.retentionDays
+            guard days > 0 else { return }
+            let cutoff = Date().timeIntervalSince1970 - Double(days) * 86_400
+            DispatchQueue.global(qos: .utility).async { Self.applyRetention(records: records, before: cutoff, logger: logger) }
+        }
+    }
+
+    static func applyRetention(records: CallRecords, before cutoff: Double, logger: Logger) {
+        do {
+            let old = try records.recordings(startedBefore: cutoff)
+            guard !old.isEmpty else { return }
+            var deleted: [String] = []
+            for entry in old {
+                if unlink(entry.path) == 0 || errno == ENOENT {
+                    deleted.append(entry.uniqueID)
+                } else {
+                    logger.error("retention could not delete a recording", metadata: ["recording.path": "\(entry.path)", "error": "\(String(cString: strerror(errno)))"])
+                }
+            }
+            try records.markDeleted(deleted, at: Date().timeIntervalSince1970)
+            logger.notice("retention deleted old recordings", metadata: ["recordings.deleted": "\(deleted.count)", "recordings.before": "\(cutoff)"])
+        } catch {
+            logger.error("retention could not read the recordings index", metadata: ["error": "\(error)"])
+        }
     }
 
     static func qualityJSON(_ q: MediaQuality) -> JSONValue {
@@ -344,6 +400,10 @@ final class DaemonCore: @unchecked Sendable {
                 "active": JSONValue(calls.activeCalls.count), "answered": JSONValue(calls.answeredCount), "refused": JSONValue(calls.refusedCount),
                 "sessions": JSONValue(sessions.sessions.count), "agent_legs": JSONValue(calls.agentLegCount), "rtp_ports_in_use": JSONValue(ports.leasedCount), "rtp_port_pairs": JSONValue(ports.capacity),
             ],
+            "recordings": [
+                "enabled": .bool(config.recording.enabled), "in_progress": JSONValue(calls.recordingsInProgress),
+                "failed": JSONValue(recordingFailures), "directory": .string(config.paths.recordings),
+            ],
             "registrations": JSONValue(registrar.allBindings.count),
             "acd": acdStatus(),
         ]
@@ -373,6 +433,7 @@ final class DaemonCore: @unchecked Sendable {
                         "bridged_with": c.bridgedWith.map { JSONValue(Int($0)) } ?? .null,
                         "unique_id": .string(c.uniqueID), "queue": JSONValue(c.queue), "agent": JSONValue(c.agent),
                         "ivr_path": .array(c.ivrPath.map { .string($0) }), "survey": c.surveyScore.map { JSONValue($0) } ?? .null,
+                        "recording": JSONValue(c.recordingPath), "recording_paused": .bool(c.recordingPaused),
                         "media": c.media.map(Self.qualityJSON) ?? .null,
                     ]
                 })
@@ -415,6 +476,11 @@ final class DaemonCore: @unchecked Sendable {
         }
     }
 
+    /// Pauses or resumes a call's recording.
+    func setRecordingPaused(callID id: Int, paused: Bool) async -> Result<Void, InboundCallService.RecordingControlError> {
+        (try? await loop.submit { self.calls.setRecordingPaused(call: UInt64(id), paused: paused) }.get()) ?? .failure(.noSuchCall)
+    }
+
     /// Sends a caller who talks to an agent to another group (blind transfer).
     func transfer(callID id: Int, to target: InboundCallService.TransferTarget) async -> Result<Void, InboundCallService.TransferError> {
         (try? await loop.submit { self.calls.transfer(call: UInt64(id), to: target) }.get()) ?? .failure(.init("the daemon is stopping"))
@@ -437,7 +503,10 @@ final class DaemonCore: @unchecked Sendable {
         let hung = (try? await loop.submit { self.calls.hangUpAll() }.get()) ?? 0
         if hung > 0 { logger.notice("hanging up calls still going", metadata: ["calls.active": "\(hung)"]) }
         await waitForCalls(seconds: config.daemon.stopSeconds)
-        try? await loop.submit { self.watchdogTask?.cancel() }.get()
+        try? await loop.submit {
+            self.watchdogTask?.cancel()
+            self.retentionTask?.cancel()
+        }.get()
         await control?.close()
         try? await loop.flatSubmit { self.transport.close() }.get()
         bindingStore?.flush()
@@ -445,6 +514,7 @@ final class DaemonCore: @unchecked Sendable {
         recordingWriter?.stop()
         _ = try? await loop.submit {}.get()
         voicemails?.flush()
+        callRecordWriter?.close()
         acd?.stop()
         queueLog?.close()
         logger.notice("acdd stopped")

@@ -119,7 +119,9 @@ extension InboundCallService {
     private func legImpossible(_ call: ActiveCall, agent: String, external: Bool) {
         if external {
             let id = call.session.id
-            playPrompts(["all-busy", "goodbye"], language: policy.language, call: call) { $0.calls[id]?.session.hangUp() }
+            playPrompts(["all-busy", "goodbye"], language: policy.language, call: call) { service in
+                if let call = service.calls[id] { service.hangUp(call, cause: "transfer target unreachable") }
+            }
         } else {
             acd?(.agentDeclined(agent: agent, call: call.summary.uniqueID))
         }
@@ -234,6 +236,9 @@ extension InboundCallService {
         call.connectedLeg = legID
         if !leg.external { call.summary.agent = leg.agent }
         call.summary.state = leg.external ? "transferred" : "bridged"
+        let now = scheduler.wallClock
+        call.record.connectedAt = now
+        if leg.external { call.record.transferredOut = true } else { call.record.firstConnectedAt = call.record.firstConnectedAt ?? now }
         apply(audio, inbandDTMF: false, to: leg.lease)
         let agentStream = leg.lease.stream
         if let callerLease = call.lease {
@@ -243,6 +248,7 @@ extension InboundCallService {
                 RTPBridge.join(callerStream, agentStream)
             }
         }
+        recordBridge(call, agentLease: leg.lease)
         logger.info("agent answered; call bridged", metadata: meta.merging(["agent.codec": "\(audio.codec.rawValue)"]) { $1 })
         scheduleMediaCheck(leg, answeredAt: scheduler.now)
         guard !leg.external else { return }
@@ -264,6 +270,8 @@ extension InboundCallService {
         }
         guard let call = calls[caller], call.connectedLeg == legID else { return }
         call.connectedLeg = nil
+        call.record.connectedAt = nil
+        if call.record.talkSeconds == 0 { call.record.firstConnectedAt = nil }
         call.summary.agent = nil
         call.summary.state = "queued"
         startMusic(call)
@@ -293,7 +301,7 @@ extension InboundCallService {
                 call.connectedLeg = nil
                 call.inACD = false
                 byUniqueID[call.summary.uniqueID] = nil
-                call.session.hangUp()
+                hangUp(call, cause: leg.external ? "transfer target hung up" : "agent hung up", by: "agent")
             }
         } else {
             if let call, call.offers[leg.agent] == leg.session.id {
@@ -382,7 +390,7 @@ extension InboundCallService {
             call.connectedLeg = nil
             call.inACD = false
             byUniqueID[call.summary.uniqueID] = nil
-            call.session.hangUp()
+            hangUp(call, cause: "agent's phone sent no RTP")
         }
         leg.session.hangUp()
     }

@@ -34,7 +34,7 @@ extension InboundCallService {
         guard let partnerID = call.summary.bridgedWith, let partner = calls[partnerID] else { return }
         partner.summary.bridgedWith = nil
         logger.info("bridged call ended; hanging up the other side", metadata: ["call.id": "\(partnerID)", "call.bridged_with": "\(id)"])
-        partner.session.hangUp()
+        hangUp(partner, cause: "bridged caller hung up")
     }
 }
 

@@ -39,7 +39,7 @@ extension InboundCallService {
     func startIVR(_ call: ActiveCall, at node: String) {
         guard policy.prompts != nil else {
             logger.error("IVR without a prompt store; hanging up", metadata: ["call.id": "\(call.session.id)"])
-            return call.session.hangUp()
+            return hangUp(call, cause: "no prompts")
         }
         var ivr = IVRInterpreter(flow: policy.ivr, language: policy.language)
         call.summary.state = "ivr"
@@ -84,7 +84,7 @@ extension InboundCallService {
             case .hangUp(let reason):
                 leaveIVR(call)
                 logger.info("IVR hangs up", metadata: ["call.id": "\(id)", "ivr.reason": "\(reason)", "ivr.path": "\(call.summary.ivrPath.joined(separator: ">"))"])
-                call.session.hangUp()
+                hangUp(call, cause: "ivr: \(reason)")
             }
         }
     }
@@ -135,9 +135,10 @@ extension InboundCallService {
         let id = call.session.id
         guard let acd else {
             logger.error("no ACD to queue the call in; hanging up", metadata: ["call.id": "\(id)", "queue.name": "\(route.group)"])
-            return call.session.hangUp()
+            return hangUp(call, cause: "no ACD")
         }
         call.inACD = true
+        call.record.queuedAt = call.record.queuedAt ?? scheduler.wallClock
         call.summary.queue = route.group
         call.summary.state = "queued"
         byUniqueID[call.summary.uniqueID] = id
@@ -185,7 +186,7 @@ extension InboundCallService {
             case .endCall(let unique):
                 if let call = caller(unique) {
                     logger.info("ACD ends the call", metadata: ["call.id": "\(call.session.id)", "call.unique_id": "\(unique)"])
-                    call.session.hangUp()
+                    hangUp(call, cause: "ended by the ACD")
                 }
             case .log, .agentChanged:
                 break
@@ -212,8 +213,9 @@ extension InboundCallService {
         case .ivr(let node): startIVR(call, at: node)
         case .voicemail(let box): voicemail(call, box: box, prompted: false)
         case .hangUp, .group:
+            call.record.queueLetGo = true
             playPrompts(["all-busy", "goodbye"], language: policy.language, call: call) { service in
-                service.calls[call.session.id]?.session.hangUp()
+                if let call = service.calls[call.session.id] { service.hangUp(call, cause: "queue: \(reason.rawValue)") }
             }
         }
     }

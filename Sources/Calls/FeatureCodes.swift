@@ -53,7 +53,7 @@ extension InboundCallService {
         let id = call.session.id
         guard let acdRequest else {
             logger.error("feature code without an ACD; hanging up", metadata: ["call.id": "\(id)"])
-            return call.session.hangUp()
+            return hangUp(call, cause: "no ACD")
         }
         call.summary.state = "feature"
         let (service, sip) = (bound, loop)
@@ -69,7 +69,7 @@ extension InboundCallService {
         logger.info(error == nil ? "feature code applied" : "feature code refused", metadata: meta)
         let prompts = error == nil ? [code.confirmation] : ["invalid", "goodbye"]
         playPrompts(prompts, language: policy.language, call: call) { service in
-            service.calls[id]?.session.hangUp()
+            if let call = service.calls[id] { service.hangUp(call, cause: "feature code done") }
         }
     }
 }

@@ -82,13 +82,16 @@ public struct CallPolicy: Sendable {
     public var voicemailDirectory: String?
     /// Longest message kept.
     public var voicemailMaxSeconds: Int
+    /// How bridged calls are recorded; nil for not at all.
+    public var recording: RecordingPolicy?
 
     public init(
         trunks: [Trunk], phoneUsers: [String: String], media: MediaCapabilities, mediaTimeoutSeconds: Int = 30, echoNumber: String? = nil,
         playbackNumber: String? = nil, bridgeNumber: String? = nil, conferenceNumber: String? = nil, tones: TonePlan = .us, prompts: PromptStore? = nil, language: String = "en",
         ivr: IVRFlow = IVRFlow(), musicOnHold: String = "default", groups: [String] = [], voicemailDirectory: String? = nil, voicemailMaxSeconds: Int = 120,
-        forwarding: [String: Forwarding] = [:], agentGroups: [String: [String]] = [:]
+        forwarding: [String: Forwarding] = [:], agentGroups: [String: [String]] = [:], recording: RecordingPolicy? = nil
     ) {
+        self.recording = recording
         self.agentGroups = agentGroups
         self.forwarding = forwarding
         self.voicemailDirectory = voicemailDirectory
@@ -146,6 +149,9 @@ public struct CallSummary: Sendable, Hashable {
     /// IVR nodes visited and keys chosen.
     public var ivrPath: [String] = []
     public var surveyScore: Int?
+    /// Where the call is being recorded, once bridged.
+    public var recordingPath: String?
+    public var recordingPaused = false
 }
 
 /// The inbound half of the call layer for now (issue 2): admits calls from trunks and
@@ -180,6 +186,17 @@ public final class InboundCallService: SessionLayerDelegate {
     public var recordingWriter: RecordingWriter?
     /// Told of every voicemail saved, on the SIP loop (the index and the group's callbacks).
     public var onVoicemail: ((VoicemailEntry) -> Void)?
+    /// Told of every call's call-detail record, on the SIP loop, when the call ends.
+    public var onRecord: ((CallDetailRecord) -> Void)?
+    /// Told of every call recording once its file is complete or has failed.
+    public var onRecording: ((RecordingEntry) -> Void)?
+    /// Told of what operators must hear of at once (a recording that failed), with details.
+    public var onAlarm: ((String, [String: String]) -> Void)?
+    /// Runs its argument (on any thread) once every record handed to `onRecord` so far is on disk;
+    /// a BYE is answered only then, so a call that was seen to end has its record.
+    public var whenRecordsWritten: ((@escaping @Sendable () -> Void) -> Void)?
+    /// Recordings not yet complete, by the call's unique id (they outlive the call briefly).
+    var recordings: [String: CallRecordingState] = [:]
     /// Where agents' phones are: registered contacts by user.
     public var bindings: ((String) -> [SIPBinding])?
     static let conferenceRoom = "conference-test"
@@ -207,6 +224,10 @@ public final class InboundCallService: SessionLayerDelegate {
         /// Recording a voicemail.
         var voicemail: VoicemailRecording?
         var connectedLeg: UInt64?
+        /// Recording the bridged call.
+        var recording: CallRecordingState?
+        /// For the call-detail record.
+        var record = RecordFacts()
         init(session: InviteSession, summary: CallSummary) {
             self.session = session
             self.summary = summary
@@ -305,6 +326,7 @@ public final class InboundCallService: SessionLayerDelegate {
             switch result {
             case .failure:
                 self.calls[session.id] = nil
+                self.recordUnanswered(call, cause: "no free RTP port")
                 self.refuse(session, .serviceUnavailable, "no free RTP port in \(self.ports.range)", meta)
             case .success(let lease):
                 call.lease = lease
@@ -326,6 +348,7 @@ public final class InboundCallService: SessionLayerDelegate {
                 call.summary.remoteRTP = "\(audio.remoteAddress):\(audio.remotePort)"
             } catch {
                 calls[session.id] = nil
+                recordUnanswered(call, cause: "SDP not acceptable: \(error)")
                 lease.loop.execute { lease.release() }
                 refuse(session, .notAcceptableHere, "\(error)", meta, warning: "305 acdd \"\(error)\"")
                 return
@@ -467,7 +490,7 @@ public final class InboundCallService: SessionLayerDelegate {
                         "no RTP; hanging up",
                         metadata: ["call.id": "\(id)", "call.sip_id": "\(call.summary.callID)", "call.cause": "media_timeout",
                                    "rtp.silent_seconds": "\(limit)", "rtp.packets_in": "\(packets)"])
-                    call.session.hangUp()
+                    self.hangUp(call, cause: "media timeout")
                 } else {
                     self.scheduleMediaCheck(call, answeredAt: answeredAt)
                 }
@@ -496,6 +519,8 @@ public final class InboundCallService: SessionLayerDelegate {
     public func sessionEnded(_ session: InviteSession, reason: InviteSession.EndReason) {
         if let leg = agentLegs.removeValue(forKey: session.id) { return agentLegEnded(leg, reason: reason) }
         guard let call = calls.removeValue(forKey: session.id) else { return }
+        let (cause, by) = Self.cause(of: reason)
+        writeRecord(call, cause: cause, by: by)
         call.mediaCheck?.cancel()
         leaveCallFlow(call)
         endBridge(of: call)
@@ -536,5 +561,8 @@ public final class InboundCallService: SessionLayerDelegate {
 
     /// Ends every call (shutdown); returns how many there were.
     @discardableResult
-    public func hangUpAll() -> Int { sessions.hangUpAll() }
+    public func hangUpAll() -> Int {
+        for call in calls.values { writeRecord(call, cause: "daemon shutdown", by: "system") }
+        return sessions.hangUpAll()
+    }
 }

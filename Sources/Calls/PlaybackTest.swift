@@ -72,7 +72,7 @@ extension InboundCallService {
         let id = call.session.id
         guard let store = policy.prompts else {
             logger.error("playback test without a prompt store; hanging up", metadata: ["call.id": "\(id)"])
-            return call.session.hangUp()
+            return hangUp(call, cause: "no prompts")
         }
         let language = policy.language
         let (service, sip) = (bound, loop)
@@ -100,6 +100,6 @@ extension InboundCallService {
         } else {
             logger.info("playback test done; hanging up", metadata: ["call.id": "\(id)", "call.digits": "\(call.summary.digits)"])
         }
-        call.session.hangUp()
+        hangUp(call, cause: "playback test done")
     }
 }

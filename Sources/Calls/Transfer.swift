@@ -65,6 +65,8 @@ extension InboundCallService {
     func blindTransfer(_ call: ActiveCall, from leg: AgentLeg, to target: TransferTarget) {
         let unique = call.summary.uniqueID
         acd?(.callTransferred(call: unique, to: target.description))
+        call.record.transfers.append(target.description)
+        bridgeEnded(call)
         leg.withdrawn = true
         call.connectedLeg = nil
         call.summary.agent = nil

@@ -59,9 +59,12 @@ extension InboundCallService {
     func voicemail(_ call: ActiveCall, box: String?, prompted: Bool) {
         let id = call.session.id
         call.summary.state = "voicemail"
+        call.record.voicemail = true
         guard recordingWriter != nil, policy.voicemailDirectory != nil, let store = policy.prompts else {
             logger.warning("voicemail is not configured; ending the call", metadata: ["call.id": "\(id)", "call.cause": "voicemail_unavailable"])
-            return playPrompts(["all-busy", "goodbye"], language: policy.language, call: call) { $0.calls[id]?.session.hangUp() }
+            return playPrompts(["all-busy", "goodbye"], language: policy.language, call: call) { service in
+                if let call = service.calls[id] { service.hangUp(call, cause: "voicemail unavailable") }
+            }
         }
         let intro = prompted ? [] : ((try? store.require(["voicemail"], language: policy.language)) ?? [])
         playClips(intro + [Self.beep], call: call) { service in
@@ -117,7 +120,9 @@ extension InboundCallService {
         logger.info("voicemail ends", metadata: ["call.id": "\(call.session.id)", "voicemail.reason": "\(reason)"])
         guard thank else { return }
         let id = call.session.id
-        playPrompts(["voicemail-saved", "goodbye"], language: policy.language, call: call) { $0.calls[id]?.session.hangUp() }
+        playPrompts(["voicemail-saved", "goodbye"], language: policy.language, call: call) { service in
+            if let call = service.calls[id] { service.hangUp(call, cause: "voicemail: \(reason)") }
+        }
     }
 
     /// The file is complete (or could not be written): index it, or say what went wrong.

@@ -76,6 +76,17 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var maxSeconds: Int
     }
 
+    /// Recording of bridged calls (FEATURES R1–R3), under `<paths.recordings>/YYYY/MM/DD`.
+    public struct Recording: Sendable, Equatable {
+        public var enabled: Bool
+        /// 2: caller left, agent right; 1: mixed.
+        public var channels: Int
+        /// Recordings older than this are deleted (their index rows say so); 0 keeps them.
+        public var retentionDays: Int
+        /// Longest recording kept per call.
+        public var maxSeconds: Int
+    }
+
     /// The prompt set: which language callers hear by default and which music on hold.
     public struct Prompts: Sendable, Equatable {
         public var language: String
@@ -153,6 +164,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var groups: [GroupSettings]
     public var agents: [Agent]
     public var voicemail: Voicemail
+    public var recording: Recording
     /// The IVR: nodes, the numbers that enter them, and schedules.
     public var ivr: IVRFlow
     /// Where each IVR node is written (`file:line`), for errors found later (prompt files).
@@ -314,6 +326,16 @@ extension DaemonConfiguration {
         let voicemail = Voicemail(maxSeconds: try vm.integer("max_seconds", default: 120, range: 5...3600))
         try vm.finish()
 
+        // [recording]
+        let rec = try root.section("recording")
+        let format = try rec.string("format", default: "stereo")
+        guard format == "stereo" || format == "mono" else { throw rec.error("format must be \"stereo\" or \"mono\", not '\(format)'", key: "format") }
+        let recording = Recording(
+            enabled: try rec.bool("enabled", default: true), channels: format == "stereo" ? 2 : 1,
+            retentionDays: try rec.integer("retention_days", default: 0, range: 0...36_500),
+            maxSeconds: try rec.integer("max_hours", default: 4, range: 1...24) * 3600)
+        try rec.finish()
+
         // [control]
         let c = try root.section("control")
         let modeText = try c.string("mode", default: "0660")
@@ -454,7 +476,8 @@ extension DaemonConfiguration {
 
         return DaemonConfiguration(
             source: file, daemon: daemon, paths: paths, sip: sip, security: Security(guardPolicy: guardPolicy), media: media,
-            prompts: prompts, control: control, trunks: trunks, groups: groups, agents: agents, voicemail: voicemail, ivr: ivr, ivrLines: ivrLines)
+            prompts: prompts, control: control, trunks: trunks, groups: groups, agents: agents, voicemail: voicemail, recording: recording, ivr: ivr,
+            ivrLines: ivrLines)
     }
 
     /// `127.0.0.1:5060`, `[::1]:5060` or a bare address (port 5060).

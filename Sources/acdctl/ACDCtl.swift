@@ -35,7 +35,7 @@ struct ACDCtl: ParsableCommand {
         abstract: "Control a running acdd over its control socket.",
         subcommands: [
             Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Transfer.self, Voicemail.self,
-            Raw.self,
+            RecordingCommand.self, CDR.self, Raw.self,
         ],
         defaultSubcommand: Status.self)
 }
@@ -216,6 +216,90 @@ struct Voicemail: ParsableCommand {
     }
 }
 
+struct RecordingCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recording", abstract: "Pause or resume a call's recording (the file gets silence meanwhile).",
+        subcommands: [Pause.self, Resume.self, Info.self])
+
+    struct Info: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A call's recording from the index: file, length, SHA-256, status.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "The call's unique id (from 'acdctl cdr').") var uniqueID: String
+        func run() throws {
+            let r = try connection.run("recording.info", args: ["unique_id": .string(uniqueID)])
+            guard !connection.json else { return }
+            for key in ["path", "status", "seconds", "channels", "bytes", "sha256", "paused_seconds", "dropped_frames", "failure"] {
+                print("\(key.padding(toLength: 15, withPad: " ", startingAt: 0)) \(text(r[key]))")
+            }
+        }
+    }
+
+    struct Pause: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop recording a call's audio, e.g. while a card number is read out.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Call id (from 'acdctl calls').") var call: Int
+        func run() throws {
+            _ = try connection.run("recording.pause", args: ["call": JSONValue(call)])
+            if !connection.json { print("call \(call): recording paused") }
+        }
+    }
+
+    struct Resume: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record a paused call's audio again.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Call id (from 'acdctl calls').") var call: Int
+        func run() throws {
+            _ = try connection.run("recording.resume", args: ["call": JSONValue(call)])
+            if !connection.json { print("call \(call): recording resumed") }
+        }
+    }
+}
+
+struct CDR: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cdr", abstract: "Call-detail records: one per call, written when it ends.", subcommands: [List.self], defaultSubcommand: List.self)
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Calls that started in a date range (UTC), oldest first.")
+        @OptionGroup var connection: Connection
+        @Option(help: "First day (YYYY-MM-DD, UTC) or a Unix time.") var from: String?
+        @Option(help: "Last day, included (YYYY-MM-DD, UTC), or a Unix time (excluded).") var to: String?
+        @Option(help: "At most this many records.") var limit = 10_000
+        @Flag(help: "CSV: Asterisk's cdr_csv columns, then acdd's.") var csv = false
+
+        func run() throws {
+            var args: [String: JSONValue] = ["limit": JSONValue(limit)]
+            if let from { args["from"] = JSONValue(try Self.time(from, endOfDay: false)) }
+            if let to { args["to"] = JSONValue(try Self.time(to, endOfDay: true)) }
+            if csv { args["format"] = "csv" }
+            let r = try connection.run("cdr.list", args: args)
+            guard !connection.json else { return }
+            if csv { return print(text(r["csv"]), terminator: "") }
+            table(
+                ["UNIQUE ID", "START (UTC)", "CALLER", "CALLED", "OUTCOME", "QUEUE", "AGENT", "WAIT", "TALK", "BILLABLE", "CAUSE", "RECORDING"],
+                (r.arrayValue ?? []).map { c in
+                    let start = c["start"]?.doubleValue.map { Date(timeIntervalSince1970: $0).formatted(.iso8601) } ?? "-"
+                    return [
+                        text(c["unique_id"]), start, text(c["caller"]), text(c["called"]), text(c["outcome"]), text(c["queue"]), text(c["agent"]),
+                        text(c["wait_seconds"]), text(c["talk_seconds"]), text(c["billable"]), text(c["hangup_cause"]), text(c["recording_status"]),
+                    ]
+                })
+        }
+
+        /// `YYYY-MM-DD` (UTC midnight, or the next midnight for an inclusive end) or Unix seconds.
+        static func time(_ s: String, endOfDay: Bool) throws -> Double {
+            if let unix = Double(s) { return unix }
+            let parts = s.split(separator: "-").compactMap { Int($0) }
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = TimeZone(identifier: "UTC")!
+            guard parts.count == 3, let day = calendar.date(from: DateComponents(year: parts[0], month: parts[1], day: parts[2])),
+                calendar.component(.day, from: day) == parts[2]
+            else { throw ValidationError("'\(s)' is not a date YYYY-MM-DD or a Unix time") }
+            return day.timeIntervalSince1970 + (endOfDay ? 86_400 : 0)
+        }
+    }
+}
+
 struct Raw: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Send any command with JSON args and print the JSON result.")
     @OptionGroup var connection: Connection
@@ -370,7 +454,7 @@ struct Events: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Stream live events (agent, queue, call) as they happen.")
     @OptionGroup var connection: Connection
     @Flag(name: .long, help: "Keep streaming until interrupted (the default; kept for scripts that say so).") var follow = false
-    @Option(name: .long, help: "Only these topics (agent, queue, call); may be repeated.") var topic: [String] = []
+    @Option(name: .long, help: "Only these topics (agent, queue, call, alarm); may be repeated.") var topic: [String] = []
     @Option(name: .long, help: "Stop after this many events.") var count: Int?
 
     func run() throws {

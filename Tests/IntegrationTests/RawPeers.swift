@@ -256,6 +256,22 @@ final class AgentPhone {
         throw ProbeError("no answer to the REFER")
     }
 
+    /// Hangs up the answered call from the phone (BYE); returns the daemon's final answer.
+    func hangUp(cseq: UInt32 = 20) throws -> SIPResponse? {
+        let inv = try #require(invite)
+        let contact = try #require(inv.contact.first.flatMap { if case .address(let a) = $0 { a.uri } else { nil } })
+        var bye = SIPFixtures.request(
+            .bye, uri: contact.description, branch: "z9hG4bKpbye\(cseq)\(sip.port)", viaPort: sip.port, rport: true, fromTag: "phone\(user)",
+            toTag: inv.from.tag, callID: inv.callID, cseq: cseq, fromUser: user)
+        bye.to = SIPNameAddr(uri: inv.from.uri, parameters: SIPParameters([("tag", inv.from.tag ?? "")]))
+        sip.send(bye.serialized(), to: daemon.sipPort)
+        let deadline = Date().addingTimeInterval(3)
+        while Date() < deadline, let b = sip.receive(timeoutMilliseconds: 500) {
+            if case .response(let r) = try SIPParser().parse(b), r.cseq.method == .bye, r.status.isFinal { return r }
+        }
+        return nil
+    }
+
     /// Answers every in-dialog request (NOTIFY, BYE) with 200 until a BYE came; returns the
     /// NOTIFY bodies seen.
     func answerUntilBye() throws -> [String] {

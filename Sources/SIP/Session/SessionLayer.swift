@@ -19,10 +19,14 @@ public protocol SessionLayerDelegate: AnyObject {
     /// The far end asks us to call `target` instead (REFER, RFC 3515: a blind transfer). Return
     /// nil to accept (202; progress goes back through `InviteSession.notifyRefer`), or a refusal.
     func refer(_ session: InviteSession, to target: SIPURI) -> SIPStatus?
+    /// A BYE ended `session` (after `sessionEnded`); the delegate answers it by calling `respond`
+    /// (on this loop), now or once what the call's end wrote is safe.
+    func byeReceived(_ session: InviteSession, respond: @escaping () -> Void)
 }
 
 extension SessionLayerDelegate {
     public func refer(_ session: InviteSession, to target: SIPURI) -> SIPStatus? { .forbidden }
+    public func byeReceived(_ session: InviteSession, respond: @escaping () -> Void) { respond() }
 }
 
 /// The INVITE dialogs of the stack (RFC 3261 §12–15), both as UAS and as UAC: it finds the dialog of
@@ -80,9 +84,9 @@ public final class SessionLayer: SIPRequestHandler {
         session.setDialog(dialog)
         switch request.method {
         case .bye:
-            tx.respond(.ok)
             logger.debug("BYE received", metadata: ["sip.call_id": "\(request.callID)"])
             session.remoteBye()
+            if let delegate { delegate.byeReceived(session) { tx.respond(.ok) } } else { tx.respond(.ok) }
         case .invite, .update:
             reoffer(tx, session)
         case .info, .options:
