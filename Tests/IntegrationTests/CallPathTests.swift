@@ -120,6 +120,9 @@ import TestSupport
         #expect(try daemon.status()["acd"]?["callers_waiting"] == 0, sourceLocation: sourceLocation)
     }
 
+    /// The newest call-detail record.
+    func lastRecord(_ daemon: Daemon) throws -> JSONValue? { try daemon.control("cdr.list").result?.arrayValue?.last }
+
     func events(_ daemon: Daemon) -> [String] { queueLog(daemon).map { $0.count > 4 ? $0[4] : "" } }
 
     @Test func callerWhoHangsUpWhileQueuedIsAbandoned() throws {
@@ -138,6 +141,8 @@ import TestSupport
         #expect(music.correlation > 0.99, "the waiting caller does not hear the music on hold (best match \(music))")
         #expect(try call.hangUp(daemon)?.status == .ok)
         #expect(eventually { events(daemon).contains("ABANDON") }, "\(events(daemon))")
+        let cdr = try lastRecord(daemon)
+        #expect(cdr?["outcome"] == "abandoned" && cdr?["queue"] == "sales" && cdr?["agent"] == .null && cdr?["hangup_by"] == "caller", "\(cdr ?? .null)")
         try expectNothingLeft(daemon)
         #expect(daemon.stop() == 0)
     }
@@ -219,6 +224,10 @@ import TestSupport
         let closed = try PromptAudio.samples("closed")
         let found = PromptAudio.locate(closed[2000..<3600], in: heard, maxStart: try PromptAudio.samples("welcome").count + 8000)
         #expect(found.correlation > 0.99, "the closed message was not heard (best match \(found))")
+        let cdr = try lastRecord(daemon)
+        // Closed leads to voicemail in the default flow.
+        #expect(cdr?["outcome"] == "voicemail" && cdr?["hangup_by"] == "system" && cdr?["queue"] == .null, "\(cdr ?? .null)")
+        #expect(cdr?["ivr_path"]?.stringValue?.contains("closed") == true, "\(cdr ?? .null)")
         try expectNothingLeft(daemon)
         #expect(daemon.stop() == 0)
     }
@@ -438,6 +447,8 @@ import TestSupport
 
         #expect(try call.hangUp(daemon)?.status == .ok)
         _ = try alice.answerUntilBye()
+        let cdr = try lastRecord(daemon)
+        #expect(cdr?["transfers"] == "group:support;group:sales" && cdr?["outcome"] == "connected" && cdr?["agent"] == "1001", "\(cdr ?? .null)")
         try expectNothingLeft(daemon)
         #expect(daemon.stop() == 0)
     }
@@ -489,6 +500,7 @@ import TestSupport
         let expected = spoken.flatMap { $0.map { G711.ulaw.decode($0) } }
         let found = PromptAudio.locate(expected[4000..<6000], in: recorded, maxStart: recorded.count - 2000)
         #expect(found.correlation > 0.99, "the message is not what the caller said (best match \(found))")
+        #expect(try lastRecord(daemon)?["outcome"] == "voicemail")
         try expectNothingLeft(daemon)
         #expect(daemon.stop() == 0)
     }
