@@ -24,6 +24,7 @@ let package = Package(
         .executable(name: "acd-bench", targets: ["ACDBench"]),
         .executable(name: "lockfree-stress", targets: ["LockFreeStress"]),
         .executable(name: "relay-load", targets: ["RelayLoad"]),
+        .executable(name: "acd-crm", targets: ["ACDCRM"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -64,8 +65,10 @@ let package = Package(
         .target(
             name: "Recording", dependencies: ["LockFree", "CSndFile", atomics, .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
-        .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", "ACD", "Recording", "Store", log] + nio, swiftSettings: swiftSettings),
+        .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", "ACD", "Recording", "Store", "CRMBridge", "Control", log] + nio, swiftSettings: swiftSettings),
         .target(name: "Control", dependencies: [log] + nio, swiftSettings: swiftSettings),
+        // Events to the CRM store through the durable outbox, and lookups by caller number.
+        .target(name: "CRMBridge", dependencies: ["Store", "Control", "LockFree", atomics, log], swiftSettings: swiftSettings),
         .target(name: "Config", dependencies: ["TOML", "SIP", "SIPMessage", "ACD", "Media", "IVR"], swiftSettings: swiftSettings),
         .target(
             name: "Store",
@@ -74,10 +77,18 @@ let package = Package(
         .executableTarget(
             name: "ACDDaemon",
             dependencies: [
-                "Config", "SIP", "SIPMessage", "Calls", "Media", "IVR", "Control", "Store", "ACD", "Recording", log,
+                "Config", "SIP", "SIPMessage", "Calls", "Media", "IVR", "Control", "Store", "ACD", "Recording", "CRMBridge", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ] + nio,
+            swiftSettings: swiftSettings),
+        // The reference CRM store (`acd-crm`): what `make run` starts beside the daemon.
+        .executableTarget(
+            name: "ACDCRM",
+            dependencies: [
+                "CRMBridge", "Control", log, .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio,
             swiftSettings: swiftSettings),
         .executableTarget(
@@ -101,6 +112,7 @@ let package = Package(
         .testTarget(
             name: "ACDTests", dependencies: ["ACD", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: swiftSettings),
+        .testTarget(name: "CRMBridgeTests", dependencies: ["CRMBridge", "Store", "Control", log], swiftSettings: swiftSettings),
         .testTarget(name: "SIPMessageTests", dependencies: ["SIPMessage"], swiftSettings: swiftSettings),
         // End to end: the built acdd and acdctl, driven by SIPp and plain sockets on loopback.
         .testTarget(

@@ -1,4 +1,5 @@
 import ACD
+import CRMBridge
 import Control
 import Store
 
@@ -77,17 +78,7 @@ extension ACDViews {
         ]
     }
 
-    /// One call-detail record for the control socket (docs/control-protocol.md, `cdr.list`).
-    static func cdr(_ r: CallDetailRecord) -> JSONValue {
-        func int(_ v: Int?) -> JSONValue { v.map { JSONValue($0) } ?? .null }
-        return [
-            "unique_id": .string(r.uniqueID), "linked_id": .string(r.linkedID), "sip_call_id": .string(r.sipCallID), "caller": .string(r.caller),
-            "called": .string(r.called), "trunk": .string(r.trunk), "start": JSONValue(r.start), "answer": r.answer.map { JSONValue($0) } ?? .null,
-            "end": JSONValue(r.end), "duration": JSONValue(r.duration), "billable": JSONValue(r.billableSeconds), "disposition": .string(r.disposition),
-            "outcome": .string(r.outcome), "queue": JSONValue(r.queue), "agent": JSONValue(r.agent), "wait_seconds": int(r.waitSeconds),
-            "talk_seconds": int(r.talkSeconds), "ivr_path": .string(r.ivrPath), "transfers": .string(r.transfers),
-            "recording_path": JSONValue(r.recordingPath), "recording_status": .string(r.recordingStatus), "survey_score": int(r.surveyScore),
-            "hangup_cause": .string(r.hangupCause), "hangup_by": .string(r.hangupBy), "codec": JSONValue(r.codec),
-        ]
-    }
+    /// One call-detail record for the control socket (docs/control-protocol.md, `cdr.list`): the
+    /// same JSON the CRM store gets in `call.ended`.
+    static func cdr(_ r: CallDetailRecord) -> JSONValue { CRMEvents.cdr(r) }
 }

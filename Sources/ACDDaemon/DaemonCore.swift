@@ -1,6 +1,7 @@
 import ACD
 import Calls
 import Config
+import CRMBridge
 import Control
 import Foundation
 import IVR
@@ -12,6 +13,7 @@ import Recording
 import SIP
 import SIPMessage
 import Store
+import Synchronization
 
 /// The running daemon: the SIP stack and everything on its loop, the database, the control socket.
 ///
@@ -62,6 +64,9 @@ final class DaemonCore: @unchecked Sendable {
     private var callRecordWriter: CallRecordWriter!
     private(set) var callRecords: CallRecords!
     private var retentionTask: RepeatedTask?
+    /// Sends the outbox to the CRM store; nil with `crm.enabled = false`.
+    private var crm: CRMClient?
+    private var crmOutbox: CRMOutbox!
     /// Recordings that failed since start (an alarm each).
     private var recordingFailures = 0
     let events = EventHub()
@@ -84,7 +89,10 @@ final class DaemonCore: @unchecked Sendable {
         database = try ACDDatabase(path: config.paths.database)
         bindingStore = SQLiteBindingStore(database: database, logger: logger)
         voicemails = VoicemailIndex(database: database, logger: logger)
-        callRecordWriter = CallRecordWriter(database: database, logger: logger)
+        crmOutbox = CRMOutbox(database: database)
+        if config.crm.enabled { crm = CRMClient(socketPath: config.crm.socket, outbox: crmOutbox, logger: logger) }
+        let client = crm
+        callRecordWriter = CallRecordWriter(database: database, logger: logger, outboxCommitted: { client?.notify() })
         callRecords = CallRecords(database: database)
         recordingWriter = RecordingWriter()
         try startACD()
@@ -139,6 +147,11 @@ final class DaemonCore: @unchecked Sendable {
         }
         let writer = queueLog!
         let events = self.events
+        // Agents' state changes go to the CRM outbox from the ACD thread (a producer of the
+        // writer's lock-free inbox like the SIP loop); numbered per agent since this start.
+        let records = config.crm.enabled ? callRecordWriter : nil
+        let boot = Int64(Date().timeIntervalSince1970 * 1000)
+        let agentSeq = Mutex<[String: Int]>([:])  // only the ACD thread takes it: never contended
         let sipLoop = loop
         // What concerns calls goes to the SIP loop in one hop per batch; `calls` is read there
         // only, where it was set.
@@ -149,7 +162,15 @@ final class DaemonCore: @unchecked Sendable {
                 switch action {
                 case .log(let entry): writer.append(.init(epoch: epoch, entry: entry))
                 case .offer, .cancelOffer, .announce, .leave, .endCall: forCalls.append(action)
-                case .agentChanged: break
+                case .agentChanged(let agent, let state, let reason):
+                    if let records {
+                        let seq = agentSeq.withLock { seqs in
+                            seqs[agent, default: 0] += 1
+                            return seqs[agent]!
+                        }
+                        records.append(
+                            CRMEvents.agentState(agent: agent, state: state.rawValue, reason: reason, boot: boot, seq: seq, time: Date().timeIntervalSince1970))
+                    }
                 }
                 if let (topic, body) = ACDViews.event(action) { events.publish(topic, body) }
             }
@@ -202,6 +223,10 @@ final class DaemonCore: @unchecked Sendable {
         calls.onRecord = { records.append($0) }
         calls.onRecording = { records.append($0) }
         calls.whenRecordsWritten = { records.whenWritten($0) }
+        if let crm {
+            calls.onOutbox = { records.append($0) }
+            calls.crmLookup = { number, done in crm.lookup(number, done: done) }
+        }
         calls.onAlarm = { [unowned self] kind, details in
             self.recordingFailures += 1
             var body: [String: JSONValue] = ["type": .string(kind)]
@@ -260,7 +285,8 @@ final class DaemonCore: @unchecked Sendable {
                 }, uniquingKeysWith: { a, _ in a }),
             agentGroups: Dictionary(c.agents.map { a in (a.id, a.skills.map(\.group)) }, uniquingKeysWith: { a, _ in a }),
             recording: c.recording.enabled
-                ? RecordingPolicy(directory: c.paths.recordings, channels: c.recording.channels, maxSeconds: c.recording.maxSeconds) : nil)
+                ? RecordingPolicy(directory: c.paths.recordings, channels: c.recording.channels, maxSeconds: c.recording.maxSeconds) : nil,
+            crmLookupTimeoutMilliseconds: c.crm.lookupTimeoutMilliseconds, vipPriority: c.crm.vipPriority)
     }
 
     // MARK: Retention
@@ -400,6 +426,12 @@ final class DaemonCore: @unchecked Sendable {
                 "active": JSONValue(calls.activeCalls.count), "answered": JSONValue(calls.answeredCount), "refused": JSONValue(calls.refusedCount),
                 "sessions": JSONValue(sessions.sessions.count), "agent_legs": JSONValue(calls.agentLegCount), "rtp_ports_in_use": JSONValue(ports.leasedCount), "rtp_port_pairs": JSONValue(ports.capacity),
             ],
+            "crm": [
+                "enabled": .bool(crm != nil), "socket": .string(config.crm.socket), "connected": .bool(crm?.isConnected ?? false),
+                "outbox": JSONValue((try? crmOutbox.count()) ?? -1), "sent": JSONValue(crm?.eventsSent ?? 0),
+                "acknowledged": JSONValue(crm?.eventsAcknowledged ?? 0), "connections": JSONValue(crm?.connections ?? 0),
+                "garbage": JSONValue(crm?.garbageLines ?? 0),
+            ],
             "recordings": [
                 "enabled": .bool(config.recording.enabled), "in_progress": JSONValue(calls.recordingsInProgress),
                 "failed": JSONValue(recordingFailures), "directory": .string(config.paths.recordings),
@@ -515,6 +547,7 @@ final class DaemonCore: @unchecked Sendable {
         _ = try? await loop.submit {}.get()
         voicemails?.flush()
         callRecordWriter?.close()
+        crm?.stop()
         acd?.stop()
         queueLog?.close()
         logger.notice("acdd stopped")

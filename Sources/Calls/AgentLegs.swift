@@ -1,3 +1,4 @@
+import Control
 import ACD
 import Logging
 import Media
@@ -190,6 +191,7 @@ extension InboundCallService {
         session.onEvent = { [weak self] event in
             if case .answered(let answer) = event { self?.agentAnswered(legID, answer: answer) }
         }
+        if !external { emit(call, "agent.ringing", screenPop(call, agent: agent)) }
         var ringing = meta.merging(["agent.leg": "\(legID)", "agent.peer": "\(target.peer)"]) { $1 }
         if let trunk = target.trunk { ringing["agent.trunk"] = "\(trunk)" }
         logger.info("ringing agent", metadata: ringing)
@@ -249,6 +251,10 @@ extension InboundCallService {
             }
         }
         recordBridge(call, agentLease: leg.lease)
+        emit(call, "call.answered", [
+            "agent": .string(leg.external ? "" : leg.agent), "number": leg.external ? .string(String(leg.agent.dropFirst("number:".count))) : .null,
+            "queue": JSONValue(call.summary.queue), "waited_seconds": JSONValue(Int(call.record.queuedAt.map { now - $0 } ?? 0)),
+        ])
         logger.info("agent answered; call bridged", metadata: meta.merging(["agent.codec": "\(audio.codec.rawValue)"]) { $1 })
         scheduleMediaCheck(leg, answeredAt: scheduler.now)
         guard !leg.external else { return }

@@ -1,4 +1,5 @@
 import Foundation
+import CRMBridge
 import Logging
 import NIOCore
 public import SIP
@@ -54,6 +55,8 @@ extension InboundCallService {
             transfers: facts.transfers.joined(separator: ";"), recordingPath: s.recordingPath, recordingStatus: recordingStatus,
             surveyScore: s.surveyScore, hangupCause: cause, hangupBy: by, codec: s.codec)
         onRecord?(record)
+        // After the record, through the same writer: committed in the same transaction or a later one.
+        emit(call, "call.ended", ["cdr": CRMEvents.cdr(record)])
     }
 
     private func outcome(of call: ActiveCall) -> String {

@@ -1,4 +1,5 @@
 public import ACD
+import Control
 import IVR
 import Logging
 import Media
@@ -58,7 +59,15 @@ extension InboundCallService {
 
     private func perform(_ actions: [IVRInterpreter.Action], _ call: ActiveCall) {
         let id = call.session.id
-        if let ivr = call.ivr { call.summary.ivrPath = call.ivrPathBefore + ivr.path }
+        if let ivr = call.ivr {
+            let before = call.summary.ivrPath.count
+            call.summary.ivrPath = call.ivrPathBefore + ivr.path
+            // Keys chosen in menus (`menu=1`) go to the CRM; collected digits never do.
+            for step in call.summary.ivrPath.dropFirst(before) where step.contains("=") {
+                let parts = step.split(separator: "=", maxSplits: 1).map(String.init)
+                emit(call, "call.ivr_choice", ["node": .string(parts[0]), "choice": .string(parts.count > 1 ? parts[1] : ""), "path": .array(call.summary.ivrPath.map { .string($0) })])
+            }
+        }
         for action in actions {
             switch action {
             case .play(let playID, let prompts, let language, let bargeIn):
@@ -143,10 +152,12 @@ extension InboundCallService {
         call.summary.state = "queued"
         byUniqueID[call.summary.uniqueID] = id
         startMusic(call)
+        let priority = priority(for: call, route: route.priority)
+        emit(call, "call.queued", ["queue": .string(route.group), "priority": JSONValue(priority), "vip": .bool(call.customer?.vip ?? false)])
         acd(
             .callArrived(
                 CallArrival(
-                    call: call.summary.uniqueID, group: route.group, priority: route.priority,
+                    call: call.summary.uniqueID, group: route.group, priority: priority,
                     requiredSkills: route.requiredSkills.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
                     minimumLevel: route.minimumLevel, callerID: call.summary.caller)))
         logger.info("call queued", metadata: ["call.id": "\(id)", "call.unique_id": "\(call.summary.uniqueID)", "queue.name": "\(route.group)"])

@@ -1,4 +1,5 @@
 public import ACD
+public import CRMBridge
 public import IVR
 public import Logging
 public import Media
@@ -84,14 +85,21 @@ public struct CallPolicy: Sendable {
     public var voicemailMaxSeconds: Int
     /// How bridged calls are recorded; nil for not at all.
     public var recording: RecordingPolicy?
+    /// The longest a call's CRM lookup may take before the call goes on without it.
+    public var crmLookupTimeoutMilliseconds = 200
+    /// The least priority a VIP customer queues with.
+    public var vipPriority = 10
 
     public init(
         trunks: [Trunk], phoneUsers: [String: String], media: MediaCapabilities, mediaTimeoutSeconds: Int = 30, echoNumber: String? = nil,
         playbackNumber: String? = nil, bridgeNumber: String? = nil, conferenceNumber: String? = nil, tones: TonePlan = .us, prompts: PromptStore? = nil, language: String = "en",
         ivr: IVRFlow = IVRFlow(), musicOnHold: String = "default", groups: [String] = [], voicemailDirectory: String? = nil, voicemailMaxSeconds: Int = 120,
-        forwarding: [String: Forwarding] = [:], agentGroups: [String: [String]] = [:], recording: RecordingPolicy? = nil
+        forwarding: [String: Forwarding] = [:], agentGroups: [String: [String]] = [:], recording: RecordingPolicy? = nil,
+        crmLookupTimeoutMilliseconds: Int = 200, vipPriority: Int = 10
     ) {
         self.recording = recording
+        self.crmLookupTimeoutMilliseconds = crmLookupTimeoutMilliseconds
+        self.vipPriority = vipPriority
         self.agentGroups = agentGroups
         self.forwarding = forwarding
         self.voicemailDirectory = voicemailDirectory
@@ -195,6 +203,10 @@ public final class InboundCallService: SessionLayerDelegate {
     /// Runs its argument (on any thread) once every record handed to `onRecord` so far is on disk;
     /// a BYE is answered only then, so a call that was seen to end has its record.
     public var whenRecordsWritten: ((@escaping @Sendable () -> Void) -> Void)?
+    /// Events for the CRM store, to be committed to the outbox (in the order given).
+    public var onOutbox: ((OutboxEvent) -> Void)?
+    /// Asks the CRM store about a caller's number; the answer may come on any thread, or never.
+    public var crmLookup: ((String, @escaping @Sendable (CRMCustomer?) -> Void) -> Void)?
     /// Recordings not yet complete, by the call's unique id (they outlive the call briefly).
     var recordings: [String: CallRecordingState] = [:]
     /// Where agents' phones are: registered contacts by user.
@@ -226,6 +238,11 @@ public final class InboundCallService: SessionLayerDelegate {
         var connectedLeg: UInt64?
         /// Recording the bridged call.
         var recording: CallRecordingState?
+        /// The CRM: events sent so far, and what the lookup by number found.
+        var crmSeq = 0
+        var customer: CRMCustomer?
+        var lookupDone = false
+        var lookupTimer: SIPTimerToken?
         /// For the call-detail record.
         var record = RecordFacts()
         init(session: InviteSession, summary: CallSummary) {
@@ -366,6 +383,11 @@ public final class InboundCallService: SessionLayerDelegate {
             if case .answered = event { self?.calls[id]?.summary.state = "connected" }
         }
         session.answer(sdp)
+        emit(call, "call.incoming", [
+            "caller": .string(call.summary.caller), "called": .string(call.summary.called), "trunk": .string(call.summary.origin),
+            "sip_call_id": .string(call.summary.callID),
+        ])
+        lookUpCaller(call)
         startMedia(call, lease: lease, meta: meta)
         observer?("answered", call.summary)
         logger.info("call answered", metadata: meta.merging(["call.id": "\(session.id)", "call.rtp_port": "\(lease.rtpPort)", "call.codec": "\(call.summary.codec ?? "offered")"]) { $1 })

@@ -1,3 +1,4 @@
+import Control
 import ACD
 import Logging
 import Media
@@ -66,6 +67,7 @@ extension InboundCallService {
         let unique = call.summary.uniqueID
         acd?(.callTransferred(call: unique, to: target.description))
         call.record.transfers.append(target.description)
+        emit(call, "call.transferred", ["from_agent": .string(leg.agent), "to": .string(target.description)])
         bridgeEnded(call)
         leg.withdrawn = true
         call.connectedLeg = nil

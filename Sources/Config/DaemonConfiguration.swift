@@ -87,6 +87,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var maxSeconds: Int
     }
 
+    /// The CRM store (FEATURES M1–M3, C7): where it listens and how long a lookup may take.
+    public struct CRM: Sendable, Equatable {
+        public var enabled: Bool
+        public var socket: String
+        public var lookupTimeoutMilliseconds: Int
+        public var vipPriority: Int
+    }
+
     /// The prompt set: which language callers hear by default and which music on hold.
     public struct Prompts: Sendable, Equatable {
         public var language: String
@@ -165,6 +173,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var agents: [Agent]
     public var voicemail: Voicemail
     public var recording: Recording
+    public var crm: CRM
     /// The IVR: nodes, the numbers that enter them, and schedules.
     public var ivr: IVRFlow
     /// Where each IVR node is written (`file:line`), for errors found later (prompt files).
@@ -336,6 +345,15 @@ extension DaemonConfiguration {
             maxSeconds: try rec.integer("max_hours", default: 4, range: 1...24) * 3600)
         try rec.finish()
 
+        // [crm]
+        let cr = try root.section("crm")
+        let crm = CRM(
+            enabled: try cr.bool("enabled", default: true),
+            socket: try cr.path("socket", relativeTo: directory) ?? (state as NSString).appendingPathComponent("crm.sock"),
+            lookupTimeoutMilliseconds: try cr.integer("lookup_timeout_ms", default: 200, range: 10...5000),
+            vipPriority: try cr.integer("vip_priority", default: 10, range: 0...100))
+        try cr.finish()
+
         // [control]
         let c = try root.section("control")
         let modeText = try c.string("mode", default: "0660")
@@ -476,7 +494,7 @@ extension DaemonConfiguration {
 
         return DaemonConfiguration(
             source: file, daemon: daemon, paths: paths, sip: sip, security: Security(guardPolicy: guardPolicy), media: media,
-            prompts: prompts, control: control, trunks: trunks, groups: groups, agents: agents, voicemail: voicemail, recording: recording, ivr: ivr,
+            prompts: prompts, control: control, trunks: trunks, groups: groups, agents: agents, voicemail: voicemail, recording: recording, crm: crm, ivr: ivr,
             ivrLines: ivrLines)
     }
 

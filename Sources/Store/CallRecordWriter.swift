@@ -21,6 +21,7 @@ public final class CallRecordWriter: @unchecked Sendable {
     private enum Message {
         case cdr(CallDetailRecord)
         case recording(RecordingEntry)
+        case outbox(OutboxEvent)
         case barrier(@Sendable () -> Void)
         case stop
     }
@@ -28,6 +29,7 @@ public final class CallRecordWriter: @unchecked Sendable {
     private enum Row {
         case cdr(CallDetailRecord)
         case recording(RecordingEntry)
+        case outbox(OutboxEvent)
     }
 
     private let database: ACDDatabase
@@ -39,10 +41,13 @@ public final class CallRecordWriter: @unchecked Sendable {
     /// Barriers with how many of `pending`'s rows (from the front) they wait for.
     private var waiters: [(rows: Int, done: @Sendable () -> Void)] = []
     private var failing = false
+    /// Told (on the writer thread) after a commit that added outbox events: the CRM client sends.
+    private let outboxCommitted: (@Sendable () -> Void)?
 
-    public init(database: ACDDatabase, logger: Logger) {
+    public init(database: ACDDatabase, logger: Logger, outboxCommitted: (@Sendable () -> Void)? = nil) {
         self.database = database
         self.logger = logger
+        self.outboxCommitted = outboxCommitted
         let thread = Thread { [self] in run() }
         thread.name = "cdr-writer"
         thread.start()
@@ -56,6 +61,13 @@ public final class CallRecordWriter: @unchecked Sendable {
 
     public func append(_ entry: RecordingEntry) {
         inbox.push(.recording(entry))
+        wakeup.notify()
+    }
+
+    /// An event for the CRM store: committed with whatever was appended before it (a call's
+    /// `call.ended` in the same transaction as its record), then sent by the CRM client.
+    public func append(_ event: OutboxEvent) {
+        inbox.push(.outbox(event))
         wakeup.notify()
     }
 
@@ -88,6 +100,7 @@ public final class CallRecordWriter: @unchecked Sendable {
                 switch m {
                 case .cdr(let r): pending.append(.cdr(r))
                 case .recording(let e): pending.append(.recording(e))
+                case .outbox(let e): pending.append(.outbox(e))
                 case .barrier(let done): waiters.append((pending.count, done))
                 case .stop:
                     running = false
@@ -117,6 +130,9 @@ public final class CallRecordWriter: @unchecked Sendable {
                     switch row {
                     case .cdr(let r): try Self.insert(r, db)
                     case .recording(let e): try Self.insert(e, db)
+                    case .outbox(let e):
+                        try db.execute(
+                            sql: "INSERT INTO crm_outbox (id, body, created_at) VALUES (?, ?, ?)", arguments: [e.id, e.body, e.createdAt])
                     }
                 }
             }
@@ -130,6 +146,7 @@ public final class CallRecordWriter: @unchecked Sendable {
         if failing { logger.notice("call record writes recovered", metadata: ["cdr.written": "\(batch.count)"]) }
         failing = false
         pending.removeAll(keepingCapacity: true)
+        if let outboxCommitted, batch.contains(where: { if case .outbox = $0 { true } else { false } }) { outboxCommitted() }
     }
 
     static func insert(_ r: CallDetailRecord, _ db: GRDB.Database) throws {

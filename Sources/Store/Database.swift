@@ -121,6 +121,16 @@ public final class ACDDatabase: Sendable {
             }
             try db.create(index: "recording_started", on: "recording", columns: ["started_at"])
         }
+        // Events for the CRM store wait here until it acknowledges them (FEATURES M2); `seq` is
+        // the order they are sent in.
+        m.registerMigration("v5-crm-outbox") { db in
+            try db.create(table: "crm_outbox") { t in
+                t.autoIncrementedPrimaryKey("seq")
+                t.column("id", .text).notNull().unique(onConflict: .ignore)
+                t.column("body", .text).notNull()
+                t.column("created_at", .double).notNull()
+            }
+        }
         return m
     }
 }

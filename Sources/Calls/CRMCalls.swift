@@ -1,0 +1,57 @@
+import Control
+import CRMBridge
+import Logging
+import NIOCore
+import Store
+
+extension InboundCallService {
+    /// A call's event for the CRM store (FEATURES M1): numbered within the call from 1, written to
+    /// the outbox in call order (the SIP loop is the only producer of call events).
+    func emit(_ call: ActiveCall, _ type: String, _ data: JSONValue) {
+        guard let onOutbox else { return }
+        call.crmSeq += 1
+        onOutbox(CRMEvents.call(type, unique: call.summary.uniqueID, seq: call.crmSeq, time: scheduler.wallClock, data: data))
+    }
+
+    /// Asks the CRM store about the caller as soon as the call is answered; the answer (or the
+    /// timeout, `crm.lookup_timeout_ms`) arrives long before the IVR routes the call, and the
+    /// call never waits for it.
+    func lookUpCaller(_ call: ActiveCall) {
+        guard let crmLookup, !call.summary.caller.isEmpty else {
+            call.lookupDone = true
+            return
+        }
+        let id = call.session.id
+        let (service, sip) = (bound, loop)
+        call.lookupTimer = scheduler.schedule(after: .milliseconds(Int64(policy.crmLookupTimeoutMilliseconds))) { [weak self] in
+            guard let self, let call = self.calls[id], !call.lookupDone else { return }
+            call.lookupDone = true
+            self.logger.notice("CRM lookup timed out; the call goes on without it", metadata: ["call.id": "\(id)", "crm.timeout_ms": "\(self.policy.crmLookupTimeoutMilliseconds)"])
+        }
+        crmLookup(call.summary.caller) { customer in
+            sip.execute {
+                guard let call = service.value.calls[id], !call.lookupDone else { return }
+                call.lookupTimer?.cancel()
+                call.lookupDone = true
+                call.customer = customer
+            }
+        }
+    }
+
+    /// The priority a route gives this caller: a VIP customer (C7) gets at least `crm.vip_priority`.
+    func priority(for call: ActiveCall, route: Int) -> Int {
+        guard let customer = call.customer, customer.vip else { return route }
+        return max(route, policy.vipPriority)
+    }
+
+    /// The screen pop that goes with ringing an agent (FEATURES A6).
+    func screenPop(_ call: ActiveCall, agent: String) -> JSONValue {
+        let waited = call.record.queuedAt.map { Int((scheduler.wallClock - $0).rounded()) } ?? 0
+        return [
+            "agent": .string(agent), "caller": .string(call.summary.caller), "queue": JSONValue(call.summary.queue),
+            "customer": call.customer?.record ?? .null, "new_customer": .bool(call.customer.map { $0.record["status"] == "potential" } ?? true),
+            "ivr_path": .array(call.summary.ivrPath.map { .string($0) }), "waited_seconds": JSONValue(waited),
+            "history": .array(call.customer?.history ?? []),
+        ]
+    }
+}
