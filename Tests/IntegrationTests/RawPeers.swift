@@ -16,11 +16,13 @@ struct Call {
 
 /// Calls `number` on the daemon from raw sockets, as a trunk would (the default trunk admits
 /// 127.0.0.1), offering `codecs` and telephone-events.
-func place(_ daemon: Daemon, number: String, codecs: String = "0 101") throws -> Call {
+func place(_ daemon: Daemon, number: String, codecs: String = "0 101", from: String = "caller") throws -> Call {
     let sip = try UDPProbe()
     let rtp = try UDPProbe(timeoutMilliseconds: 1000)
     let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio \(rtp.port) RTP/AVP \(codecs)\r\na=rtpmap:101 telephone-event/8000\r\n"
-    var invite = SIPFixtures.request(.invite, uri: "sip:\(number)@127.0.0.1:\(daemon.sipPort)", viaPort: sip.port, rport: true, callID: "media-\(UUID().uuidString)", body: Array(offer.utf8))
+    var invite = SIPFixtures.request(
+        .invite, uri: "sip:\(number)@127.0.0.1:\(daemon.sipPort)", viaPort: sip.port, rport: true, callID: "media-\(UUID().uuidString)", body: Array(offer.utf8),
+        fromUser: from)
     invite.headers.set(.contentType, "application/sdp")
     sip.send(invite.serialized(), to: daemon.sipPort)
     var ok: SIPResponse?

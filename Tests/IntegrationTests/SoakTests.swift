@@ -14,41 +14,11 @@ struct SoakTests {
     static let calls = 1000
 
     @Test func thousandCallsThroughTheWholePath() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("acdd-soak-\(UUID().uuidString.prefix(6))").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        var config = try String(contentsOfFile: "\(packageRoot)/config/acd.toml", encoding: .utf8)
-        for i in 1...Self.agents {
-            let id = String(2000 + i)
-            config += "\n[[agents]]\nid = \"\(id)\"\npassword = \"secret\(id)\"\nskills = { sales = 5 }\n"
-        }
-        try config.write(toFile: "\(dir)/acd.toml", atomically: true, encoding: .utf8)
-        let daemon = try Daemon(
-            config: "\(dir)/acd.toml",
-            sets: [
-                "groups.0.wrap_up_seconds": "0", "ivr.nodes.welcome.prompts": "[]", "security.messages_per_second": "100000",
-                "security.burst": "100000", "media.timeout_seconds": "0",
-            ], state: "\(dir)/state")
-
-        let phonePort = freePort(excluding: [daemon.sipPort])
-        try? FileManager.default.createSymbolicLink(atPath: "\(dir)/pcap", withDestinationPath: "/usr/share/sip-tester")
-        let phones = Process()
-        phones.executableURL = URL(fileURLWithPath: sippPath!)
-        phones.arguments = [
-            "-sf", "\(scenarios)/agents_uas.xml", "-i", "127.0.0.1", "-p", String(phonePort), "-m", String(Self.calls), "-nostdin", "-timeout", "200s",
-            "-mi", "127.0.0.1", "-mp", String(freePort(excluding: [daemon.sipPort, phonePort])), "-trace_stat", "-stf", "\(dir)/phones.csv",
-            "-max_recv_loops", "1000",
-        ]
-        phones.currentDirectoryURL = URL(fileURLWithPath: dir)
-        phones.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        phones.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try phones.run()
+        let rig = try SoakRig(agents: Self.agents, calls: Self.calls)
+        let daemon = rig.daemon
+        let phones = rig.phones
+        let phonePort = rig.phonePort
         defer { if phones.isRunning { phones.terminate() } }
-
-        // Registered over the wire with digest, each with the Contact of the SIPp that answers.
-        let registrar = try UDPProbe()
-        for i in 1...Self.agents { try AgentPhone.register(String(2000 + i), daemon: daemon, from: registrar, contactPort: phonePort) }
-        #expect(try daemon.control("registrations").result?.arrayValue?.count == Self.agents)
-        for i in 1...Self.agents { #expect(try daemon.control("agent.login", ["agent": .string(String(2000 + i))]).ok) }
 
         let started = Date()
         let (status, stats, output) = try sipp(
@@ -76,5 +46,52 @@ struct SoakTests {
         #expect(agents.filter { $0["state"] == "ready" }.count == Self.agents, "agents not ready after the soak")
         print("soak: \(Self.calls) calls at 20/s in \(Int(seconds)) s; SIPp successful \(stats.successful), failed \(stats.failed)")
         #expect(daemon.stop() == 0)
+    }
+}
+
+/// The load rig of the soak tests: a configuration with `agents` extra agents in sales (ids 2001…),
+/// the daemon on it (with `sets`), one SIPp answering for every agent's phone (`agents_uas.xml`,
+/// 100–1000 ms before answering), the agents registered over the wire and logged in.
+struct SoakRig {
+    let dir: String
+    let daemon: Daemon
+    let phones: Process
+    let phonePort: Int
+
+    init(agents: Int, calls: Int, sets: [String: String] = [:]) throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("acdd-soak-\(UUID().uuidString.prefix(6))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var config = try String(contentsOfFile: "\(packageRoot)/config/acd.toml", encoding: .utf8)
+        for i in 1...agents {
+            let id = String(2000 + i)
+            config += "\n[[agents]]\nid = \"\(id)\"\npassword = \"secret\(id)\"\nskills = { sales = 5 }\n"
+        }
+        try config.write(toFile: "\(dir)/acd.toml", atomically: true, encoding: .utf8)
+        daemon = try Daemon(
+            config: "\(dir)/acd.toml",
+            sets: [
+                "groups.0.wrap_up_seconds": "0", "ivr.nodes.welcome.prompts": "[]", "security.messages_per_second": "100000",
+                "security.burst": "100000", "media.timeout_seconds": "0",
+            ].merging(sets) { $1 }, state: "\(dir)/state")
+
+        phonePort = freePort(excluding: [daemon.sipPort])
+        try? FileManager.default.createSymbolicLink(atPath: "\(dir)/pcap", withDestinationPath: "/usr/share/sip-tester")
+        phones = Process()
+        phones.executableURL = URL(fileURLWithPath: sippPath!)
+        phones.arguments = [
+            "-sf", "\(scenarios)/agents_uas.xml", "-i", "127.0.0.1", "-p", String(phonePort), "-m", String(calls), "-nostdin", "-timeout", "200s",
+            "-mi", "127.0.0.1", "-mp", String(freePort(excluding: [daemon.sipPort, phonePort])), "-trace_stat", "-stf", "\(dir)/phones.csv",
+            "-max_recv_loops", "1000",
+        ]
+        phones.currentDirectoryURL = URL(fileURLWithPath: dir)
+        phones.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        phones.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try phones.run()
+
+        // Registered over the wire with digest, each with the Contact of the SIPp that answers.
+        let registrar = try UDPProbe()
+        for i in 1...agents { try AgentPhone.register(String(2000 + i), daemon: daemon, from: registrar, contactPort: phonePort) }
+        #expect(try daemon.control("registrations").result?.arrayValue?.count == agents)
+        for i in 1...agents { #expect(try daemon.control("agent.login", ["agent": .string(String(2000 + i))]).ok) }
     }
 }
