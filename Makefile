@@ -1,5 +1,6 @@
 # The two commands of the README. Each installs what is missing first (scripts/setup.sh).
-#   make run   build and start acdd on config/acd.toml; everything it writes goes to ./state
+#   make run   build and start acdd on config/acd.toml, with the reference CRM store acd-crm
+#              beside it; everything they write goes to ./state
 #   make test  every test: unit, scenario and end-to-end with SIPp against a running acdd
 
 SWIFT ?= swift
@@ -16,10 +17,15 @@ build: setup
 build-release: setup
 	$(SWIFT) build -c release --product acdd
 	$(SWIFT) build -c release --product acdctl
+	$(SWIFT) build -c release --product acd-crm
 
+# acd-crm listens on state/crm.sock (acdd's default crm.socket) and stops when acdd does.
 run: build-release
 	@echo "acdd: control with  .build/release/acdctl --socket state/acdd.sock status"
-	exec .build/release/acdd --config $(CONFIG)
+	mkdir -p state
+	.build/release/acd-crm serve --socket state/crm.sock --db state/crm.sqlite & crm=$$!; \
+	trap 'kill $$crm 2>/dev/null' EXIT INT TERM; \
+	.build/release/acdd --config $(CONFIG)
 
 # The lock-free structures under ThreadSanitizer: every item once, in order, no lost wake-up.
 stress: setup
