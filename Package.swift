@@ -67,6 +67,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", "ACD", "Recording", "Store", "CRMBridge", "Control", log] + nio, swiftSettings: swiftSettings),
         .target(name: "Control", dependencies: [log] + nio, swiftSettings: swiftSettings),
+        // Billing and call-centre reports: pure computations over CDRs and the queue log, and their
+        // CSV, JSON and HTML (with SVG charts) renderings.
+        .target(name: "Reports", swiftSettings: swiftSettings),
         // Events to the CRM store through the durable outbox, and lookups by caller number.
         .target(name: "CRMBridge", dependencies: ["Store", "Control", "LockFree", atomics, log], swiftSettings: swiftSettings),
         .target(name: "Config", dependencies: ["TOML", "SIP", "SIPMessage", "ACD", "Media", "IVR"], swiftSettings: swiftSettings),
@@ -112,6 +115,7 @@ let package = Package(
         .testTarget(
             name: "ACDTests", dependencies: ["ACD", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: swiftSettings),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports"], swiftSettings: swiftSettings),
         .testTarget(name: "CRMBridgeTests", dependencies: ["CRMBridge", "Store", "Control", log], swiftSettings: swiftSettings),
         .testTarget(name: "SIPMessageTests", dependencies: ["SIPMessage"], swiftSettings: swiftSettings),
         // End to end: the built acdd and acdctl, driven by SIPp and plain sockets on loopback.
