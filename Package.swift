@@ -80,7 +80,7 @@ let package = Package(
         .executableTarget(
             name: "ACDDaemon",
             dependencies: [
-                "Config", "SIP", "SIPMessage", "Calls", "Media", "IVR", "Control", "Store", "ACD", "Recording", "CRMBridge", log,
+                "Config", "SIP", "SIPMessage", "Calls", "Media", "IVR", "Control", "Store", "ACD", "Recording", "CRMBridge", "Reports", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

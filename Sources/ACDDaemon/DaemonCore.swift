@@ -98,6 +98,7 @@ final class DaemonCore: @unchecked Sendable {
         try startACD()
         do {
             prompts = try Self.loadPrompts(config)
+            _ = try ReportCommands.tariff(config.billing)
         } catch {
             throw StartError(error.description)
         }
@@ -289,6 +290,11 @@ final class DaemonCore: @unchecked Sendable {
             crmLookupTimeoutMilliseconds: c.crm.lookupTimeoutMilliseconds, vipPriority: c.crm.vipPriority)
     }
 
+    /// The configuration in force, read on its loop.
+    func currentConfig() async -> DaemonConfiguration {
+        (try? await loop.submit { self.config }.get()) ?? config
+    }
+
     // MARK: Retention
 
     /// Once an hour (and once at start), recordings older than `recording.retention_days` are
@@ -348,6 +354,7 @@ final class DaemonCore: @unchecked Sendable {
         let freshPrompts: PromptStore
         do {
             freshPrompts = try Self.loadPrompts(fresh)
+            _ = try ReportCommands.tariff(fresh.billing)
         } catch {
             logger.error("reload refused; the running configuration stays", metadata: ["prompts.error": "\(error)"])
             return .failure(error)

@@ -95,6 +95,16 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var vipPriority: Int
     }
 
+    /// Billing reports (FEATURES B2): the tariff table, read when a report is made.
+    public struct Billing: Sendable, Equatable {
+        /// A CSV file: prefix,name,per_minute,increment,minimum_charge,connection_fee.
+        public var tariffs: String?
+        public var currency: String
+        /// Which number the tariff matches: `caller` (what the carrier charges for an inbound
+        /// call from that origin) or `called`.
+        public var rateBy: String
+    }
+
     /// The prompt set: which language callers hear by default and which music on hold.
     public struct Prompts: Sendable, Equatable {
         public var language: String
@@ -174,6 +184,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var voicemail: Voicemail
     public var recording: Recording
     public var crm: CRM
+    public var billing: Billing
     /// The IVR: nodes, the numbers that enter them, and schedules.
     public var ivr: IVRFlow
     /// Where each IVR node is written (`file:line`), for errors found later (prompt files).
@@ -354,6 +365,13 @@ extension DaemonConfiguration {
             vipPriority: try cr.integer("vip_priority", default: 10, range: 0...100))
         try cr.finish()
 
+        // [billing]
+        let bi = try root.section("billing")
+        let rateBy = try bi.string("rate_by", default: "caller")
+        guard rateBy == "caller" || rateBy == "called" else { throw bi.error("rate_by must be \"caller\" or \"called\", not '\(rateBy)'", key: "rate_by") }
+        let billing = Billing(tariffs: try bi.path("tariffs", relativeTo: directory), currency: try bi.string("currency", default: "EUR"), rateBy: rateBy)
+        try bi.finish()
+
         // [control]
         let c = try root.section("control")
         let modeText = try c.string("mode", default: "0660")
@@ -494,7 +512,7 @@ extension DaemonConfiguration {
 
         return DaemonConfiguration(
             source: file, daemon: daemon, paths: paths, sip: sip, security: Security(guardPolicy: guardPolicy), media: media,
-            prompts: prompts, control: control, trunks: trunks, groups: groups, agents: agents, voicemail: voicemail, recording: recording, crm: crm, ivr: ivr,
+            prompts: prompts, control: control, trunks: trunks, groups: groups, agents: agents, voicemail: voicemail, recording: recording, crm: crm, billing: billing, ivr: ivr,
             ivrLines: ivrLines)
     }
 

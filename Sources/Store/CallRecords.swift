@@ -1,3 +1,4 @@
+public import ACD
 import Foundation
 import GRDB
 
@@ -57,6 +58,16 @@ public struct CallRecords: Sendable {
         try database.pool.write { db in
             for id in uniqueIDs {
                 try db.execute(sql: "UPDATE recording SET status = 'deleted', deleted_at = ? WHERE unique_id = ?", arguments: [time, id])
+            }
+        }
+    }
+
+    /// Queue log lines with `time` in `[from, to)`, in order (the call-centre report).
+    public func queueLog(from: Double, to: Double) throws -> [(time: Int, entry: QueueLogEntry)] {
+        try database.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM queue_log WHERE time >= ? AND time < ? ORDER BY time, id", arguments: [from, to]).map { r in
+                let data = ["data1", "data2", "data3", "data4", "data5"].compactMap { r[$0] as String? }
+                return (r["time"], QueueLogEntry(call: r["callid"], queue: r["queuename"], agent: r["agent"], event: r["event"], data: data))
             }
         }
     }

@@ -35,7 +35,7 @@ struct ACDCtl: ParsableCommand {
         abstract: "Control a running acdd over its control socket.",
         subcommands: [
             Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Transfer.self, Voicemail.self,
-            RecordingCommand.self, CDR.self, Raw.self,
+            RecordingCommand.self, CDR.self, ReportCommand.self, Raw.self,
         ],
         defaultSubcommand: Status.self)
 }
@@ -296,6 +296,66 @@ struct CDR: ParsableCommand {
                 calendar.component(.day, from: day) == parts[2]
             else { throw ValidationError("'\(s)' is not a date YYYY-MM-DD or a Unix time") }
             return day.timeIntervalSince1970 + (endOfDay ? 86_400 : 0)
+        }
+    }
+}
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report", abstract: "Billing and call-centre reports as CSV, JSON or a printable HTML page.", subcommands: [Billing.self, Calls.self])
+
+    /// Options both reports take.
+    struct Range: ParsableArguments {
+        @Option(help: "First day (YYYY-MM-DD, UTC) or a Unix time.") var from: String?
+        @Option(help: "Last day, included (YYYY-MM-DD, UTC), or a Unix time (excluded).") var to: String?
+        @Option(help: "csv, json or html.") var format = "csv"
+        @Option(help: "Write the report here instead of to standard output.") var output: String?
+
+        func args() throws -> [String: JSONValue] {
+            var args: [String: JSONValue] = ["format": .string(format)]
+            if let from { args["from"] = JSONValue(try CDR.List.time(from, endOfDay: false)) }
+            if let to { args["to"] = JSONValue(try CDR.List.time(to, endOfDay: true)) }
+            return args
+        }
+
+        func emit(_ r: JSONValue) throws {
+            let text = r["text"]?.stringValue ?? ""
+            guard let output else { return print(text, terminator: "") }
+            do {
+                try text.write(toFile: output, atomically: true, encoding: .utf8)
+            } catch {
+                throw ValidationError("cannot write \(output): \(error.localizedDescription)")
+            }
+        }
+    }
+
+    struct Billing: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Calls rated by the tariff table (billing.tariffs), summed per trunk, called number, agent and day.")
+        @OptionGroup var connection: Connection
+        @OptionGroup var range: Range
+        @Option(help: "CSV only: one line per trunk, did, agent or day instead of per call.") var by: String?
+
+        func run() throws {
+            var args = try range.args()
+            if let by { args["by"] = .string(by) }
+            let r = try connection.run("report.billing", args: args)
+            if !connection.json { try range.emit(r) }
+        }
+    }
+
+    struct Calls: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Per group and interval: offered, answered, abandoned, service level, ASA, AHT, occupancy (from the queue log).")
+        @OptionGroup var connection: Connection
+        @OptionGroup var range: Range
+        @Option(help: "Interval in minutes: 15, 30 or 60.") var interval = 15
+
+        func run() throws {
+            var args = try range.args()
+            args["interval"] = JSONValue(interval)
+            let r = try connection.run("report.calls", args: args)
+            if !connection.json { try range.emit(r) }
         }
     }
 }
