@@ -19,8 +19,16 @@ enum ACDBench {
             QueueBench.inbox(items: args.dropFirst().first.flatMap(Int.init) ?? 2_000_000, runs: args.dropFirst(2).first.flatMap(Int.init) ?? 5)
         case "ring":
             QueueBench.ring(frames: args.dropFirst().first.flatMap(Int.init) ?? 2_000_000, runs: args.dropFirst(2).first.flatMap(Int.init) ?? 5)
+        case "recording":
+            RecordsBench.recording(
+                calls: args.dropFirst().first.flatMap(Int.init) ?? 500, seconds: args.dropFirst(2).first.flatMap(Int.init) ?? 30,
+                directory: args.dropFirst(3).first ?? "/tmp/acd-bench-recording")
+        case "records":
+            RecordsBench.writes(
+                count: args.dropFirst().first.flatMap(Int.init) ?? 50_000, runs: args.dropFirst(2).first.flatMap(Int.init) ?? 5,
+                directory: args.dropFirst(3).first ?? "/tmp/acd-bench-records")
         default:
-            print("usage: acd-bench parser|routing|inbox|ring [count] [runs]")
+            print("usage: acd-bench parser|routing|inbox|ring|recording|records [count] [runs|seconds] [directory]")
         }
     }
 

@@ -263,6 +263,7 @@ import TestSupport
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let config = "\(dir)/acd.toml"
         let original = try String(contentsOfFile: "\(packageRoot)/config/acd.toml", encoding: .utf8)
+        try copyConfigCompanions(to: dir)
         try original.write(toFile: config, atomically: true, encoding: .utf8)
         let daemon = try Daemon(config: config, state: "\(dir)/state")
         let (call, _) = try callSales(daemon)

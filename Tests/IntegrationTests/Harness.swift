@@ -194,3 +194,11 @@ func sipp(
     let errors = (try? String(contentsOfFile: "\(dir)/errors.log", encoding: .utf8)) ?? ""
     return (status, try SIPpStats(csv: "\(dir)/stat.csv"), output + errors)
 }
+
+/// A copy of the default configuration elsewhere needs the files it names beside it (the tariff
+/// table).
+func copyConfigCompanions(to dir: String) throws {
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    try? FileManager.default.removeItem(atPath: "\(dir)/tariffs.csv")
+    try FileManager.default.copyItem(atPath: "\(packageRoot)/config/tariffs.csv", toPath: "\(dir)/tariffs.csv")
+}

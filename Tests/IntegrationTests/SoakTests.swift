@@ -62,6 +62,7 @@ struct SoakRig {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("acdd-soak-\(UUID().uuidString.prefix(6))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var config = try String(contentsOfFile: "\(packageRoot)/config/acd.toml", encoding: .utf8)
+        try copyConfigCompanions(to: dir)
         for i in 1...agents {
             let id = String(2000 + i)
             config += "\n[[agents]]\nid = \"\(id)\"\npassword = \"secret\(id)\"\nskills = { sales = 5 }\n"
