@@ -27,8 +27,12 @@ enum ACDBench {
             RecordsBench.writes(
                 count: args.dropFirst().first.flatMap(Int.init) ?? 50_000, runs: args.dropFirst(2).first.flatMap(Int.init) ?? 5,
                 directory: args.dropFirst(3).first ?? "/tmp/acd-bench-records")
+        case "crm":
+            RecordsBench.delivery(
+                count: args.dropFirst().first.flatMap(Int.init) ?? 50_000, socket: args.dropFirst(2).first ?? "/tmp/acd-bench-crm/crm.sock",
+                directory: "/tmp/acd-bench-delivery")
         default:
-            print("usage: acd-bench parser|routing|inbox|ring|recording|records [count] [runs|seconds] [directory]")
+            print("usage: acd-bench parser|routing|inbox|ring|recording|records|crm [count] [runs|seconds|socket] [directory]")
         }
     }
 

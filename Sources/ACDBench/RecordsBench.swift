@@ -87,6 +87,27 @@ enum RecordsBench {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
+    /// `count` events put in a fresh outbox, then delivered by `CRMClient` to the store listening
+    /// on `socket` (acd-crm); events acknowledged per second, from connecting to an empty outbox.
+    static func delivery(count: Int, socket: String, directory: String) {
+        try? FileManager.default.removeItem(atPath: directory)
+        let database = try! ACDDatabase(path: "\(directory)/acdd.sqlite")
+        let writer = CallRecordWriter(database: database, logger: Logger(label: "bench"))
+        for i in 0..<count {
+            writer.append(CRMEvents.call("agent.ringing", unique: "bench.\(i / 6)", seq: i % 6 + 1, time: 1_795_392_010, data: ["agent": "1001", "caller": "0301234567"]))
+        }
+        writer.flush(timeout: 600)
+        let outbox = CRMOutbox(database: database)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let client = CRMClient(socketPath: socket, outbox: outbox, logger: Logger(label: "bench"))
+        while (try? outbox.count()) ?? 0 > 0 { usleep(10_000) }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        client.stop()
+        writer.close()
+        print(String(format: "crm delivery: %d events acknowledged in %.2f s: %.0f events/s", count, seconds, Double(count) / seconds))
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
     static func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
 
     static func threadCPU() -> Double {

@@ -25,7 +25,7 @@ public struct RecordingResult: Sendable, Equatable {
 
 /// The thread that writes recordings to disk with libsndfile: 8 kHz, 16-bit WAV, mono or stereo,
 /// written as `<path>.part` and renamed when complete, so a file under its final name always has a
-/// valid header. While recordings run it wakes every 20 ms, drains every recorder's ring, and
+/// valid header. While recordings run it wakes every 100 ms, drains every recorder's ring, and
 /// closes those that are finished; with none it waits to be given one.
 ///
 /// A write that fails (a full disk, a file-size limit) stops that recording's writing at once: its
@@ -54,6 +54,11 @@ public final class RecordingWriter: Sendable {
         let failed: (@Sendable (String) -> Void)?
         let done: @Sendable (RecordingResult) -> Void
     }
+
+    /// Frames written per call of libsndfile; the wake-up interval lets about five gather (a
+    /// ring holds 5.1 s, so a wake-up that is late by seconds still loses nothing).
+    static let batchFrames = 16
+    static let interval = 0.1
 
     private let pending = Mutex<[Request]>([])
     private let stopping = Mutex(false)
@@ -85,7 +90,8 @@ public final class RecordingWriter: Sendable {
 
     private func run() {
         var active: [Active] = []
-        var scratch = [Int16](repeating: 0, count: Recorder.frameSamples * 2)
+        var batch = [Int16](repeating: 0, count: Self.batchFrames * Recorder.frameSamples * 2)
+        var frameEnds = [Int](repeating: 0, count: Self.batchFrames)
         while true {
             let (fresh, stop) = (pending.withLock { p in defer { p.removeAll() }; return p }, stopping.withLock { $0 })
             for r in fresh {
@@ -107,24 +113,37 @@ public final class RecordingWriter: Sendable {
                 let recorder = active[i].recorder
                 let file = active[i].file
                 var over = 0
-                var n = 0
                 var failure = active[i].failure
-                while recorder.ring.pop({ frame in
-                    n = frame.count
-                    for k in 0..<n { scratch[k] = frame.samples[k] }
-                }) {
-                    if failure == nil && frames < recorder.maxFrames {
-                        let written = scratch.withUnsafeBufferPointer { p in sf_write_short(file, p.baseAddress, sf_count_t(n)) }
-                        if written == sf_count_t(n) {
-                            frames += 1
-                            continue
-                        }
-                        let why = String(cString: strerror(errno))
-                        if written > 0 { active[i].partial = Int(written) / recorder.channels }
-                        failure = "write failed after \(Double(frames) / 50) s: \(why)"
-                        active[i].failed?(failure!)
+                // Frames go to disk in batches: one write per recording per wake-up rather than one
+                // per 20 ms frame (bench/README.md, "Recording throughput").
+                while true {
+                    var samples = 0
+                    var inBatch = 0
+                    while inBatch < Self.batchFrames, recorder.ring.pop({ frame in
+                        for k in 0..<frame.count { batch[samples + k] = frame.samples[k] }
+                        samples += frame.count
+                        frameEnds[inBatch] = samples
+                    }) {
+                        inBatch += 1
                     }
-                    over += 1
+                    if inBatch == 0 { break }
+                    let keep = failure == nil ? min(inBatch, max(0, recorder.maxFrames - frames)) : 0
+                    over += inBatch - keep
+                    guard keep > 0 else { continue }
+                    let count = frameEnds[keep - 1]
+                    let written = Int(batch.withUnsafeBufferPointer { p in sf_write_short(file, p.baseAddress, sf_count_t(count)) })
+                    if written == count {
+                        frames += keep
+                        continue
+                    }
+                    let why = String(cString: strerror(errno))
+                    let whole = (0..<keep).filter { frameEnds[$0] <= max(0, written) }.count
+                    frames += whole
+                    over += keep - whole
+                    let before = whole == 0 ? 0 : frameEnds[whole - 1]
+                    if written > before { active[i].partial = (written - before) / recorder.channels }
+                    failure = "write failed after \(Double(frames) / 50) s: \(why)"
+                    active[i].failed?(failure!)
                 }
                 active[i].failure = failure
                 active[i].frames = frames
@@ -140,7 +159,7 @@ public final class RecordingWriter: Sendable {
             if active.isEmpty {
                 wake.wait()
             } else {
-                Thread.sleep(forTimeInterval: 0.02)
+                Thread.sleep(forTimeInterval: Self.interval)
             }
         }
         stopped.signal()
