@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "IVR", dependencies: ["Media", "CSndFile"], swiftSettings: swiftSettings),
         // Recordings and voicemail: frames from media loops through SPSC rings to a writer thread.
         .target(
-            name: "Recording", dependencies: ["LockFree", "CSndFile", atomics, .product(name: "Crypto", package: "swift-crypto")],
+            name: "Recording", dependencies: ["LockFree", "CSndFile", "CALSA", atomics, .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
         .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", "ACD", "Recording", "Store", "CRMBridge", "Control", log] + nio, swiftSettings: swiftSettings),
         .target(name: "Control", dependencies: [log] + nio, swiftSettings: swiftSettings),

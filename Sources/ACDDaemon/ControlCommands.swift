@@ -13,7 +13,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
 
     static let commands = [
         "status", "calls", "registrations", "reload", "hangup", "agents", "queues", "agent.login", "agent.logout", "agent.ready",
-        "agent.pause", "agent.skills", "agent.reset", "transfer", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "subscribe", "help",
+        "agent.pause", "agent.skills", "agent.reset", "transfer", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
     ]
 
     func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
@@ -168,6 +168,15 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
                 return ControlResponse(id: id, result: .array(list.map(ACDViews.cdr)))
             } catch {
                 return ControlResponse(id: id, error: ControlError(.failed, "cannot read the call records: \(error)"))
+            }
+        case "recording.play", "prompt.record":
+            let result =
+                request.command == "recording.play"
+                ? await SoundCardCommands.play(request.args, records: core.callRecords, logger: core.logger)
+                : await SoundCardCommands.record(request.args, config: await core.currentConfig(), logger: core.logger)
+            switch result {
+            case .success(let r): return ControlResponse(id: id, result: r)
+            case .failure(let e): return ControlResponse(id: id, error: e)
             }
         case "report.billing", "report.calls":
             let config = await core.currentConfig()

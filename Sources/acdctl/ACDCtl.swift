@@ -35,7 +35,7 @@ struct ACDCtl: ParsableCommand {
         abstract: "Control a running acdd over its control socket.",
         subcommands: [
             Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Transfer.self, Voicemail.self,
-            RecordingCommand.self, CDR.self, ReportCommand.self, Raw.self,
+            RecordingCommand.self, CDR.self, ReportCommand.self, PromptCommand.self, Raw.self,
         ],
         defaultSubcommand: Status.self)
 }
@@ -51,10 +51,12 @@ struct Connection: ParsableArguments {
     var path: String { socket ?? ProcessInfo.processInfo.environment["ACDCTL_SOCKET"] ?? "state/acdd.sock" }
 
     /// Runs one command; prints the result, or the error and exits non-zero.
-    func run(_ command: String, args: [String: JSONValue]? = nil) throws -> JSONValue {
+    /// `timeout`: seconds to wait for the answer (0: for ever, for commands that last, such as
+    /// playing a recording).
+    func run(_ command: String, args: [String: JSONValue]? = nil, timeout: Int = 10) throws -> JSONValue {
         let response: ControlResponse
         do {
-            response = try ControlClient(path: path).call(command, args: args)
+            response = try ControlClient(path: path, timeoutSeconds: timeout).call(command, args: args)
         } catch {
             FileHandle.standardError.write(Data("acdctl: \(error)\n".utf8))
             throw ExitCode(2)
@@ -219,7 +221,18 @@ struct Voicemail: ParsableCommand {
 struct RecordingCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recording", abstract: "Pause or resume a call's recording (the file gets silence meanwhile).",
-        subcommands: [Pause.self, Resume.self, Info.self])
+        subcommands: [Pause.self, Resume.self, Info.self, Play.self])
+
+    struct Play: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Play a call's recording on the host's sound card (ALSA); returns when it has played.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "The call's unique id (from 'acdctl cdr').") var uniqueID: String
+        @Option(help: "ALSA device.") var device = "default"
+        func run() throws {
+            let r = try connection.run("recording.play", args: ["unique_id": .string(uniqueID), "device": .string(device)], timeout: 0)
+            if !connection.json { print("played \(text(r["seconds"])) s of \(text(r["path"])) on \(device)") }
+        }
+    }
 
     struct Info: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A call's recording from the index: file, length, SHA-256, status.")
@@ -356,6 +369,31 @@ struct ReportCommand: ParsableCommand {
             args["interval"] = JSONValue(interval)
             let r = try connection.run("report.calls", args: args)
             if !connection.json { try range.emit(r) }
+        }
+    }
+}
+
+struct PromptCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "prompt", abstract: "IVR prompts.", subcommands: [Record.self])
+
+    struct Record: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record a prompt from the host's sound card (ALSA) as <paths.prompts>/<language>/NAME.wav; 'acdctl reload' puts it in use.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Prompt name: letters, digits, - and _.") var name: String
+        @Option(help: "ALSA device.") var device = "default"
+        @Option(help: "Seconds to record (0.5-120).") var seconds = 5.0
+        @Option(help: "Language folder (default: prompts.language).") var language: String?
+        @Flag(help: "Replace a prompt of that name.") var replace = false
+
+        func run() throws {
+            var args: [String: JSONValue] = ["name": .string(name), "device": .string(device), "seconds": JSONValue(seconds), "replace": .bool(replace)]
+            if let language { args["language"] = .string(language) }
+            let r = try connection.run("prompt.record", args: args, timeout: Int(seconds) + 30)
+            guard !connection.json else { return }
+            print("recorded \(text(r["path"])) (\(text(r["seconds"])) s)")
+            if r["silent"] == .bool(true) { print("warning: the input was silent") }
+            print("run 'acdctl reload' to put it in use")
         }
     }
 }

@@ -211,4 +211,51 @@ import TestSupport
         #expect(records.count == 1 && records.first?["unique_id"]?.stringValue == unique, "\(records)")
         #expect(records.first?["hangup_by"]?.stringValue == who, "\(records)")
     }
+
+    /// The host's sound card, through an ALSA `file` device standing in for it: a call's recording
+    /// plays sample for sample, and a prompt recorded from the card becomes a prompt file.
+    @Test func theSoundCardPlaysARecordingAndRecordsAPrompt() throws {
+        let dir = "/tmp/acdd-card-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "pcm.!default { type file slave.pcm \"null\" file \"\(dir)/out.raw\" infile \"\(dir)/in.raw\" format \"raw\" }\n".write(
+            toFile: "\(dir)/asound.conf", atomically: true, encoding: .utf8)
+        _ = try run("/bin/cp", ["-r", "\(packageRoot)/prompts", "\(dir)/prompts"])
+        let daemon = try Daemon(
+            sets: ["paths.prompts": "\(dir)/prompts"], environment: ["ALSA_CONFIG_PATH": "/usr/share/alsa/alsa.conf:\(dir)/asound.conf"])
+        defer { daemon.stop() }
+        var (call, sender, phone, agentRTP, _) = try bridgedCall(daemon)
+        let callerAudio = Self.noise(seed: 5, packets: 50)
+        var agentSender = RTPSenderState()
+        for p in 0..<50 {
+            call.rtp.send(packet(sender.next(payloadType: 0, samples: 160), payload: callerAudio[p]), to: call.daemonRTPPort)
+            phone.rtp.send(packet(agentSender.next(payloadType: 0, samples: 160), payload: Self.noise(seed: 8, packets: 50)[p]), to: agentRTP)
+            usleep(20_000)
+        }
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        if let bye = try phone.nextRequest(.bye) { phone.respond(bye, .ok) }
+        let unique = try #require(try cdrs(daemon).first?["unique_id"]?.stringValue)
+        #expect(try eventually { try daemon.control("recording.info", ["unique_id": .string(unique)]).ok })
+        let path = try #require(daemon.control("recording.info", ["unique_id": .string(unique)]).result?["path"]?.stringValue)
+
+        let played = try run("\(binDir)/acdctl", ["--socket", daemon.socket, "recording", "play", unique])
+        #expect(played.status == 0 && played.output.contains("played"), "\(played.output)")
+        let wav = try Self.stereo(path)
+        let interleaved = zip(wav.left, wav.right).flatMap { [$0, $1] }
+        let out = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/out.raw"))
+        let card = stride(from: 0, to: out.count - 1, by: 2).map { Int16(bitPattern: UInt16(out[$0]) | UInt16(out[$0 + 1]) << 8) }
+        #expect(card.count == interleaved.count && card == interleaved, "the card got \(card.count) samples, the file has \(interleaved.count)")
+
+        // A prompt from the card's input: 440 Hz.
+        let tone = (0..<16_000).map { i in Int16(8000 * sin(2 * Double.pi * 440 * Double(i) / 8000)) }
+        try Data(tone.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: UInt16(bitPattern: $0) >> 8)] }).write(to: URL(fileURLWithPath: "\(dir)/in.raw"))
+        let recorded = try run("\(binDir)/acdctl", ["--socket", daemon.socket, "prompt", "record", "thanks", "--seconds", "1"])
+        #expect(recorded.status == 0 && recorded.output.contains("en/thanks.wav"), "\(recorded.output)")
+        let prompt = try PromptAudio.wav("\(dir)/prompts/en/thanks.wav")
+        #expect(prompt == Array(tone.prefix(8000)))
+        let again = try run("\(binDir)/acdctl", ["--socket", daemon.socket, "prompt", "record", "thanks", "--seconds", "1"])
+        #expect(again.status == 1 && again.output.contains("exists"), "\(again.output)")
+        #expect(try daemon.control("prompt.record", ["name": "../etc/x"]).error?.code == .invalidArgument)
+        #expect(try daemon.control("reload").ok)
+        #expect(try daemon.control("recording.play", ["unique_id": "no-such-call"]).error?.code == .notFound)
+    }
 }
