@@ -313,17 +313,9 @@ final class DaemonCore: @unchecked Sendable {
 
     static func applyRetention(records: CallRecords, before cutoff: Double, logger: Logger) {
         do {
-            let old = try records.recordings(startedBefore: cutoff)
-            guard !old.isEmpty else { return }
-            var deleted: [String] = []
-            for entry in old {
-                if unlink(entry.path) == 0 || errno == ENOENT {
-                    deleted.append(entry.uniqueID)
-                } else {
-                    logger.error("retention could not delete a recording", metadata: ["recording.path": "\(entry.path)", "error": "\(String(cString: strerror(errno)))"])
-                }
-            }
-            try records.markDeleted(deleted, at: Date().timeIntervalSince1970)
+            let (deleted, failed) = try records.applyRetention(before: cutoff, now: Date().timeIntervalSince1970)
+            for f in failed { logger.error("retention could not delete a recording", metadata: ["recording.path": "\(f.path)", "error": "\(f.error)"]) }
+            guard !deleted.isEmpty else { return }
             logger.notice("retention deleted old recordings", metadata: ["recordings.deleted": "\(deleted.count)", "recordings.before": "\(cutoff)"])
         } catch {
             logger.error("retention could not read the recordings index", metadata: ["error": "\(error)"])

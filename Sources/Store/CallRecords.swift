@@ -72,6 +72,23 @@ public struct CallRecords: Sendable {
         }
     }
 
+    /// Retention (FEATURES R3): deletes the files of recordings that started before `cutoff` and
+    /// marks their rows deleted (a file already gone counts as deleted). Returns the ids deleted
+    /// and, for files that could not be, why.
+    public func applyRetention(before cutoff: Double, now: Double) throws -> (deleted: [String], failed: [(path: String, error: String)]) {
+        var deleted: [String] = []
+        var failed: [(String, String)] = []
+        for entry in try recordings(startedBefore: cutoff) {
+            if unlink(entry.path) == 0 || errno == ENOENT {
+                deleted.append(entry.uniqueID)
+            } else {
+                failed.append((entry.path, String(cString: strerror(errno))))
+            }
+        }
+        try markDeleted(deleted, at: now)
+        return (deleted, failed)
+    }
+
     static func record(_ r: Row) -> CallDetailRecord {
         CallDetailRecord(
             uniqueID: r["unique_id"], linkedID: r["linked_id"], sipCallID: r["sip_call_id"], caller: r["caller"], called: r["called"], trunk: r["trunk"],

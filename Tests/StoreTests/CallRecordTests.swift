@@ -73,6 +73,33 @@ import Testing
         #expect(try records.recordings(startedBefore: 1_800_000_000).isEmpty)
     }
 
+    /// Recordings past their age go, files and all; newer ones and their files stay; the rows stay,
+    /// marked deleted, so the CDR still says there was one.
+    @Test func retentionDeletesOldRecordingsOnly() throws {
+        let path = tempPath()
+        let database = try ACDDatabase(path: path)
+        let writer = CallRecordWriter(database: database, logger: Logger(label: "test"))
+        defer { writer.close() }
+        let dir = (path as NSString).deletingLastPathComponent
+        for (id, started) in [("old", 1_000.0), ("gone", 1_500.0), ("new", 9_000.0)] {
+            let file = "\(dir)/\(id).wav"
+            if id != "gone" { try Data("RIFF".utf8).write(to: URL(fileURLWithPath: file)) }
+            writer.append(
+                RecordingEntry(
+                    uniqueID: id, path: file, channels: 2, startedAt: started, seconds: 1, bytes: 4, sha256: nil, status: "complete", failure: nil,
+                    droppedFrames: 0, pausedSeconds: 0))
+        }
+        writer.append(record("old"))
+        writer.flush()
+        let records = CallRecords(database: database)
+        let result = try records.applyRetention(before: 5_000, now: 10_000)
+        #expect(result.deleted.sorted() == ["gone", "old"] && result.failed.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/old.wav") && FileManager.default.fileExists(atPath: "\(dir)/new.wav"))
+        #expect(try records.recording(uniqueID: "old")?.status == "deleted" && (try records.recording(uniqueID: "new")?.status) == "complete")
+        #expect(try records.cdr(uniqueID: "old")?.recordingStatus == "deleted")
+        #expect(try records.applyRetention(before: 5_000, now: 10_001).deleted.isEmpty, "a second pass finds nothing more")
+    }
+
     @Test func csvFollowsCdrCsvThenOurColumns() {
         var r = record("4.1")
         r.caller = "Say \"hi\""
