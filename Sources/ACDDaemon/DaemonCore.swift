@@ -217,6 +217,7 @@ final class DaemonCore: @unchecked Sendable {
             }
         }
         calls.bindings = { [unowned registrar] user in registrar!.bindings(for: user) }
+        calls.agentLoggedIn = { agent in runner.snapshot.agents.contains { $0.id == agent && $0.state != .loggedOut } }
         calls.recordingWriter = recordingWriter
         let index = voicemails!
         calls.onVoicemail = { index.add($0) }
@@ -287,7 +288,7 @@ final class DaemonCore: @unchecked Sendable {
             agentGroups: Dictionary(c.agents.map { a in (a.id, a.skills.map(\.group)) }, uniquingKeysWith: { a, _ in a }),
             recording: c.recording.enabled
                 ? RecordingPolicy(directory: c.paths.recordings, channels: c.recording.channels, maxSeconds: c.recording.maxSeconds) : nil,
-            crmLookupTimeoutMilliseconds: c.crm.lookupTimeoutMilliseconds, vipPriority: c.crm.vipPriority)
+            crmLookupTimeoutMilliseconds: c.crm.lookupTimeoutMilliseconds, vipPriority: c.crm.vipPriority, routeToOwnAgent: c.crm.ownAgent)
     }
 
     /// The configuration in force, read on its loop.

@@ -44,6 +44,15 @@ extension InboundCallService {
         return max(route, policy.vipPriority)
     }
 
+    /// The customer's own agent (C7), when the CRM names one who serves `group` and is logged in
+    /// now: the call waits for that agent only (the group's maximum wait still applies).
+    func ownAgent(for call: ActiveCall, group: String) -> String? {
+        guard policy.routeToOwnAgent, let agent = call.customer?.agent, policy.agentGroups[agent]?.contains(group) == true,
+            agentLoggedIn?(agent) == true
+        else { return nil }
+        return agent
+    }
+
     /// The screen pop that goes with ringing an agent (FEATURES A6).
     func screenPop(_ call: ActiveCall, agent: String) -> JSONValue {
         let waited = call.record.queuedAt.map { Int((scheduler.wallClock - $0).rounded()) } ?? 0

@@ -153,13 +153,16 @@ extension InboundCallService {
         byUniqueID[call.summary.uniqueID] = id
         startMusic(call)
         let priority = priority(for: call, route: route.priority)
-        emit(call, "call.queued", ["queue": .string(route.group), "priority": JSONValue(priority), "vip": .bool(call.customer?.vip ?? false)])
+        let own = ownAgent(for: call, group: route.group)
+        emit(call, "call.queued", [
+            "queue": .string(route.group), "priority": JSONValue(priority), "vip": .bool(call.customer?.vip ?? false), "agent": JSONValue(own),
+        ])
         acd(
             .callArrived(
                 CallArrival(
                     call: call.summary.uniqueID, group: route.group, priority: priority,
                     requiredSkills: route.requiredSkills.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
-                    minimumLevel: route.minimumLevel, callerID: call.summary.caller)))
+                    minimumLevel: route.minimumLevel, callerID: call.summary.caller, agent: own)))
         logger.info("call queued", metadata: ["call.id": "\(id)", "call.unique_id": "\(call.summary.uniqueID)", "queue.name": "\(route.group)"])
     }
 

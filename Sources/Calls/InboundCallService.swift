@@ -89,14 +89,17 @@ public struct CallPolicy: Sendable {
     public var crmLookupTimeoutMilliseconds = 200
     /// The least priority a VIP customer queues with.
     public var vipPriority = 10
+    /// A customer whose CRM record names an agent waits for that agent when they are logged in.
+    public var routeToOwnAgent = true
 
     public init(
         trunks: [Trunk], phoneUsers: [String: String], media: MediaCapabilities, mediaTimeoutSeconds: Int = 30, echoNumber: String? = nil,
         playbackNumber: String? = nil, bridgeNumber: String? = nil, conferenceNumber: String? = nil, tones: TonePlan = .us, prompts: PromptStore? = nil, language: String = "en",
         ivr: IVRFlow = IVRFlow(), musicOnHold: String = "default", groups: [String] = [], voicemailDirectory: String? = nil, voicemailMaxSeconds: Int = 120,
         forwarding: [String: Forwarding] = [:], agentGroups: [String: [String]] = [:], recording: RecordingPolicy? = nil,
-        crmLookupTimeoutMilliseconds: Int = 200, vipPriority: Int = 10
+        crmLookupTimeoutMilliseconds: Int = 200, vipPriority: Int = 10, routeToOwnAgent: Bool = true
     ) {
+        self.routeToOwnAgent = routeToOwnAgent
         self.recording = recording
         self.crmLookupTimeoutMilliseconds = crmLookupTimeoutMilliseconds
         self.vipPriority = vipPriority
@@ -205,6 +208,8 @@ public final class InboundCallService: SessionLayerDelegate {
     public var whenRecordsWritten: ((@escaping @Sendable () -> Void) -> Void)?
     /// Events for the CRM store, to be committed to the outbox (in the order given).
     public var onOutbox: ((OutboxEvent) -> Void)?
+    /// Whether an agent is logged in now (from the ACD's published snapshot).
+    public var agentLoggedIn: ((String) -> Bool)?
     /// Asks the CRM store about a caller's number; the answer may come on any thread, or never.
     public var crmLookup: ((String, @escaping @Sendable (CRMCustomer?) -> Void) -> Void)?
     /// Recordings not yet complete, by the call's unique id (they outlive the call briefly).

@@ -93,6 +93,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var socket: String
         public var lookupTimeoutMilliseconds: Int
         public var vipPriority: Int
+        /// Route a customer to the agent their record names, when logged in and in the group.
+        public var ownAgent: Bool
     }
 
     /// Billing reports (FEATURES B2): the tariff table, read when a report is made.
@@ -362,7 +364,7 @@ extension DaemonConfiguration {
             enabled: try cr.bool("enabled", default: true),
             socket: try cr.path("socket", relativeTo: directory) ?? (state as NSString).appendingPathComponent("crm.sock"),
             lookupTimeoutMilliseconds: try cr.integer("lookup_timeout_ms", default: 200, range: 10...5000),
-            vipPriority: try cr.integer("vip_priority", default: 10, range: 0...100))
+            vipPriority: try cr.integer("vip_priority", default: 10, range: 0...100), ownAgent: try cr.bool("own_agent", default: true))
         try cr.finish()
 
         // [billing]

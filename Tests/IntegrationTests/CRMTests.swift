@@ -126,6 +126,41 @@ final class CRMStoreProcess: @unchecked Sendable {
         #expect(pops.last?["data"]?["history"]?.arrayValue?.first?["outcome"] == "connected", "\(pops.last ?? .null)")
     }
 
+    /// A customer whose record names their own agent waits for that agent (FEATURES C7), though
+    /// another has been idle longer; with that agent logged out, the call goes to anyone.
+    @Test func aCustomerIsRoutedToTheirOwnAgent() throws {
+        let dir = temp("crm-own")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "number,name,agent\n0305555555,Grace,1002\n".write(toFile: "\(dir)/c.csv", atomically: true, encoding: .utf8)
+        #expect(try run("\(binDir)/acd-crm", ["import", "\(dir)/c.csv", "--db", "\(dir)/store/crm.sqlite"]).status == 0)
+        let store = try CRMStoreProcess(directory: "\(dir)/store")
+        let daemon = try Daemon(sets: ["crm.socket": store.socket, "groups.0.wrap_up_seconds": "0"])
+        defer { daemon.stop() }
+        #expect(try eventually { try daemon.status()["crm"]?["connected"] == true })
+        let alice = try AgentPhone("1001", daemon: daemon)
+        let bob = try AgentPhone("1002", daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        usleep(300_000)  // Alice has been idle longest: longest-idle routing would pick her
+        #expect(try daemon.control("agent.login", ["agent": "1002"]).ok)
+
+        let call = try callSales(daemon, from: "0305555555")
+        _ = try bob.answerNextCall(ringFor: 0.05)
+        #expect(try alice.nextRequest(.invite, timeoutMilliseconds: 300) == nil, "Alice's phone rang for Bob's customer")
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        if let bye = try bob.nextRequest(.bye) { bob.respond(bye, .ok) }
+        #expect(try daemon.control("cdr.list").result?.arrayValue?.last?["agent"] == "1002")
+
+        // Bob logs out: his customer goes to whoever is there.
+        #expect(try daemon.control("agent.logout", ["agent": "1002"]).ok)
+        let second = try callSales(daemon, from: "0305555555")
+        _ = try alice.answerNextCall(ringFor: 0.05)
+        #expect(try second.hangUp(daemon)?.status == .ok)
+        if let bye = try alice.nextRequest(.bye) { alice.respond(bye, .ok) }
+        #expect(try eventually { try daemon.status()["crm"]?["outbox"] == 0 })
+        let queued = try store.dump("events").filter { $0["event"] == "call.queued" }
+        #expect(queued.map { $0["data"]?["agent"] ?? .null } == ["1002", .null], "\(queued)")
+    }
+
     /// A store that stops answering (SIGSTOP: connected, silent) costs a call at most the lookup
     /// timeout: the call is answered and routed as usual, and the events wait and arrive once the
     /// store runs again.
