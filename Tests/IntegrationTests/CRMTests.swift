@@ -161,6 +161,35 @@ final class CRMStoreProcess: @unchecked Sendable {
         #expect(queued.map { $0["data"]?["agent"] ?? .null } == ["1002", .null], "\(queued)")
     }
 
+    /// A blind transfer reaches the store between the two answers, in the call's order.
+    @Test func aTransferIsAnEventBetweenTheTwoAnswers() throws {
+        let store = try CRMStoreProcess(directory: temp("crm-transfer"))
+        let daemon = try Daemon(sets: ["crm.socket": store.socket, "groups.0.wrap_up_seconds": "0", "groups.1.wrap_up_seconds": "0"])
+        defer { daemon.stop() }
+        let alice = try AgentPhone("1001", daemon: daemon)
+        let bob = try AgentPhone("1002", daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        let call = try callSales(daemon, from: "0306666666")
+        _ = try alice.answerNextCall(ringFor: 0.05)
+        #expect(try daemon.control("agent.login", ["agent": "1002"]).ok)
+        #expect(try alice.refer(to: "support", cseq: 201).status == .accepted)
+        _ = try alice.answerUntilBye()
+        _ = try bob.answerNextCall(ringFor: 0.05)
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        if let bye = try bob.nextRequest(.bye) { bob.respond(bye, .ok) }
+        #expect(try eventually { try daemon.status()["crm"]?["outbox"] == 0 })
+        let unique = try #require(daemon.control("cdr.list").result?.arrayValue?.first?["unique_id"]?.stringValue)
+        let mine = try store.dump("events").filter { $0["stream"]?.stringValue == unique }
+        #expect(
+            mine.map { $0["event"]?.stringValue ?? "" } == [
+                "call.incoming", "call.ivr_choice", "call.queued", "agent.ringing", "call.answered", "call.transferred", "agent.ringing", "call.answered",
+                "call.ended",
+            ], "\(mine)")
+        let transfer = try #require(mine.first { $0["event"] == "call.transferred" }?["data"])
+        #expect(transfer["from_agent"] == "1001" && transfer["to"] == "group:support")
+        #expect(mine.last?["data"]?["cdr"]?["transfers"] == "group:support" && mine.last?["data"]?["cdr"]?["agent"] == "1002")
+    }
+
     /// A store that stops answering (SIGSTOP: connected, silent) costs a call at most the lookup
     /// timeout: the call is answered and routed as usual, and the events wait and arrive once the
     /// store runs again.
