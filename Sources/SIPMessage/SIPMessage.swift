@@ -38,6 +38,13 @@ public struct SIPRequest: Sendable, Hashable {
     /// The branch of the top Via: the transaction key (RFC 3261 §17.2.3).
     public var branch: String? { via.first?.branch }
 
+    /// Only what a response needs (§8.2.6.2: Via, From, To, Call-ID, CSeq) and the request line:
+    /// what a transaction keeps once it merely absorbs retransmissions, so that thousands of
+    /// them waiting out their timers do not each hold a whole parsed request.
+    public var essentials: SIPRequest {
+        SIPRequest(method: method, uri: uri, via: via, from: from, to: to, callID: callID, cseq: cseq, maxForwards: maxForwards)
+    }
+
     /// A response to this request, copying what RFC 3261 §8.2.6.2 says to copy. A `toTag` is added to
     /// To when it has none (every response but 100 should carry one).
     public func response(_ status: SIPStatus, reason: String? = nil, toTag: String? = nil) -> SIPResponse {

@@ -16,7 +16,9 @@ public final class ClientTransaction {
         case nonInvite(ClientNonInviteTransaction)
     }
 
-    public let request: SIPRequest
+    /// The request; once a final response arrived, only its essentials (`SIPRequest.essentials`),
+    /// as for server transactions.
+    public private(set) var request: SIPRequest
     public let peer: SIPPeer
     let key: ClientTransactionKey
     private weak var stack: SIPStack?
@@ -55,6 +57,20 @@ public final class ClientTransaction {
         step { $0.receive(response) } nonInvite: { $0.receive(response) }
     }
 
+    /// Keeps what a transaction waiting out Timer D, K or M needs, and lets the rest go.
+    private func shed() {
+        request = request.essentials
+        requestBytes = []
+        switch machine {
+        case .invite(var m):
+            m.shed()
+            machine = .invite(m)
+        case .nonInvite(var m):
+            m.shed()
+            machine = .nonInvite(m)
+        }
+    }
+
     private func timerFired(_ timer: TransactionTimer) {
         timers.fired(timer)
         step { $0.timerFired(timer) } nonInvite: { $0.timerFired(timer) }
@@ -85,10 +101,10 @@ public final class ClientTransaction {
         for action in actions {
             switch action {
             case .send(.request(let r)):
-                let bytes = r.method == request.method ? requestBytes : r.serialized()
+                let bytes = r.method == request.method && !requestBytes.isEmpty ? requestBytes : r.serialized()
                 stack.didSend(request: true)
                 stack.transport.send(bytes, to: peer) { [weak self] _ in self?.transportFailed() }
-            case .send(.response):
+            case .send(.response), .resend:
                 break
             case .startTimer(let timer, let delay):
                 timers.start(timer, after: delay, on: stack.scheduler) { [weak self] in self?.timerFired(timer) }
@@ -96,6 +112,7 @@ public final class ClientTransaction {
                 timers.cancel(timer)
             case .deliver(let response):
                 onEvent?(.response(response))
+                if response.status.isFinal { shed() }
             case .timedOut:
                 stack.didTimeOut()
                 onEvent?(.timeout)

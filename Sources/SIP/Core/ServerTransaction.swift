@@ -8,7 +8,10 @@ public final class ServerTransaction {
         case nonInvite(ServerNonInviteTransaction)
     }
 
-    public let request: SIPRequest
+    /// The request; once the final response is sent, only its essentials (`SIPRequest.essentials`):
+    /// the transaction then merely absorbs retransmissions for up to 32 s, and under load tens of
+    /// thousands wait at once (bench/README.md, "Memory of a lingering transaction").
+    public private(set) var request: SIPRequest
     public let source: SIPPeer
     /// Where responses go (§18.2.2).
     public let responsePeer: SIPPeer
@@ -23,7 +26,8 @@ public final class ServerTransaction {
     private weak var stack: SIPStack?
     private var machine: Machine
     private var timers = TransactionTimerSet()
-    private var lastSentBytes: (SIPResponse, [UInt8])?
+    /// The last response as sent, for retransmissions.
+    private var lastSentBytes: [UInt8]?
 
     init(stack: SIPStack, key: ServerTransactionKey, request: SIPRequest, source: SIPPeer, responsePeer: SIPPeer) {
         self.stack = stack
@@ -120,12 +124,17 @@ public final class ServerTransaction {
         for action in actions {
             switch action {
             case .send(.response(let response)):
-                // Retransmissions reuse the bytes of the first sending.
-                let bytes: [UInt8]
-                if let last = lastSentBytes, last.0 == response { bytes = last.1 } else {
-                    bytes = response.serialized()
-                    lastSentBytes = (response, bytes)
+                let bytes = response.serialized()
+                lastSentBytes = bytes
+                stack.didSend(request: false)
+                stack.transport.send(bytes, to: responsePeer) { [weak self] _ in self?.transportFailed() }
+                if response.status.isFinal {
+                    request = request.essentials
+                    onCancel = nil
                 }
+            case .resend:
+                // Retransmissions reuse the bytes of the first sending.
+                guard let bytes = lastSentBytes else { break }
                 stack.didSend(request: false)
                 stack.transport.send(bytes, to: responsePeer) { [weak self] _ in self?.transportFailed() }
             case .send(.request):

@@ -21,7 +21,7 @@ public struct ClientInviteTransaction: Sendable {
     }
 
     public private(set) var state: State = .calling
-    public let request: SIPRequest
+    public private(set) var request: SIPRequest
     public let reliable: Bool
     let timers: SIPTimerValues
     private var timerAInterval: Duration
@@ -102,4 +102,8 @@ public struct ClientInviteTransaction: Sendable {
             method: .ack, uri: invite.uri, via: Array(invite.via.prefix(1)), from: invite.from, to: response.to,
             callID: invite.callID, cseq: SIPCSeq(invite.cseq.sequence, .ack), maxForwards: 70, headers: headers)
     }
+
+    /// After a final response only the essentials of the request are kept (no more retransmissions
+    /// of it; an ACK, if any, is already made).
+    public mutating func shed() { request = request.essentials }
 }

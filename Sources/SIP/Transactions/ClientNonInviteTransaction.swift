@@ -18,7 +18,7 @@ public struct ClientNonInviteTransaction: Sendable {
     }
 
     public private(set) var state: State = .trying
-    public let request: SIPRequest
+    public private(set) var request: SIPRequest
     public let reliable: Bool
     let timers: SIPTimerValues
     private var timerEInterval: Duration
@@ -78,4 +78,8 @@ public struct ClientNonInviteTransaction: Sendable {
         state = .terminated
         return [.transportFailed, .terminated]
     }
+
+    /// After a final response only the essentials of the request are kept (no more retransmissions
+    /// of it; an ACK, if any, is already made).
+    public mutating func shed() { request = request.essentials }
 }

@@ -28,10 +28,12 @@ public struct ServerInviteTransaction: Sendable {
     }
 
     public private(set) var state: State = .proceeding
-    public let request: SIPRequest
     public let reliable: Bool
     let timers: SIPTimerValues
-    private var lastResponse: SIPResponse?
+    /// Kept only until the 100 Trying is made from it.
+    private var request: SIPRequest?
+    /// Something was sent, which a retransmission or Timer G sends again.
+    private var sent = false
     private var retransmitInterval: Duration
     private var ackReceived = false
 
@@ -46,16 +48,17 @@ public struct ServerInviteTransaction: Sendable {
     /// The transaction answers 100 Trying at once (§17.2.1 allows it and it stops the caller's
     /// retransmissions while the TU decides).
     public mutating func start() -> [TransactionAction] {
-        let trying = request.response(.trying)
-        lastResponse = trying
-        return [.send(.response(trying))]
+        guard let request else { return [] }
+        self.request = nil
+        sent = true
+        return [.send(.response(request.response(.trying)))]
     }
 
     /// A retransmission of the INVITE.
     public mutating func receiveRetransmission() -> [TransactionAction] {
         switch state {
         case .proceeding, .completed:
-            return lastResponse.map { [.send(.response($0))] } ?? []
+            return sent ? [.resend] : []
         default:
             return []
         }
@@ -65,11 +68,13 @@ public struct ServerInviteTransaction: Sendable {
     public mutating func respond(_ response: SIPResponse) -> [TransactionAction] {
         switch (state, response.status.rawValue) {
         case (.proceeding, 100..<200):
-            lastResponse = response
+            sent = true
+            request = nil
             return [.send(.response(response))]
         case (.proceeding, 200..<300):
             state = .accepted
-            lastResponse = response
+            sent = true
+            request = nil
             return [
                 .send(.response(response)), .startTimer(.retransmit2xx, retransmitInterval),
                 .startTimer(.l, timers.transactionTimeout),
@@ -78,7 +83,8 @@ public struct ServerInviteTransaction: Sendable {
             return [.send(.response(response))]
         case (.proceeding, 300...):
             state = .completed
-            lastResponse = response
+            sent = true
+            request = nil
             var actions: [TransactionAction] = [.send(.response(response))]
             if !reliable { actions.append(.startTimer(.g, retransmitInterval)) }
             actions.append(.startTimer(.h, timers.transactionTimeout))
@@ -108,9 +114,9 @@ public struct ServerInviteTransaction: Sendable {
     public mutating func timerFired(_ timer: TransactionTimer) -> [TransactionAction] {
         switch (state, timer) {
         case (.completed, .g), (.accepted, .retransmit2xx):
-            guard let lastResponse, !(state == .accepted && ackReceived) else { return [] }
+            guard sent, !(state == .accepted && ackReceived) else { return [] }
             retransmitInterval = min(retransmitInterval * 2, timers.t2)
-            return [.send(.response(lastResponse)), .startTimer(timer, retransmitInterval)]
+            return [.resend, .startTimer(timer, retransmitInterval)]
         case (.completed, .h):
             state = .terminated
             return [.cancelTimer(.g), .timedOut, .terminated]

@@ -18,22 +18,22 @@ public struct ServerNonInviteTransaction: Sendable {
     }
 
     public private(set) var state: State = .trying
-    public let request: SIPRequest
+    public let method: SIPMethod
     public let reliable: Bool
     let timers: SIPTimerValues
-    private var lastResponse: SIPResponse?
 
     public init(request: SIPRequest, reliable: Bool, timers: SIPTimerValues) {
         precondition(request.method != .invite && request.method != .ack, "INVITE and ACK have no non-INVITE transaction")
-        self.request = request
+        self.method = request.method
         self.reliable = reliable
         self.timers = timers
     }
 
+    /// In Proceeding and Completed a response was sent: it goes again.
     public mutating func receiveRetransmission() -> [TransactionAction] {
         switch state {
         case .proceeding, .completed:
-            return lastResponse.map { [.send(.response($0))] } ?? []
+            return [.resend]
         default:
             return []
         }
@@ -43,11 +43,9 @@ public struct ServerNonInviteTransaction: Sendable {
         switch (state, response.status.isFinal) {
         case (.trying, false), (.proceeding, false):
             state = .proceeding
-            lastResponse = response
             return [.send(.response(response))]
         case (.trying, true), (.proceeding, true):
             state = .completed
-            lastResponse = response
             return [.send(.response(response)), .startTimer(.j, reliable ? .zero : timers.transactionTimeout)]
         default:
             return []

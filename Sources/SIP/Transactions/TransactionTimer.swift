@@ -33,6 +33,9 @@ public enum TransactionTimer: Sendable, Hashable, CaseIterable {
 public enum TransactionAction: Sendable, Equatable {
     /// Hand a message to the transport (first sending or retransmission).
     case send(SIPMessage)
+    /// Send the last response again, as it was sent (server transactions keep its bytes, not the
+    /// parsed message).
+    case resend
     case startTimer(TransactionTimer, Duration)
     case cancelTimer(TransactionTimer)
     /// A response for the transaction user (client transactions).
