@@ -32,7 +32,7 @@ WORK=$(mktemp -d /tmp/full-path-XXXX)
 ln -s /usr/share/sip-tester "$WORK/pcap"
 SCEN=$PWD/Tests/IntegrationTests/scenarios
 
-cp config/acd.toml "$WORK/acd.toml"
+cp config/acd.toml config/tariffs.csv "$WORK/"
 for i in $(seq 1 "$AGENTS"); do
   printf '\n[[agents]]\nid = "%d"\npassword = "secret%d"\nskills = { sales = 5 }\n' $((5000 + i)) $((5000 + i)) >>"$WORK/acd.toml"
 done

@@ -522,17 +522,18 @@ final class DaemonCore: @unchecked Sendable {
 
     /// SIGTERM: refuse new calls (503), let calls go on for `drain_seconds`, hang up the rest,
     /// wait up to `stop_seconds` for their BYEs, then close everything.
+    /// Also after a start that failed part way: what was never built is skipped.
     func drainAndStop() async {
         notifier.stopping(status: "draining calls")
         let active = (try? await loop.submit {
             self.draining = true
-            self.sessions.acceptingCalls = false
-            self.options.acceptingCalls = false
-            return self.sessions.sessions.count
+            self.sessions?.acceptingCalls = false
+            self.options?.acceptingCalls = false
+            return self.sessions?.sessions.count ?? 0
         }.get()) ?? 0
         logger.notice("stopping: new calls are refused", metadata: ["calls.active": "\(active)", "daemon.drain_seconds": "\(config.daemon.drainSeconds)"])
         await waitForCalls(seconds: config.daemon.drainSeconds)
-        let hung = (try? await loop.submit { self.calls.hangUpAll() }.get()) ?? 0
+        let hung = (try? await loop.submit { self.calls?.hangUpAll() ?? 0 }.get()) ?? 0
         if hung > 0 { logger.notice("hanging up calls still going", metadata: ["calls.active": "\(hung)"]) }
         await waitForCalls(seconds: config.daemon.stopSeconds)
         try? await loop.submit {
@@ -540,7 +541,7 @@ final class DaemonCore: @unchecked Sendable {
             self.retentionTask?.cancel()
         }.get()
         await control?.close()
-        try? await loop.flatSubmit { self.transport.close() }.get()
+        try? await loop.flatSubmit { self.transport?.close() ?? self.loop.makeSucceededVoidFuture() }.get()
         bindingStore?.flush()
         // Messages cut short by the stop are completed and indexed before the database closes.
         recordingWriter?.stop()
@@ -557,7 +558,7 @@ final class DaemonCore: @unchecked Sendable {
     private func waitForCalls(seconds: Int) async {
         let deadline = Date().addingTimeInterval(Double(seconds))
         while Date() < deadline {
-            let n = (try? await loop.submit { self.sessions.sessions.count }.get()) ?? 0
+            let n = (try? await loop.submit { self.sessions?.sessions.count ?? 0 }.get()) ?? 0
             if n == 0 { return }
             try? await Task.sleep(for: .milliseconds(100))
         }

@@ -91,7 +91,7 @@ import TestSupport
         try "prefix,name,per_minute,increment,minimum_charge,connection_fee\n030,Berlin,cheap,60/60,,\n".write(
             toFile: "\(dir)/tariffs.csv", atomically: true, encoding: .utf8)
         let out = try run("\(binDir)/acdd", ["--config", "\(packageRoot)/config/acd.toml", "--set", "paths.state=\(dir)/state", "--set", "billing.tariffs=\(dir)/tariffs.csv", "--set", "sip.listen=127.0.0.1:0"], timeout: 20)
-        #expect(out.status != 0)
+        #expect(out.status == 1, "a refused start exits 1, not by a crash: \(out.output.suffix(500))")
         #expect(out.output.contains("tariffs.csv: line 2: per_minute 'cheap' is not an amount"), "\(out.output)")
     }
 }
