@@ -9,6 +9,7 @@
 #   bench/full-path.sh                              # RATES="20 50 100 200 300 500", 20 s each
 #   RATES="50 100" SECONDS_PER_RATE=10 bench/full-path.sh
 #   ACDD_BIN=/other/build/acdd bench/full-path.sh     # another build, for A/B runs
+#   EXTRA_SETS="--set recording.enabled=false" bench/full-path.sh   # more overrides
 #
 # Agents log in on phones at a fixed address (--device sip:ID@127.0.0.1:PORT), so no REGISTER
 # is needed for thousands of them. Everything stays on 127.0.0.1; every run is bounded by its
@@ -23,6 +24,7 @@ if [ -z "$ACDD_BIN" ]; then
 fi
 swift build -c release --product acdctl >/dev/null
 RATES=${RATES:-"20 50 100 200 300 500"}
+EXTRA_SETS=${EXTRA_SETS:-}
 SECONDS_PER_RATE=${SECONDS_PER_RATE:-20}
 AGENTS=${AGENTS:-2000}
 PORT=${PORT:-25190}
@@ -50,7 +52,7 @@ for rate in $RATES; do
   "$ACDD_BIN" --config "$WORK/acd.toml" --set "paths.state=$STATE" --set "paths.prompts=$prompts" \
     --set "sip.listen=127.0.0.1:$PORT" --set daemon.log_level=warning --set media.timeout_seconds=0 \
     --set media.rtp_ports=20000-29999 --set groups.0.wrap_up_seconds=0 --set 'ivr.nodes.welcome.prompts=[]' \
-    --set security.messages_per_second=1000000 --set security.burst=1000000 2>"$STATE/acdd.log" &
+    --set security.messages_per_second=1000000 --set security.burst=1000000 $EXTRA_SETS 2>"$STATE/acdd.log" &
   APID=$!
   for _ in $(seq 100); do [ -S "$STATE/acdd.sock" ] && break; sleep 0.1; done
   (cd "$WORK" && sipp -sf "$SCEN/agents_uas.xml" -i 127.0.0.1 -p "$PHONE_PORT" -nostdin -bg -timeout 300s \

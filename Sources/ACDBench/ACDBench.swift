@@ -22,7 +22,7 @@ enum ACDBench {
         case "recording":
             RecordsBench.recording(
                 calls: args.dropFirst().first.flatMap(Int.init) ?? 500, seconds: args.dropFirst(2).first.flatMap(Int.init) ?? 30,
-                directory: args.dropFirst(3).first ?? "/tmp/acd-bench-recording")
+                directory: args.dropFirst(3).first ?? "/tmp/acd-bench-recording", bufferFrames: args.dropFirst(4).first.flatMap(Int.init) ?? 256)
         case "records":
             RecordsBench.writes(
                 count: args.dropFirst().first.flatMap(Int.init) ?? 50_000, runs: args.dropFirst(2).first.flatMap(Int.init) ?? 5,

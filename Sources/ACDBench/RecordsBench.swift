@@ -11,12 +11,12 @@ enum RecordsBench {
     /// loop would: one 20 ms frame per call per tick) for `seconds`; the writer drains them to
     /// `directory`. Reports frames dropped (the writer fell behind), the writer's CPU time and the
     /// bytes on disk per call-minute.
-    static func recording(calls: Int, seconds: Int, directory: String) {
+    static func recording(calls: Int, seconds: Int, directory: String, bufferFrames: Int = 256) {
         try? FileManager.default.removeItem(atPath: directory)
         let writer = RecordingWriter()
         let done = DispatchSemaphore(value: 0)
         let results = ResultList()
-        let recorders = (0..<calls).map { Recorder(path: "\(directory)/\($0).wav", maxSeconds: 3600, channels: 2) }
+        let recorders = (0..<calls).map { Recorder(path: "\(directory)/\($0).wav", maxSeconds: 3600, channels: 2, bufferFrames: bufferFrames) }
         for r in recorders {
             writer.start(r) { result in
                 results.add(result)
@@ -48,7 +48,7 @@ enum RecordsBench {
         let processCPU = processCPUSeconds()
         print(
             String(
-                format: "recording calls=%d seconds=%d dropped_frames=%d failed=%d late_ticks=%d bytes_per_call_minute=%.0f process_cpu_s=%.2f producer_cpu_s=%.2f",
+                format: "recording buffer_frames=\(bufferFrames) calls=%d seconds=%d dropped_frames=%d failed=%d late_ticks=%d bytes_per_call_minute=%.0f process_cpu_s=%.2f producer_cpu_s=%.2f",
                 calls, seconds, dropped, failed, late, Double(bytes) / minutes, processCPU, producerCPU))
         try? FileManager.default.removeItem(atPath: directory)
     }
