@@ -44,14 +44,6 @@ final class CRMStoreProcess: @unchecked Sendable {
 }
 
 @Suite(.serialized, .timeLimit(.minutes(3))) struct CRMTests {
-    func eventually(_ seconds: Double = 5, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(50_000)
-        }
-        return try condition()
-    }
 
     func temp(_ name: String) -> String { "/tmp/acdd-\(name)-\(UUID().uuidString.prefix(6))" }
 

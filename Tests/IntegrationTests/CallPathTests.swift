@@ -24,15 +24,6 @@ import TestSupport
         #expect(try agentState(daemon, id) == "ready")
     }
 
-    /// Waits until `condition` holds, up to `seconds`.
-    func eventually(_ seconds: Double = 5, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(50_000)
-        }
-        return try condition()
-    }
 
     @Test func callerPressesOneAndIsBridgedToTheAgent() throws {
         let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "1"])

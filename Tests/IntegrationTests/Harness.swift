@@ -202,3 +202,13 @@ func copyConfigCompanions(to dir: String) throws {
     try? FileManager.default.removeItem(atPath: "\(dir)/tariffs.csv")
     try FileManager.default.copyItem(atPath: "\(packageRoot)/config/tariffs.csv", toPath: "\(dir)/tariffs.csv")
 }
+
+/// Waits until `condition` holds, up to `seconds`, looking every 50 ms.
+func eventually(_ seconds: Double = 5, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(50_000)
+    }
+    return try condition()
+}

@@ -9,14 +9,6 @@ import TestSupport
 /// a raw trunk caller reaches sales, a raw registered phone answers, and what the files and the
 /// database hold afterwards is checked against what the two sides sent.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct RecordingCDRTests {
-    func eventually(_ seconds: Double = 5, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(50_000)
-        }
-        return try condition()
-    }
 
     /// Deterministic noise, µ-law encoded: easy to find again by correlation, and never silent.
     static func noise(seed: UInt32, packets: Int) -> [[UInt8]] {

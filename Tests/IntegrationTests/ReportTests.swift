@@ -8,14 +8,6 @@ import TestSupport
 /// The reports from a running daemon over acdctl: calls placed for real, then billed with a
 /// tariff file and counted per group.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct ReportTests {
-    func eventually(_ seconds: Double = 5, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(50_000)
-        }
-        return try condition()
-    }
 
     func acdctl(_ daemon: Daemon, _ args: [String]) throws -> (status: Int32, output: String) {
         try run("\(binDir)/acdctl", ["--socket", daemon.socket] + args)
