@@ -47,16 +47,6 @@ final class CRMStoreProcess: @unchecked Sendable {
 
     func temp(_ name: String) -> String { "/tmp/acdd-\(name)-\(UUID().uuidString.prefix(6))" }
 
-    /// Reaches sales and the agent's phone from `from`.
-    func callSales(_ daemon: Daemon, from: String) throws -> Call {
-        let call = try place(daemon, number: "100", from: from)
-        _ = call.rtp.receive()
-        var sender = RTPSenderState()
-        call.press(1, sender: &sender)
-        call.talk(packets: 15, sender: &sender)
-        call.press(1, sender: &sender)
-        return call
-    }
 
     /// Customers imported from CSV (a bad line is named and skipped); a known VIP's call reaches
     /// the store as its events in order, with the screen pop naming the customer, VIP priority in
@@ -75,7 +65,7 @@ final class CRMStoreProcess: @unchecked Sendable {
 
         let phone = try AgentPhone("1001", daemon: daemon)
         #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
-        let call = try callSales(daemon, from: "0301234567")
+        let (call, _) = try callSales(daemon, from: "0301234567")
         _ = try phone.answerNextCall(ringFor: 0.05)
         #expect(try call.hangUp(daemon)?.status == .ok)
         if let bye = try phone.nextRequest(.bye) { phone.respond(bye, .ok) }
@@ -109,7 +99,7 @@ final class CRMStoreProcess: @unchecked Sendable {
         #expect(customers.contains { $0["number"] == "0301234567" && $0["status"] == "customer" && $0["vip"] == 1 })
 
         // The next call from Ada: her screen pop carries the contact history.
-        let again = try callSales(daemon, from: "0301234567")
+        let (again, _) = try callSales(daemon, from: "0301234567")
         _ = try phone.answerNextCall(ringFor: 0.05)
         #expect(try again.hangUp(daemon)?.status == .ok)
         if let bye = try phone.nextRequest(.bye) { phone.respond(bye, .ok) }
@@ -135,7 +125,7 @@ final class CRMStoreProcess: @unchecked Sendable {
         usleep(300_000)  // Alice has been idle longest: longest-idle routing would pick her
         #expect(try daemon.control("agent.login", ["agent": "1002"]).ok)
 
-        let call = try callSales(daemon, from: "0305555555")
+        let (call, _) = try callSales(daemon, from: "0305555555")
         _ = try bob.answerNextCall(ringFor: 0.05)
         #expect(try alice.nextRequest(.invite, timeoutMilliseconds: 300) == nil, "Alice's phone rang for Bob's customer")
         #expect(try call.hangUp(daemon)?.status == .ok)
@@ -144,7 +134,7 @@ final class CRMStoreProcess: @unchecked Sendable {
 
         // Bob logs out: his customer goes to whoever is there.
         #expect(try daemon.control("agent.logout", ["agent": "1002"]).ok)
-        let second = try callSales(daemon, from: "0305555555")
+        let (second, _) = try callSales(daemon, from: "0305555555")
         _ = try alice.answerNextCall(ringFor: 0.05)
         #expect(try second.hangUp(daemon)?.status == .ok)
         if let bye = try alice.nextRequest(.bye) { alice.respond(bye, .ok) }
@@ -161,7 +151,7 @@ final class CRMStoreProcess: @unchecked Sendable {
         let alice = try AgentPhone("1001", daemon: daemon)
         let bob = try AgentPhone("1002", daemon: daemon)
         #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
-        let call = try callSales(daemon, from: "0306666666")
+        let (call, _) = try callSales(daemon, from: "0306666666")
         _ = try alice.answerNextCall(ringFor: 0.05)
         #expect(try daemon.control("agent.login", ["agent": "1002"]).ok)
         #expect(try alice.refer(to: "support", cseq: 201).status == .accepted)

@@ -92,16 +92,6 @@ import TestSupport
         #expect(daemon.stop() == 0)
     }
 
-    /// Reaches the sales queue from a fresh call: hears the welcome start, skips it, presses 1.
-    func callSales(_ daemon: Daemon) throws -> (Call, RTPSenderState) {
-        let call = try place(daemon, number: "100")
-        _ = call.rtp.receive()
-        var sender = RTPSenderState()
-        call.press(1, sender: &sender)
-        call.talk(packets: 15, sender: &sender)
-        call.press(1, sender: &sender)
-        return (call, sender)
-    }
 
     /// Nothing of a call may be left once it is over.
     func expectNothingLeft(_ daemon: Daemon, sourceLocation: SourceLocation = #_sourceLocation) throws {

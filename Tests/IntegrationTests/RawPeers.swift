@@ -39,6 +39,18 @@ func place(_ daemon: Daemon, number: String, codecs: String = "0 101", from: Str
     return Call(sip: sip, rtp: rtp, daemonRTPPort: port, answer: answer, invite: invite)
 }
 
+/// Reaches the sales queue from a fresh call from `from`: hears the welcome start, skips it with a
+/// key, and presses 1 in the menu.
+func callSales(_ daemon: Daemon, from: String = "caller") throws -> (Call, RTPSenderState) {
+    let call = try place(daemon, number: "100", from: from)
+    _ = call.rtp.receive()
+    var sender = RTPSenderState()
+    call.press(1, sender: &sender)
+    call.talk(packets: 15, sender: &sender)
+    call.press(1, sender: &sender)
+    return (call, sender)
+}
+
 /// An RTP packet of ours.
 func packet(_ header: RTPHeader, payload: [UInt8]) -> [UInt8] {
     var bytes = [UInt8](repeating: 0, count: 12 + payload.count)

@@ -50,12 +50,7 @@ import TestSupport
     func bridgedCall(_ daemon: Daemon) throws -> (call: Call, sender: RTPSenderState, phone: AgentPhone, agentRTP: Int, answeredAt: Date) {
         let phone = try AgentPhone("1001", daemon: daemon)
         #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
-        let call = try place(daemon, number: "100")
-        _ = call.rtp.receive()
-        var sender = RTPSenderState()
-        call.press(1, sender: &sender)
-        call.talk(packets: 15, sender: &sender)
-        call.press(1, sender: &sender)
+        let (call, sender) = try callSales(daemon)
         let agentRTP = try phone.answerNextCall(ringFor: 0.05)
         return (call, sender, phone, agentRTP, Date())
     }
