@@ -58,7 +58,9 @@ let package = Package(
             name: "SIP",
             dependencies: ["SIPMessage", log, .product(name: "Crypto", package: "swift-crypto")] + nio,
             swiftSettings: swiftSettings),
-        .target(name: "Media", dependencies: ["CSpanDSP", log, atomics] + nio, swiftSettings: swiftSettings),
+        // The media loops' C seam: recvmmsg into a shared arena, sendto, epoll_pwait2, eventfd.
+        .target(name: "CMediaIO"),
+        .target(name: "Media", dependencies: ["CSpanDSP", "CMediaIO", log, atomics] + nio, swiftSettings: swiftSettings),
         // Prompt store (libsndfile, converted once at load), IVR flows and their pure interpreter.
         .target(name: "IVR", dependencies: ["Media", "CSndFile"], swiftSettings: swiftSettings),
         // Recordings and voicemail: frames from media loops through SPSC rings to a writer thread.

@@ -55,7 +55,13 @@ struct ACDD: AsyncParsableCommand {
         let levelBox = LogLevelBox(Logger.Level(rawValue: configuration.daemon.logLevel) ?? .info)
         LoggingSystem.bootstrap { label in JournalLogHandler(label: label, levelBox: levelBox) }
         let logger = Logger(label: "acdd")
-        let core = DaemonCore(config: configuration, configPath: config, overrides: overrides, logger: logger, levelBox: levelBox)
+        let core: DaemonCore
+        do {
+            core = try DaemonCore(config: configuration, configPath: config, overrides: overrides, logger: logger, levelBox: levelBox)
+        } catch {
+            logger.critical("acdd could not start its media loops", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
         do {
             try await core.start()
         } catch {

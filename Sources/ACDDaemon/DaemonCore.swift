@@ -29,8 +29,11 @@ final class DaemonCore: @unchecked Sendable {
     let logger: Logger
     let levelBox: LogLevelBox
     let notifier: SystemdNotifier
+    /// SIP, the call sessions and the control socket: one NIO loop.
     let group: MultiThreadedEventLoopGroup
     let loop: any EventLoop
+    /// RTP and RTCP: one media loop per core, made with the stack and stopped last.
+    let media: MediaLoopGroup
     let startedAt = Date()
 
     // Owned by `loop`.
@@ -43,7 +46,7 @@ final class DaemonCore: @unchecked Sendable {
     private var options: OptionsResponder!
     private var sessions: SessionLayer!
     private var calls: InboundCallService!
-    /// One RTP port pool per event loop of `group`: call legs spread over every core.
+    /// One RTP port pool per media loop: call legs spread over every core.
     private var ports: RTPPortPools!
     /// Every prompt and music track, decoded; replaced whole on reload.
     private var prompts: PromptStore!
@@ -71,15 +74,16 @@ final class DaemonCore: @unchecked Sendable {
     private var recordingFailures = 0
     let events = EventHub()
 
-    init(config: DaemonConfiguration, configPath: String, overrides: [String: String], logger: Logger, levelBox: LogLevelBox) {
+    init(config: DaemonConfiguration, configPath: String, overrides: [String: String], logger: Logger, levelBox: LogLevelBox) throws {
         self.config = config
         self.configPath = configPath
         self.overrides = overrides
         self.logger = logger
         self.levelBox = levelBox
         self.notifier = SystemdNotifier()
-        group = MultiThreadedEventLoopGroup(numberOfThreads: max(2, System.coreCount))
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         loop = group.next()
+        media = try MediaLoopGroup(count: max(1, System.coreCount))
     }
 
     // MARK: Start
@@ -205,7 +209,7 @@ final class DaemonCore: @unchecked Sendable {
             store: bindingStore, logger: logger, reportFailure: { peer, reason in guardRef.recordFailure(peer, reason: reason) })
         options = OptionsResponder(allow: stack.allowedMethods, supported: stack.configuration.supported)
         sessions = SessionLayer(stack: stack)
-        ports = RTPPortPools(host: c.media.address, range: c.media.rtpPorts, loops: Array(group.makeIterator()))
+        ports = RTPPortPools(host: c.media.address, range: c.media.rtpPorts, loops: media.loops)
         ports.configure(rtcpInterval: .seconds(Int64(c.media.rtcpIntervalSeconds)), cname: "acdd@\(c.media.address)")
         calls = InboundCallService(
             policy: Self.callPolicy(c, prompts: prompts), sessions: sessions, ports: ports, loop: loop, authenticator: authenticator, scheduler: scheduler, logger: logger)
@@ -552,6 +556,7 @@ final class DaemonCore: @unchecked Sendable {
         acd?.stop()
         queueLog?.close()
         logger.notice("acdd stopped")
+        media.stop()
         try? await group.shutdownGracefully()
     }
 

@@ -387,13 +387,18 @@ public final class InboundCallService: SessionLayerDelegate {
         session.onEvent = { [weak self] event in
             if case .answered = event { self?.calls[id]?.summary.state = "connected" }
         }
+        // The leg is configured before the 200 leaves: a caller may send its first packet (or
+        // a key) the moment the answer arrives, and the media loop must already know the codec,
+        // the mode and where keys go. Tasks reach a media loop in order, before any packet that
+        // arrives after them.
+        prepareMedia(call, lease: lease)
         session.answer(sdp)
         emit(call, "call.incoming", [
             "caller": .string(call.summary.caller), "called": .string(call.summary.called), "trunk": .string(call.summary.origin),
             "sip_call_id": .string(call.summary.callID),
         ])
         lookUpCaller(call)
-        startMedia(call, lease: lease, meta: meta)
+        startMedia(call, lease: lease)
         observer?("answered", call.summary)
         logger.info("call answered", metadata: meta.merging(["call.id": "\(session.id)", "call.rtp_port": "\(lease.rtpPort)", "call.codec": "\(call.summary.codec ?? "offered")"]) { $1 })
     }
@@ -434,8 +439,9 @@ public final class InboundCallService: SessionLayerDelegate {
     /// The service, for closures that run on a media loop and report back here.
     var bound: NIOLoopBound<InboundCallService> { NIOLoopBound(self, eventLoop: loop) }
 
-    /// Points the leg's RTP stream at what was negotiated and starts the media timeout.
-    private func startMedia(_ call: ActiveCall, lease: RTPPortLease, meta: Logger.Metadata) {
+    /// Points the leg's RTP stream at what was negotiated, and tells it where keys and refused
+    /// datagrams go.
+    private func prepareMedia(_ call: ActiveCall, lease: RTPPortLease) {
         configureStream(call, lease)
         let id = call.session.id
         let echo = policy.echoNumber == call.summary.called
@@ -445,6 +451,11 @@ public final class InboundCallService: SessionLayerDelegate {
             stream.onDigit = { digit in sip.execute { service.value.keyPressed(digit, call: id) } }
             stream.onBadPacket = { why in sip.execute { service.value.logger.warning("RTP datagram refused", metadata: ["call.id": "\(id)", "rtp.error": "\(why)"]) } }
         }
+    }
+
+    /// Starts what the number called does (test numbers, the IVR, a feature code) and the media
+    /// timeout, once the call is answered.
+    private func startMedia(_ call: ActiveCall, lease: RTPPortLease) {
         if let number = policy.playbackNumber, call.summary.called == number { startPlaybackTest(call, lease: lease) }
         if let number = policy.bridgeNumber, call.summary.called == number { pairForBridgeTest(call, lease: lease) }
         if let number = policy.conferenceNumber, call.summary.called == number { joinConference(call, lease: lease) }
@@ -478,7 +489,7 @@ public final class InboundCallService: SessionLayerDelegate {
         let payloadType = UInt8(truncatingIfNeeded: audio.payloadType)
         let kind = VoiceCodec.kind(encodingName: audio.codec.rawValue)
         let name = audio.codec.rawValue
-        let remote = try? SocketAddress(ipAddress: audio.remoteAddress, port: audio.remotePort)
+        let remote = MediaAddress(ip: audio.remoteAddress, port: audio.remotePort)
         let sending = audio.direction == .sendrecv || audio.direction == .sendonly
         let events = audio.telephoneEventPayloadType.map { UInt8(truncatingIfNeeded: $0) }
         let inband = inbandDTMF

@@ -1,4 +1,4 @@
-public import NIOCore
+import NIOCore
 
 #if canImport(Glibc)
 import Glibc
@@ -13,9 +13,10 @@ import Glibc
 public final class RTCPSession: @unchecked Sendable {
     let stream: RTPStream
     let cname: String
-    var channel: (any Channel)?
+    /// The leg's RTCP socket while the lease holds it (a fake in fast tests).
+    var transport: (any DatagramTransport)?
     /// Where the far end's RTCP comes from (symmetric, like RTP).
-    public private(set) var latched: SocketAddress?
+    public private(set) var latched: MediaAddress?
     /// The far end's last report block about our stream.
     public private(set) var farReport: RTCPReportBlock?
     /// Round trip from the last report that echoed one of our SRs, in seconds.
@@ -34,21 +35,19 @@ public final class RTCPSession: @unchecked Sendable {
         scratch.reserveCapacity(128)
     }
 
-    /// One datagram from the RTCP socket.
-    func receive(_ envelope: AddressedEnvelope<ByteBuffer>, now: NIODeadline, wallNanoseconds: Int64) {
-        let parsed = envelope.data.withUnsafeReadableBytes { bytes in
-            Result { () throws(RTCPPacket.ParseError) in try RTCPPacket.parseCompound(bytes) }
-        }
+    /// One datagram from the RTCP socket (a few every few seconds: parsing may allocate).
+    func receive(_ bytes: UnsafeRawBufferPointer, from: MediaAddress, now: NIODeadline, wallNanoseconds: Int64) {
+        let parsed = Result { () throws(RTCPPacket.ParseError) in try RTCPPacket.parseCompound(bytes) }
         switch parsed {
         case .failure(let error):
             badPackets += 1
             if !failing {
                 failing = true
-                stream.onBadPacket?("RTCP: \(error) (from \(envelope.remoteAddress))")
+                stream.onBadPacket?("RTCP: \(error) (from \(from))")
             }
         case .success(let packets):
             failing = false
-            latched = envelope.remoteAddress
+            latched = from
             for packet in packets {
                 switch packet {
                 case .senderReport(_, let ntp, _, _, _, let reports):
@@ -92,10 +91,11 @@ public final class RTCPSession: @unchecked Sendable {
     }
 
     /// Where reports go: where the far end's RTCP comes from, else the RTP address's port + 1.
-    var destination: SocketAddress? {
+    var destination: MediaAddress? {
         if let latched { return latched }
-        guard let rtp = stream.latched ?? stream.remote, let ip = rtp.ipAddress, let port = rtp.port else { return nil }
-        return try? SocketAddress(ipAddress: ip, port: port + 1)
+        guard var rtp = stream.latched ?? stream.remote, rtp.port < 65535 else { return nil }
+        rtp.raw.port += 1
+        return rtp
     }
 
     /// Sends a report now if one is due; schedules the next at `interval` × [0.5, 1.5] (§6.3.1).
@@ -119,23 +119,14 @@ public final class RTCPSession: @unchecked Sendable {
     }
 
     private func send(_ bytes: [UInt8]) {
-        guard let channel, let to = destination, stream.sending else { return }
-        // One small buffer every few seconds per leg: not on the per-packet path.
-        channel.writeAndFlush(AddressedEnvelope(remoteAddress: to, data: channel.allocator.buffer(bytes: bytes)), promise: nil)
+        guard let transport, let to = destination, stream.sending else { return }
+        bytes.withUnsafeBytes { transport.send($0, to: to) }
     }
 }
 
-/// Feeds the RTCP socket's datagrams to the leg's session.
-final class RTCPHandler: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    let session: RTCPSession
-    init(session: RTCPSession) { self.session = session }
-
-    func handlerAdded(context: ChannelHandlerContext) { session.channel = context.channel }
-    func handlerRemoved(context: ChannelHandlerContext) { session.channel = nil }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        session.receive(unwrapInboundIn(data), now: .now(), wallNanoseconds: wallClockNanoseconds())
+extension RTCPSession: DatagramReceiver {
+    func receive(_ bytes: UnsafeRawBufferPointer, from: MediaAddress, truncated: Bool, now: NIODeadline) {
+        receive(bytes, from: from, now: now, wallNanoseconds: wallClockNanoseconds())
     }
 }
 

@@ -1,5 +1,4 @@
 public import NIOCore
-import NIOPosix
 
 /// A pair of bound UDP ports for one call leg: RTP on an even port, RTCP on the next (RFC 3550
 /// §11). Holding the sockets, not just the numbers, is what makes the allocation real: a port
@@ -10,8 +9,8 @@ public final class RTPPortLease: @unchecked Sendable {
     public let rtpPort: Int
     /// The media loop the leg lives on: every use of `stream` and `rtcp` happens there.
     public let loop: any EventLoop
-    let rtp: any Channel
-    let rtcpChannel: any Channel
+    let rtp: MediaSocket
+    let rtcpSocket: MediaSocket
     /// What arrives on the RTP socket, and what is sent back.
     public let stream: RTPStream
     /// Reports in and out on the RTCP socket.
@@ -19,11 +18,11 @@ public final class RTPPortLease: @unchecked Sendable {
     fileprivate weak var pool: RTPPortPool?
     private var released = false
 
-    fileprivate init(rtpPort: Int, rtp: any Channel, rtcpChannel: any Channel, stream: RTPStream, session: RTCPSession, pool: RTPPortPool) {
+    fileprivate init(rtpPort: Int, rtp: MediaSocket, rtcpSocket: MediaSocket, stream: RTPStream, session: RTCPSession, pool: RTPPortPool) {
         self.rtpPort = rtpPort
         self.loop = pool.loop
         self.rtp = rtp
-        self.rtcpChannel = rtcpChannel
+        self.rtcpSocket = rtcpSocket
         self.stream = stream
         self.rtcp = session
         self.pool = pool
@@ -39,8 +38,10 @@ public final class RTPPortLease: @unchecked Sendable {
         rtcp.sendBye()
         stream.stopPlayback()
         RTPBridge.split(stream)
-        rtp.close(promise: nil)
-        rtcpChannel.close(promise: nil)
+        rtp.close()
+        rtcpSocket.close()
+        stream.transport = nil
+        rtcp.transport = nil
         pool?.returned(rtpPort)
     }
 }
@@ -53,7 +54,7 @@ public final class RTPPortPool {
 
     public let host: String
     public let range: ClosedRange<Int>
-    let loop: any EventLoop
+    let loop: MediaLoop
     private var inUse: Set<Int> = []
     private var cursor: Int
     /// The loop's 20 ms playback clock, shared by every leg the pool hands out.
@@ -72,7 +73,7 @@ public final class RTPPortPool {
     let share: Int
     let shares: Int
 
-    public init(host: String, range: ClosedRange<Int>, loop: any EventLoop, share: Int = 0, of shares: Int = 1) {
+    public init(host: String, range: ClosedRange<Int>, loop: MediaLoop, share: Int = 0, of shares: Int = 1) {
         precondition(shares >= 1 && (0..<shares).contains(share))
         self.host = host
         self.range = range
@@ -93,8 +94,10 @@ public final class RTPPortPool {
     private var firstEven: Int { range.lowerBound % 2 == 0 ? range.lowerBound : range.lowerBound + 1 }
 
     /// Binds the next free pair; fails with `.exhausted` when every pair is taken or unbindable.
+    /// Binding is a system call, not I/O to wait for, so the future is already complete when it
+    /// comes back on the pool's loop.
     public func allocate() -> EventLoopFuture<RTPPortLease> {
-        attempt(remaining: capacity)
+        loop.makeCompletedFuture(Result { () throws(AllocationError) in try allocateNow() })
     }
 
     private func nextCandidate() -> Int? {
@@ -107,57 +110,35 @@ public final class RTPPortPool {
         return nil
     }
 
-    private func attempt(remaining: Int) -> EventLoopFuture<RTPPortLease> {
-        guard remaining > 0, let port = nextCandidate() else { return loop.makeFailedFuture(AllocationError.exhausted) }
-        inUse.insert(port)
-        let stream = RTPStream()
-        stream.clock = clock
-        let session = RTCPSession(stream: stream, cname: cname)
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        return bind(port, stream: stream, session: nil).flatMap { rtp in
-            bound.value.bind(port + 1, stream: nil, session: session).map { rtcp in
-                let lease = RTPPortLease(rtpPort: port, rtp: rtp, rtcpChannel: rtcp, stream: stream, session: session, pool: bound.value)
-                bound.value.leased(lease)
-                return lease
-            }.flatMapError { error in
-                rtp.close(promise: nil)
-                return bound.value.loop.makeFailedFuture(error)
+    /// RTP sockets get a 1 MiB kernel receive buffer (a held-up loop loses nothing for a while);
+    /// RTCP sockets keep the default. Neither has a read buffer of its own: datagrams are read
+    /// into the loop's arena, which is why a leg costs no user-space receive memory.
+    private func allocateNow() throws(AllocationError) -> RTPPortLease {
+        for _ in 0..<capacity {
+            guard let port = nextCandidate() else { break }
+            let stream = RTPStream()
+            stream.clock = clock
+            let session = RTCPSession(stream: stream, cname: cname)
+            let rtp: MediaSocket, rtcp: MediaSocket
+            do {
+                rtp = try loop.open(host: host, port: port, receiveBuffer: 1 << 20, receiver: stream)
+            } catch {
+                continue  // held by someone else: skip it and try the next pair
             }
-        }.flatMapError { _ in
-            // Held by someone else: skip it and try the next pair.
-            bound.value.inUse.remove(port)
-            return bound.value.attempt(remaining: remaining - 1)
+            do {
+                rtcp = try loop.open(host: host, port: port + 1, receiveBuffer: 0, receiver: session)
+            } catch {
+                rtp.close()
+                continue
+            }
+            inUse.insert(port)
+            stream.transport = rtp
+            session.transport = rtcp
+            let lease = RTPPortLease(rtpPort: port, rtp: rtp, rtcpSocket: rtcp, stream: stream, session: session, pool: self)
+            leased(lease)
+            return lease
         }
-    }
-
-    /// RTP sockets get the stream's handler, vector reads and a 1 MiB kernel receive buffer; RTCP
-    /// sockets get the session's handler and plain reads.
-    ///
-    /// The read buffers are per socket and live as long as the call, so their size is memory per
-    /// call: NIO splits one receive buffer among a vector read's messages, and each message needs
-    /// 2 KiB so that no datagram is cut short (the default split gave 128 bytes and silently
-    /// truncated a 172-byte G.711 packet; the end-to-end echo test caught it). A leg receives 50
-    /// packets a second, so a read rarely finds more than one or two waiting: 2 messages (4 KiB)
-    /// per RTP socket, and one 2 KiB datagram per RTCP socket. Measured (bench/README, "memory per
-    /// held call"): 59.5 KiB per bridged call against 68.7 with 4 messages and 133 with 16, for a
-    /// relay p99 about a quarter higher at 500 calls; the recvmmsg media loop of issue 3 is meant
-    /// to remove that trade-off.
-    private func bind(_ port: Int, stream: RTPStream?, session: RTCPSession?) -> EventLoopFuture<any Channel> {
-        let messages = stream != nil ? 2 : 1
-        return DatagramBootstrap(group: loop)
-            .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
-            .channelOption(.datagramVectorReadMessageCount, value: messages)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: messages * 2048))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let stream {
-                        try channel.pipeline.syncOperations.addHandler(RTPStreamHandler(stream: stream))
-                    } else if let session {
-                        try channel.pipeline.syncOperations.addHandler(RTCPHandler(session: session))
-                    }
-                }
-            }
-            .bind(host: host, port: port)
+        throw .exhausted
     }
 
     fileprivate func returned(_ port: Int) {

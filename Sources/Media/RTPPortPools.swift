@@ -15,7 +15,7 @@ public final class RTPPortPools: @unchecked Sendable {
     private let next = ManagedAtomic<Int>(0)
     private let leased = ManagedAtomic<Int>(0)
 
-    public init(host: String, range: ClosedRange<Int>, loops: [any EventLoop]) {
+    public init(host: String, range: ClosedRange<Int>, loops: [MediaLoop]) {
         precondition(!loops.isEmpty)
         self.range = range
         let counter = leased

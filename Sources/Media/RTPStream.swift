@@ -44,7 +44,7 @@ public final class RTPStream: @unchecked Sendable {
     /// with when something needs it decoded, and what relayed audio is transcoded to.
     public var codec: VoiceCodec?
     /// Where to send before the far end's first packet tells us (the SDP's address).
-    public var remote: SocketAddress?
+    public var remote: MediaAddress?
     /// The other leg while the two are bridged: what arrives here goes out there, packet by
     /// packet. Weak both ways; `RTPBridge` sets and clears the pair.
     public internal(set) weak var bridged: RTPStream?
@@ -54,22 +54,14 @@ public final class RTPStream: @unchecked Sendable {
     public private(set) var packetsRelayed = 0
     /// Where received audio goes when the leg is in a conference: decoded and reordered for the mixer.
     public var inbound: JitterBuffer?
-    /// Relayed packets whose outgoing buffer was still held by NIO (the socket was not writable)
-    /// and had to be allocated afresh; zero in a healthy relay.
-    public private(set) var relayBufferMisses = 0
     private var relaySSRC: UInt32?
     private var relayOffset: UInt32 = 0
-    /// Outgoing datagrams for relayed packets, reused in turn: NIO lets go of each once the flush
-    /// at the end of the read batch has sent it.
-    private var relayBuffers = (0..<16).map { _ in ByteBufferAllocator().buffer(capacity: 256) }
-    private var relayIndex = 0
-    var needsFlush = false
 
     /// Whether the SDP lets us send (not when the far end put us on hold as recvonly or inactive):
     /// playback goes on reading its source so its timeline stays true, but nothing leaves.
     public var sending = true
 
-    public private(set) var latched: SocketAddress?
+    public private(set) var latched: MediaAddress?
     public private(set) var latchedSSRC: UInt32?
     public private(set) var lastPacketAt: NIODeadline?
     public private(set) var packetsReceived = 0
@@ -89,15 +81,18 @@ public final class RTPStream: @unchecked Sendable {
     private var inbandDetector: InbandDTMFDetector?
     /// Decoded samples for in-band detection: allocated once, reused for every packet.
     private var pcm = [Int16](repeating: 0, count: 1024)
-    /// Playback's outgoing datagram, reused for every frame: NIO lets go of it once the send
-    /// completes, so by the next tick it is ours alone again and `clear()` allocates nothing.
-    private var outBuffer = ByteBufferAllocator().buffer(capacity: 256)
+    /// Every datagram this leg sends is built here and handed to the kernel before the next one
+    /// is built (sends are synchronous), so one buffer serves playback, events, relay and echo.
+    /// 12 bytes of header and up to 320 of payload (G.722 20 ms is 160; a relayed packet carries
+    /// what the far end put in one, which `relay` bounds).
+    private var outBuffer = [UInt8](repeating: 0, count: RTPStream.maxDatagram)
+    static let maxDatagram = 1500
     private var lastPlayedTick: UInt64?
     /// The loop's playback clock (set by the pool that made the stream).
     public internal(set) weak var clock: MediaClock?
     var clocked = false
-    /// The leg's RTP socket, set while the stream's handler is in its pipeline.
-    var channel: (any Channel)?
+    /// The leg's RTP socket while the lease holds it (a fake in fast tests).
+    public var transport: (any DatagramTransport)?
 
     public init() {}
 
@@ -145,19 +140,21 @@ public final class RTPStream: @unchecked Sendable {
             source = nil
             onPlaybackEnded?(current)
         }
-        guard n > 0, sending, let channel else { return }
+        guard n > 0, sending, let transport else { return }
         catchUp(to: tick)
         for i in n..<frame { pcm[i] = 0 }
         let header = sender.next(payloadType: codec.payloadType, samples: UInt32(frame))
-        outBuffer.clear()
-        outBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 12 + frame) { raw in
+        let length = outBuffer.withUnsafeMutableBytes { raw in
             header.write(to: raw)
-            _ = pcm.withUnsafeBufferPointer { codec.encode(UnsafeBufferPointer(rebasing: $0[0..<frame]), into: UnsafeMutableRawBufferPointer(rebasing: raw[12..<(12 + frame)])) }
-            return 12 + frame
+            return pcm.withUnsafeBufferPointer { 12 + codec.encode(UnsafeBufferPointer(rebasing: $0[0..<frame]), into: UnsafeMutableRawBufferPointer(rebasing: raw[12...])) }
         }
         packetsSent += 1
-        octetsSent += frame
-        channel.writeAndFlush(AddressedEnvelope(remoteAddress: to, data: outBuffer), promise: nil)
+        octetsSent += length - 12
+        send(length, to: to, through: transport)
+    }
+
+    private func send(_ length: Int, to: MediaAddress, through transport: any DatagramTransport) {
+        outBuffer.withUnsafeBytes { transport.send(UnsafeRawBufferPointer(rebasing: $0[0..<length]), to: to) }
     }
 
     /// Before a packet at `tick`: ticks since our last packet that sent nothing still moved the
@@ -169,7 +166,7 @@ public final class RTPStream: @unchecked Sendable {
         lastPlayedTick = tick
     }
 
-    private func sendEvent(tick: UInt64, payloadType: UInt8, to: SocketAddress) {
+    private func sendEvent(tick: UInt64, payloadType: UInt8, to: MediaAddress) {
         guard let step = eventSender.next(), case .event(let event, let first, let lastPacket) = step else { return }
         catchUp(to: tick)
         if first { eventTimestamp = sender.nextTimestamp }
@@ -178,25 +175,22 @@ public final class RTPStream: @unchecked Sendable {
             // The media clock moved on while the key was sent: audio resumes from the present.
             sender.skip(samples: UInt32(event.duration) + UInt32(TelephoneEventSender.endRepeats * MediaClock.samplesPerFrame))
         }
-        guard sending, let channel else { return }
-        outBuffer.clear()
-        outBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16) { raw in
+        guard sending, let transport else { return }
+        outBuffer.withUnsafeMutableBytes { raw in
             header.write(to: raw)
             event.write(to: UnsafeMutableRawBufferPointer(rebasing: raw[12..<16]))
-            return 16
         }
         packetsSent += 1
         octetsSent += 4
-        channel.writeAndFlush(AddressedEnvelope(remoteAddress: to, data: outBuffer), promise: nil)
+        send(16, to: to, through: transport)
     }
 
     /// Sends a packet that arrived on the bridged leg out of this one: re-headed under our SSRC
-    /// and sequence, its timestamp moved by a fixed offset, the payload copied into one of our
-    /// reused buffers, or, when the legs' codecs differ, encoded from `decoded` (the other leg's
-    /// decoding of it). `source` nil means an RFC 4733 event, which goes out under our event
-    /// payload type or not at all. Written, not flushed: the reading leg flushes once per read batch.
+    /// and sequence, its timestamp moved by a fixed offset, the payload copied, or, when the legs'
+    /// codecs differ, encoded from `decoded` (the other leg's decoding of it). `source` nil means
+    /// an RFC 4733 event, which goes out under our event payload type or not at all.
     func relay(_ h: RTPHeader, _ payload: UnsafeRawBufferPointer, from source: VoiceCodec?, decoded: UnsafeBufferPointer<Int16>?) {
-        guard sending, mode != .echo, self.source == nil, let channel, let to = latched ?? remote else { return }
+        guard sending, mode != .echo, self.source == nil, let transport, let to = latched ?? remote else { return }
         let pt: UInt8
         var transcode: (VoiceCodec, UnsafeBufferPointer<Int16>)?
         if let source {
@@ -210,20 +204,15 @@ public final class RTPStream: @unchecked Sendable {
             guard let e = eventPayloadType else { return }
             pt = e
         }
+        let length = transcode?.1.count ?? payload.count
+        guard 12 + length <= Self.maxDatagram else { return }
         if relaySSRC != h.ssrc {
             // A new source on the other side: continue from where our own stream stands.
             relaySSRC = h.ssrc
             relayOffset = sender.nextTimestamp &- h.timestamp
         }
-        let length = transcode?.1.count ?? payload.count
         let out = sender.relayed(payloadType: pt, timestamp: h.timestamp &+ relayOffset, marker: h.marker, samples: source == nil ? 0 : UInt32(length))
-        let i = relayIndex
-        relayIndex = (relayIndex + 1) % relayBuffers.count
-        // clear() keeps the storage when NIO has let go of it and copies it when not: compare.
-        let before = relayBuffers[i].withVeryUnsafeBytes { UInt(bitPattern: $0.baseAddress) }
-        relayBuffers[i].clear()
-        if relayBuffers[i].withVeryUnsafeBytes({ UInt(bitPattern: $0.baseAddress) }) != before { relayBufferMisses += 1 }
-        relayBuffers[i].writeWithUnsafeMutableBytes(minimumWritableBytes: 12 + length) { raw in
+        let total = outBuffer.withUnsafeMutableBytes { raw in
             out.write(to: raw)
             let body = UnsafeMutableRawBufferPointer(rebasing: raw[12..<(12 + length)])
             if let (mine, samples) = transcode {
@@ -232,122 +221,89 @@ public final class RTPStream: @unchecked Sendable {
             body.copyMemory(from: payload)
             return 12 + length
         }
-        channel.write(AddressedEnvelope(remoteAddress: to, data: relayBuffers[i]), promise: nil)
-        needsFlush = true
+        send(total, to: to, through: transport)
         packetsSent += 1
-        octetsSent += length
+        octetsSent += total - 12
         packetsRelayed += 1
     }
 
-    /// Handles one datagram; returns the datagram to send back, if any (echo mode).
-    func receive(_ envelope: AddressedEnvelope<ByteBuffer>, now: NIODeadline) -> AddressedEnvelope<ByteBuffer>? {
-        var buffer = envelope.data
-        let parsed = buffer.withUnsafeReadableBytes { bytes -> Result<RTPHeader, RTPHeader.ParseError> in
-            Result { () throws(RTPHeader.ParseError) in try RTPHeader.parse(bytes) }
-        }
+    /// Handles one datagram from the leg's socket (or a test). `bytes` is valid only during the call.
+    public func receive(_ bytes: UnsafeRawBufferPointer, from: MediaAddress, now: NIODeadline) {
         let header: RTPHeader
-        switch parsed {
-        case .failure(let error):
-            badPackets += 1
-            if !failing {
-                failing = true
-                onBadPacket?("\(error) (from \(envelope.remoteAddress))")
-            }
-            return nil
-        case .success(let h):
-            header = h
+        do throws(RTPHeader.ParseError) {
+            header = try RTPHeader.parse(bytes)
+        } catch {
+            refuse("\(error)", from: from)
+            return
         }
-        if latched == nil || (latched != envelope.remoteAddress && header.ssrc != latchedSSRC) {
-            latched = envelope.remoteAddress
+        if latched == nil || (latched != from && header.ssrc != latchedSSRC) {
+            latched = from
             latchedSSRC = header.ssrc
-        } else if latched != envelope.remoteAddress {
+        } else if latched != from {
             // Same SSRC from another address: a stray copy; not ours to follow.
             badPackets += 1
-            return nil
+            return
         }
         failing = false
         packetsReceived += 1
         lastPacketAt = now
         // Arrival in 8 kHz timestamp units (125 µs), the clock of G.711 and its events.
         receiverStats.record(ssrc: header.ssrc, sequence: header.sequence, timestamp: header.timestamp, arrival: Int64(now.uptimeNanoseconds / 125_000))
+        let payload = UnsafeRawBufferPointer(rebasing: bytes[header.payloadOffset..<(header.payloadOffset + header.payloadLength)])
 
         if let pt = eventPayloadType, header.payloadType == pt {
-            let event = buffer.withUnsafeReadableBytes { bytes in
-                let payload = UnsafeRawBufferPointer(rebasing: bytes[header.payloadOffset..<(header.payloadOffset + header.payloadLength)])
-                bridged?.relay(header, payload, from: nil, decoded: nil)
-                return try? TelephoneEvent.parse(payload)
-            }
-            if let event, let digit = events.receive(event, timestamp: header.timestamp) { onDigit?(digit) }
-            return nil
+            bridged?.relay(header, payload, from: nil, decoded: nil)
+            if let event = try? TelephoneEvent.parse(payload), let digit = events.receive(event, timestamp: header.timestamp) { onDigit?(digit) }
+            return
         }
-        guard header.payloadType == audioPayloadType else { return nil }
+        guard header.payloadType == audioPayloadType else { return }
         // Decoded once, in arrival order (G.722's decoder has state), and only when something
         // needs samples: in-band key detection, a conference, or a bridge to another codec.
         let peer = bridged
         var transcoding = false
         if let mine = codec, let theirs = peer?.codec { transcoding = !theirs.sameFormat(as: mine) }
         let needsSamples = inbandDTMF || inbound != nil || transcoding
+        tap?(header, payload)
         var keys: [Character] = []
-        buffer.withUnsafeReadableBytes { bytes in
-            let payload = UnsafeRawBufferPointer(rebasing: bytes[header.payloadOffset..<(header.payloadOffset + header.payloadLength)])
-            tap?(header, payload)
-            pcm.withUnsafeMutableBufferPointer { out in
-                var decoded: UnsafeBufferPointer<Int16>?
-                if needsSamples, let codec {
-                    let n = codec.decode(payload, into: out)
-                    decoded = UnsafeBufferPointer(rebasing: out[0..<n])
-                }
-                peer?.relay(header, payload, from: codec, decoded: decoded)
-                if let decoded {
-                    inbound?.insert(sequence: header.sequence, timestamp: header.timestamp, arrival: Int64(now.uptimeNanoseconds / 125_000), samples: decoded)
-                    if let detector = inbandDetector {
-                        keys = detector.feed(UnsafeMutableBufferPointer(mutating: decoded))
-                    }
+        pcm.withUnsafeMutableBufferPointer { out in
+            var decoded: UnsafeBufferPointer<Int16>?
+            if needsSamples, let codec {
+                let n = codec.decode(payload, into: out)
+                decoded = UnsafeBufferPointer(rebasing: out[0..<n])
+            }
+            peer?.relay(header, payload, from: codec, decoded: decoded)
+            if let decoded {
+                inbound?.insert(sequence: header.sequence, timestamp: header.timestamp, arrival: Int64(now.uptimeNanoseconds / 125_000), samples: decoded)
+                if let detector = inbandDetector {
+                    keys = detector.feed(UnsafeMutableBufferPointer(mutating: decoded))
                 }
             }
         }
-        for k in keys { onDigit?(k) }
-        guard mode == .echo, let to = latched else { return nil }
-        // Echo: the far end's packet, re-headed as ours (G.711: one byte per sample). The datagram
-        // is a slice of the vector read's shared buffer, so writing the header copies it once
-        // (copy-on-write): one allocation per echoed packet. Acceptable for a test number; the
-        // bridge's relay path must not work this way.
+        for key in keys { onDigit?(key) }
+        guard mode == .echo, let to = latched, let transport, 12 + header.payloadLength <= Self.maxDatagram else { return }
+        // Echo: the far end's payload sent back under our own SSRC, sequence and timestamp.
         let out = sender.next(payloadType: header.payloadType, samples: UInt32(header.payloadLength))
-        buffer.moveReaderIndex(forwardBy: header.payloadOffset - 12)
-        buffer.withUnsafeMutableReadableBytes { out.write(to: $0) }
-        if header.payloadLength + 12 < buffer.readableBytes { buffer.moveWriterIndex(to: buffer.readerIndex + 12 + header.payloadLength) }
+        outBuffer.withUnsafeMutableBytes { raw in
+            out.write(to: raw)
+            UnsafeMutableRawBufferPointer(rebasing: raw[12..<(12 + header.payloadLength)]).copyMemory(from: payload)
+        }
         packetsSent += 1
         octetsSent += header.payloadLength
-        return AddressedEnvelope(remoteAddress: to, data: buffer)
+        send(12 + header.payloadLength, to: to, through: transport)
+    }
+
+    private func refuse(_ why: String, from: MediaAddress) {
+        badPackets += 1
+        if !failing {
+            failing = true
+            onBadPacket?("\(why) (from \(from))")
+        }
     }
 }
 
-/// The channel handler that feeds an `RTPStream` from the leg's socket.
-final class RTPStreamHandler: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
-    let stream: RTPStream
-    init(stream: RTPStream) { self.stream = stream }
-
-    func handlerAdded(context: ChannelHandlerContext) { stream.channel = context.channel }
-    func handlerRemoved(context: ChannelHandlerContext) {
-        stream.channel = nil
-        stream.stopPlayback()
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if let reply = stream.receive(unwrapInboundIn(data), now: .now()) {
-            context.write(wrapOutboundOut(reply), promise: nil)
-        }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        // Echoed packets of one vector read leave together (sendmmsg), and so do relayed ones on
-        // the bridged leg's socket.
-        context.flush()
-        if let peer = stream.bridged, peer.needsFlush {
-            peer.needsFlush = false
-            peer.channel?.flush()
-        }
+extension RTPStream: DatagramReceiver {
+    func receive(_ bytes: UnsafeRawBufferPointer, from: MediaAddress, truncated: Bool, now: NIODeadline) {
+        guard !truncated else { return refuse("datagram longer than \(MediaLoop.stride) bytes", from: from) }
+        receive(bytes, from: from, now: now)
     }
 }

@@ -5,7 +5,7 @@ import Testing
 
 @testable import Media
 
-/// Conferences on embedded channels: each leg's far end speaks its own tone, and what each leg
+/// Conferences on fake transports: each leg's far end speaks its own tone, and what each leg
 /// sends back is checked for which tones it carries.
 @Suite struct MixerTests {
     final class Party {

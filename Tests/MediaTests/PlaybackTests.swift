@@ -110,10 +110,11 @@ func goertzel(_ x: ArraySlice<Int16>, _ freq: Double, rate: Double = 8000) -> Do
     }
 }
 
-/// Playback through a stream on an embedded channel, clocked by hand.
+/// Playback through a stream on a fake transport, clocked by hand.
 @Suite struct PlaybackTests {
     final class Harness {
-        let channel = EmbeddedChannel()
+        let loop = EmbeddedEventLoop()
+        let transport = FakeTransport()
         let stream = RTPStream()
         /// How late the loop runs: the clock sees the loop's time plus this.
         var lag = TimeAmount.zero
@@ -122,26 +123,19 @@ func goertzel(_ x: ArraySlice<Int16>, _ freq: Double, rate: Double = 8000) -> Do
 
         init(jumpable: Bool = false) throws {
             if jumpable {
-                clock = MediaClock(loop: channel.embeddedEventLoop, now: { [unowned self] in self.channel.embeddedEventLoop.now + self.lag })
+                clock = MediaClock(loop: loop, now: { [unowned self] in self.loop.now + self.lag })
             } else {
-                clock = MediaClock(loop: channel.embeddedEventLoop)
+                clock = MediaClock(loop: loop)
             }
             stream.clock = clock
             stream.codec = .ulaw
-            stream.remote = try SocketAddress(ipAddress: "127.0.0.1", port: 40000)
+            stream.remote = local(40000)
             stream.onPlaybackEnded = { [unowned self] in self.ended.append(($0 as? ClipPlayer)?.clips.first?.name ?? "?") }
-            try channel.pipeline.syncOperations.addHandler(RTPStreamHandler(stream: stream))
-            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 40000)).wait()
+            stream.transport = transport
         }
 
         func sent() throws -> [(RTPHeader, [UInt8])] {
-            var out: [(RTPHeader, [UInt8])] = []
-            while let e = try channel.readOutbound(as: AddressedEnvelope<ByteBuffer>.self) {
-                let bytes = Array(e.data.readableBytesView)
-                let h = try bytes.withUnsafeBytes { try RTPHeader.parse($0) }
-                out.append((h, Array(bytes[12...])))
-            }
-            return out
+            try transport.take().map { ($0.header, $0.payload) }
         }
     }
 
@@ -151,9 +145,9 @@ func goertzel(_ x: ArraySlice<Int16>, _ freq: Double, rate: Double = 8000) -> Do
         h.stream.play(ClipPlayer([a]))
         var packets = try h.sent()
         #expect(packets.count == 1, "the first frame leaves at once")
-        h.channel.embeddedEventLoop.advanceTime(by: .milliseconds(19))
+        h.loop.advanceTime(by: .milliseconds(19))
         #expect(try h.sent().isEmpty)
-        h.channel.embeddedEventLoop.advanceTime(by: .milliseconds(61))
+        h.loop.advanceTime(by: .milliseconds(61))
         packets += try h.sent()
         #expect(packets.count == 4 && h.ended == ["a"])
         let expected = (a.samples + [Int16](repeating: 0, count: 140)).map { G711.ulaw.encode($0) }
@@ -163,11 +157,11 @@ func goertzel(_ x: ArraySlice<Int16>, _ freq: Double, rate: Double = 8000) -> Do
             #expect(y.0.sequence == x.0.sequence &+ 1 && y.0.timestamp == x.0.timestamp &+ 160 && y.0.ssrc == x.0.ssrc)
         }
         #expect(h.clock.playingCount == 0)
-        h.channel.embeddedEventLoop.advanceTime(by: .milliseconds(200))
+        h.loop.advanceTime(by: .milliseconds(200))
         #expect(try h.sent().isEmpty)
 
         // 100 ms later a new prompt: the timestamp has moved on with the clock, and a new spurt is marked.
-        h.channel.embeddedEventLoop.advanceTime(by: .milliseconds(100))
+        h.loop.advanceTime(by: .milliseconds(100))
         h.stream.play(ClipPlayer([clip("b", 160)]))
         let next = try #require(try h.sent().first)
         #expect(next.0.marker && next.0.sequence == packets[3].0.sequence &+ 1)
@@ -179,21 +173,21 @@ func goertzel(_ x: ArraySlice<Int16>, _ freq: Double, rate: Double = 8000) -> Do
         var far = RTPSenderState()
         var bytes = [UInt8](repeating: 0, count: 12)
         bytes.withUnsafeMutableBytes { far.next(payloadType: 0, samples: 160).write(to: $0) }
-        let from = try SocketAddress(ipAddress: "127.0.0.1", port: 41234)
-        try h.channel.writeInbound(AddressedEnvelope(remoteAddress: from, data: ByteBuffer(bytes: bytes + [UInt8](repeating: 0xFF, count: 160))))
+        let from = local(41234)
+        (bytes + [UInt8](repeating: 0xFF, count: 160)).withUnsafeBytes { h.stream.receive($0, from: from, now: .now()) }
         h.stream.play(ClipPlayer([clip("a", 160)]))
-        let e = try #require(try h.channel.readOutbound(as: AddressedEnvelope<ByteBuffer>.self))
-        #expect(e.remoteAddress == from)
+        let e = try #require(try h.transport.take().first)
+        #expect(e.to == from)
 
         h.stream.mode = .echo
         h.stream.play(ClipPlayer([clip("a", 1600)]))
-        h.channel.embeddedEventLoop.advanceTime(by: .milliseconds(100))
+        h.loop.advanceTime(by: .milliseconds(100))
         #expect(try h.sent().isEmpty)
     }
 
     @Test func aLateLoopCatchesUpFiveFramesThenSkips() throws {
         let h = try Harness(jumpable: true)
-        let loop = h.channel.embeddedEventLoop
+        let loop = h.loop
         h.stream.play(ClipPlayer([clip("moh", 160)], loops: true))
         let first = try #require(try h.sent().first)  // tick 0
         // The loop wakes 60 ms late for tick 1: ticks 1 to 4 are owed and leave together.
@@ -227,7 +221,7 @@ func goertzel(_ x: ArraySlice<Int16>, _ freq: Double, rate: Double = 8000) -> Do
         var packets: [(RTPHeader, [UInt8])] = []
         for _ in 0..<30 {
             packets += try h.sent()
-            h.channel.embeddedEventLoop.advanceTime(by: .milliseconds(20))
+            h.loop.advanceTime(by: .milliseconds(20))
         }
         #expect(packets.count == 16, "8 per key")
         var receiver = TelephoneEventReceiver()
@@ -253,9 +247,9 @@ func goertzel(_ x: ArraySlice<Int16>, _ freq: Double, rate: Double = 8000) -> Do
         let h = try PlaybackTests.Harness()
         h.stream.eventPayloadType = 101
         h.stream.play(ClipPlayer([clip("long", 160 * 40)]))
-        h.channel.embeddedEventLoop.advanceTime(by: .milliseconds(40))
+        h.loop.advanceTime(by: .milliseconds(40))
         h.stream.sendDigits("1")
-        for _ in 0..<14 { h.channel.embeddedEventLoop.advanceTime(by: .milliseconds(20)) }
+        for _ in 0..<14 { h.loop.advanceTime(by: .milliseconds(20)) }
         let packets = try h.sent()
         let audio = packets.filter { $0.0.payloadType == 0 }, events = packets.filter { $0.0.payloadType == 101 }
         #expect(events.count == 8 && audio.count >= 5)
@@ -277,10 +271,10 @@ func goertzel(_ x: ArraySlice<Int16>, _ freq: Double, rate: Double = 8000) -> Do
         h.stream.play(ClipPlayer([clip("long", 160 * 40)]))
         let first = try #require(try h.sent().first)
         h.stream.sending = false
-        h.channel.embeddedEventLoop.advanceTime(by: .milliseconds(100))
+        h.loop.advanceTime(by: .milliseconds(100))
         #expect(try h.sent().isEmpty)
         h.stream.sending = true
-        h.channel.embeddedEventLoop.advanceTime(by: .milliseconds(20))
+        h.loop.advanceTime(by: .milliseconds(20))
         let next = try #require(try h.sent().first)
         #expect(next.0.timestamp &- first.0.timestamp == 6 * 160 && next.0.sequence == first.0.sequence &+ 1 && next.0.marker)
         #expect(next.1 == clip("long", 160 * 40).samples[(6 * 160)..<(7 * 160)].map { G711.ulaw.encode($0) })

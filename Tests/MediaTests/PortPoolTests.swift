@@ -1,5 +1,4 @@
 import NIOCore
-import NIOPosix
 import Testing
 
 @testable import Media
@@ -7,10 +6,10 @@ import Testing
 /// Port pairs over two loops, with real sockets on loopback.
 @Suite struct PortPoolTests {
     @Test func twoLoopsShareTheRangeAndLegsThatMeetShareALoop() throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        defer { try? group.syncShutdownGracefully() }
+        let group = try MediaLoopGroup(count: 2)
+        defer { group.stop() }
         let base = 46000 + Int.random(in: 0..<100) * 20
-        let pools = RTPPortPools(host: "127.0.0.1", range: base...(base + 15), loops: Array(group.makeIterator()))
+        let pools = RTPPortPools(host: "127.0.0.1", range: base...(base + 15), loops: group.loops)
         #expect(pools.capacity == 8)
         var leases: [RTPPortLease] = []
         for _ in 0..<4 { leases.append(try pools.allocate().wait()) }

@@ -93,17 +93,15 @@ import Testing
         RTCPPacket.receiverReport(
             ssrc: 99, reports: [RTCPReportBlock(ssrc: stream.ssrc, fractionLost: 64, cumulativeLost: 7, highestSequence: 100, jitter: 16, lastSR: ourSR, delaySinceLastSR: 32768)]
         ).write(to: &bytes)
-        session.receive(
-            AddressedEnvelope(remoteAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 5001), data: ByteBuffer(bytes: bytes)), now: .now(),
-            wallNanoseconds: wall + 600_000_000)
+        bytes.withUnsafeBytes { session.receive($0, from: local(5001), now: .now(), wallNanoseconds: wall + 600_000_000) }
         #expect(session.farReport?.cumulativeLost == 7 && session.farReport?.fractionLost == 64)
         #expect(abs((session.roundTrip ?? 0) - 0.1) < 0.001, "\(session.roundTrip ?? -1)")
-        #expect(session.latched == (try SocketAddress(ipAddress: "127.0.0.1", port: 5001)))
+        #expect(session.latched == local(5001))
         // Garbage is refused once per episode through the stream's bad-packet callback.
         var complaints: [String] = []
         stream.onBadPacket = { complaints.append($0) }
         for _ in 0..<3 {
-            session.receive(AddressedEnvelope(remoteAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 5001), data: ByteBuffer(bytes: [1, 2, 3])), now: .now(), wallNanoseconds: wall)
+            [UInt8]([1, 2, 3]).withUnsafeBytes { session.receive($0, from: local(5001), now: .now(), wallNanoseconds: wall) }
         }
         #expect(complaints.count == 1 && complaints[0].hasPrefix("RTCP: RTCP datagram of 3 bytes") && session.badPackets == 3)
     }
@@ -115,13 +113,13 @@ import Testing
         var bytes = [UInt8](repeating: 0, count: 12)
         for _ in 0..<10 {
             bytes.withUnsafeMutableBytes { far.next(payloadType: 0, samples: 160).write(to: $0) }
-            _ = stream.receive(AddressedEnvelope(remoteAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 5000), data: ByteBuffer(bytes: bytes + [UInt8](repeating: 0xFF, count: 160))), now: .now())
+            (bytes + [UInt8](repeating: 0xFF, count: 160)).withUnsafeBytes { stream.receive($0, from: local(5000), now: .now()) }
         }
         // The far end's SR arrives; our RR 0.25 s later echoes its middle bits and the delay.
         var sr: [UInt8] = []
         RTCPPacket.senderReport(ssrc: far.ssrc, ntp: 0xAAAA_BBBB_CCCC_DDDD, rtpTimestamp: 0, packets: 10, octets: 1600, reports: []).write(to: &sr)
         let t0 = NIODeadline.now()
-        session.receive(AddressedEnvelope(remoteAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 5001), data: ByteBuffer(bytes: sr)), now: t0, wallNanoseconds: 0)
+        sr.withUnsafeBytes { session.receive($0, from: local(5001), now: t0, wallNanoseconds: 0) }
         let report = try parse(session.report(now: t0 + .milliseconds(250), wallNanoseconds: 0))
         guard case .receiverReport(let ssrc, let blocks) = report.first else { Issue.record("\(report)"); return }
         #expect(ssrc == stream.ssrc && blocks.count == 1)
