@@ -83,10 +83,6 @@ public final class MediaSocket: DatagramTransport, @unchecked Sendable {
     /// Strong: the socket lives as long as the lease that owns it, and the lease owns the stream.
     private var receiver: (any DatagramReceiver)?
     public private(set) var isClosed = false
-    /// Datagrams the kernel refused (its buffer full, or the destination unreachable): counted,
-    /// never queued, because late audio is worth nothing.
-    public private(set) var sendFailures = 0
-    public private(set) var lastSendError: Int32 = 0
 
     init(fd: Int32, port: Int, loop: MediaLoop, slot: Int, receiver: any DatagramReceiver) {
         self.fd = fd
@@ -96,24 +92,16 @@ public final class MediaSocket: DatagramTransport, @unchecked Sendable {
         self.receiver = receiver
     }
 
+    /// A datagram the kernel refuses (its buffer full, the destination unreachable) is dropped,
+    /// never queued: late audio is worth nothing, and the far end's loss statistics (RTCP) show it.
     public func send(_ bytes: UnsafeRawBufferPointer, to: MediaAddress) {
         guard !isClosed else { return }
         var to = to.raw
-        let r = mediaio_send(fd, bytes.baseAddress, bytes.count, &to)
-        if r != 0 {
-            sendFailures += 1
-            lastSendError = -r
-        }
+        _ = mediaio_send(fd, bytes.baseAddress, bytes.count, &to)
     }
 
     func deliver(_ bytes: UnsafeRawBufferPointer, from: MediaAddress, truncated: Bool, now: NIODeadline) {
         receiver?.receive(bytes, from: from, truncated: truncated, now: now)
-    }
-
-    func readFailed(code: Int32) {
-        // ICMP port unreachable from an earlier send surfaces as ECONNREFUSED on the next read;
-        // nothing to do but go on reading.
-        lastSendError = code
     }
 
     /// Closes the socket and frees its port. Idempotent.

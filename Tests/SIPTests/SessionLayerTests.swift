@@ -108,6 +108,27 @@ final class TestCallLayer: SessionLayerDelegate {
         #expect(uac.sessions.isEmpty && uas.sessions.isEmpty && uas.dialogs.isEmpty)
     }
 
+    /// The owner hears of the answer before the ACK leaves (so the media is bridged before the
+    /// phone, which starts sending on the ACK, can send), and a hang-up from that handler goes
+    /// out after the ACK.
+    @Test func answerIsHandledBeforeTheAckAndAByeFromTheHandlerFollowsIt() throws {
+        let (uac, _, _, callee, aWire, _, clock) = setUp()
+        defer { withExtendedLifetime(callee) {} }
+        let (session, _) = call(uac)
+        var acksAtAnswer: Int?
+        session.onEvent = { event in
+            guard case .answered = event else { return }
+            acksAtAnswer = aWire.sentRequests.filter { $0.method == .ack }.count
+            session.hangUp()
+        }
+        clock.advance(by: .zero)
+        #expect(acksAtAnswer == 0)
+        let methods = aWire.sentRequests.map(\.method)
+        #expect(methods == [.invite, .ack, .bye], "\(methods)")
+        clock.advance(by: .zero)
+        #expect(callee.ended == ["remote hangup"])
+    }
+
     /// 183 with SDP (early media), then 200 with the same SDP.
     @Test func earlyMedia() throws {
         let (uac, _, _, callee, _, bWire, clock) = setUp(.earlyMedia)

@@ -231,12 +231,26 @@ public final class InviteSession {
             return
         }
         dialog = newDialog
-        sendAck(newDialog)
         state = .confirmed
         if !response.body.isEmpty { remoteSDP = try? SDPSession.parse(response.body) }
         layer.register(self)
+        // The owner hears of the answer before the ACK leaves: a phone starts its media when the
+        // ACK arrives, and its first packet must find the call already bridged (the owner hands
+        // the bridge to a media loop before this returns). A BYE the owner sends from the
+        // handler waits for the ACK, so the far end never sees them the wrong way round.
+        acknowledging = true
         onEvent?(.answered(remoteSDP))
+        acknowledging = false
+        sendAck(newDialog)
+        if byeAfterAck {
+            byeAfterAck = false
+            transmitBye()
+        }
     }
+
+    /// While the owner handles a 2xx we have not yet ACKed, and whether it hung up meanwhile.
+    private var acknowledging = false
+    private var byeAfterAck = false
 
     private func sendAck(_ dialog: SIPDialog) {
         guard let layer else { return }
@@ -264,6 +278,15 @@ public final class InviteSession {
     }
 
     private func sendBye() {
+        guard !acknowledging else {
+            state = .terminating
+            byeAfterAck = true
+            return
+        }
+        transmitBye()
+    }
+
+    private func transmitBye() {
         guard let layer, var dialog else { return }
         state = .terminating
         let bye = dialog.makeRequest(.bye, via: layer.stack.makeVia(transport: dialog.peer.transport), contact: nil)
