@@ -85,6 +85,7 @@ import TestSupport
         let events = queueLog(daemon).map { $0.count > 4 ? $0[4] : "" }
         for e in ["ENTERQUEUE", "CONNECT", "COMPLETECALLER"] { #expect(events.contains(e), "queue_log has no \(e): \(events)") }
         #expect(try eventually { try daemon.control("calls").result?.arrayValue?.isEmpty == true })
+        _ = try eventually(2) { try daemon.status()["calls"]?["rtp_ports_in_use"] == 0 }
         let status = try daemon.status()
         #expect(status["acd"]?["callers_waiting"] == 0)
         #expect(status["calls"]?["rtp_ports_in_use"] == 0, "\(status["calls"] ?? .null)")
@@ -96,6 +97,8 @@ import TestSupport
     /// Nothing of a call may be left once it is over.
     func expectNothingLeft(_ daemon: Daemon, sourceLocation: SourceLocation = #_sourceLocation) throws {
         #expect(try eventually { try daemon.control("calls").result?.arrayValue?.isEmpty == true }, sourceLocation: sourceLocation)
+        // Ports go back on their media loops just after the call ends there: give them a moment.
+        _ = try eventually(2) { try daemon.status()["calls"]?["rtp_ports_in_use"] == 0 }
         let calls = try daemon.status()["calls"]
         #expect(calls?["sessions"] == 0 && calls?["agent_legs"] == 0 && calls?["rtp_ports_in_use"] == 0, "\(calls ?? .null)", sourceLocation: sourceLocation)
         #expect(try daemon.status()["acd"]?["callers_waiting"] == 0, sourceLocation: sourceLocation)
