@@ -271,8 +271,7 @@ public final class MediaLoop: EventLoop, @unchecked Sendable {
                 var from = mediaio_addr()
                 let base = mediaio_rx_datagram(arena, i, &length, &truncated, &from)
                 socket.deliver(UnsafeRawBufferPointer(start: base, count: Int(min(length, Self.stride))), from: MediaAddress(from), truncated: truncated != 0, now: now)
-                // The handler may have closed the socket (a BYE in band is not a thing, but a
-                // bad-packet policy or a test may do it).
+                // A handler may close its own socket; the rest of the arena is then not its.
                 if socket.isClosed { return }
             }
             if UInt32(n) < Self.batch { return }
@@ -320,7 +319,6 @@ struct TimerHeap {
     private var order: UInt64 = 0
 
     var nextDeadline: NIODeadline? { items.first?.deadline }
-    var count: Int { items.count }
 
     mutating func push(deadline: NIODeadline, _ entry: TimerEntry) {
         order &+= 1

@@ -2,7 +2,7 @@ import CMediaIO
 #if canImport(Glibc)
 import Glibc
 #endif
-public import NIOCore
+import NIOCore
 
 /// Where a datagram came from or goes to: 24 bytes, copied and compared without allocating,
 /// which is what lets a leg latch and check the far end's address on every packet for free.
@@ -18,11 +18,6 @@ public struct MediaAddress: Hashable, Sendable, CustomStringConvertible {
         self.raw = raw
     }
 
-    public init?(_ address: SocketAddress) {
-        guard let ip = address.ipAddress, let port = address.port else { return nil }
-        self.init(ip: ip, port: port)
-    }
-
     public var port: Int { Int(raw.port) }
 
     public var ip: String {
@@ -31,8 +26,6 @@ public struct MediaAddress: Hashable, Sendable, CustomStringConvertible {
         guard mediaio_addr_format(&copy, &buffer, buffer.count) == 0 else { return "?" }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
-
-    public var socketAddress: SocketAddress? { try? SocketAddress(ipAddress: ip, port: port) }
 
     public var description: String { raw.family == 10 ? "[\(ip)]:\(port)" : "\(ip):\(port)" }
 
@@ -57,8 +50,6 @@ public struct MediaSocketError: Error, Sendable, CustomStringConvertible {
     public let operation: String
     public let code: Int32
     public var description: String { "\(operation): \(String(cString: strerror(code)))" }
-    /// The port is held by someone else (the pool then tries the next one).
-    public var addressInUse: Bool { code == EADDRINUSE }
 }
 
 /// What a leg sends its datagrams through: a media socket, or in fast tests a fake that keeps

@@ -292,11 +292,13 @@ public final class RTPStream: @unchecked Sendable {
         send(12 + header.payloadLength, to: to, through: transport)
     }
 
-    private func refuse(_ why: String, from: MediaAddress) {
+    /// The reason is only built for the first datagram of a bad run, so a flood of garbage
+    /// costs no string per packet.
+    private func refuse(_ why: @autoclosure () -> String, from: MediaAddress) {
         badPackets += 1
         if !failing {
             failing = true
-            onBadPacket?("\(why) (from \(from))")
+            onBadPacket?("\(why()) (from \(from))")
         }
     }
 }
