@@ -164,50 +164,76 @@ struct Frame {
 }
 
 enum QueueBench {
-    /// Producers push their send time; the consumer polls and records push→pop latency.
+    /// Producers push their send time; the consumer takes items and records push→pop latency.
+    ///
+    /// Two consumers, interleaved run by run. `idle` steps aside (`sched_yield`) when it finds the
+    /// inbox empty, as the ACD thread does (it sleeps until a producer wakes it). `hot` polls
+    /// without pause: it reads the very slot the producer is about to write, so much of what it
+    /// measures is that cache line moving back and forth between the two cores; on 2 cores with 4
+    /// producers it also takes CPU from them. Both twins get the same consumer.
     static func inbox(items: Int, runs: Int) {
-        print("inbox: \(items) items per run, capacity 16,384 each, consumer polling; throughput and push→pop latency (every 64th item)")
-        print("producers  kind      items/s      p50 ns   p99 ns")
+        print("inbox: \(items) items per run, capacity 16,384 each; throughput and push→pop latency (every 64th item)")
+        print("producers  consumer  kind      items/s      p50 ns   p99 ns")
+        var summary: [String] = []
         for producers in [1, 2, 4] {
-            var lockFree: [Double] = [], mutex: [Double] = []
-            var lfP99: [Double] = [], mxP99: [Double] = []
+            var rates: [String: [Double]] = [:], p99s: [String: [Double]] = [:]
             for _ in 1...runs {
-                for kind in ["lockfree", "mutex"] {
-                    let lf = MPSCInbox<UInt64>(capacity: 16_384)
-                    let mx = MutexInbox<UInt64>(capacity: 16_384)
-                    let each = items / producers
-                    let go = DispatchSemaphore(value: 0)
-                    for _ in 0..<producers {
-                        Thread.detachNewThread {
-                            go.wait()
-                            // Every 64th item carries its send time (0 otherwise), so the clock is
-                            // not what limits the rate being measured.
-                            for i in 0..<each {
-                                let stamp: UInt64 = i & 63 == 0 ? nowNanos() : 0
-                                if kind == "lockfree" { lf.push(stamp) } else { mx.push(stamp) }
-                            }
-                        }
+                for consumer in ["idle", "hot"] {
+                    for kind in ["lockfree", "mutex"] {
+                        let (rate, p50, p99) = inboxRun(kind: kind, idle: consumer == "idle", producers: producers, items: items)
+                        rates[consumer + kind, default: []].append(rate)
+                        p99s[consumer + kind, default: []].append(Double(p99))
+                        print(String(format: "%9d  %-8@  %-8@ %10.0f  %8d %8d", producers, consumer, kind, rate, p50, p99))
                     }
-                    var latencies = [UInt64]()
-                    latencies.reserveCapacity(each * producers / 64 + producers)
-                    var received = 0
-                    for _ in 0..<producers { go.signal() }
-                    let start = nowNanos()
-                    while received < each * producers {
-                        if let t = kind == "lockfree" ? lf.pop() : mx.pop() {
-                            received += 1
-                            if t != 0 { latencies.append(nowNanos() &- t) }
-                        }
-                    }
-                    let rate = Double(received) / (Double(nowNanos() - start) / 1e9)
-                    latencies.sort()
-                    if kind == "lockfree" { lockFree.append(rate); lfP99.append(Double(percentile(latencies, 0.99))) } else { mutex.append(rate); mxP99.append(Double(percentile(latencies, 0.99))) }
-                    print(String(format: "%9d  %-8@ %10.0f  %8d %8d", producers, kind, rate, percentile(latencies, 0.5), percentile(latencies, 0.99)))
                 }
             }
-            print(String(format: "%d producers, median of runs: lock-free %.0f/s vs mutex %.0f/s (%.2fx); p99 %.0f ns vs %.0f ns",
-                         producers, median(lockFree), median(mutex), median(lockFree) / median(mutex), median(lfP99), median(mxP99)))
+            for consumer in ["idle", "hot"] {
+                let lf = median(rates[consumer + "lockfree"]!), mx = median(rates[consumer + "mutex"]!)
+                summary.append(String(format: "%d producers, %@ consumer, median of %d runs: lock-free %.1f M/s vs mutex %.1f M/s (%.2fx); p99 %.0f ns vs %.0f ns",
+                                      producers, consumer, runs, lf / 1e6, mx / 1e6, lf / mx,
+                                      median(p99s[consumer + "lockfree"]!), median(p99s[consumer + "mutex"]!)))
+            }
         }
+        summary.forEach { print($0) }
+    }
+
+    private static func inboxRun(kind: String, idle: Bool, producers: Int, items: Int) -> (rate: Double, p50: UInt64, p99: UInt64) {
+        let lf = MPSCInbox<UInt64>(capacity: 16_384)
+        let mx = MutexInbox<UInt64>(capacity: 16_384)
+        let each = items / producers
+        let go = DispatchSemaphore(value: 0)
+        let done = DispatchGroup()
+        for _ in 0..<producers {
+            done.enter()
+            Thread.detachNewThread {
+                go.wait()
+                // Every 64th item carries its send time (0 otherwise), so the clock is not what
+                // limits the rate being measured.
+                for i in 0..<each {
+                    let stamp: UInt64 = i & 63 == 0 ? nowNanos() : 0
+                    if kind == "lockfree" { lf.push(stamp) } else { mx.push(stamp) }
+                }
+                done.leave()
+            }
+        }
+        var latencies = [UInt64]()
+        latencies.reserveCapacity(each * producers / 64 + producers)
+        var received = 0
+        for _ in 0..<producers { go.signal() }
+        let start = nowNanos()
+        while received < each * producers {
+            if let t = kind == "lockfree" ? lf.pop() : mx.pop() {
+                received += 1
+                if t != 0 { latencies.append(nowNanos() &- t) }
+            } else if idle {
+                sched_yield()
+            }
+        }
+        let rate = Double(received) / (Double(nowNanos() - start) / 1e9)
+        // The producers' threads are gone before the next run starts on the same cores.
+        done.wait()
+        latencies.sort()
+        return (rate, percentile(latencies, 0.5), percentile(latencies, 0.99))
     }
 
     static func ring(frames: Int, runs: Int) {
