@@ -334,6 +334,58 @@ final class Recorder: SIPRequestHandler {
         #expect(stack.serverTransactionCount == 0)
     }
 
+    /// Once the final response is out over UDP only a compact record stays: it answers
+    /// retransmissions with the same bytes, to the same place, staggered answers keep their own
+    /// deadlines, and after Timer J the same request is new again.
+    @Test func answeredRequestsKeepTheirResponseUntilTimerJ() throws {
+        let (stack, clock, transport, recorder) = setUp()
+        let first = SIPFixtures.bytes(SIPFixtures.request(.options, branch: "z9hG4bKfirst"))
+        let second = SIPFixtures.bytes(SIPFixtures.request(.options, branch: "z9hG4bKsecond"))
+        stack.receive(first, from: peer)
+        try #require(recorder.transactions.last).respond(.ok)
+        let original = try #require(transport.drain().first)
+        clock.advance(by: .seconds(10))
+        stack.receive(second, from: peer)
+        try #require(recorder.transactions.last).respond(.busyHere)
+        _ = transport.drain()
+        #expect(stack.serverTransactionCount == 2)
+
+        stack.receive(first, from: peer)
+        let again = transport.drain()
+        #expect(again.map(\.bytes) == [original.bytes])
+        #expect(again.first?.peer == original.peer)
+        #expect(recorder.transactions.count == 2)
+
+        clock.advance(by: .milliseconds(21_999))
+        #expect(stack.serverTransactionCount == 2)
+        clock.advance(by: .milliseconds(1))
+        #expect(stack.serverTransactionCount == 1)
+        stack.receive(second, from: peer)
+        #expect(transport.drain().map { $0.response?.status } == [.busyHere])
+        // Past the first one's Timer J the same branch is a new request for the TU.
+        stack.receive(first, from: peer)
+        #expect(recorder.transactions.count == 3)
+        clock.advance(by: .seconds(10))
+        #expect(stack.serverTransactionCount == 1)  // the new one, not yet answered
+        #expect(clock.pendingCount == 0)
+    }
+
+    /// A retransmitted answer that cannot be sent ends what was left of the transaction.
+    @Test func answeredRequestDroppedWhenItsResponseCannotBeSent() throws {
+        let (stack, clock, transport, recorder) = setUp()
+        let options = SIPFixtures.bytes(SIPFixtures.request(.options))
+        stack.receive(options, from: peer)
+        try #require(recorder.transactions.last).respond(.ok)
+        #expect(stack.serverTransactionCount == 1)
+        transport.failure = FakeTransportError()
+        stack.receive(options, from: peer)
+        #expect(stack.serverTransactionCount == 0)
+        transport.failure = nil
+        clock.advance(by: .seconds(40))
+        #expect(stack.serverTransactionCount == 0)
+        #expect(clock.pendingCount == 0)
+    }
+
     /// RFC 2543 peers (no magic cookie): retransmissions and the ACK of a non-2xx still match.
     @Test func rfc2543Matching() throws {
         let (stack, clock, transport, recorder) = setUp()

@@ -78,6 +78,18 @@ public final class SIPStack {
 
     let parser: SIPParser
     var serverTransactions: [ServerTransactionKey: ServerTransaction] = [:]
+    /// Non-INVITE server transactions that sent their final response over UDP and now only wait
+    /// out Timer J (RFC 3261 §17.2.2, Completed): all that state needs is the response's bytes and
+    /// where they go. Under churn tens of thousands wait at once (issue 5), and the whole
+    /// transaction with its request, machine and timer was 3,456 bytes each
+    /// (bench/results/2026-11-23-transaction-memory.txt).
+    var answered: [ServerTransactionKey: AnsweredRequest] = [:]
+    /// When each answered request may be forgotten, oldest first. Timer J has one length, so
+    /// deadlines arrive in order and one timer for the oldest serves them all; an entry whose
+    /// serial no longer matches (the record was dropped after a send failure) is skipped.
+    var answeredExpiry = CircularBuffer<(key: ServerTransactionKey, serial: UInt32, deadline: Duration)>()
+    var answeredSerial: UInt32 = 0
+    var answeredSweep: SIPTimerToken?
     var clientTransactions: [ClientTransactionKey: ClientTransaction] = [:]
     var idCounter: UInt64 = 0
     var rng = SystemRandomNumberGenerator()
@@ -90,7 +102,8 @@ public final class SIPStack {
         self.parser = SIPParser(limits: configuration.parserLimits)
     }
 
-    public var serverTransactionCount: Int { serverTransactions.count }
+    /// Server transactions still alive, including those that only absorb retransmissions.
+    public var serverTransactionCount: Int { serverTransactions.count + answered.count }
     public var clientTransactionCount: Int { clientTransactions.count }
 
     // MARK: Identifiers
@@ -194,6 +207,15 @@ public final class SIPStack {
         if let existing = serverTransactions[key] {
             statistics.retransmissionsAbsorbed += 1
             existing.receiveRetransmission()
+            return
+        }
+        if let record = answered[key] {
+            // Completed: the final response goes again (§17.2.2).
+            statistics.retransmissionsAbsorbed += 1
+            didSend(request: false)
+            transport.send(record.bytes, to: record.peer) { [weak self] _ in
+                if self?.answered[key]?.serial == record.serial { self?.answered[key] = nil }
+            }
             return
         }
         let transaction = ServerTransaction(
@@ -330,9 +352,41 @@ public final class SIPStack {
         if serverTransactions[server.key] === server { serverTransactions[server.key] = nil }
     }
 
+    /// A non-INVITE transaction's final response went out over UDP: keep only what Completed needs
+    /// until Timer J (`delay`) ends it.
+    func retire(_ server: ServerTransaction, response bytes: [UInt8], after delay: Duration) {
+        forget(server)
+        answeredSerial &+= 1
+        answered[server.key] = AnsweredRequest(bytes: bytes, peer: server.responsePeer, serial: answeredSerial)
+        answeredExpiry.append((server.key, answeredSerial, scheduler.now + delay))
+        if answeredSweep == nil { armAnsweredSweep() }
+    }
+
+    private func armAnsweredSweep() {
+        guard let oldest = answeredExpiry.first else { return }
+        answeredSweep = scheduler.schedule(after: max(.zero, oldest.deadline - scheduler.now)) { [weak self] in
+            guard let self else { return }
+            self.answeredSweep = nil
+            let now = self.scheduler.now
+            while let oldest = self.answeredExpiry.first, oldest.deadline <= now {
+                self.answeredExpiry.removeFirst()
+                if self.answered[oldest.key]?.serial == oldest.serial { self.answered[oldest.key] = nil }
+            }
+            self.armAnsweredSweep()
+        }
+    }
+
     func forget(_ client: ClientTransaction) {
         if clientTransactions[client.key] === client { clientTransactions[client.key] = nil }
     }
+}
+
+/// What is left of a non-INVITE server transaction in Completed (see `SIPStack.answered`).
+struct AnsweredRequest {
+    let bytes: [UInt8]
+    let peer: SIPPeer
+    /// Tells this record from a later one under the same key when its expiry comes up.
+    let serial: UInt32
 }
 
 extension SIPMethod {

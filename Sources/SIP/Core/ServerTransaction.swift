@@ -139,6 +139,15 @@ public final class ServerTransaction {
                 stack.transport.send(bytes, to: responsePeer) { [weak self] _ in self?.transportFailed() }
             case .send(.request):
                 break
+            case .startTimer(.j, let delay) where delay > .zero && lastSentBytes != nil:
+                // Completed over UDP: the stack keeps the response's bytes in a compact record and
+                // this object, with the request and the machine, can go (`SIPStack.answered`).
+                // Nothing can reach it any more but a late `respond`, which is ignored.
+                timers.cancelAll()
+                onCancel = nil
+                onFailure = nil
+                stack.retire(self, response: lastSentBytes ?? [], after: delay)
+                lastSentBytes = nil
             case .startTimer(let timer, let delay):
                 timers.start(timer, after: delay, on: stack.scheduler) { [weak self] in self?.timerFired(timer) }
             case .cancelTimer(let timer):
