@@ -13,10 +13,13 @@ import LockFree
 public final class ACDRunner: @unchecked Sendable {
     // Unchecked: `engine` and the loop's locals are touched only by the ACD thread after `start`;
     // everything shared goes through the inbox, the wake-up and the atomic snapshot.
+    /// The outcome, with the latest published snapshot (one that includes the event unless it was
+    /// sent with `withSnapshot: false`).
     public typealias Reply = @Sendable (Result<ACDSnapshot, ACDError>) -> Void
 
     private enum Message {
-        case event(ACDEvent, Reply?)
+        /// The flag says whether the reply must wait for a snapshot that includes the event.
+        case event(ACDEvent, Reply?, Bool)
         case stop
     }
 
@@ -65,9 +68,15 @@ public final class ACDRunner: @unchecked Sendable {
         stopped.wait()
     }
 
-    /// Fire and forget (calls and media loops): a refusal is counted, not answered.
-    public func send(_ event: ACDEvent, reply: Reply? = nil) {
-        inbox.push(.event(event, reply))
+    /// Fire and forget (calls and media loops): a refusal is counted, not answered. With a `reply`,
+    /// the outcome is answered once the batch it came in is applied; `withSnapshot` makes the ACD
+    /// publish a snapshot that includes it first. Operators need that (a command, then a listing),
+    /// the call layer does not: it asks only whether an answer was accepted. Forcing a snapshot for
+    /// each of those rebuilt every agent's entry once per call (2,000 agents at 500 calls/s: the ACD
+    /// thread's largest cost in a `perf` profile of bench/full-path.sh), where operators are served
+    /// by one at most every `publishIntervalMs`.
+    public func send(_ event: ACDEvent, withSnapshot: Bool = true, reply: Reply? = nil) {
+        inbox.push(.event(event, reply, withSnapshot))
         wakeup.notify()
     }
 
@@ -98,7 +107,7 @@ public final class ACDRunner: @unchecked Sendable {
                 switch message {
                 case .stop:
                     running = false
-                case .event(let event, let reply):
+                case .event(let event, let reply, let withSnapshot):
                     now = clock()
                     var error: ACDError?
                     do {
@@ -111,7 +120,7 @@ public final class ACDRunner: @unchecked Sendable {
                     dirty = true
                     if let reply {
                         replies.append((reply, error))
-                        urgent = true
+                        if withSnapshot { urgent = true }
                     }
                     if actions.count >= 1024 {
                         sink(actions, now)

@@ -216,7 +216,7 @@ final class DaemonCore: @unchecked Sendable {
         let runner = acd!
         calls.acd = { runner.send($0) }
         calls.acdRequest = { event, done in
-            runner.send(event) { result in
+            runner.send(event, withSnapshot: false) { result in
                 if case .failure(let e) = result { done(e) } else { done(nil) }
             }
         }

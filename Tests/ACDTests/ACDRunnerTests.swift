@@ -31,6 +31,30 @@ import Testing
         #expect(runner.counters.refused == 1)
     }
 
+    /// The call layer's requests (is this answer accepted?) get their outcome without forcing a
+    /// snapshot; operators' requests still see their effect.
+    @Test func aCallRequestIsAnsweredWithoutPublishingASnapshot() async throws {
+        let sink = Sink()
+        let runner = ACDRunner(engine: try Self.engine(), publishIntervalMs: 60_000) { a, _ in sink.add(a) }
+        runner.start()
+        defer { runner.stop() }
+        _ = try await runner.request(.agentLogin(agent: "a1", device: "sip:a1@x")).get()
+        let before = runner.snapshot
+        let outcome: Result<ACDSnapshot, ACDError> = await withCheckedContinuation { c in
+            runner.send(.agentPause(agent: "a1", reason: "lunch"), withSnapshot: false) { c.resume(returning: $0) }
+        }
+        #expect((try? outcome.get()) != nil)
+        #expect(runner.snapshot === before)
+        #expect(runner.snapshot.agents.first { $0.id == "a1" }?.state == .ready)
+        let refused: Result<ACDSnapshot, ACDError> = await withCheckedContinuation { c in
+            runner.send(.agentLogin(agent: "a1", device: "sip:a1@x"), withSnapshot: false) { c.resume(returning: $0) }
+        }
+        #expect(throws: ACDError.self) { try refused.get() }
+        // The next operator's request publishes everything applied so far.
+        let snap = try await runner.request(.agentLogin(agent: "a2", device: "sip:a2@x")).get()
+        #expect(snap.agents.first { $0.id == "a1" }?.state == .notReady)
+    }
+
     @Test func eventsFromManyThreadsAreAllApplied() async throws {
         let sink = Sink()
         let runner = ACDRunner(engine: try Self.engine()) { a, _ in sink.add(a) }
