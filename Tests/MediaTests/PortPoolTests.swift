@@ -34,4 +34,29 @@ import Testing
         #expect(pools.leasedCount == 0)
         #expect(try pools.allocate().wait().rtpPort >= base)
     }
+
+    /// A freed pair goes to the back: every other free pair is used before it comes round again,
+    /// and a pair another program holds is skipped and tried again later.
+    @Test func theLongestFreePairComesFirstAndAHeldOneIsSkipped() throws {
+        let group = try MediaLoopGroup(count: 1)
+        defer { group.stop() }
+        let base = 47000 + Int.random(in: 0..<100) * 20
+        let loop = group.loops[0]
+        // The pool lives on its loop; the test reaches it only through tasks there.
+        let pool = try loop.submit { NIOLoopBound(RTPPortPool(host: "127.0.0.1", range: base...(base + 7), loop: loop), eventLoop: loop) }.wait()
+        let allocate = { try loop.flatSubmit { pool.value.allocate() }.wait() }
+        var squatter: UDPPeer? = try UDPPeer(port: base + 2)
+        var leases: [RTPPortLease] = []
+        for _ in 0..<3 { leases.append(try allocate()) }
+        #expect(leases.map(\.rtpPort) == [base, base + 4, base + 6])
+        #expect(throws: RTPPortPool.AllocationError.exhausted) { try allocate() }
+        squatter = nil
+        _ = squatter
+        let (first, second) = (leases[0], leases[1])
+        try loop.submit { second.release(); first.release() }.wait()
+        #expect(try loop.submit { pool.value.leasedCount }.wait() == 1)
+        // base + 2 waited longest (skipped while held), then base + 4, then base.
+        let next = try (0..<3).map { _ in try allocate().rtpPort }
+        #expect(next == [base + 2, base + 4, base])
+    }
 }
