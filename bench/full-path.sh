@@ -11,6 +11,7 @@
 #   ACDD_BIN=/other/build/acdd bench/full-path.sh     # another build, for A/B runs
 #   EXTRA_SETS="--set recording.enabled=false" bench/full-path.sh   # more overrides
 #   RTP_PORTS=20000-29999 bench/full-path.sh        # the daemon's RTP range (default 4000-24999)
+#   KEEP_LOGS=/tmp/fp bench/full-path.sh            # keep queue logs, daemon logs, SIPp stats
 #
 # Agents log in on phones at a fixed address (--device sip:ID@127.0.0.1:PORT), so no REGISTER
 # is needed for thousands of them. Everything stays on 127.0.0.1; every run is bounded by its
@@ -32,6 +33,8 @@ AGENTS=${AGENTS:-2000}
 # 3.5 s of talk), so about 2,350 calls hold 4,700 pairs at once: the 5,000 pairs of the earlier
 # 20000-29999 made the port range, not the daemon, what failed calls. 4000-24999 holds 10,500.
 RTP_PORTS=${RTP_PORTS:-4000-24999}
+# A directory to keep each rate's queue log, daemon log and SIPp statistics in (empty: none).
+KEEP_LOGS=${KEEP_LOGS:-}
 PORT=${PORT:-25190}
 PHONE_PORT=${PHONE_PORT:-25191}
 ulimit -n 65536 2>/dev/null || true
@@ -91,5 +94,8 @@ for rate in $RATES; do
   echo "rate $rate/s: calls $calls, successful/failed ${ok/ /\/}, CONNECT $connected, ABANDON $abandoned, RINGNOANSWER $rona, daemon CPU $cpu %, RSS idle $idle KiB, peak $peak KiB at $peak_calls live calls, $per KiB per live call"
   pkill -f "sipp -sf $SCEN/agents_uas.xml" || true
   kill "$APID"; wait "$APID" 2>/dev/null || true
+  if [ -n "$KEEP_LOGS" ]; then
+    mkdir -p "$KEEP_LOGS/rate-$rate" && cp "$STATE/queue_log" "$STATE/acdd.log" "$WORK/stat-$rate.csv" "$KEEP_LOGS/rate-$rate/"
+  fi
 done
 rm -rf "$WORK"
