@@ -119,7 +119,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"], swiftSettings: swiftSettings),
         .testTarget(name: "CRMBridgeTests", dependencies: ["CRMBridge", "Store", "Control", log], swiftSettings: swiftSettings),
-        .testTarget(name: "SIPMessageTests", dependencies: ["SIPMessage"], swiftSettings: swiftSettings),
+        .testTarget(name: "SIPMessageTests", dependencies: ["SIPMessage", "TestSupport"], swiftSettings: swiftSettings),
         // End to end: the built acdd and acdctl, driven by SIPp and plain sockets on loopback.
         .testTarget(
             name: "IntegrationTests",
@@ -127,7 +127,7 @@ let package = Package(
             exclude: ["scenarios"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "ControlTests", dependencies: ["Control", log, .product(name: "NIOTestUtils", package: "swift-nio")] + nio,
+            name: "ControlTests", dependencies: ["Control", "TestSupport", log, .product(name: "NIOTestUtils", package: "swift-nio")] + nio,
             swiftSettings: swiftSettings),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "ACD", "SIP", "SIPMessage", "IVR"], swiftSettings: swiftSettings),
         .testTarget(name: "StoreTests", dependencies: ["Store", "ACD", "SIP", "SIPMessage", "TestSupport", log, .product(name: "GRDB", package: "GRDB.swift")] + nio, swiftSettings: swiftSettings),

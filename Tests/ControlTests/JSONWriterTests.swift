@@ -1,33 +1,23 @@
 import Control
 import Foundation
+import TestSupport
 import Testing
 
 /// `JSONValue.write` replaces Foundation's encoder on the hot paths (CRM events, control replies),
 /// so it is held to the same output: every value decodes back to itself, and where Foundation's
 /// key order is plain byte order the bytes are the same.
 @Suite struct JSONWriterTests {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let pieces = ["a", "Z", "é", "日本", "/", "\"", "\\", "\n", "\r", "\t", "\u{08}", "\u{0C}", "\u{01}", "\u{1F}", "\u{7F}", " ", "😀", "0", "sip:1001@127.0.0.1"]
 
-    func randomString(_ rng: inout SplitMix) -> String {
+    func randomString(_ rng: inout SplitMix64) -> String {
         (0..<Int.random(in: 0...6, using: &rng)).map { _ in Self.pieces.randomElement(using: &rng)! }.joined()
     }
 
-    func randomKey(_ rng: inout SplitMix) -> String {
+    func randomKey(_ rng: inout SplitMix64) -> String {
         String((0..<Int.random(in: 1...8, using: &rng)).map { _ in "abcdefghijklmnopqrstuvwxyz".randomElement(using: &rng)! })
     }
 
-    func randomValue(_ rng: inout SplitMix, depth: Int) -> JSONValue {
+    func randomValue(_ rng: inout SplitMix64, depth: Int) -> JSONValue {
         switch Int.random(in: 0..<(depth > 3 ? 4 : 6), using: &rng) {
         case 0: return .null
         case 1: return .bool(Bool.random(using: &rng))
@@ -54,7 +44,7 @@ import Testing
     }
 
     @Test func twoThousandRandomValuesMatchFoundation() throws {
-        var rng = SplitMix(state: 20261123)
+        var rng = SplitMix64(seed: 20261123)
         for _ in 0..<2_000 {
             let value = randomValue(&rng, depth: 0)
             let line = ControlCodec.encodeLine(value)

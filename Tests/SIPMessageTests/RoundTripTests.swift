@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 
 @testable import SIPMessage
@@ -180,18 +181,6 @@ import Testing
     }
 }
 
-/// A small deterministic generator so that randomised tests replay exactly.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 let ipv6Options = """
     OPTIONS sip:[2001:db8::10]:5070;transport=udp SIP/2.0
