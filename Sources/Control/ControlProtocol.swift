@@ -90,10 +90,10 @@ public struct ControlResponse: Codable, Sendable, Equatable {
 
 public enum ControlCodec {
     /// A JSON value as one line, written directly: keys sorted by their UTF-8 bytes, slashes and
-    /// non-ASCII text as they are, integers without a fraction. Every CRM event and control reply
-    /// body is a `JSONValue`, and at 500 calls/s Foundation's `JSONEncoder` (a container per value,
-    /// keys sorted through `String.compare`) was the daemon's largest single cost after media and
-    /// SIP in a `perf` profile (bench/README.md, "Full path with everything on").
+    /// non-ASCII text as they are, integers without a fraction. CRM events and the control
+    /// socket's event stream are `JSONValue`s, several per call; at 500 calls/s Foundation's
+    /// `JSONEncoder` took about 5 % of the daemon's samples in a `perf` profile (bench/README.md,
+    /// "Full path with everything on"). Replies to commands, which are rare, still use it.
     public static func encodeLine(_ value: JSONValue) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256)
