@@ -169,8 +169,8 @@ enum QueueBench {
     /// Two consumers, interleaved run by run. `idle` steps aside (`sched_yield`) when it finds the
     /// inbox empty, as the ACD thread does (it sleeps until a producer wakes it). `hot` polls
     /// without pause: it reads the very slot the producer is about to write, so much of what it
-    /// measures is that cache line moving back and forth between the two cores; on 2 cores with 4
-    /// producers it also takes CPU from them. Both twins get the same consumer.
+    /// measures is that cache line moving back and forth between the two cores, and it never leaves
+    /// its core to the producers. Both twins get the same consumer.
     static func inbox(items: Int, runs: Int) {
         print("inbox: \(items) items per run, capacity 16,384 each; throughput and push→pop latency (every 64th item)")
         print("producers  consumer  kind      items/s      p50 ns   p99 ns")

@@ -58,8 +58,8 @@ public final class RTPPortPool {
     /// Free RTP ports of this pool's share, in the order they are to be used: a returned port goes
     /// to the back, so it rests as long as possible before a new call gets it. Taking the next one
     /// is O(1); the earlier scan for the next port not in use cost a set lookup per pair passed,
-    /// which near exhaustion (2,500 pairs per loop, 1,000 allocations/s) was a quarter of the
-    /// daemon's CPU in a `perf` profile of bench/full-path.sh.
+    /// which near exhaustion (2,500 pairs per loop, 1,000 allocations/s) was about a quarter of the
+    /// daemon's samples in a `perf` profile of bench/full-path.sh.
     private var free = CircularBuffer<Int>()
     /// The loop's 20 ms playback clock, shared by every leg the pool hands out.
     public let clock: MediaClock
@@ -85,9 +85,8 @@ public final class RTPPortPool {
         self.share = share
         self.shares = shares
         self.clock = MediaClock(loop: loop)
-        let first = range.lowerBound % 2 == 0 ? range.lowerBound : range.lowerBound + 1
         free.reserveCapacity(capacity)
-        for port in stride(from: first + 2 * share, through: range.upperBound - 1, by: 2 * shares) { free.append(port) }
+        for port in stride(from: firstEven + 2 * share, through: range.upperBound - 1, by: 2 * shares) { free.append(port) }
     }
 
     public var leasedCount: Int { leases.count }

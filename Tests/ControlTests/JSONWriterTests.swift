@@ -3,7 +3,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// `JSONValue.write` replaces Foundation's encoder on the hot paths (CRM events, control replies),
+/// `JSONValue.write` replaces Foundation's encoder on the hot paths (CRM events, the event stream),
 /// so it is held to the same output: every value decodes back to itself, and where Foundation's
 /// key order is plain byte order the bytes are the same.
 @Suite struct JSONWriterTests {
