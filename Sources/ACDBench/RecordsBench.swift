@@ -28,8 +28,16 @@ enum RecordsBench {
         let start = DispatchTime.now().uptimeNanoseconds
         let cpuBefore = threadCPU()
         var late = 0
+        // Frames dropped in each second, to tell a start-up burst from stalls during the run.
+        var droppedPerSecond: [Int] = []
+        var droppedSoFar = 0
         frame.withUnsafeBufferPointer { f in
             for tick in 0..<ticks {
+                if tick % 50 == 49 {
+                    let total = recorders.reduce(0) { $0 + $1.dropped }
+                    droppedPerSecond.append(total - droppedSoFar)
+                    droppedSoFar = total
+                }
                 for r in recorders { r.write(f) }
                 let next = start + UInt64(tick + 1) * 20_000_000
                 let now = DispatchTime.now().uptimeNanoseconds
@@ -39,6 +47,7 @@ enum RecordsBench {
         for r in recorders { r.finish() }
         for _ in recorders { done.wait() }
         let producerCPU = threadCPU() - cpuBefore
+        let passes = writer.passes
         writer.stop()
         let all = results.all
         let dropped = all.reduce(0) { $0 + $1.droppedFrames }
@@ -50,6 +59,7 @@ enum RecordsBench {
             String(
                 format: "recording buffer_frames=\(bufferFrames) calls=%d seconds=%d dropped_frames=%d failed=%d late_ticks=%d bytes_per_call_minute=%.0f process_cpu_s=%.2f producer_cpu_s=%.2f",
                 calls, seconds, dropped, failed, late, Double(bytes) / minutes, processCPU, producerCPU))
+        print("  writer: \(passes.count) passes, longest \(Int(passes.longestSeconds * 1000)) ms, longest wait for a file to open \(Int(passes.longestOpenWaitSeconds * 1000)) ms; dropped per second: \(droppedPerSecond.map(String.init).joined(separator: " "))")
         try? FileManager.default.removeItem(atPath: directory)
     }
 

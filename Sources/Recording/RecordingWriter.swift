@@ -23,21 +23,36 @@ public struct RecordingResult: Sendable, Equatable {
     public var bytes: Int = 0
 }
 
-/// The thread that writes recordings to disk with libsndfile: 8 kHz, 16-bit WAV, mono or stereo,
+/// The threads that write recordings to disk with libsndfile: 8 kHz, 16-bit WAV, mono or stereo,
 /// written as `<path>.part` and renamed when complete, so a file under its final name always has a
-/// valid header. While recordings run it wakes every 100 ms, drains every recorder's ring, and
-/// closes those that are finished; with none it waits to be given one.
+/// valid header.
+///
+/// Two threads, so that file-system work never delays the frames already waiting:
+/// - `recording-writer` drains: while recordings run it wakes every 100 ms and writes what every
+///   recorder's ring holds; with none it waits to be given one.
+/// - `recording-files` opens new files and closes finished ones (header, rename, SHA-256 read
+///   back), opens first: a new recording's frames wait in its ring until its file is open.
+///   Creating a file took about 0.9 ms on the bench machine's disk (ext4 without a journal,
+///   which passes over recently deleted inodes one by one); when the same thread also drained,
+///   opening 1,000 files at once held every ring for 0.9 s and dropped frames (bench/README.md,
+///   "Recording throughput").
 ///
 /// A write that fails (a full disk, a file-size limit) stops that recording's writing at once: its
 /// frames are drained and dropped from then on, `failed` is told (an alarm while the call still
 /// runs), and at the end the file keeps what was written before, under its final name.
 ///
-/// Registering a recorder takes a mutex: it happens once per recording, not per frame; frames
-/// cross only through each recorder's lock-free ring.
+/// A recording and its file are owned by one thread at a time and cross between them through a
+/// mutex, once when opened and once to be closed; frames cross only through each recorder's
+/// lock-free ring.
 public final class RecordingWriter: Sendable {
-    private struct Active {
+    /// A libsndfile handle. Unchecked: only the thread that currently owns the recording uses it.
+    struct SoundFile: @unchecked Sendable {
+        let handle: OpaquePointer
+    }
+
+    private struct Active: Sendable {
         let recorder: Recorder
-        let file: OpaquePointer
+        let file: SoundFile
         var frames: Int
         /// Samples of a frame cut short by a failed write (they are in the file).
         var partial = 0
@@ -49,69 +64,134 @@ public final class RecordingWriter: Sendable {
         let done: @Sendable (RecordingResult) -> Void
     }
 
-    private struct Request {
+    private struct Request: Sendable {
         let recorder: Recorder
         let failed: (@Sendable (String) -> Void)?
         let done: @Sendable (RecordingResult) -> Void
+        /// When `start` was called (uptime ns).
+        let asked: UInt64
     }
 
-    /// Frames written per call of libsndfile; the wake-up interval lets about five gather (a
-    /// ring holds 5.1 s, so a wake-up that is late by seconds still loses nothing).
+    /// Frames written per call of libsndfile; the wake-up interval lets about five gather.
     static let batchFrames = 16
     static let interval = 0.1
 
-    private let pending = Mutex<[Request]>([])
-    private let stopping = Mutex(false)
-    private let stopped = DispatchSemaphore(value: 0)
-    /// Wakes the idle thread: with nothing to write it sleeps here instead of every 20 ms.
-    private let wake = DispatchSemaphore(value: 0)
+    /// Started, not yet opened (files thread's work, first).
+    private let toOpen = Mutex<[Request]>([])
+    /// Finished and drained, not yet closed (files thread's work, second).
+    private let toClose = Mutex<[Active]>([])
+    /// Opened, not yet taken by the drain thread.
+    private let opened = Mutex<[Active]>([])
+    /// Started and not yet taken by the drain thread (or failed to open): while any are, the
+    /// drain thread does not stop.
+    private let unopened = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    private let filesStopping = Atomic<Bool>(false)
+    private let drainStopped = DispatchSemaphore(value: 0)
+    private let filesStopped = DispatchSemaphore(value: 0)
+    /// Wake the idle threads: with nothing to do they sleep here instead of polling.
+    private let drainWake = DispatchSemaphore(value: 0)
+    private let filesWake = DispatchSemaphore(value: 0)
+    /// Longest time one drain pass over the recordings took, in ns. A recording loses frames when
+    /// the gap between two visits, a pass plus the pause, exceeds what its ring holds; this shows
+    /// how close the writer came.
+    private let longestPassNs = Atomic<Int>(0)
+    private let passCount = Atomic<Int>(0)
+    /// Longest wait from `start` until the drain thread could take the recording, in ns: its
+    /// ring holds the frames meanwhile.
+    private let longestOpenWaitNs = Atomic<Int>(0)
 
     public init() {
-        let thread = Thread { [self] in run() }
-        thread.name = "recording-writer"
-        thread.start()
+        let drain = Thread { [self] in drainLoop() }
+        drain.name = "recording-writer"
+        drain.start()
+        let files = Thread { [self] in filesLoop() }
+        files.name = "recording-files"
+        files.start()
     }
 
-    /// Starts writing `recorder`; `done` runs on the writer thread when the file is complete, and
+    /// Starts writing `recorder`; `done` runs on a writer thread when the file is complete, and
     /// `failed` as soon as a write fails, while the recording may still be running.
     public func start(
         _ recorder: Recorder, failed: (@Sendable (String) -> Void)? = nil, done: @escaping @Sendable (RecordingResult) -> Void
     ) {
-        pending.withLock { $0.append(Request(recorder: recorder, failed: failed, done: done)) }
-        wake.signal()
+        unopened.add(1, ordering: .sequentiallyConsistent)
+        toOpen.withLock { $0.append(Request(recorder: recorder, failed: failed, done: done, asked: DispatchTime.now().uptimeNanoseconds)) }
+        filesWake.signal()
     }
 
-    /// Finishes what is in progress and stops the thread.
+    /// Drain passes so far, the longest of them, and the longest wait for a file to be opened.
+    public var passes: (count: Int, longestSeconds: Double, longestOpenWaitSeconds: Double) {
+        (
+            passCount.load(ordering: .relaxed), Double(longestPassNs.load(ordering: .relaxed)) / 1e9,
+            Double(longestOpenWaitNs.load(ordering: .relaxed)) / 1e9
+        )
+    }
+
+    /// Finishes what is in progress (files still to be opened are opened, written and closed)
+    /// and stops both threads.
     public func stop() {
-        stopping.withLock { $0 = true }
-        wake.signal()
-        stopped.wait()
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        drainWake.signal()
+        drainStopped.wait()
+        filesStopping.store(true, ordering: .sequentiallyConsistent)
+        filesWake.signal()
+        filesStopped.wait()
     }
 
-    private func run() {
+    private static func record(_ value: Int, into maximum: borrowing Atomic<Int>) {
+        if value > maximum.load(ordering: .relaxed) { maximum.store(value, ordering: .relaxed) }
+    }
+
+    private func filesLoop() {
+        while true {
+            let requests = toOpen.withLock { p in defer { p.removeAll() }; return p }
+            for r in requests {
+                do {
+                    let file = try Self.open(r.recorder.path + ".part", channels: r.recorder.channels)
+                    let a = Active(recorder: r.recorder, file: SoundFile(handle: file), frames: 0, failed: r.failed, done: r.done)
+                    opened.withLock { $0.append(a) }
+                    Self.record(Int(DispatchTime.now().uptimeNanoseconds - r.asked), into: longestOpenWaitNs)
+                } catch {
+                    let why = (error as? OpenError)?.description ?? "\(error)"
+                    r.failed?(why)
+                    r.done(RecordingResult(path: r.recorder.path, seconds: 0, droppedFrames: 0, failure: why))
+                    unopened.subtract(1, ordering: .sequentiallyConsistent)
+                }
+                drainWake.signal()
+            }
+            if !requests.isEmpty { continue }
+            // One close at a time, so that a recording started meanwhile is opened next.
+            let closing = toClose.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+            if let a = closing {
+                a.done(Self.close(a))
+                continue
+            }
+            if filesStopping.load(ordering: .sequentiallyConsistent) { break }
+            filesWake.wait()
+        }
+        filesStopped.signal()
+    }
+
+    private func drainLoop() {
         var active: [Active] = []
+        var closing: [Active] = []
         var batch = [Int16](repeating: 0, count: Self.batchFrames * Recorder.frameSamples * 2)
         var frameEnds = [Int](repeating: 0, count: Self.batchFrames)
         while true {
-            let (fresh, stop) = (pending.withLock { p in defer { p.removeAll() }; return p }, stopping.withLock { $0 })
-            for r in fresh {
-                do {
-                    let file = try Self.open(r.recorder.path + ".part", channels: r.recorder.channels)
-                    active.append(Active(recorder: r.recorder, file: file, frames: 0, failed: r.failed, done: r.done))
-                } catch let error as OpenError {
-                    r.failed?(error.description)
-                    r.done(RecordingResult(path: r.recorder.path, seconds: 0, droppedFrames: 0, failure: error.description))
-                } catch {
-                    r.failed?("\(error)")
-                    r.done(RecordingResult(path: r.recorder.path, seconds: 0, droppedFrames: 0, failure: "\(error)"))
-                }
+            let passStart = DispatchTime.now().uptimeNanoseconds
+            let stop = stopping.load(ordering: .sequentiallyConsistent)
+            let fresh = opened.withLock { p in defer { p.removeAll() }; return p }
+            if !fresh.isEmpty {
+                active.append(contentsOf: fresh)
+                unopened.subtract(fresh.count, ordering: .sequentiallyConsistent)
             }
             var i = 0
             while i < active.count {
                 let finishing = active[i].recorder.isFinishing  // read before draining: nothing is pushed after it
                 var frames = active[i].frames
                 let recorder = active[i].recorder
-                let file = active[i].file
+                let file = active[i].file.handle
                 var over = 0
                 var failure = active[i].failure
                 // Frames go to disk in batches: one write per recording per wake-up rather than one
@@ -119,12 +199,19 @@ public final class RecordingWriter: Sendable {
                 while true {
                     var samples = 0
                     var inBatch = 0
-                    while inBatch < Self.batchFrames, recorder.ring.pop({ frame in
-                        for k in 0..<frame.count { batch[samples + k] = frame.samples[k] }
-                        samples += frame.count
-                        frameEnds[inBatch] = samples
-                    }) {
-                        inBatch += 1
+                    // One block copy per frame: copying sample by sample through the array
+                    // (bounds and uniqueness checks on each) was about half the writer's CPU.
+                    batch.withUnsafeMutableBufferPointer { out in
+                        while inBatch < Self.batchFrames, recorder.ring.pop({ frame in
+                            let n = frame.count
+                            frame.samples.withUnsafeBufferPointer { src in
+                                (out.baseAddress! + samples).update(from: src.baseAddress!, count: n)
+                            }
+                            samples += n
+                            frameEnds[inBatch] = samples
+                        }) {
+                            inBatch += 1
+                        }
                     }
                     if inBatch == 0 { break }
                     let keep = failure == nil ? min(inBatch, max(0, recorder.maxFrames - frames)) : 0
@@ -149,20 +236,27 @@ public final class RecordingWriter: Sendable {
                 active[i].frames = frames
                 active[i].over += over
                 if finishing || stop {
-                    let a = active.remove(at: i)
-                    a.done(Self.close(a))
+                    closing.append(active.remove(at: i))
                     continue
                 }
                 i += 1
             }
-            if stop && active.isEmpty { break }
+            if !closing.isEmpty {
+                let handed = closing
+                closing.removeAll(keepingCapacity: true)
+                toClose.withLock { $0.append(contentsOf: handed) }
+                filesWake.signal()
+            }
+            Self.record(Int(DispatchTime.now().uptimeNanoseconds - passStart), into: longestPassNs)
+            passCount.add(1, ordering: .relaxed)
+            if stop && active.isEmpty && unopened.load(ordering: .sequentiallyConsistent) == 0 { break }
             if active.isEmpty {
-                wake.wait()
+                drainWake.wait()
             } else {
                 Thread.sleep(forTimeInterval: Self.interval)
             }
         }
-        stopped.signal()
+        drainStopped.signal()
     }
 
     struct OpenError: Error, CustomStringConvertible {
@@ -188,10 +282,10 @@ public final class RecordingWriter: Sendable {
 
     private static func close(_ a: Active) -> RecordingResult {
         let path = a.recorder.path
-        let error = sf_error(a.file)
+        let error = sf_error(a.file.handle)
         var failure = a.failure
-        if failure == nil, error != 0 { failure = String(cString: sf_strerror(a.file)) }
-        let closed = sf_close(a.file) == 0
+        if failure == nil, error != 0 { failure = String(cString: sf_strerror(a.file.handle)) }
+        let closed = sf_close(a.file.handle) == 0
         var result = RecordingResult(
             path: path, seconds: Double(a.frames * Recorder.frameSamples + a.partial) / 8000, droppedFrames: a.recorder.dropped + a.over, failure: failure)
         // What was written before a write failed is kept: libsndfile rewrites the header in place

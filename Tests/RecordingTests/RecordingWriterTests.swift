@@ -97,6 +97,52 @@ import Testing
         #expect(try read(path).samples.count == accepted * 160)
     }
 
+    /// A file whose creation hangs (here a FIFO with no reader yet, which blocks `open` the way a
+    /// stalled disk would) must not stop the recordings already running from being written.
+    @Test func aFileThatWillNotOpenDoesNotHoldUpTheOthers() throws {
+        let writer = RecordingWriter()
+        defer { writer.stop() }
+        let pathA = tempPath("a.wav")
+        let a = Recorder(path: pathA, maxSeconds: 60, bufferFrames: 64)
+        let boxA = ResultBox()
+        writer.start(a) { boxA.set($0) }
+        let deadline = Date().addingTimeInterval(5)
+        while !FileManager.default.fileExists(atPath: pathA + ".part"), Date() < deadline { usleep(5_000) }
+        #expect(FileManager.default.fileExists(atPath: pathA + ".part"))
+
+        let pathB = tempPath("b.wav")
+        try FileManager.default.createDirectory(atPath: (pathB as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        #expect(mkfifo(pathB + ".part", 0o600) == 0)
+        let b = Recorder(path: pathB, maxSeconds: 60)
+        let boxB = ResultBox()
+        writer.start(b) { boxB.set($0) }
+        usleep(100_000)  // the files thread is now inside open() for B
+
+        let sent = frames(50)
+        for f in sent { f.withUnsafeBufferPointer { _ = a.write($0) } }
+        let wanted = 44 + 50 * 160 * 2
+        var size = 0
+        while size < wanted, Date() < deadline.addingTimeInterval(5) {
+            size = (try? FileManager.default.attributesOfItem(atPath: pathA + ".part")[.size] as? Int) ?? 0
+            usleep(10_000)
+        }
+        #expect(size >= wanted, "A's frames were not written while B's file could not be opened (\(size) bytes)")
+        #expect(boxB.value == nil, "B's open was expected to still be blocked")
+
+        // Release B: a reader lets open() return; libsndfile then refuses a pipe for WAV.
+        let reader = open(pathB + ".part", O_RDONLY | O_NONBLOCK)
+        #expect(reader >= 0)
+        b.finish()
+        let resultB = try #require(waitFor(boxB))
+        close(reader)
+        #expect(resultB.failure?.contains("cannot create") == true, "\(String(describing: resultB.failure))")
+
+        a.finish()
+        let resultA = try #require(waitFor(boxA))
+        #expect(resultA.failure == nil && resultA.droppedFrames == 0 && resultA.seconds == 1.0)
+        #expect(try read(pathA).samples == sent.flatMap { $0 })
+    }
+
     @Test func anUnwritablePlaceIsAFailureWithTheReason() throws {
         let writer = RecordingWriter()
         defer { writer.stop() }
