@@ -94,6 +94,16 @@ for rate in $RATES; do
   echo "rate $rate/s: calls $calls, successful/failed ${ok/ /\/}, CONNECT $connected, ABANDON $abandoned, RINGNOANSWER $rona, daemon CPU $cpu %, RSS idle $idle KiB, peak $peak KiB at $peak_calls live calls, $per KiB per live call"
   pkill -f "sipp -sf $SCEN/agents_uas.xml" || true
   kill "$APID"; wait "$APID" 2>/dev/null || true
+  # Recordings, once the daemon has closed them all: how many, how many failed, frames dropped.
+  python3 - "$STATE/acdd.sqlite" <<'PY'
+import sqlite3, sys
+try:
+    n, failed, dropped = sqlite3.connect(sys.argv[1]).execute(
+        "select count(*), sum(status != 'complete'), coalesce(sum(dropped_frames), 0) from recording").fetchone()
+    print(f"  recordings: {n}, not complete {failed or 0}, frames dropped {dropped}")
+except sqlite3.Error as e:
+    print(f"  recordings: cannot read the index ({e})")
+PY
   if [ -n "$KEEP_LOGS" ]; then
     mkdir -p "$KEEP_LOGS/rate-$rate" && cp "$STATE/queue_log" "$STATE/acdd.log" "$WORK/stat-$rate.csv" "$KEEP_LOGS/rate-$rate/"
   fi

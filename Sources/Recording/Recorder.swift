@@ -48,7 +48,7 @@ public final class Recorder: @unchecked Sendable {
         let n = min(samples.count, Self.frameSamples * channels)
         let pushed = ring.push { frame in
             frame.samples.withUnsafeMutableBufferPointer { out in
-                for i in 0..<n { out[i] = samples[i] }
+                if n > 0 { out.baseAddress!.update(from: samples.baseAddress!, count: n) }
             }
             frame.count = n
         }

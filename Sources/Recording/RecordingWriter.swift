@@ -100,6 +100,7 @@ public final class RecordingWriter: Sendable {
     /// Longest wait from `start` until the drain thread could take the recording, in ns: its
     /// ring holds the frames meanwhile.
     private let longestOpenWaitNs = Atomic<Int>(0)
+    private let openCount = Atomic<Int>(0)
 
     public init() {
         let drain = Thread { [self] in drainLoop() }
@@ -128,6 +129,9 @@ public final class RecordingWriter: Sendable {
         )
     }
 
+    /// Files opened so far.
+    public var filesOpened: Int { openCount.load(ordering: .relaxed) }
+
     /// Finishes what is in progress (files still to be opened are opened, written and closed)
     /// and stops both threads.
     public func stop() {
@@ -151,6 +155,7 @@ public final class RecordingWriter: Sendable {
                     let file = try Self.open(r.recorder.path + ".part", channels: r.recorder.channels)
                     let a = Active(recorder: r.recorder, file: SoundFile(handle: file), frames: 0, failed: r.failed, done: r.done)
                     opened.withLock { $0.append(a) }
+                    openCount.add(1, ordering: .relaxed)
                     Self.record(Int(DispatchTime.now().uptimeNanoseconds - r.asked), into: longestOpenWaitNs)
                 } catch {
                     let why = (error as? OpenError)?.description ?? "\(error)"
@@ -186,6 +191,7 @@ public final class RecordingWriter: Sendable {
                 active.append(contentsOf: fresh)
                 unopened.subtract(fresh.count, ordering: .sequentiallyConsistent)
             }
+            let worked = !active.isEmpty
             var i = 0
             while i < active.count {
                 let finishing = active[i].recorder.isFinishing  // read before draining: nothing is pushed after it
@@ -247,8 +253,11 @@ public final class RecordingWriter: Sendable {
                 toClose.withLock { $0.append(contentsOf: handed) }
                 filesWake.signal()
             }
-            Self.record(Int(DispatchTime.now().uptimeNanoseconds - passStart), into: longestPassNs)
-            passCount.add(1, ordering: .relaxed)
+            if worked {
+                // A wake-up with nothing to drain (a stale signal) is not a pass.
+                Self.record(Int(DispatchTime.now().uptimeNanoseconds - passStart), into: longestPassNs)
+                passCount.add(1, ordering: .relaxed)
+            }
             if stop && active.isEmpty && unopened.load(ordering: .sequentiallyConsistent) == 0 { break }
             if active.isEmpty {
                 drainWake.wait()
