@@ -439,6 +439,9 @@ final class DaemonCore: @unchecked Sendable {
             "recordings": [
                 "enabled": .bool(config.recording.enabled), "in_progress": JSONValue(calls.recordingsInProgress),
                 "failed": JSONValue(recordingFailures), "directory": .string(config.paths.recordings),
+                "frames_dropped": JSONValue(calls.recordingFramesDropped),
+                "writer_longest_pass_ms": JSONValue(Int((recordingWriter?.passes.longestSeconds ?? 0) * 1000)),
+                "writer_longest_open_wait_ms": JSONValue(Int((recordingWriter?.passes.longestOpenWaitSeconds ?? 0) * 1000)),
             ],
             "registrations": JSONValue(registrar.allBindings.count),
             "acd": acdStatus(),

@@ -185,6 +185,7 @@ extension InboundCallService {
 
     private func recordingWritten(_ result: RecordingResult, unique: String, channels: Int, startedAt: Double) {
         let paused = recordings.removeValue(forKey: unique)?.pausedSeconds ?? 0
+        recordingFramesDropped += result.droppedFrames
         let entry = RecordingEntry(
             uniqueID: unique, path: result.path, channels: channels, startedAt: startedAt, seconds: result.seconds, bytes: result.bytes,
             sha256: result.sha256, status: result.failure == nil ? "complete" : "failed", failure: result.failure, droppedFrames: result.droppedFrames,

@@ -195,6 +195,9 @@ public final class InboundCallService: SessionLayerDelegate {
     public var acdRequest: ((ACDEvent, @escaping @Sendable (ACDError?) -> Void) -> Void)?
     /// Writes voicemails (and, later, call recordings) off the loops.
     public var recordingWriter: RecordingWriter?
+    /// Frames lost from finished recordings since start (writer behind, or past the maximum
+    /// length): each recording's own count is in its index row; this is the operators' total.
+    public internal(set) var recordingFramesDropped = 0
     /// Told of every voicemail saved, on the SIP loop (the index and the group's callbacks).
     public var onVoicemail: ((VoicemailEntry) -> Void)?
     /// Told of every call's call-detail record, on the SIP loop, when the call ends.

@@ -1,4 +1,4 @@
-import SIP
+@testable import SIP
 import SIPMessage
 import TestSupport
 import Testing
@@ -292,6 +292,36 @@ final class Recorder: SIPRequestHandler {
         #expect(stack.serverTransactionCount == 1)
         clock.advance(by: .milliseconds(1))
         #expect(stack.serverTransactionCount == 0)
+    }
+
+    /// Once the 2xx is ACKed only a record of the key stays: the transaction object leaves the
+    /// stack, a retransmitted INVITE is absorbed with nothing sent and not offered to the TU, and
+    /// Timer L still ends it 64*T1 after the 2xx, not after the ACK.
+    @Test func ackedInviteLeavesOnlyARecordUntilTimerL() throws {
+        let (stack, clock, transport, recorder) = setUp()
+        let invite = SIPFixtures.bytes(SIPFixtures.request(.invite))
+        stack.receive(invite, from: peer)
+        let tx = try #require(recorder.transactions.first)
+        tx.respond(.ok)
+        clock.advance(by: .seconds(2))
+        tx.receiveAck()
+        _ = transport.drain()
+        #expect(stack.serverTransactions.isEmpty)
+        #expect(stack.serverTransactionCount == 1)
+        stack.receive(invite, from: peer)
+        #expect(transport.drain().isEmpty)
+        #expect(recorder.transactions.count == 1)
+        #expect(stack.statistics.retransmissionsAbsorbed == 1)
+        tx.receiveAck()  // the dialog may report a retransmitted ACK: nothing happens
+        clock.advance(by: .milliseconds(30_000 - 1))
+        #expect(transport.drain().isEmpty)
+        #expect(stack.serverTransactionCount == 1)
+        clock.advance(by: .milliseconds(1))
+        #expect(stack.serverTransactionCount == 0)
+        #expect(clock.pendingCount == 0)
+        // After Timer L the same branch is a new request.
+        stack.receive(invite, from: peer)
+        #expect(recorder.transactions.count == 2)
     }
 
     /// No ACK within 64*T1: the TU is told to end the dialog (§13.3.1.4).

@@ -80,7 +80,8 @@ public final class SIPStack {
     var serverTransactions: [ServerTransactionKey: ServerTransaction] = [:]
     /// Non-INVITE server transactions that sent their final response over UDP and now only wait
     /// out Timer J (RFC 3261 §17.2.2, Completed): all that state needs is the response's bytes and
-    /// where they go. Under churn tens of thousands wait at once (issue 5), and the whole
+    /// where they go. INVITE transactions in Accepted with their 2xx ACKed wait here too, with no
+    /// bytes (they answer nothing). Under churn tens of thousands wait at once (issue 5), and the whole
     /// transaction with its request, machine and timer was 3,456 bytes each
     /// (bench/results/2026-11-23-transaction-memory.txt).
     var answered: [ServerTransactionKey: AnsweredRequest] = [:]
@@ -210,8 +211,10 @@ public final class SIPStack {
             return
         }
         if let record = answered[key] {
-            // Completed: the final response goes again (§17.2.2).
             statistics.retransmissionsAbsorbed += 1
+            // An INVITE in Accepted whose 2xx was ACKed: absorbed, nothing sent (RFC 6026 §8.7).
+            if record.bytes.isEmpty { return }
+            // Completed: the final response goes again (§17.2.2).
             didSend(request: false)
             transport.send(record.bytes, to: record.peer) { [weak self] _ in
                 if self?.answered[key]?.serial == record.serial { self?.answered[key] = nil }
@@ -353,7 +356,10 @@ public final class SIPStack {
     }
 
     /// A non-INVITE transaction's final response went out over UDP: keep only what Completed needs
-    /// until Timer J (`delay`) ends it.
+    /// until Timer J (`delay`) ends it. An INVITE in Accepted whose 2xx was ACKed comes with no
+    /// bytes: its record only absorbs retransmissions until Timer L. Expiries are kept in arrival
+    /// order; all are 64*T1 from a recent moment, so one that is due behind a later one is
+    /// forgotten late by at most the gap between its 2xx and its ACK.
     func retire(_ server: ServerTransaction, response bytes: [UInt8], after delay: Duration) {
         forget(server)
         answeredSerial &+= 1
@@ -381,7 +387,8 @@ public final class SIPStack {
     }
 }
 
-/// What is left of a non-INVITE server transaction in Completed (see `SIPStack.answered`).
+/// What is left of a non-INVITE server transaction in Completed, or of an ACKed INVITE in
+/// Accepted (no bytes), see `SIPStack.answered`.
 struct AnsweredRequest {
     let bytes: [UInt8]
     let peer: SIPPeer

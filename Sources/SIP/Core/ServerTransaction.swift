@@ -28,6 +28,8 @@ public final class ServerTransaction {
     private var timers = TransactionTimerSet()
     /// The last response as sent, for retransmissions.
     private var lastSentBytes: [UInt8]?
+    /// When Timer L ends Accepted (an INVITE answered with a 2xx).
+    private var timerLDeadline: Duration?
 
     init(stack: SIPStack, key: ServerTransactionKey, request: SIPRequest, source: SIPPeer, responsePeer: SIPPeer) {
         self.stack = stack
@@ -89,6 +91,16 @@ public final class ServerTransaction {
     /// An ACK for a non-2xx, or the dialog layer reporting the ACK of our 2xx.
     public func receiveAck() {
         step { $0.receiveAck() } nonInvite: { _ in [] }
+        // Accepted and ACKed: until Timer L the transaction only absorbs INVITE retransmissions,
+        // which a record of its key does as well (`SIPStack.answered`, with no bytes). At 500
+        // calls/s some 16,000 INVITE transactions wait out Timer L at once.
+        if case .invite(let m) = machine, m.onlyAbsorbs, let stack, let timerL = timerLDeadline {
+            timers.cancelAll()
+            onCancel = nil
+            onFailure = nil
+            lastSentBytes = nil
+            stack.retire(self, response: [], after: max(.zero, timerL - stack.scheduler.now))
+        }
     }
 
     private func timerFired(_ timer: TransactionTimer) {
@@ -149,6 +161,7 @@ public final class ServerTransaction {
                 stack.retire(self, response: lastSentBytes ?? [], after: delay)
                 lastSentBytes = nil
             case .startTimer(let timer, let delay):
+                if timer == .l { timerLDeadline = stack.scheduler.now + delay }
                 timers.start(timer, after: delay, on: stack.scheduler) { [weak self] in self?.timerFired(timer) }
             case .cancelTimer(let timer):
                 timers.cancel(timer)

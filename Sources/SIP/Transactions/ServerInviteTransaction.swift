@@ -36,6 +36,9 @@ public struct ServerInviteTransaction: Sendable {
     private var sent = false
     private var retransmitInterval: Duration
     private var ackReceived = false
+    /// In Accepted with the 2xx ACKed: nothing is left to send, only INVITE retransmissions to
+    /// absorb until Timer L.
+    var onlyAbsorbs: Bool { state == .accepted && ackReceived }
 
     public init(request: SIPRequest, reliable: Bool, timers: SIPTimerValues) {
         precondition(request.method == .invite, "ServerInviteTransaction carries INVITE only")
