@@ -108,11 +108,11 @@ extension InboundCallService {
         let now = scheduler.wallClock
         let unique = call.summary.uniqueID
         let path = "\(rules.directory)/\(Self.dayFolder(now))/\(unique).wav"
-        // 16 frames (0.32 s, 10 KiB in stereo) per call: the writer drains every 100 ms and, with
-        // files opened and closed on their own thread, its passes over 3,000 recordings took at
-        // most 38 ms with no dropped frame; 32-frame rings cost 12 KiB more per live call at 500
-        // calls/s and dropped no fewer (bench/README.md, "Recording writer").
-        let recorder = Recorder(path: path, maxSeconds: rules.maxSeconds, channels: rules.channels, bufferFrames: 16)
+        // 32 frames (0.64 s, 20 KiB in stereo) per call. 16 frames took 12 KiB less per live
+        // call at 500 calls/s, but lost frames in 2 of 6 such runs: a drain pass of 226 ms, or a
+        // file that waited 237 ms to be created, on a saturated 2-core machine (bench/README.md,
+        // "Recording writer").
+        let recorder = Recorder(path: path, maxSeconds: rules.maxSeconds, channels: rules.channels, bufferFrames: 32)
         let box = NIOLoopBoundBox<BridgeRecordingTap?>.makeEmptyBox(valueType: BridgeRecordingTap.self, eventLoop: callerLease.loop)
         let state = CallRecordingState(recorder: recorder, startedAt: now, tap: box)
         call.recording = state

@@ -28,8 +28,8 @@ public struct RecordingResult: Sendable, Equatable {
 /// valid header.
 ///
 /// Two threads, so that file-system work never delays the frames already waiting:
-/// - `recording-writer` drains: while recordings run it wakes every 100 ms and writes what every
-///   recorder's ring holds; with none it waits to be given one.
+/// - `recording-writer` drains: while recordings run it starts a pass every 100 ms and writes what
+///   every recorder's ring holds; with none it waits to be given one.
 /// - `recording-files` opens new files and closes finished ones (header, rename, SHA-256 read
 ///   back), opens first: a new recording's frames wait in its ring until its file is open.
 ///   Creating a file took about 0.9 ms on the bench machine's disk (ext4 without a journal,
@@ -262,7 +262,13 @@ public final class RecordingWriter: Sendable {
             if active.isEmpty {
                 drainWake.wait()
             } else {
-                Thread.sleep(forTimeInterval: Self.interval)
+                // Passes start every 100 ms, not 100 ms after the last one ended: a ring then
+                // waits for one pass or the interval, whichever is longer, not for both. With
+                // the pause after each pass, one pass of 226 ms on a saturated machine left some
+                // 16-frame rings (0.32 s) waiting too long.
+                let next = passStart + UInt64(Self.interval * 1e9)
+                let now = DispatchTime.now().uptimeNanoseconds
+                if next > now { Thread.sleep(forTimeInterval: Double(next - now) / 1e9) }
             }
         }
         drainStopped.signal()
