@@ -109,9 +109,9 @@ extension InboundCallService {
         let unique = call.summary.uniqueID
         let path = "\(rules.directory)/\(Self.dayFolder(now))/\(unique).wav"
         // 32 frames (0.64 s, 20 KiB in stereo) per call. 16 frames took 12 KiB less per live
-        // call at 500 calls/s, but lost frames in 2 of 6 such runs: a drain pass of 226 ms, or a
-        // file that waited 237 ms to be created, on a saturated 2-core machine (bench/README.md,
-        // "Recording writer").
+        // call at 500 calls/s, but lost frames in 3 of 9 such runs: a drain pass of 226 ms, or
+        // a file that waited up to 285 ms to be created, on a saturated 2-core machine
+        // (bench/README.md, "Recording writer").
         let recorder = Recorder(path: path, maxSeconds: rules.maxSeconds, channels: rules.channels, bufferFrames: 32)
         let box = NIOLoopBoundBox<BridgeRecordingTap?>.makeEmptyBox(valueType: BridgeRecordingTap.self, eventLoop: callerLease.loop)
         let state = CallRecordingState(recorder: recorder, startedAt: now, tap: box)
