@@ -212,6 +212,16 @@ final class Recorder: SIPRequestHandler {
         return (stack, clock, transport, recorder)
     }
 
+    /// An INVITE received and answered 200 OK: the set-up, the INVITE's bytes and its transaction.
+    func answeredInvite() throws -> (SIPStack, ManualScheduler, FakeTransport, Recorder, [UInt8], ServerTransaction) {
+        let (stack, clock, transport, recorder) = setUp()
+        let invite = SIPFixtures.bytes(SIPFixtures.request(.invite))
+        stack.receive(invite, from: peer)
+        let tx = try #require(recorder.transactions.first)
+        tx.respond(.ok)
+        return (stack, clock, transport, recorder, invite, tx)
+    }
+
     /// 100 Trying goes out at once; a retransmitted INVITE gets the latest provisional again and
     /// is not offered to the TU twice.
     @Test func inviteTryingAndRetransmission() throws {
@@ -271,11 +281,7 @@ final class Recorder: SIPRequestHandler {
     /// A 2xx is retransmitted (T1 doubling to T2) until the dialog reports the ACK; Timer L ends the
     /// transaction and INVITE retransmissions meanwhile are absorbed silently.
     @Test func inviteSuccessRetransmittedUntilAck() throws {
-        let (stack, clock, transport, recorder) = setUp()
-        let invite = SIPFixtures.bytes(SIPFixtures.request(.invite))
-        stack.receive(invite, from: peer)
-        let tx = try #require(recorder.transactions.first)
-        tx.respond(.ok)
+        let (stack, clock, transport, _, invite, tx) = try answeredInvite()
         transport.sent.removeAll()
         clock.advance(by: .milliseconds(499))
         #expect(transport.drain().isEmpty)
@@ -298,11 +304,7 @@ final class Recorder: SIPRequestHandler {
     /// stack, a retransmitted INVITE is absorbed with nothing sent and not offered to the TU, and
     /// Timer L still ends it 64*T1 after the 2xx, not after the ACK.
     @Test func ackedInviteLeavesOnlyARecordUntilTimerL() throws {
-        let (stack, clock, transport, recorder) = setUp()
-        let invite = SIPFixtures.bytes(SIPFixtures.request(.invite))
-        stack.receive(invite, from: peer)
-        let tx = try #require(recorder.transactions.first)
-        tx.respond(.ok)
+        let (stack, clock, transport, recorder, invite, tx) = try answeredInvite()
         clock.advance(by: .seconds(2))
         tx.receiveAck()
         _ = transport.drain()
