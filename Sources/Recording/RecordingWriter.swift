@@ -35,7 +35,7 @@ public struct RecordingResult: Sendable, Equatable {
 ///   Creating a file took about 0.9 ms on the bench machine's disk (ext4 without a journal,
 ///   which passes over recently deleted inodes one by one); when the same thread also drained,
 ///   opening 1,000 files at once held every ring for 0.9 s and dropped frames (bench/README.md,
-///   "Recording throughput").
+///   "Recording writer").
 ///
 /// A write that fails (a full disk, a file-size limit) stops that recording's writing at once: its
 /// frames are drained and dropped from then on, `failed` is told (an alarm while the call still
@@ -93,12 +93,12 @@ public final class RecordingWriter: Sendable {
     private let drainWake = DispatchSemaphore(value: 0)
     private let filesWake = DispatchSemaphore(value: 0)
     /// Longest time one drain pass over the recordings took, in ns. A recording loses frames when
-    /// the gap between two visits, a pass plus the pause, exceeds what its ring holds; this shows
-    /// how close the writer came.
+    /// the gap between two visits (the longer of a pass and the interval) exceeds what its ring
+    /// holds; this shows how close the writer came.
     private let longestPassNs = Atomic<Int>(0)
     private let passCount = Atomic<Int>(0)
-    /// Longest wait from `start` until the drain thread could take the recording, in ns: its
-    /// ring holds the frames meanwhile.
+    /// Longest wait from `start` until the recording's file was open and handed to the drain
+    /// thread, in ns: its ring holds the frames meanwhile.
     private let longestOpenWaitNs = Atomic<Int>(0)
     private let openCount = Atomic<Int>(0)
 
