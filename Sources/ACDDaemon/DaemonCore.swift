@@ -442,6 +442,7 @@ final class DaemonCore: @unchecked Sendable {
                 "frames_dropped": JSONValue(calls.recordingFramesDropped),
                 "writer_longest_pass_ms": JSONValue(Int((recordingWriter?.passes.longestSeconds ?? 0) * 1000)),
                 "writer_longest_open_wait_ms": JSONValue(Int((recordingWriter?.passes.longestOpenWaitSeconds ?? 0) * 1000)),
+                "frame_pool_kib": JSONValue(calls.recordingFrameBytes / 1024),
             ],
             "registrations": JSONValue(registrar.allBindings.count),
             "acd": acdStatus(),

@@ -108,11 +108,12 @@ extension InboundCallService {
         let now = scheduler.wallClock
         let unique = call.summary.uniqueID
         let path = "\(rules.directory)/\(Self.dayFolder(now))/\(unique).wav"
-        // 32 frames (0.64 s, 20 KiB in stereo) per call. 16 frames took 12 KiB less per live
-        // call at 500 calls/s, but lost frames in 3 of 9 such runs: a drain pass of 226 ms, or
-        // a file that waited up to 285 ms to be created, on a saturated 2-core machine
-        // (bench/README.md, "Recording writer").
-        let recorder = Recorder(path: path, maxSeconds: rules.maxSeconds, channels: rules.channels, bufferFrames: 32)
+        // 64 frames (1.28 s) may wait per call. The ring holds only pointers (1 KiB); the
+        // samples wait in the caller's loop's pool, which grows only with what waits at once
+        // (bench/README.md, "Frame pool"). Before the pool, a 32-frame ring cost 20 KiB per call
+        // whether full or not, and 16-frame rings lost frames behind a 226 ms drain pass.
+        let recorder = Recorder(
+            path: path, maxSeconds: rules.maxSeconds, channels: rules.channels, bufferFrames: 64, pool: framePool(for: callerLease))
         let box = NIOLoopBoundBox<BridgeRecordingTap?>.makeEmptyBox(valueType: BridgeRecordingTap.self, eventLoop: callerLease.loop)
         let state = CallRecordingState(recorder: recorder, startedAt: now, tap: box)
         call.recording = state

@@ -217,6 +217,9 @@ public final class InboundCallService: SessionLayerDelegate {
     public var crmLookup: ((String, @escaping @Sendable (CRMCustomer?) -> Void) -> Void)?
     /// Recordings not yet complete, by the call's unique id (they outlive the call briefly).
     var recordings: [String: CallRecordingState] = [:]
+    /// Each media loop's frame pool: a recording is fed on its caller's loop, so its frames wait
+    /// in that loop's pool (one producer thread per pool, as `FramePool` requires).
+    var framePools: [ObjectIdentifier: FramePool] = [:]
     /// Where agents' phones are: registered contacts by user.
     public var bindings: ((String) -> [SIPBinding])?
     static let conferenceRoom = "conference-test"
@@ -434,6 +437,18 @@ public final class InboundCallService: SessionLayerDelegate {
     // MARK: Media
 
     /// Runs `body` with the leg's stream on the leg's media loop.
+    /// The frame pool of the media loop `lease` lives on.
+    func framePool(for lease: RTPPortLease) -> FramePool {
+        let key = ObjectIdentifier(lease.loop)
+        if let pool = framePools[key] { return pool }
+        let pool = FramePool()
+        framePools[key] = pool
+        return pool
+    }
+
+    /// Bytes the media loops' frame pools hold (frames waiting for the writer, and free blocks).
+    public var recordingFrameBytes: Int { framePools.values.reduce(0) { $0 + $1.bytes } }
+
     func onMedia(_ lease: RTPPortLease, _ body: @escaping @Sendable (RTPStream) -> Void) {
         let stream = lease.stream
         if lease.loop.inEventLoop { body(stream) } else { lease.loop.execute { body(stream) } }

@@ -79,7 +79,7 @@ extension InboundCallService {
         let now = scheduler.wallClock
         let day = Self.dayFolder(now)
         let path = "\(directory)/\(day)/\(call.summary.uniqueID).wav"
-        let recorder = Recorder(path: path, maxSeconds: policy.voicemailMaxSeconds)
+        let recorder = Recorder(path: path, maxSeconds: policy.voicemailMaxSeconds, pool: framePool(for: lease))
         let recording = VoicemailRecording(recorder: recorder, box: box, startedAt: now)
         call.voicemail = recording
         let message = VoicemailEntry(

@@ -3,18 +3,19 @@ import LockFree
 
 /// One recording in progress: what a media loop hands to the writer thread.
 ///
-/// The media loop (the only producer) copies each 20 ms frame into a preallocated slot of an
-/// `SPSCRing` and goes on; the writer thread (the only consumer) drains it to disk. When the ring
-/// is full (a slow disk) the frame is dropped and counted, never waited for, so RTP is not stalled
+/// The media loop (the only producer) copies each 20 ms frame into a block of its `FramePool` and
+/// pushes the block's pointer onto an `SPSCRing`; the writer thread (the only consumer) drains the
+/// ring to disk and hands the blocks back. When the ring is full or the pool exhausted (a slow
+/// disk) the frame is dropped and counted, never waited for, so RTP is not stalled
 /// (ARCHITECTURE.md, "Threads and the lock-free seams").
 public final class Recorder: @unchecked Sendable {
     // Unchecked: `ring` is single-producer/single-consumer by contract (media loop / writer);
     // the flags and counters are atomics.
 
-    /// One frame: up to `Recorder.frameSamples` samples per channel, interleaved, filled in place.
-    public struct Frame {
-        public var samples: [Int16]
-        public var count: Int
+    /// One frame waiting: a pool block holding `count` samples (interleaved when stereo).
+    struct Frame {
+        var block: UnsafeMutablePointer<Int16>?
+        var count: Int
     }
 
     /// 20 ms at 8 kHz, per channel.
@@ -25,20 +26,24 @@ public final class Recorder: @unchecked Sendable {
     /// 1 (mono) or 2 (stereo: caller left, agent right).
     public let channels: Int
     let ring: SPSCRing<Frame>
+    /// Where the frames' samples wait; shared with the other recordings fed by the same thread.
+    let pool: FramePool
     private let droppedFrames = ManagedAtomic<Int>(0)
     private let finishing = ManagedAtomic<Bool>(false)
     private let pausedFlag = ManagedAtomic<Bool>(false)
     /// Longest recording kept, in frames; more is dropped (and counted) rather than written.
     public let maxFrames: Int
 
-    /// `bufferFrames` frames of audio may wait for the writer (256 frames = 5.1 s by default).
-    public init(path: String, maxSeconds: Int, channels: Int = 1, bufferFrames: Int = 256) {
+    /// `bufferFrames` frames of audio may wait for the writer (256 frames = 5.1 s by default); a
+    /// waiting frame costs 16 bytes here and its samples' block in `pool`. Every recording of one
+    /// pool must be written from one thread; without one given, the recording has a pool of its own.
+    public init(path: String, maxSeconds: Int, channels: Int = 1, bufferFrames: Int = 256, pool: FramePool = FramePool()) {
         precondition(channels == 1 || channels == 2)
         self.path = path
         self.channels = channels
         self.maxFrames = maxSeconds * 50
-        let size = Recorder.frameSamples * channels
-        ring = SPSCRing(capacity: bufferFrames) { Frame(samples: [Int16](repeating: 0, count: size), count: 0) }
+        self.pool = pool
+        ring = SPSCRing(capacity: bufferFrames) { Frame(block: nil, count: 0) }
     }
 
     /// Media loop: hands one frame (interleaved when stereo) over; false (and counted) when the
@@ -46,13 +51,19 @@ public final class Recorder: @unchecked Sendable {
     @discardableResult
     public func write(_ samples: UnsafeBufferPointer<Int16>) -> Bool {
         let n = min(samples.count, Self.frameSamples * channels)
+        guard let block = pool.take() else {
+            droppedFrames.wrappingIncrement(ordering: .relaxed)
+            return false
+        }
+        if n > 0 { block.update(from: samples.baseAddress!, count: n) }
         let pushed = ring.push { frame in
-            frame.samples.withUnsafeMutableBufferPointer { out in
-                if n > 0 { out.baseAddress!.update(from: samples.baseAddress!, count: n) }
-            }
+            frame.block = block
             frame.count = n
         }
-        if !pushed { droppedFrames.wrappingIncrement(ordering: .relaxed) }
+        if !pushed {
+            pool.putBack(block)
+            droppedFrames.wrappingIncrement(ordering: .relaxed)
+        }
         return pushed
     }
 

@@ -183,6 +183,14 @@ public final class RecordingWriter: Sendable {
         var closing: [Active] = []
         var batch = [Int16](repeating: 0, count: Self.batchFrames * Recorder.frameSamples * 2)
         var frameEnds = [Int](repeating: 0, count: Self.batchFrames)
+        // Drained blocks go back to their pools in batches: one hand-back per pool per pass (or
+        // per 512 blocks), not one per frame.
+        var handBack: [(pool: FramePool, blocks: [UnsafeMutablePointer<Int16>])] = []
+        func giveBack(_ p: Int) {
+            guard !handBack[p].blocks.isEmpty, handBack[p].pool.giveBack(handBack[p].blocks) else { return }
+            handBack[p].blocks = []
+            handBack[p].blocks.reserveCapacity(512)
+        }
         while true {
             let passStart = DispatchTime.now().uptimeNanoseconds
             let stop = stopping.load(ordering: .sequentiallyConsistent)
@@ -200,6 +208,13 @@ public final class RecordingWriter: Sendable {
                 let file = active[i].file.handle
                 var over = 0
                 var failure = active[i].failure
+                let pool: Int
+                if let p = handBack.firstIndex(where: { $0.pool === recorder.pool }) {
+                    pool = p
+                } else {
+                    pool = handBack.count
+                    handBack.append((recorder.pool, []))
+                }
                 // Frames go to disk in batches: one write per recording per wake-up rather than one
                 // per 20 ms frame (bench/README.md, "Recording throughput").
                 while true {
@@ -210,9 +225,10 @@ public final class RecordingWriter: Sendable {
                     batch.withUnsafeMutableBufferPointer { out in
                         while inBatch < Self.batchFrames, recorder.ring.pop({ frame in
                             let n = frame.count
-                            frame.samples.withUnsafeBufferPointer { src in
-                                (out.baseAddress! + samples).update(from: src.baseAddress!, count: n)
-                            }
+                            let block = frame.block!
+                            (out.baseAddress! + samples).update(from: block, count: n)
+                            handBack[pool].blocks.append(block)
+                            frame.block = nil
                             samples += n
                             frameEnds[inBatch] = samples
                         }) {
@@ -220,6 +236,7 @@ public final class RecordingWriter: Sendable {
                         }
                     }
                     if inBatch == 0 { break }
+                    if handBack[pool].blocks.count >= 512 { giveBack(pool) }
                     let keep = failure == nil ? min(inBatch, max(0, recorder.maxFrames - frames)) : 0
                     over += inBatch - keep
                     guard keep > 0 else { continue }
@@ -247,6 +264,9 @@ public final class RecordingWriter: Sendable {
                 }
                 i += 1
             }
+            for p in handBack.indices { giveBack(p) }
+            // Pools no recording uses any more (their blocks all back) are let go.
+            handBack.removeAll { entry in entry.blocks.isEmpty && !active.contains { $0.recorder.pool === entry.pool } }
             if !closing.isEmpty {
                 let handed = closing
                 closing.removeAll(keepingCapacity: true)

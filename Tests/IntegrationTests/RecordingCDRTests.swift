@@ -103,6 +103,9 @@ import TestSupport
         let sum = try run("/usr/bin/sha256sum", [path])
         #expect(info["sha256"]?.stringValue == String(sum.output.prefix(64)))
         #expect(try cdrs(daemon).first?["recording_status"] == "complete")
+        // The frames waited in the media loop's pool: one 40 KiB chunk at least, kept.
+        let recordings = try #require(daemon.status()["recordings"])
+        #expect(recordings["frames_dropped"] == 0 && (recordings["frame_pool_kib"]?.doubleValue ?? 0) >= 40, "\(recordings)")
 
         // The file: stereo, as long as the bridged part, the caller on the left, the agent on
         // the right, silence where it was paused, and the audio after the pause where it was sent.

@@ -10,7 +10,12 @@ import Testing
     /// Pops everything the feed handed to the recorder.
     func drain(_ recorder: Recorder) -> [[Int16]] {
         var frames: [[Int16]] = []
-        while recorder.ring.pop({ f in frames.append(Array(f.samples[0..<f.count])) }) {}
+        var blocks: [UnsafeMutablePointer<Int16>] = []
+        while recorder.ring.pop({ f in
+            frames.append(Array(UnsafeBufferPointer(start: f.block, count: f.count)))
+            blocks.append(f.block!)
+        }) {}
+        #expect(recorder.pool.giveBack(blocks))
         return frames
     }
 
