@@ -92,8 +92,9 @@ for rate in $RATES; do
   cpu=$(python3 -c "print(round(100*($t1-$t0)/$(getconf CLK_TCK)/($s1-$s0),1))")
   per=$(python3 -c "print(round(($peak-$idle)/$peak_calls,1) if $peak_calls else 'n/a')")
   echo "rate $rate/s: calls $calls, successful/failed ${ok/ /\/}, CONNECT $connected, ABANDON $abandoned, RINGNOANSWER $rona, daemon CPU $cpu %, RSS idle $idle KiB, peak $peak KiB at $peak_calls live calls, $per KiB per live call"
-  # The recording writer's margins over the run: each call's ring holds 640 ms.
-  .build/release/acdctl --socket "$STATE/acdd.sock" --json status | python3 -c 'import json,sys; r=json.load(sys.stdin)["recordings"]; print("  recording writer: longest drain pass %s ms, longest wait for a file to open %s ms" % (r.get("writer_longest_pass_ms"), r.get("writer_longest_open_wait_ms")))' || true
+  # The recording writer's margins over the run (each call's ring holds 1.28 s), and what the
+  # media loops' frame pools grew to.
+  .build/release/acdctl --socket "$STATE/acdd.sock" --json status | python3 -c 'import json,sys; r=json.load(sys.stdin)["recordings"]; print("  recording writer: longest drain pass %s ms, longest wait for a file to open %s ms; frame pools %s KiB" % (r.get("writer_longest_pass_ms"), r.get("writer_longest_open_wait_ms"), r.get("frame_pool_kib")))' || true
   pkill -f "sipp -sf $SCEN/agents_uas.xml" || true
   kill "$APID"; wait "$APID" 2>/dev/null || true
   # Recordings, once the daemon has closed them all: how many, how many failed, frames dropped.
