@@ -83,20 +83,31 @@ func probeRetransmissions(
         #expect(stack.clientTransactionCount == 0)
     }
 
-    /// RFC 6026: 2xx retransmissions reach the TU (it ACKs them) until Timer M.
+    /// RFC 6026: 2xx retransmissions and a fork's 2xx reach the TU (it ACKs them) until Timer M;
+    /// a provisional is absorbed. Only a record waits: the transaction object leaves the stack and
+    /// no timer of its own runs. After Timer M a 2xx is stray: the session layer's handler has it.
     @Test func successAcceptedStateAndTimerM() {
         let (stack, clock, _) = SIPFixtures.stack()
-        var count = 0
+        var tags: [String?] = []
+        var stray: [String?] = []
+        stack.strayInviteSuccessHandler = { response, _ in stray.append(response.to.tag) }
         let invite = SIPFixtures.request(.invite, branch: stack.makeBranch())
-        stack.sendRequest(invite, to: peer) { if case .response = $0 { count += 1 } }
-        let ok = SIPFixtures.response(to: invite, .ok).serialized()
-        stack.receive(ok, from: peer)
-        stack.receive(ok, from: peer)
-        #expect(count == 2)
+        weak let transaction = stack.sendRequest(invite, to: peer) { if case .response(let r) = $0 { tags.append(r.to.tag) } }
+        let ok = SIPFixtures.response(to: invite, .ok)
+        stack.receive(ok.serialized(), from: peer)
+        #expect(transaction == nil && stack.clientTransactions.isEmpty && clock.pendingCount == 1, "only the records' sweep runs")
+        stack.receive(ok.serialized(), from: peer)
+        var fork = ok
+        fork.to.tag = "callee2"
+        stack.receive(fork.serialized(), from: peer)
+        stack.receive(SIPFixtures.response(to: invite, .ringing).serialized(), from: peer)
+        #expect(tags == ["callee1", "callee1", "callee2"] && stray.isEmpty)
         clock.advance(by: .milliseconds(31_999))
         #expect(stack.clientTransactionCount == 1)
         clock.advance(by: .milliseconds(1))
-        #expect(stack.clientTransactionCount == 0)
+        #expect(stack.clientTransactionCount == 0 && clock.pendingCount == 0)
+        stack.receive(ok.serialized(), from: peer)
+        #expect(tags.count == 3 && stray == ["callee1"])
     }
 
     /// Over TCP nothing is retransmitted, Timer B still bounds the wait, and Timer D is zero.

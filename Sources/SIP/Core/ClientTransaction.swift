@@ -106,6 +106,12 @@ public final class ClientTransaction {
                 stack.transport.send(bytes, to: peer) { [weak self] _ in self?.transportFailed() }
             case .send(.response), .resend:
                 break
+            case .startTimer(.m, let delay):
+                // Accepted: a record that passes 2xx up replaces this object until Timer M
+                // (`SIPStack.accepted`). Tens of thousands wait out Timer M at once under churn.
+                timers.cancelAll()
+                stack.retire(self, deliver: onEvent ?? { _ in }, after: delay)
+                onEvent = nil
             case .startTimer(let timer, let delay):
                 timers.start(timer, after: delay, on: stack.scheduler) { [weak self] in self?.timerFired(timer) }
             case .cancelTimer(let timer):

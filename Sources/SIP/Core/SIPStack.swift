@@ -84,13 +84,13 @@ public final class SIPStack {
     /// bytes (they answer nothing). Under churn tens of thousands wait at once (issue 5), and the whole
     /// transaction with its request, machine and timer was 3,456 bytes each
     /// (bench/results/2026-11-23-transaction-memory.txt).
-    var answered: [ServerTransactionKey: AnsweredRequest] = [:]
-    /// When each answered request may be forgotten, oldest first. Timer J has one length, so
-    /// deadlines arrive in order and one timer for the oldest serves them all; an entry whose
-    /// serial no longer matches (the record was dropped after a send failure) is skipped.
-    var answeredExpiry = CircularBuffer<(key: ServerTransactionKey, serial: UInt32, deadline: Duration)>()
-    var answeredSerial: UInt32 = 0
-    var answeredSweep: SIPTimerToken?
+    var answered = ExpiringRecords<ServerTransactionKey, AnsweredRequest>()
+    /// INVITE client transactions in Accepted (RFC 6026): until Timer M every 2xx that matches,
+    /// a retransmission or a fork's answer, goes to the TU, which ACKs it (and hangs a fork up).
+    /// That needs only where to send it; the transaction with its request and timers goes.
+    var accepted = ExpiringRecords<ClientTransactionKey, (ClientTransaction.Event) -> Void>()
+    /// One sweep for both kinds of record: all wait 64*T1.
+    var recordSweep: SIPTimerToken?
     var clientTransactions: [ClientTransactionKey: ClientTransaction] = [:]
     var idCounter: UInt64 = 0
     var rng = SystemRandomNumberGenerator()
@@ -105,7 +105,8 @@ public final class SIPStack {
 
     /// Server transactions still alive, including those that only absorb retransmissions.
     public var serverTransactionCount: Int { serverTransactions.count + answered.count }
-    public var clientTransactionCount: Int { clientTransactions.count }
+    /// Client transactions still alive, including INVITEs in Accepted kept as records.
+    public var clientTransactionCount: Int { clientTransactions.count + accepted.count }
 
     // MARK: Identifiers
 
@@ -210,15 +211,13 @@ public final class SIPStack {
             existing.receiveRetransmission()
             return
         }
-        if let record = answered[key] {
+        if let record = answered[key], let serial = answered.serial(of: key) {
             statistics.retransmissionsAbsorbed += 1
             // An INVITE in Accepted whose 2xx was ACKed: absorbed, nothing sent (RFC 6026 §8.7).
             if record.bytes.isEmpty { return }
             // Completed: the final response goes again (§17.2.2).
             didSend(request: false)
-            transport.send(record.bytes, to: record.peer) { [weak self] _ in
-                if self?.answered[key]?.serial == record.serial { self?.answered[key] = nil }
-            }
+            transport.send(record.bytes, to: record.peer) { [weak self] _ in self?.answered.remove(key, serial: serial) }
             return
         }
         let transaction = ServerTransaction(
@@ -299,8 +298,14 @@ public final class SIPStack {
             statistics.strayResponses += 1
             return
         }
-        if let transaction = clientTransactions[ClientTransactionKey(branch: branch, method: response.cseq.method)] {
+        let key = ClientTransactionKey(branch: branch, method: response.cseq.method)
+        if let transaction = clientTransactions[key] {
             transaction.receive(response)
+            return
+        }
+        if let deliver = accepted[key] {
+            // Accepted (RFC 6026 §8.4): a 2xx goes up, anything else is absorbed.
+            if response.status.isSuccess { deliver(.response(response)) }
             return
         }
         statistics.strayResponses += 1
@@ -362,23 +367,27 @@ public final class SIPStack {
     /// forgotten late by at most the gap between its 2xx and its ACK.
     func retire(_ server: ServerTransaction, response bytes: [UInt8], after delay: Duration) {
         forget(server)
-        answeredSerial &+= 1
-        answered[server.key] = AnsweredRequest(bytes: bytes, peer: server.responsePeer, serial: answeredSerial)
-        answeredExpiry.append((server.key, answeredSerial, scheduler.now + delay))
-        if answeredSweep == nil { armAnsweredSweep() }
+        answered.insert(AnsweredRequest(bytes: bytes, peer: server.responsePeer), for: server.key, until: scheduler.now + delay)
+        armRecordSweep()
     }
 
-    private func armAnsweredSweep() {
-        guard let oldest = answeredExpiry.first else { return }
-        answeredSweep = scheduler.schedule(after: max(.zero, oldest.deadline - scheduler.now)) { [weak self] in
+    /// An INVITE client transaction entered Accepted: only a record that passes 2xx responses to
+    /// `deliver` stays, until Timer M (`delay`).
+    func retire(_ client: ClientTransaction, deliver: @escaping (ClientTransaction.Event) -> Void, after delay: Duration) {
+        forget(client)
+        accepted.insert(deliver, for: client.key, until: scheduler.now + delay)
+        armRecordSweep()
+    }
+
+    private func armRecordSweep() {
+        guard recordSweep == nil, let next = [answered.nextDeadline, accepted.nextDeadline].compactMap({ $0 }).min() else { return }
+        recordSweep = scheduler.schedule(after: max(.zero, next - scheduler.now)) { [weak self] in
             guard let self else { return }
-            self.answeredSweep = nil
+            self.recordSweep = nil
             let now = self.scheduler.now
-            while let oldest = self.answeredExpiry.first, oldest.deadline <= now {
-                self.answeredExpiry.removeFirst()
-                if self.answered[oldest.key]?.serial == oldest.serial { self.answered[oldest.key] = nil }
-            }
-            self.armAnsweredSweep()
+            self.answered.expire(upTo: now)
+            self.accepted.expire(upTo: now)
+            self.armRecordSweep()
         }
     }
 
@@ -392,8 +401,6 @@ public final class SIPStack {
 struct AnsweredRequest {
     let bytes: [UInt8]
     let peer: SIPPeer
-    /// Tells this record from a later one under the same key when its expiry comes up.
-    let serial: UInt32
 }
 
 extension SIPMethod {
