@@ -1,4 +1,4 @@
-import Atomics
+public import Atomics
 
 /// A bounded single-producer single-consumer ring of preallocated elements: one thread fills slots
 /// in place (`push`), one other thread reads them in place (`pop`); nothing is allocated after
@@ -19,15 +19,18 @@ import Atomics
 public final class SPSCRing<Element>: @unchecked Sendable {
     // Unchecked: the one-producer, one-consumer contract is what makes it safe; see above.
     public let capacity: Int
-    private let mask: Int
-    private let slots: UnsafeMutablePointer<Element>
+    // The hot paths are @inlinable so that other modules get them specialised for their element
+    // type: unspecialised, a push went through witness tables (1.7 % of the daemon's samples at
+    // 500 calls/s with recording on).
+    @usableFromInline let mask: Int
+    @usableFromInline let slots: UnsafeMutablePointer<Element>
     private let indices: UnsafeMutableRawPointer
-    private let head: UnsafeAtomic<Int>
-    private let tail: UnsafeAtomic<Int>
+    @usableFromInline let head: UnsafeAtomic<Int>
+    @usableFromInline let tail: UnsafeAtomic<Int>
     // Producer-private.
-    private var cachedHead = 0
+    @usableFromInline var cachedHead = 0
     // Consumer-private.
-    private var cachedTail = 0
+    @usableFromInline var cachedTail = 0
 
     /// `capacity` is rounded up to a power of two; `make` fills every slot once, up front.
     public init(capacity: Int, make: () -> Element) {
@@ -55,7 +58,7 @@ public final class SPSCRing<Element>: @unchecked Sendable {
 
     /// Producer: fills the next free slot in place. Returns false (and does not call `fill`) when
     /// the ring is full.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func push(_ fill: (inout Element) -> Void) -> Bool {
         let t = tail.load(ordering: .relaxed)
         if t - cachedHead == capacity {
@@ -68,7 +71,7 @@ public final class SPSCRing<Element>: @unchecked Sendable {
     }
 
     /// Consumer: reads the oldest filled slot in place. Returns false when the ring is empty.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func pop(_ read: (inout Element) -> Void) -> Bool {
         let h = head.load(ordering: .relaxed)
         if h == cachedTail {

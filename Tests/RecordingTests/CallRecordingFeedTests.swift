@@ -113,6 +113,43 @@ import Testing
         let frames = drain(recorder)
         #expect(frames.flatMap { left($0) } == ramp)
     }
+
+    /// Thousands of samples through the FIFOs, in packets of sizes that do not divide the FIFO:
+    /// its start and end meet at every place, and every sample still comes out once, in order,
+    /// on its side's channel.
+    @Test func samplesKeepTheirOrderWhereTheFIFOWrapsAround() {
+        let recorder = Recorder(path: "/unused", maxSeconds: 600, channels: 2, bufferFrames: 1024)
+        let feed = CallRecordingFeed(recorder: recorder, prefillFrames: 1)
+        let callerRamp = (0..<16_000).map { Int16($0) }
+        let agentRamp = callerRamp.map { -$0 }
+        var at = 0
+        var frames: [[Int16]] = []
+        for packet in 0..<100 {
+            // 160 samples a tick on average, as 170 and 150 in turn: never short of a frame.
+            let n = packet % 2 == 0 ? 170 : 150
+            feed.take(.caller, callerRamp[at..<(at + n)])
+            feed.take(.agent, agentRamp[at..<(at + n)])
+            at += n
+            feed.tick()
+            frames += drain(recorder)
+        }
+        #expect(feed.trimmedSamples == 0)
+        // Compared first, so that a failure does not print 32,000 samples.
+        let callerOK = frames.flatMap { left($0) } == callerRamp
+        let agentOK = frames.flatMap { right($0) } == agentRamp
+        #expect(callerOK && agentOK, "\(frames.count) frames")
+    }
+
+    /// One burst longer than the FIFO: only the newest prefill stays, the rest is counted.
+    @Test func aBurstLongerThanTheFIFOKeepsTheNewestPrefill() {
+        let recorder = Recorder(path: "/unused", maxSeconds: 60, channels: 2)
+        let feed = CallRecordingFeed(recorder: recorder, prefillFrames: 1)
+        let ramp = (0..<3_000).map { Int16($0) }
+        feed.take(.caller, ramp)
+        feed.tick()
+        #expect(feed.trimmedSamples == 2_840)
+        #expect(drain(recorder).flatMap { left($0) } == Array(ramp[2_840...]))
+    }
 }
 
 extension CallRecordingFeed {
