@@ -67,6 +67,19 @@ public final class Recorder: @unchecked Sendable {
         return pushed
     }
 
+    /// Frames still in the ring when the recording goes (its file could not be opened, so the
+    /// writer never drained it) give their blocks back: otherwise every such recording would keep
+    /// up to a ring's worth of its pool for as long as the daemon runs. Nothing else holds the
+    /// ring by now, so this is its only consumer.
+    deinit {
+        var blocks: [UnsafeMutablePointer<Int16>] = []
+        while ring.pop({ frame in
+            if let block = frame.block { blocks.append(block) }
+            frame.block = nil
+        }) {}
+        if !blocks.isEmpty { _ = pool.giveBack(blocks) }
+    }
+
     /// Media loop: no more frames; the writer closes the file once the ring is empty.
     public func finish() { finishing.store(true, ordering: .releasing) }
 

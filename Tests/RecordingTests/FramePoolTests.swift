@@ -53,6 +53,19 @@ import Testing
         #expect(recorder.dropped == 2 && pool.blocksAllocated == 4)
     }
 
+    /// A recording whose file never opened is never drained: when it goes, its frames' blocks
+    /// must go back to the pool, or a failing disk would shrink the pool for good.
+    @Test func aRecordingThatGoesUndrainedGivesItsBlocksBack() {
+        let pool = FramePool(maxBlocks: 8)
+        do {
+            let lost = Recorder(path: "/unused", maxSeconds: 60, bufferFrames: 16, pool: pool)
+            for v in 0..<8 { #expect(frame(v).withUnsafeBufferPointer { lost.write($0) }) }
+        }
+        let next = Recorder(path: "/unused", maxSeconds: 60, bufferFrames: 16, pool: pool)
+        for v in 0..<8 { #expect(frame(v).withUnsafeBufferPointer { next.write($0) }) }
+        #expect(next.dropped == 0 && pool.blocksAllocated == 8)
+    }
+
     @Test func aFullRingKeepsItsBlockForTheNextFrame() {
         let pool = FramePool()
         let recorder = Recorder(path: "/unused", maxSeconds: 60, bufferFrames: 4, pool: pool)
