@@ -277,7 +277,37 @@ import TestSupport
     /// tells the story, and the agent goes through wrap-up back to ready.
     @Test(.enabled(if: haveSIPp, "SIPp (package sip-tester) is not installed"))
     func sippCallerReachesASIPpAgent() throws {
-        let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "1", "media.timeout_seconds": "0"])
+        // dtmf_2833_1.pcap holds 10 packets.
+        try sippCallThroughTheMenu(scenario: "caller_menu.xml", keyPackets: 10)
+    }
+
+    /// The same with SIPp pressing 1 as in-band tones (PCMA) on a trunk that sends no RFC 4733
+    /// events. SIPp ships no such capture, so the test writes one: the key as spandsp's generator
+    /// plays it (50 ms of its two tones, then its gap), padded with silence to 200 ms. As long as
+    /// SIPp's RFC 4733 capture, so all of it has been played before the agent's phone answers
+    /// (500 ms after its INVITE) and the relay counts stay exact.
+    @Test(.enabled(if: haveSIPp, "SIPp (package sip-tester) is not installed"))
+    func sippCallerPressesOneAsInbandTones() throws {
+        let tones = DTMFToneGenerator()
+        tones.queue("1")
+        var payloads: [[UInt8]] = []
+        var frame = [Int16](repeating: 0, count: 160)
+        for _ in 0..<10 {
+            frame.withUnsafeMutableBufferPointer { f in
+                for i in 0..<f.count { f[i] = 0 }
+                _ = tones.generate(into: f)
+            }
+            payloads.append(frame.map { G711.alaw.encode($0) })
+        }
+        try sippCallThroughTheMenu(
+            scenario: "caller_menu_inband.xml", sets: ["trunks.0.dtmf": "inband"],
+            files: ["inband_1.pcap": rtpCapture(payloadType: 8, payloads: payloads)], keyPackets: 10)
+    }
+
+    /// SIPp calls 100 with `scenario`, which presses 1 with a capture of `keyPackets` packets and
+    /// then plays pcap/g711a.pcap (236 packets); a SIPp phone registered as agent 1001 answers.
+    func sippCallThroughTheMenu(scenario: String, sets: [String: String] = [:], files: [String: [UInt8]] = [:], keyPackets: Int) throws {
+        let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "1", "media.timeout_seconds": "0"].merging(sets) { $1 })
         let phonePort = freePort(excluding: [daemon.sipPort])
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sipp-agent-\(UUID().uuidString.prefix(6))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -300,8 +330,8 @@ import TestSupport
         #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
 
         let (status, stats, output) = try sipp(
-            daemon, scenario: "caller_menu.xml", calls: 1, rate: 1, service: "100",
-            extra: ["-mi", "127.0.0.1", "-mp", String(freePort(excluding: [daemon.sipPort, phonePort]))], timeout: 60)
+            daemon, scenario: scenario, calls: 1, rate: 1, service: "100",
+            extra: ["-mi", "127.0.0.1", "-mp", String(freePort(excluding: [daemon.sipPort, phonePort]))], files: files, timeout: 60)
         #expect(status == 0 && stats.successful == 1 && stats.failed == 0, "\(output)")
         let deadline = Date().addingTimeInterval(10)
         while phone.isRunning && Date() < deadline { usleep(50_000) }
@@ -314,8 +344,7 @@ import TestSupport
         let lines = daemon.log.split(separator: "\n")
         let callerLine = lines.first { $0.contains("\"call ended\"") }
         let agentLine = lines.first { $0.contains("\"agent leg ended\"") }
-        // g711a.pcap holds 236 packets and dtmf_2833_1.pcap 10.
-        #expect(figure(callerLine, "call.rtp_packets_in") == 246, "\(callerLine ?? "")")
+        #expect(figure(callerLine, "call.rtp_packets_in") == 236 + keyPackets, "\(callerLine ?? "")")
         #expect(figure(agentLine, "rtp.packets_in") == 236, "\(agentLine ?? "")")
         #expect(figure(agentLine, "rtp.relayed") == 236, "the caller's speech did not all reach the agent: \(agentLine ?? "")")
         #expect(figure(callerLine, "rtp.relayed") == 236, "the agent's speech did not all reach the caller: \(callerLine ?? "")")

@@ -1,5 +1,6 @@
 import Control
 import Foundation
+import Media
 import TestSupport
 import Testing
 
@@ -176,10 +177,12 @@ struct SIPpStats {
 /// Runs SIPp as a client against the daemon and returns its statistics.
 func sipp(
     _ daemon: Daemon, scenario: String, calls: Int, rate: Int, limit: Int? = nil, localIP: String = "127.0.0.1", transport: String = "u1", service: String = "100",
-    extra: [String] = [], timeout: Double = 120
+    extra: [String] = [], files: [String: [UInt8]] = [:], timeout: Double = 120
 ) throws -> (status: Int32, stats: SIPpStats, output: String) {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sipp-\(UUID().uuidString.prefix(8))").path
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    // Files the scenario reads from its working directory (captures made by the test).
+    for (name, bytes) in files { try Data(bytes).write(to: URL(fileURLWithPath: "\(dir)/\(name)")) }
     // uac_pcap plays pcap/g711a.pcap and pcap/dtmf_2833_1.pcap relative to its working directory.
     try FileManager.default.createSymbolicLink(atPath: "\(dir)/pcap", withDestinationPath: "/usr/share/sip-tester")
     var args = ["127.0.0.1:\(daemon.sipPort)"]
@@ -211,4 +214,47 @@ func eventually(_ seconds: Double = 5, _ condition: () throws -> Bool) rethrows 
         usleep(50_000)
     }
     return try condition()
+}
+
+/// A pcap capture (Ethernet, IPv4, UDP from 127.0.0.1:40000 to :40002) of RTP packets 20 ms apart,
+/// one per payload: what SIPp's `play_pcap_audio` replays, header and timing included.
+func rtpCapture(payloadType: UInt8, payloads: [[UInt8]]) -> [UInt8] {
+    var out: [UInt8] = []
+    func le32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
+    func le16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
+    func be16(_ v: UInt16, into bytes: inout [UInt8]) { withUnsafeBytes(of: v.bigEndian) { bytes += $0 } }
+    le32(0xa1b2_c3d4)  // microsecond timestamps, little-endian
+    le16(2)
+    le16(4)
+    le32(0)
+    le32(0)
+    le32(65_535)
+    le32(1)  // Ethernet
+    var sender = RTPSenderState()
+    for (n, payload) in payloads.enumerated() {
+        let rtp = packet(sender.next(payloadType: payloadType, samples: 160), payload: payload)
+        var frame: [UInt8] = [0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 0x08, 0x00]
+        let ipLength = UInt16(20 + 8 + rtp.count)
+        var ip: [UInt8] = [0x45, 0]
+        be16(ipLength, into: &ip)
+        ip += [0, 0, 0x40, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1]
+        var sum: UInt32 = 0
+        for i in stride(from: 0, to: 20, by: 2) { sum += UInt32(ip[i]) << 8 | UInt32(ip[i + 1]) }
+        while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
+        let checksum = ~UInt16(sum)
+        ip[10] = UInt8(checksum >> 8)
+        ip[11] = UInt8(checksum & 0xFF)
+        frame += ip
+        be16(40_000, into: &frame)
+        be16(40_002, into: &frame)
+        be16(UInt16(8 + rtp.count), into: &frame)
+        frame += [0, 0]  // no UDP checksum
+        frame += rtp
+        le32(UInt32(n / 50))
+        le32(UInt32(n % 50 * 20_000))
+        le32(UInt32(frame.count))
+        le32(UInt32(frame.count))
+        out += frame
+    }
+    return out
 }
