@@ -436,7 +436,6 @@ public final class InboundCallService: SessionLayerDelegate {
 
     // MARK: Media
 
-    /// Runs `body` with the leg's stream on the leg's media loop.
     /// The frame pool of the media loop `lease` lives on.
     func framePool(for lease: RTPPortLease) -> FramePool {
         let key = ObjectIdentifier(lease.loop)
@@ -449,6 +448,7 @@ public final class InboundCallService: SessionLayerDelegate {
     /// Bytes the media loops' frame pools hold (frames waiting for the writer, and free blocks).
     public var recordingFrameBytes: Int { framePools.values.reduce(0) { $0 + $1.bytes } }
 
+    /// Runs `body` with the leg's stream on the leg's media loop.
     func onMedia(_ lease: RTPPortLease, _ body: @escaping @Sendable (RTPStream) -> Void) {
         let stream = lease.stream
         if lease.loop.inEventLoop { body(stream) } else { lease.loop.execute { body(stream) } }

@@ -17,8 +17,8 @@ struct ExpiringRecords<Key: Hashable, Value> {
 
     subscript(key: Key) -> Value? { records[key]?.value }
 
-    /// The serial the record under `key` was inserted with, to remove that one record later.
-    func serial(of key: Key) -> UInt32? { records[key]?.serial }
+    /// The record under `key` with the serial it was inserted with, to remove that one later.
+    func entry(_ key: Key) -> (value: Value, serial: UInt32)? { records[key] }
 
     mutating func insert(_ value: Value, for key: Key, until deadline: Duration) {
         nextSerial &+= 1

@@ -211,7 +211,7 @@ public final class SIPStack {
             existing.receiveRetransmission()
             return
         }
-        if let record = answered[key], let serial = answered.serial(of: key) {
+        if let (record, serial) = answered.entry(key) {
             statistics.retransmissionsAbsorbed += 1
             // An INVITE in Accepted whose 2xx was ACKed: absorbed, nothing sent (RFC 6026 §8.7).
             if record.bytes.isEmpty { return }
