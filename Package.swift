@@ -56,9 +56,10 @@ let package = Package(
         .target(name: "SIPMessage", swiftSettings: swiftSettings),
         .target(
             name: "SIP",
-            dependencies: ["SIPMessage", log, .product(name: "Crypto", package: "swift-crypto")] + nio,
+            dependencies: ["SIPMessage", "CMediaIO", log, .product(name: "Crypto", package: "swift-crypto")] + nio,
             swiftSettings: swiftSettings),
-        // The media loops' C seam: recvmmsg into a shared arena, sendto, epoll_pwait2, eventfd.
+        // The media loops' C seam: recvmmsg into a shared arena, sendto, epoll_pwait2, eventfd; also
+        // SIP's UDP socket, sent on with sendto so that no failed send can close the listener.
         .target(name: "CMediaIO"),
         .target(name: "Media", dependencies: ["CSpanDSP", "CMediaIO", log, atomics] + nio, swiftSettings: swiftSettings),
         // Prompt store (libsndfile, converted once at load), IVR flows and their pure interpreter.

@@ -424,6 +424,8 @@ final class DaemonCore: @unchecked Sendable {
                 "parse_errors": JSONValue(s.parseErrors), "filtered": JSONValue(s.filtered), "responses_sent": JSONValue(s.responsesSent),
                 "requests_sent": JSONValue(s.requestsSent), "retransmissions_absorbed": JSONValue(s.retransmissionsAbsorbed),
                 "transaction_timeouts": JSONValue(s.transactionTimeouts),
+                "send_failed": JSONValue(transport.sendFailures.failed), "send_dropped": JSONValue(transport.sendFailures.dropped),
+                "udp_listener_reopened": JSONValue(transport.sendFailures.listenerReopened),
                 "blocked_sources": .array(sourceGuard.blockedSources.map { .string($0) }),
             ],
             "calls": [

@@ -79,6 +79,25 @@ int mediaio_udp_bind(const char *host, int port, int rcvbuf) {
     return fd;
 }
 
+int mediaio_udp_socket(const char *host, int port, int rcvbuf, int sndbuf) {
+    mediaio_addr a;
+    if (mediaio_addr_parse(host, port, &a) != 0) return -EINVAL;
+    int fd = socket(a.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    if (sndbuf > 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    struct sockaddr_storage ss;
+    socklen_t n = to_sockaddr(&a, &ss);
+    if (bind(fd, (struct sockaddr *)&ss, n) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
 void mediaio_close(int fd) { close(fd); }
 
 int mediaio_send(int fd, const void *data, size_t len, const mediaio_addr *to) {
@@ -86,6 +105,14 @@ int mediaio_send(int fd, const void *data, size_t len, const mediaio_addr *to) {
     socklen_t n = to_sockaddr(to, &ss);
     for (;;) {
         ssize_t r = sendto(fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&ss, n);
+        if (r >= 0) return 0;
+        if (errno != EINTR) return -errno;
+    }
+}
+
+int mediaio_send_sockaddr(int fd, const void *data, size_t len, const void *addr, unsigned addrlen) {
+    for (;;) {
+        ssize_t r = sendto(fd, data, len, MSG_DONTWAIT, (const struct sockaddr *)addr, (socklen_t)addrlen);
         if (r >= 0) return 0;
         if (errno != EINTR) return -errno;
     }

@@ -51,6 +51,12 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
+    /// A number that is whole, as an Int.
+    public var intValue: Int? {
+        if case .number(let n) = self, n == n.rounded(), abs(n) < 9e15 { return Int(n) }
+        return nil
+    }
+
     public var doubleValue: Double? {
         if case .number(let n) = self { return n }
         return nil

@@ -23,6 +23,45 @@ import Testing
         #expect(r.status == .ok)
     }
 
+    /// Responses the kernel will not send (a Via naming port 0: EINVAL) are counted, and the
+    /// listener reads on: before, the first one closed NIO's channel and SIP over UDP was
+    /// gone for good (issue 20).
+    @Test func unsendableResponsesLeaveTheListenerReading() throws {
+        let live = try LiveStack()
+        defer { try? live.shutdown() }
+        let probe = try UDPProbe()
+        for (i, host) in ["127.0.0.1:0", "127.0.0.1:0"].enumerated() {
+            var text = String(decoding: SIPFixtures.request(.options, branch: "z9hG4bKbad\(i)", callID: "bad\(i)@test").serialized(), as: UTF8.self)
+            text = text.replacingOccurrences(of: "SIP/2.0/UDP 127.0.0.1:5070", with: "SIP/2.0/UDP \(host)")
+            #expect(text.contains(host))
+            probe.send(Array(text.utf8), to: live.port)
+        }
+        for i in 0..<3 {
+            probe.send(options(branch: "z9hG4bKgood\(i)"), to: live.port)
+            let reply = try #require(probe.receive(), "OPTIONS \(i) after the bad ones got no answer")
+            #expect(String(decoding: reply, as: UTF8.self).hasPrefix("SIP/2.0 200 OK"))
+        }
+        let failures = try live.loop.submit { live.transport.sendFailures }.wait()
+        #expect(failures.failed == 2)
+        #expect(failures.dropped == 0)
+        #expect(failures.listenerReopened == 0)
+        let received = try live.loop.submit { live.stack.statistics.messagesReceived }.wait()
+        #expect(received == 5)
+    }
+
+    /// Should NIO close the UDP channel for a reason of its own, the listener opens a new channel
+    /// on the same socket: a request sent while it was closed is still read (the kernel kept it).
+    @Test func aClosedUDPChannelIsReopenedOnTheSameSocket() throws {
+        let live = try LiveStack()
+        defer { try? live.shutdown() }
+        let probe = try UDPProbe()
+        try live.loop.flatSubmit { live.transport.udpChannel!.close() }.wait()
+        probe.send(options(branch: "z9hG4bKwhileclosed"), to: live.port)
+        let reply = try #require(probe.receive(), "the request sent while the channel was closed got no answer")
+        #expect(String(decoding: reply, as: UTF8.self).hasPrefix("SIP/2.0 200 OK"))
+        #expect(try live.loop.submit { live.transport.sendFailures.listenerReopened }.wait() == 1)
+    }
+
     /// A message split across segments, then two in one segment, then a keep-alive.
     @Test func tcpFramingAndKeepAlive() throws {
         let live = try LiveStack()

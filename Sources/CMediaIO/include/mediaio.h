@@ -2,6 +2,8 @@
 #define MEDIAIO_H
 // The C seam of the media loops: UDP sockets read with recvmmsg into one preallocated arena per
 // loop, sent with sendto, and waited on with epoll (nanosecond timeouts through epoll_pwait2).
+// SIP's UDP socket is made and sent on here too (see mediaio_udp_socket): NIO reads it, but a
+// datagram NIO cannot send closes NIO's channel, and with it the listener.
 // Glibc's Swift module does not export recvmmsg or epoll_pwait2 (they need _GNU_SOURCE), and
 // keeping sockaddr handling here keeps unsafe pointers out of the Swift media code.
 #include <stddef.h>
@@ -23,10 +25,15 @@ int mediaio_addr_format(const mediaio_addr *a, char *buf, size_t len);
 // A non-blocking UDP socket bound to host:port with SO_RCVBUF `rcvbuf` (0 leaves the default).
 // Returns the descriptor, or -errno.
 int mediaio_udp_bind(const char *host, int port, int rcvbuf);
+// A non-blocking UDP socket for a listener: SO_REUSEADDR, SO_RCVBUF and SO_SNDBUF (0 leaves a
+// buffer at its default), bound to host:port. Returns the descriptor, or -errno.
+int mediaio_udp_socket(const char *host, int port, int rcvbuf, int sndbuf);
 void mediaio_close(int fd);
 
 // Sends one datagram. Returns 0, or -errno (EAGAIN when the socket's buffer is full).
 int mediaio_send(int fd, const void *data, size_t len, const mediaio_addr *to);
+// The same to a socket address as the caller holds it (a sockaddr of `addrlen` bytes).
+int mediaio_send_sockaddr(int fd, const void *data, size_t len, const void *addr, unsigned addrlen);
 
 // A receive arena: `count` datagrams of up to `stride` bytes, with their headers and sources,
 // allocated once and reused by every read on the loop.

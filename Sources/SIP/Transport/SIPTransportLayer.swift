@@ -1,3 +1,5 @@
+import CMediaIO
+import Glibc
 public import Logging
 public import NIOCore
 import NIOPosix
@@ -9,6 +11,12 @@ public import SIPMessage
 // every accepted or opened TCP connection, so delivering a message to the stack is a plain call.
 // UDP gets a 4 MiB receive buffer and vector reads: with the default buffer a burst of a few
 // thousand datagrams is dropped in the kernel without anyone noticing (see ENVIRONMENT.md).
+//
+// The UDP socket is made here (CMediaIO) and handed to NIO, which reads it; we send on our own
+// duplicate of its descriptor with sendto. NIO's datagram channel treats most send errors (EINVAL
+// for port 0 in a Via, ENETUNREACH, EACCES, ENOBUFS) as fatal and closes itself, and a closed
+// channel reads no more: one request with a bad Via took SIP over UDP off the air (issue 20). A
+// send that fails here is counted, logged once per peer, and the listener reads on.
 
 public final class SIPTransportLayer: SIPTransport {
     public struct Configuration: Sendable {
@@ -41,12 +49,32 @@ public final class SIPTransportLayer: SIPTransport {
     let logger: Logger
     /// Where received messages go; set to the stack's `receive` once it exists.
     public var deliver: (([UInt8], SIPPeer) -> Void)?
-    private var udpChannel: (any Channel)?
+    private(set) var udpChannel: (any Channel)?
     private var tcpServer: (any Channel)?
     private var connections: [SocketAddress: any Channel] = [:]
     private var pending: [SocketAddress: [([UInt8], (any Error) -> Void)]] = [:]
     private var boundPort = 0
     private var warnedConnectionLimit = false
+    /// Our duplicate of the UDP socket's descriptor, sent on directly (-1 before start, after close).
+    private var udpSendFD: CInt = -1
+    private var closing = false
+    /// Peers a failed send was logged for; cleared when it grows past `warnedPeersLimit`, so a
+    /// flood of bad Vias costs one line per peer, not one per datagram, and no unbounded memory.
+    private var warnedPeers = Set<SocketAddress>()
+    static let warnedPeersLimit = 1024
+
+    /// Sends that did not leave, for status.
+    public struct SendFailures: Sendable, Hashable {
+        /// Refused by the kernel (a bad port or address, no route, too large) or a TCP write that
+        /// failed: the transaction hears of it as a transport error (RFC 3261 §17.1.4, §17.2.4).
+        public var failed = 0
+        /// Datagrams dropped because the send buffer was full (EAGAIN, ENOBUFS): lost as on the
+        /// wire, and left to retransmission.
+        public var dropped = 0
+        /// Times the UDP listener's channel closed without `close()` and was opened again.
+        public var listenerReopened = 0
+    }
+    public private(set) var sendFailures = SendFailures()
 
     public init(loop: any EventLoop, configuration: Configuration, logger: Logger) {
         self.loop = loop
@@ -65,26 +93,20 @@ public final class SIPTransportLayer: SIPTransport {
     /// Binds UDP and TCP. Runs on `loop`.
     public func start() -> EventLoopFuture<Void> {
         let bound = NIOLoopBound(self, eventLoop: loop)
-        let udp = DatagramBootstrap(group: loop)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
-            .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(configuration.receiveBufferBytes))
-            .channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(configuration.receiveBufferBytes))
-            // A vector read splits its one receive buffer evenly among its messages, so the buffer
-            // must hold `messages` datagrams of the largest size we accept. With one 64 KiB buffer
-            // for 32 messages, anything over 2 KiB was cut short (largeDatagramsArriveWhole).
-            .channelOption(.datagramVectorReadMessageCount, value: Self.vectorReadMessages)
-            .channelOption(
-                .recvAllocator,
-                value: FixedSizeRecvByteBufferAllocator(capacity: Self.vectorReadMessages * (configuration.parserLimits.maxMessageBytes + 1)))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UDPInboundHandler(transport: bound))
-                }
-            }
-            .bind(host: configuration.host, port: configuration.port)
-        return udp.flatMap { channel in
+        let fd = mediaio_udp_socket(
+            configuration.host, CInt(configuration.port), CInt(configuration.receiveBufferBytes), CInt(configuration.receiveBufferBytes))
+        guard fd >= 0 else {
+            return loop.makeFailedFuture(IOError(errnoCode: -fd, reason: "bind SIP UDP \(configuration.host):\(configuration.port)"))
+        }
+        let sendFD = dup(fd)
+        guard sendFD >= 0 else {
+            let e = errno
+            mediaio_close(fd)
+            return loop.makeFailedFuture(IOError(errnoCode: e, reason: "dup SIP UDP socket"))
+        }
+        udpSendFD = sendFD
+        return openUDPChannel(on: fd).flatMap { channel in
             let me = bound.value
-            me.udpChannel = channel
             me.boundPort = channel.localAddress?.port ?? me.configuration.port
             guard me.configuration.enableTCP else { return channel.eventLoop.makeSucceededVoidFuture() }
             return ServerBootstrap(group: me.loop, childGroup: me.loop)
@@ -101,6 +123,51 @@ public final class SIPTransportLayer: SIPTransport {
         }
     }
 
+    /// Hands the bound socket `fd` to NIO for reading; NIO owns (and closes) `fd`.
+    private func openUDPChannel(on fd: CInt) -> EventLoopFuture<any Channel> {
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        return DatagramBootstrap(group: loop)
+            // A vector read splits its one receive buffer evenly among its messages, so the buffer
+            // must hold `messages` datagrams of the largest size we accept. With one 64 KiB buffer
+            // for 32 messages, anything over 2 KiB was cut short (largeDatagramsArriveWhole).
+            .channelOption(.datagramVectorReadMessageCount, value: Self.vectorReadMessages)
+            .channelOption(
+                .recvAllocator,
+                value: FixedSizeRecvByteBufferAllocator(capacity: Self.vectorReadMessages * (configuration.parserLimits.maxMessageBytes + 1)))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(UDPInboundHandler(transport: bound))
+                }
+            }
+            .withBoundSocket(fd)
+            .map { channel in
+                bound.value.udpChannel = channel
+                return channel
+            }
+    }
+
+    /// NIO closed the UDP channel though nobody asked (a read error it deems fatal). The socket
+    /// itself is still open through our duplicate, with whatever the kernel holds for it, so a new
+    /// channel on another duplicate reads on from where the old one stopped.
+    func udpChannelClosed(_ channel: any Channel) {
+        guard udpChannel === channel else { return }
+        udpChannel = nil
+        guard !closing, udpSendFD >= 0 else { return }
+        sendFailures.listenerReopened += 1
+        logger.error("SIP UDP listener closed unexpectedly; reopening it", metadata: ["sip.reopened": "\(sendFailures.listenerReopened)"])
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        // A pause, so a socket that fails every read cannot spin the loop.
+        loop.scheduleTask(in: .milliseconds(100)) {
+            let me = bound.value
+            guard !me.closing, me.udpSendFD >= 0, me.udpChannel == nil else { return }
+            let fd = dup(me.udpSendFD)
+            guard fd >= 0 else { return me.logger.critical("cannot reopen the SIP UDP listener", metadata: ["error": "\(errno)"]) }
+            me.openUDPChannel(on: fd).whenFailure { error in
+                bound.value.logger.critical("cannot reopen the SIP UDP listener", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
     func setUpStream(_ channel: any Channel) throws {
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SIPFrameDecoder(parser: SIPParser(limits: configuration.parserLimits))))
         try channel.pipeline.syncOperations.addHandler(TCPInboundHandler(transport: NIOLoopBound(self, eventLoop: loop)))
@@ -108,8 +175,13 @@ public final class SIPTransportLayer: SIPTransport {
 
     /// Closes the listeners and every connection.
     public func close() -> EventLoopFuture<Void> {
+        closing = true
         var futures: [EventLoopFuture<Void>] = []
         if let udpChannel { futures.append(udpChannel.close()) }
+        if udpSendFD >= 0 {
+            mediaio_close(udpSendFD)
+            udpSendFD = -1
+        }
         if let tcpServer { futures.append(tcpServer.close()) }
         for c in connections.values { futures.append(c.close()) }
         return EventLoopFuture.andAllComplete(futures, on: loop)
@@ -122,23 +194,55 @@ public final class SIPTransportLayer: SIPTransport {
     public func send(_ bytes: [UInt8], to peer: SIPPeer, onFailure: @escaping (any Error) -> Void) {
         switch peer.transport {
         case .udp:
-            guard let channel = udpChannel else {
+            guard udpSendFD >= 0 else {
                 onFailure(ChannelError.ioOnClosedChannel)
                 return
             }
-            let envelope = AddressedEnvelope(remoteAddress: peer.address, data: channel.allocator.buffer(bytes: bytes))
-            let promise = loop.makePromise(of: Void.self)
-            promise.futureResult.assumeIsolated().whenFailure(onFailure)
-            channel.writeAndFlush(envelope, promise: promise)
+            let fd = udpSendFD
+            let rc = bytes.withUnsafeBytes { data in
+                peer.address.withSockAddr { address, length in
+                    mediaio_send_sockaddr(fd, data.baseAddress, data.count, address, CUnsignedInt(length))
+                }
+            }
+            if rc < 0 { udpSendFailed(errno: -rc, bytes: bytes.count, to: peer, onFailure: onFailure) }
         case .tcp:
+            let failed: (any Error) -> Void = { [weak self] error in
+                self?.tcpSendFailed(error, to: peer)
+                onFailure(error)
+            }
             if let channel = connections[peer.address] {
                 let promise = loop.makePromise(of: Void.self)
-                promise.futureResult.assumeIsolated().whenFailure(onFailure)
+                promise.futureResult.assumeIsolated().whenFailure(failed)
                 channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: promise)
             } else {
-                connect(to: peer.address, first: (bytes, onFailure))
+                connect(to: peer.address, first: (bytes, failed))
             }
         }
+    }
+
+    private func udpSendFailed(errno code: CInt, bytes: Int, to peer: SIPPeer, onFailure: @escaping (any Error) -> Void) {
+        let error = IOError(errnoCode: code, reason: "sendto")
+        let full = code == EAGAIN || code == EWOULDBLOCK || code == ENOBUFS
+        if full { sendFailures.dropped += 1 } else { sendFailures.failed += 1 }
+        warnOnce(peer, [
+            "sip.peer": "\(peer)", "sip.bytes": "\(bytes)", "sip.errno": "\(code)", "error": "\(String(cString: strerror(code)))",
+            "sip.send": "\(full ? "dropped" : "failed")",
+        ])
+        // A full buffer is loss, which retransmission covers; anything else the transaction hears
+        // of, after this send returns (it may be in the middle of its own actions).
+        guard !full else { return }
+        loop.assumeIsolated().execute { onFailure(error) }
+    }
+
+    private func tcpSendFailed(_ error: any Error, to peer: SIPPeer) {
+        sendFailures.failed += 1
+        warnOnce(peer, ["sip.peer": "\(peer)", "error": "\(error)", "sip.send": "failed"])
+    }
+
+    private func warnOnce(_ peer: SIPPeer, _ metadata: Logger.Metadata) {
+        if warnedPeers.count >= Self.warnedPeersLimit { warnedPeers.removeAll(keepingCapacity: true) }
+        guard warnedPeers.insert(peer.address).inserted else { return }
+        logger.warning("SIP message could not be sent; the listener reads on", metadata: metadata)
     }
 
     /// Opens a connection for a peer we have none to; messages sent meanwhile wait for it.
@@ -208,6 +312,11 @@ private final class UDPInboundHandler: ChannelInboundHandler {
         // ICMP errors surface here on Linux (ECONNREFUSED for a closed peer port); they concern one
         // peer, not the socket.
         transport.value.logger.debug("UDP error", metadata: ["error": "\(error)"])
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        transport.value.udpChannelClosed(context.channel)
+        context.fireChannelInactive()
     }
 }
 

@@ -1,0 +1,52 @@
+import Control
+import Foundation
+import SIPMessage
+import TestSupport
+import Testing
+
+/// Input a hostile or broken peer sends, against the daemon on its default configuration: each
+/// gets its answer (or none, where the wire allows none), is counted and logged once, and costs
+/// the daemon nothing it serves others with (issue 20).
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct HostileInputTests {
+    static let offer =
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+
+    /// The report's datagram: an INVITE whose top Via names port 0. Its answers cannot be sent;
+    /// afterwards OPTIONS over UDP are still answered, the received count still moves, and the
+    /// failure is one log line.
+    @Test func anInviteWithViaPortZeroLeavesUDPAnswering() throws {
+        let daemon = try Daemon()
+        let attacker = try UDPProbe()
+        var text = String(
+            decoding: SIPFixtures.request(
+                .invite, uri: "sip:100@127.0.0.1:\(daemon.sipPort)", branch: "z9hG4bKport0", callID: "port0@test", body: Array(Self.offer.utf8)
+            ).serialized(), as: UTF8.self)
+        text = text.replacingOccurrences(of: "SIP/2.0/UDP 127.0.0.1:5070", with: "SIP/2.0/UDP 127.0.0.1:0")
+        #expect(text.contains("Via: SIP/2.0/UDP 127.0.0.1:0;branch=z9hG4bKport0"))
+        attacker.send(Array(text.utf8), to: daemon.sipPort)
+        Thread.sleep(forTimeInterval: 0.5)
+
+        let before = try #require(try daemon.status()["sip"]?["messages_received"]?.intValue)
+        let probe = try UDPProbe()
+        for i in 0..<3 {
+            probe.send(
+                SIPFixtures.request(.options, uri: "sip:100@127.0.0.1:\(daemon.sipPort)", branch: "z9hG4bKok\(i)", viaPort: probe.port, rport: true, callID: "ok\(i)@test")
+                    .serialized(), to: daemon.sipPort)
+            let reply = try #require(probe.receive(), "OPTIONS \(i) over UDP went unanswered after the port-0 INVITE")
+            #expect(String(decoding: reply, as: UTF8.self).hasPrefix("SIP/2.0 200 OK"))
+        }
+        let sip = try #require(daemon.status()["sip"])
+        #expect(sip["messages_received"]?.intValue == before + 3)
+        // The 100 Trying fails; the transaction hears a transport error (RFC 3261 §17.2.4) and the
+        // call is not set up, so nothing of it stays behind.
+        #expect((sip["send_failed"]?.intValue ?? 0) >= 1, "\(sip)")
+        _ = try eventually(3) { try daemon.status()["calls"]?["rtp_ports_in_use"] == 0 }
+        #expect(try daemon.status()["calls"]?["active"] == 0)
+        #expect(sip["udp_listener_reopened"] == 0)
+        let lines = daemon.log.split(separator: "\n").filter { $0.contains("could not be sent") }
+        #expect(lines.count == 1, "\(lines)")
+        #expect(lines.first?.contains("127.0.0.1:0") == true)
+        #expect(daemon.stop() == 0)
+    }
+}
