@@ -431,6 +431,7 @@ final class DaemonCore: @unchecked Sendable {
             "calls": [
                 "active": JSONValue(calls.activeCalls.count), "answered": JSONValue(calls.answeredCount), "refused": JSONValue(calls.refusedCount),
                 "sessions": JSONValue(sessions.sessions.count), "agent_legs": JSONValue(calls.agentLegCount), "rtp_ports_in_use": JSONValue(ports.leasedCount), "rtp_port_pairs": JSONValue(ports.capacity),
+                "rtp_send_failed": JSONValue(ports.sendFailures),
             ],
             "crm": [
                 "enabled": .bool(crm != nil), "socket": .string(config.crm.socket), "connected": .bool(crm?.isConnected ?? false),

@@ -32,6 +32,10 @@ public final class MediaLoop: EventLoop, @unchecked Sendable {
 
     private let remote = Mutex<[@Sendable () -> Void]>([])
     private let stopping = ManagedAtomic<Bool>(false)
+    /// Datagrams the kernel refused to send from this loop's sockets (a full buffer, no route, a
+    /// bad port): dropped, never queued or retried, and counted here for status.
+    let sendFailureCount = ManagedAtomic<Int>(0)
+    public var sendFailures: Int { sendFailureCount.load(ordering: .relaxed) }
     private nonisolated(unsafe) var thread = pthread_t()
     private let finished = DispatchSemaphore(value: 0)
 

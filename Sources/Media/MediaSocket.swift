@@ -88,7 +88,7 @@ public final class MediaSocket: DatagramTransport, @unchecked Sendable {
     public func send(_ bytes: UnsafeRawBufferPointer, to: MediaAddress) {
         guard !isClosed else { return }
         var to = to.raw
-        _ = mediaio_send(fd, bytes.baseAddress, bytes.count, &to)
+        if mediaio_send(fd, bytes.baseAddress, bytes.count, &to) < 0 { loop.sendFailureCount.wrappingIncrement(ordering: .relaxed) }
     }
 
     func deliver(_ bytes: UnsafeRawBufferPointer, from: MediaAddress, truncated: Bool, now: NIODeadline) {

@@ -28,6 +28,8 @@ public final class RTPPortPools: @unchecked Sendable {
 
     /// Leases out now, across all loops (for status).
     public var leasedCount: Int { leased.load(ordering: .relaxed) }
+    /// RTP and RTCP datagrams the kernel refused to send, across all loops (for status).
+    public var sendFailures: Int { pools.reduce(0) { $0 + $1.loop.sendFailures } }
     public var capacity: Int { pools.reduce(0) { $0 + $1.capacity } }
 
     /// A port pair on `near`'s loop, or on the next loop in turn.

@@ -108,6 +108,26 @@ import Testing
         try loop.submit { again.close() }.wait()
     }
 
+    /// A datagram the kernel refuses (port 0: EINVAL) is dropped and counted; the socket still
+    /// sends to a good address and still reads.
+    @Test func aRefusedSendIsCountedAndTheSocketGoesOn() throws {
+        let loop = try MediaLoop(name: "t")
+        defer { loop.stop() }
+        let peer = try UDPPeer()
+        let socket = try loop.submit { try loop.open(host: "127.0.0.1", port: 0, receiveBuffer: 0, receiver: RTPStream()) }.wait()
+        let bad = try #require(MediaAddress(ip: "127.0.0.1", port: 0))
+        let good = try #require(MediaAddress(ip: "127.0.0.1", port: peer.port))
+        try loop.submit {
+            let bytes: [UInt8] = [0x80, 0, 0, 1]
+            bytes.withUnsafeBytes { socket.send($0, to: bad) }
+            bytes.withUnsafeBytes { socket.send($0, to: bad) }
+            bytes.withUnsafeBytes { socket.send($0, to: good) }
+        }.wait()
+        #expect(loop.sendFailures == 2)
+        #expect(try peer.receive(count: 1, within: 1).count == 1)
+        try loop.submit { socket.close() }.wait()
+    }
+
     @Test func aPortHeldElsewhereIsAClearErrorAndIPv6Binds() throws {
         let loop = try MediaLoop(name: "t")
         defer { loop.stop() }
