@@ -306,13 +306,26 @@ public final class InboundCallService: SessionLayerDelegate {
             inband = trunk.inbandDTMF
         } else {
             let claimed = invite.from.uri.user.map { percentDecoded($0) } ?? ""
-            guard policy.password(for: claimed) != nil || invite.headers.contains(.proxyAuthorization) else {
+            // Who may be challenged: a known user in From (a phone), or any caller of a number a
+            // trunk with credentials serves. Carriers put the caller's number in From, never the
+            // trunk's username, so asking From alone left such a trunk refused unchallenged.
+            let credentialedTrunkServes = policy.trunks.contains { $0.username != nil && $0.numbers.contains(called) }
+            guard policy.password(for: claimed) != nil || credentialedTrunkServes || invite.headers.contains(.proxyAuthorization) else {
                 sessions.stack.sourceFilter?.recordFailure(session.peer, reason: "INVITE from unknown source and user \(claimed)")
                 return refuse(session, .forbidden, "not a trunk address and not a known user", meta)
             }
             switch authenticator.verify(invite, proxy: true, password: { self.policy.password(for: $0) }) {
             case .authenticated(let user):
-                origin = "user:\(user)"
+                // A trunk's username names the trunk: its settings apply, and the record says it.
+                if let trunk = policy.trunks.first(where: { $0.username == user }), policy.phoneUsers[user] == nil || trunk.numbers.contains(called) {
+                    guard trunk.numbers.contains(called) else {
+                        return refuse(session, .notFound, "number \(called) is not served on trunk \(trunk.name)", meta)
+                    }
+                    origin = trunk.name
+                    inband = trunk.inbandDTMF
+                } else {
+                    origin = "user:\(user)"
+                }
             case .challenge(let stale, let reason):
                 if let reason { sessions.stack.sourceFilter?.recordFailure(session.peer, reason: "INVITE: \(reason)") }
                 session.reject(
@@ -327,7 +340,7 @@ public final class InboundCallService: SessionLayerDelegate {
                 return refuse(session, .badRequest, reason, meta)
             }
             let isAgent = origin.hasPrefix("user:") && policy.phoneUsers[String(origin.dropFirst(5))] != nil
-            guard policy.numbers.contains(called) || (isAgent && FeatureCode(called) != nil) else {
+            guard !origin.hasPrefix("user:") || policy.numbers.contains(called) || (isAgent && FeatureCode(called) != nil) else {
                 return refuse(session, .notFound, "number \(called) is not served", meta)
             }
         }

@@ -49,4 +49,37 @@ struct HostileInputTests {
         #expect(lines.first?.contains("127.0.0.1:0") == true)
         #expect(daemon.stop() == 0)
     }
+
+    /// A carrier's trunk that authenticates by digest rather than by address: its calls carry the
+    /// caller's number in From, are challenged (not refused), get in with the trunk's credentials,
+    /// and are recorded as the trunk's. Wrong credentials still get 403.
+    @Test(.enabled(if: haveSIPp, "SIPp (package sip-tester) is not installed; scripts/setup.sh installs it"))
+    func aTrunkWithCredentialsIsChallengedAndGetsIn() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("acdd-carrier-\(UUID().uuidString.prefix(6))").path
+        try copyConfigCompanions(to: dir)
+        let original = try String(contentsOfFile: "\(packageRoot)/config/acd.toml", encoding: .utf8)
+        let carrier = """
+
+            [[trunks]]
+            name = "carrier"
+            username = "carrier1"
+            password = "carrier-secret"
+            numbers = ["100"]
+            """
+        try (original + carrier).write(toFile: "\(dir)/acd.toml", atomically: true, encoding: .utf8)
+        let daemon = try Daemon(config: "\(dir)/acd.toml", state: "\(dir)/state")
+        let auth = ["-auth_uri", "100@127.0.0.1:\(daemon.sipPort)", "-key", "from_user", "+4930123456"]
+        let call = try sipp(
+            daemon, scenario: "uac_auth.xml", calls: 2, rate: 10, localIP: "127.0.0.2", extra: ["-au", "carrier1", "-ap", "carrier-secret"] + auth, timeout: 30)
+        #expect(call.stats.successful == 2, "\(call.output.suffix(1500))")
+        let records = try #require(try daemon.control("cdr.list").result?.arrayValue)
+        #expect(records.count == 2)
+        #expect(records.allSatisfy { $0["trunk"] == "carrier" && $0["caller"] == "+4930123456" }, "\(records)")
+
+        let wrong = try sipp(
+            daemon, scenario: "uac_auth.xml", calls: 1, rate: 10, localIP: "127.0.0.3", extra: ["-au", "carrier1", "-ap", "guess"] + auth, timeout: 20)
+        #expect(wrong.stats.successful == 0)
+        #expect(daemon.log.contains("sip.status=403"))
+        #expect(daemon.stop() == 0)
+    }
 }

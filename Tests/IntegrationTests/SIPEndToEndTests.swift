@@ -76,7 +76,7 @@ struct SIPEndToEndTests {
         let daemon = try Daemon()
         let phone = try sipp(
             daemon, scenario: "uac_auth.xml", calls: 3, rate: 10, localIP: "127.0.0.2",
-            extra: ["-au", "1001", "-ap", "secret1001", "-auth_uri", "100@127.0.0.1:\(daemon.sipPort)"], timeout: 30)
+            extra: ["-au", "1001", "-ap", "secret1001", "-auth_uri", "100@127.0.0.1:\(daemon.sipPort)", "-key", "from_user", "1001"], timeout: 30)
         #expect(phone.stats.successful == 3, "\(phone.output.suffix(1500))")
         let stranger = try sipp(daemon, scenario: "uac_refused.xml", calls: 3, rate: 10, localIP: "127.0.0.3", timeout: 30)
         #expect(stranger.stats.successful == 3, "\(stranger.output.suffix(1500))")
