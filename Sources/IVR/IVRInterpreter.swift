@@ -52,6 +52,12 @@ public struct IVRInterpreter: Sendable {
     private var failures = 0
     private var collected = ""
     private var lastID = 0
+    /// Keys pressed over a plain prompt, kept for the next node that asks for one (type-ahead): a
+    /// caller who knows the menu presses 1 during the welcome and is routed at once, rather than
+    /// losing the key and waiting out the menu (issue 20, item 3: what looked like an RFC 4733
+    /// receiver that heard nothing was the welcome swallowing the key).
+    private var typeAhead: [Character] = []
+    static let typeAheadLimit = 16
 
     /// More steps than this without waiting means the flow loops; `validate` refuses such flows,
     /// so this only guards a flow that skipped validation.
@@ -87,10 +93,15 @@ public struct IVRInterpreter: Sendable {
             afterPlaying(node, then, now: now, into: &out)
         case (.playing(let node, _, true, let then), .digit(let key)):
             out.append(.stopPlayback)
-            if case .waitForKey = then {
+            switch then {
+            case .waitForKey:
                 input(key, in: node, now: now, into: &out)
-            } else {
-                // A key skips a plain prompt; it is not kept for the next node.
+                feedTypeAhead(now: now, into: &out)
+            case .next:
+                // A key skips a plain prompt and is kept for the next node that asks for one.
+                if typeAhead.count < Self.typeAheadLimit { typeAhead.append(key) }
+                afterPlaying(node, then, now: now, into: &out)
+            case .voicemail, .hangUp:
                 afterPlaying(node, then, now: now, into: &out)
             }
         case (.waiting(let node, _), .digit(let key)):
@@ -111,9 +122,33 @@ public struct IVRInterpreter: Sendable {
 
     private mutating func play(_ prompts: [String], in node: String, bargeIn: Bool, then: After, now: Double, into out: inout [Action]) {
         guard !prompts.isEmpty else { return afterPlaying(node, then, now: now, into: &out) }
+        if bargeIn, !typeAhead.isEmpty {
+            switch then {
+            case .waitForKey:
+                // The caller answered before the question: it is not asked.
+                input(typeAhead.removeFirst(), in: node, now: now, into: &out)
+                return feedTypeAhead(now: now, into: &out)
+            case .next:
+                // A prompt the caller could skip is skipped by keys already pressed.
+                return afterPlaying(node, then, now: now, into: &out)
+            case .voicemail, .hangUp:
+                typeAhead.removeAll()
+            }
+        }
         let id = nextID()
         state = .playing(node: node, id: id, bargeIn: bargeIn, then: then)
         out.append(.play(id: id, prompts: prompts, language: language, bargeIn: bargeIn))
+    }
+
+    /// Gives keys still typed ahead to a node that waits for them (a collect node takes several);
+    /// once the caller leaves the IVR, or a node plays what may not be skipped, the rest are dropped.
+    private mutating func feedTypeAhead(now: Double, into out: inout [Action]) {
+        while !typeAhead.isEmpty, case .waiting(let node, _) = state {
+            input(typeAhead.removeFirst(), in: node, now: now, into: &out)
+        }
+        if case .waiting = state { return }
+        if case .playing(_, _, true, _) = state { return }
+        typeAhead.removeAll()
     }
 
     private mutating func afterPlaying(_ node: String, _ then: After, now: Double, into out: inout [Action]) {

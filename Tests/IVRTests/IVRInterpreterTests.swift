@@ -112,13 +112,57 @@ func sampleFlow(open: Bool = true) -> IVRFlow {
         #expect(h.outcomes == [.route(.init(group: "support", priority: 1))])
     }
 
-    @Test func keySkipsABargeInPromptButIsNotKept() {
+    /// Type-ahead: a key over the welcome skips it and answers the menu that follows, which is
+    /// not played. This is what issue 20 reported as an RFC 4733 sender that was not heard.
+    @Test func keyOverTheWelcomeSkipsItAndAnswersTheMenu() {
         var h = IVRHarness(sampleFlow())
         h.start("welcome")
         h.advance(0.5)
-        h.press("1")  // stops the welcome; the menu starts, and "1" does not choose
-        #expect(h.heard == [["welcome"], ["main-menu"]])
+        h.press("1")
+        #expect(h.heard == [["welcome"]])
+        #expect(h.stops == 1)
+        #expect(h.outcomes == [.route(.init(group: "sales"))])
+        #expect(h.ivr.path == ["welcome", "hours", "menu", "menu=1", "sales"])
+    }
+
+    /// A key the menu does not offer, typed ahead, is an invalid choice like any other: the caller
+    /// hears the menu again and the next key chooses.
+    @Test func anInvalidKeyTypedAheadCountsAsAFailedTry() {
+        var h = IVRHarness(sampleFlow())
+        h.start("welcome")
+        h.press("7")
+        #expect(h.heard == [["welcome"], ["invalid", "main-menu"]])
         #expect(h.outcomes.isEmpty)
+        h.press("2")
+        #expect(h.outcomes == [.route(.init(group: "support", priority: 1))])
+    }
+
+    /// Several keys typed over a prompt fill a collect node that follows; none is kept once the
+    /// caller has left the IVR, and a prompt that may not be interrupted hears none.
+    @Test func keysTypedAheadFillACollectAndStopAtTheExit() {
+        var c = IVRFlow.Collect(prompts: ["please-hold"], variable: "account", maxDigits: 3, next: "route", failure: "bye")
+        c.timeoutSeconds = 3
+        let flow = IVRFlow(
+            nodes: [
+                "intro": .play(prompts: ["welcome"], bargeIn: true, next: "collect"), "collect": .collect(c),
+                "route": .route(.init(group: "sales")), "bye": .hangUp(prompts: []),
+            ],
+            entries: ["100": "intro"])
+        var h = IVRHarness(flow)
+        h.start("intro")
+        h.press("4")
+        #expect(h.heard == [["welcome"]])
+        #expect(h.ivr.currentNode == "collect")
+        h.press("5")
+        h.press("6")
+        #expect(h.ivr.variables["account"] == "456")
+        #expect(h.outcomes == [.route(.init(group: "sales"))])
+
+        var closed = IVRHarness(sampleFlow(open: false))
+        closed.start("welcome")
+        closed.press("1")  // skips the welcome; the closed notice may not be skipped
+        #expect(closed.heard == [["welcome"], ["closed"]])
+        #expect(closed.outcomes.isEmpty)
     }
 
     @Test func keyDoesNotInterruptAPromptWithoutBargeIn() {

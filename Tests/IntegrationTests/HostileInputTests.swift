@@ -1,5 +1,6 @@
 import Control
 import Foundation
+import Media
 import SIPMessage
 import TestSupport
 import Testing
@@ -80,6 +81,33 @@ struct HostileInputTests {
             daemon, scenario: "uac_auth.xml", calls: 1, rate: 10, localIP: "127.0.0.3", extra: ["-au", "carrier1", "-ap", "guess"] + auth, timeout: 20)
         #expect(wrong.stats.successful == 0)
         #expect(daemon.log.contains("sip.status=403"))
+        #expect(daemon.stop() == 0)
+    }
+
+    /// The report's minimal RFC 4733 sender: `RTP/AVP 0 101`, an rtpmap and no fmtp, audio every
+    /// 20 ms, and four seconds in (over the welcome) the key 1: the first event packet marked,
+    /// volume 10, the duration growing by 160 to 1,600, the end packet three times. The caller
+    /// reaches the sales queue. The receiver was never the problem: the welcome took the key and
+    /// dropped it, so the menu that followed waited for another.
+    @Test func aMinimalRFC4733SenderPressingOverTheWelcomeReachesSales() throws {
+        let daemon = try Daemon()
+        let call = try place(daemon, number: "100", codecs: "0 101")
+        #expect(!String(decoding: call.invite.body, as: UTF8.self).contains("fmtp"))
+        var sender = RTPSenderState()
+        call.talk(packets: 200, sender: &sender)  // four seconds of audio
+        let start = sender.nextTimestamp
+        for i in 1...13 {
+            let e = TelephoneEvent(event: 1, end: i > 10, volume: 10, duration: UInt16(min(i, 10) * 160))
+            var payload = [UInt8](repeating: 0, count: 4)
+            payload.withUnsafeMutableBytes { e.write(to: $0) }
+            call.rtp.send(packet(sender.nextEvent(payloadType: 101, eventTimestamp: start, first: i == 1), payload: payload), to: call.daemonRTPPort)
+            usleep(20_000)
+        }
+        #expect(try eventually(3) { try daemon.control("calls").result?.arrayValue?.first?["queue"] == "sales" })
+        let first = try #require(try daemon.control("calls").result?.arrayValue?.first)
+        #expect(first["digits"] == "1")
+        #expect(first["ivr_path"]?.arrayValue?.compactMap(\.stringValue) == ["welcome", "hours", "menu", "menu=1", "sales"])
+        _ = try call.hangUp(daemon)
         #expect(daemon.stop() == 0)
     }
 }
