@@ -27,6 +27,7 @@ extension InboundCallService {
             guard let self, let call = self.calls[id], !call.lookupDone else { return }
             call.lookupDone = true
             self.logger.notice("CRM lookup timed out; the call goes on without it", metadata: ["call.id": "\(id)", "crm.timeout_ms": "\(self.policy.crmLookupTimeoutMilliseconds)"])
+            self.routeWaitingForLookup(call)
         }
         crmLookup(call.summary.caller) { customer in
             sip.execute {
@@ -34,8 +35,16 @@ extension InboundCallService {
                 call.lookupTimer?.cancel()
                 call.lookupDone = true
                 call.customer = customer
+                service.value.routeWaitingForLookup(call)
             }
         }
+    }
+
+    /// A route the IVR chose before the lookup ended goes ahead now.
+    private func routeWaitingForLookup(_ call: ActiveCall) {
+        guard let route = call.routeAfterLookup else { return }
+        call.routeAfterLookup = nil
+        enqueue(call, route)
     }
 
     /// The priority a route gives this caller: a VIP customer (C7) gets at least `crm.vip_priority`.

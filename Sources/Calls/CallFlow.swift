@@ -140,8 +140,15 @@ extension InboundCallService {
 
     // MARK: Queue
 
-    private func enqueue(_ call: ActiveCall, _ route: IVRFlow.Route) {
+    func enqueue(_ call: ActiveCall, _ route: IVRFlow.Route) {
         let id = call.session.id
+        guard call.lookupDone else {
+            // A caller who keys ahead over the welcome is routed within milliseconds of the
+            // answer, before the CRM has said who they are; their priority and own agent depend
+            // on it, so they wait for the answer (at most `crm.lookup_timeout_ms`) with music.
+            call.routeAfterLookup = route
+            return startMusic(call)
+        }
         guard let acd else {
             logger.error("no ACD to queue the call in; hanging up", metadata: ["call.id": "\(id)", "queue.name": "\(route.group)"])
             return hangUp(call, cause: "no ACD")

@@ -254,6 +254,8 @@ public final class InboundCallService: SessionLayerDelegate {
         var customer: CRMCustomer?
         var lookupDone = false
         var lookupTimer: SIPTimerToken?
+        /// Where the IVR sent the caller before the lookup ended (see `enqueue`).
+        var routeAfterLookup: IVRFlow.Route?
         /// For the call-detail record.
         var record = RecordFacts()
         init(session: InviteSession, summary: CallSummary) {
@@ -404,7 +406,8 @@ public final class InboundCallService: SessionLayerDelegate {
         answeredCount += 1
         let id = session.id
         session.onEvent = { [weak self] event in
-            if case .answered = event { self?.calls[id]?.summary.state = "connected" }
+            // The ACK may come after the caller has moved on (a key typed ahead routes at once).
+            if case .answered = event, let call = self?.calls[id], call.summary.state == "answered" { call.summary.state = "connected" }
         }
         // The leg is configured before the 200 leaves: a caller may send its first packet (or
         // a key) the moment the answer arrives, and the media loop must already know the codec,

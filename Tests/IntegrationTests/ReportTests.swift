@@ -26,8 +26,9 @@ import TestSupport
 
         // A Berlin caller talks to the agent; a caller from elsewhere waits (the only agent is busy)
         // and gives up.
-        let (talker, _) = try callSales(daemon, from: "0301234567")
+        var (talker, voice) = try callSales(daemon, from: "0301234567")
         _ = try phone.answerNextCall(ringFor: 0.05)
+        talker.talk(packets: 75, sender: &voice)  // 1.5 s bridged: a billable second at least
         let (quitter, _) = try callSales(daemon, from: "0891234567")
         #expect(try eventually { try daemon.status()["acd"]?["callers_waiting"] == 1 })
         #expect(try quitter.hangUp(daemon)?.status == .ok)
