@@ -526,6 +526,8 @@ import TestSupport
         #expect(try call.hangUp(daemon)?.status == .ok)
         #expect(eventually { daemon.log.contains("voicemail saved") }, "\(daemon.log.suffix(2000))")
         #expect(events(daemon).contains("EXITWITHTIMEOUT"), "\(events(daemon))")
+        // The index row is written on the store's writer after the log line.
+        _ = try eventually { try daemon.control("voicemail.list").result?.arrayValue?.isEmpty == false }
         let entry = try #require(daemon.control("voicemail.list").result?.arrayValue?.first)
         #expect(entry["queue"] == "sales")
         try expectNothingLeft(daemon)
