@@ -44,6 +44,9 @@ let package = Package(
         .systemLibrary(name: "CALSA", pkgConfig: "alsa"),
 
         .target(name: "TOML", swiftSettings: swiftSettings),
+        // The JSON value of control replies, CRM events and the event stream, and its writer: its
+        // own target so that the call layer and the CRM bridge need not depend on the control socket.
+        .target(name: "JSON", swiftSettings: swiftSettings),
         // The few lock-free structures where threads meet; nothing else uses atomics beyond counters.
         .target(name: "LockFree", dependencies: [atomics], swiftSettings: swiftSettings),
         // Stress of LockFree, built and run under ThreadSanitizer by `make test` (see Makefile).
@@ -68,13 +71,13 @@ let package = Package(
         .target(
             name: "Recording", dependencies: ["LockFree", "CSndFile", "CALSA", atomics, .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
-        .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", "ACD", "Recording", "Store", "CRMBridge", "Control", log] + nio, swiftSettings: swiftSettings),
-        .target(name: "Control", dependencies: [log] + nio, swiftSettings: swiftSettings),
+        .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", "ACD", "Recording", "Store", "CRMBridge", "JSON", log] + nio, swiftSettings: swiftSettings),
+        .target(name: "Control", dependencies: ["JSON", log] + nio, swiftSettings: swiftSettings),
         // Billing and call-centre reports: pure computations over CDRs and the queue log, and their
         // CSV, JSON and HTML (with SVG charts) renderings.
         .target(name: "Reports", swiftSettings: swiftSettings),
         // Events to the CRM store through the durable outbox, and lookups by caller number.
-        .target(name: "CRMBridge", dependencies: ["Store", "Control", "LockFree", atomics, log], swiftSettings: swiftSettings),
+        .target(name: "CRMBridge", dependencies: ["Store", "JSON", "LockFree", atomics, log], swiftSettings: swiftSettings),
         .target(name: "Config", dependencies: ["TOML", "SIP", "SIPMessage", "ACD", "Media", "IVR"], swiftSettings: swiftSettings),
         .target(
             name: "Store",
@@ -83,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "ACDDaemon",
             dependencies: [
-                "Config", "SIP", "SIPMessage", "Calls", "Media", "IVR", "Control", "Store", "ACD", "Recording", "CRMBridge", "Reports", log,
+                "Config", "SIP", "SIPMessage", "Calls", "Media", "IVR", "Control", "JSON", "Store", "ACD", "Recording", "CRMBridge", "Reports", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -93,13 +96,13 @@ let package = Package(
         .executableTarget(
             name: "ACDCRM",
             dependencies: [
-                "CRMBridge", "Control", log, .product(name: "GRDB", package: "GRDB.swift"),
+                "CRMBridge", "Control", "JSON", log, .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio,
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "acdctl",
-            dependencies: ["Control", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Control", "JSON", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "ACDBench", dependencies: ["SIPMessage", "ACD", "LockFree", "Recording", "Store", "CRMBridge", "Control", log],
@@ -119,12 +122,13 @@ let package = Package(
             name: "ACDTests", dependencies: ["ACD", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: swiftSettings),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"], swiftSettings: swiftSettings),
-        .testTarget(name: "CRMBridgeTests", dependencies: ["CRMBridge", "Store", "Control", log], swiftSettings: swiftSettings),
+        .testTarget(name: "CRMBridgeTests", dependencies: ["CRMBridge", "Store", "JSON", log], swiftSettings: swiftSettings),
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "SIPMessageTests", dependencies: ["SIPMessage", "TestSupport"], swiftSettings: swiftSettings),
         // End to end: the built acdd and acdctl, driven by SIPp and plain sockets on loopback.
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["TestSupport", "SIP", "SIPMessage", "Control", "Media"] + nio,
+            dependencies: ["TestSupport", "SIP", "SIPMessage", "Control", "JSON", "Media"] + nio,
             exclude: ["scenarios"],
             swiftSettings: swiftSettings),
         .testTarget(

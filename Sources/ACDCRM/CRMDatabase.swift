@@ -2,6 +2,7 @@ import Control
 import CRMBridge
 import Foundation
 import GRDB
+import JSON
 
 /// The reference CRM store's own SQLite file: customers, their contact history, the daemon's call
 /// records, and every event received (each id once).

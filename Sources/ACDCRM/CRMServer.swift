@@ -5,6 +5,7 @@ import GRDB
 import Logging
 import NIOCore
 import NIOPosix
+import JSON
 
 /// One connection from the daemon. Lines read in one go are applied in one transaction and
 /// acknowledged only after it commits, so an acknowledged event is on the store's disk; a line that

@@ -2,6 +2,7 @@ import ACD
 import CRMBridge
 import Control
 import Store
+import JSON
 
 // The ACD's state and events as control-protocol JSON (docs/control-protocol.md).
 

@@ -3,6 +3,7 @@ import ACD
 import Control
 import Foundation
 import Store
+import JSON
 
 /// The control-socket commands of the daemon (docs/control-protocol.md).
 final class ControlCommands: ControlCommandHandler, @unchecked Sendable {

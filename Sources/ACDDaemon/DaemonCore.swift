@@ -14,6 +14,7 @@ import SIP
 import SIPMessage
 import Store
 import Synchronization
+import JSON
 
 /// The running daemon: the SIP stack and everything on its loop, the database, the control socket.
 ///

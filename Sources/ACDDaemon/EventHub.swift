@@ -1,6 +1,7 @@
 import Control
 import Foundation
 import Synchronization
+import JSON
 
 /// Operators' event subscriptions (FEATURES O5): `subscribe` on the control socket registers a
 /// connection with the topics it wants; the ACD thread and the SIP loop publish here.

@@ -3,6 +3,7 @@ import Control
 import Foundation
 import Reports
 import Store
+import JSON
 
 /// `report.billing` and `report.calls` (docs/control-protocol.md): computed from the database's
 /// readers in the control connection's task, never on the SIP loop.

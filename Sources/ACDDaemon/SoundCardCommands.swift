@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Recording
 import Store
+import JSON
 
 /// `recording.play` and `prompt.record`: the host's sound card, one use at a time, on a queue of
 /// its own (ALSA calls block for as long as the audio lasts).

@@ -1,5 +1,4 @@
 import Atomics
-import Control
 import Dispatch
 import Foundation
 import LockFree
@@ -8,6 +7,7 @@ public import Store
 
 #if canImport(Glibc)
 import Glibc
+import JSON
 #endif
 
 /// Delivers the outbox to the CRM store and asks it about callers (FEATURES M1, M2, C7).

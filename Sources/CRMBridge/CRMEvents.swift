@@ -1,5 +1,5 @@
-public import Control
 public import Store
+public import JSON
 
 /// The events the daemon sends (docs/crm-protocol.md), as outbox rows.
 public enum CRMEvents {

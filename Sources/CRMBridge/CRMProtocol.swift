@@ -1,5 +1,5 @@
-public import Control
 import Foundation
+public import JSON
 
 /// The CRM wire protocol (docs/crm-protocol.md): JSON lines over a Unix stream socket, the daemon
 /// connecting to the store. Every line carries `v` (the schema version) and `type`.
@@ -30,7 +30,7 @@ public enum CRMProtocol {
 
     /// One JSON object, keys sorted, as a line without its newline.
     public static func line(_ value: JSONValue) -> String {
-        String(decoding: ControlCodec.encodeLine(value).dropLast(), as: UTF8.self)
+        String(decoding: value.encodedLine().dropLast(), as: UTF8.self)
     }
 
     /// A line received: a JSON object with our version and a type, or why not.

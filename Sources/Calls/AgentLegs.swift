@@ -1,10 +1,10 @@
-import Control
 import ACD
 import Logging
 import Media
 import NIOCore
 import SIP
 import SIPMessage
+import JSON
 
 /// The B2BUA's second leg: the call to an agent's phone that the ACD offered a caller to.
 ///

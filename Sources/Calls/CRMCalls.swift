@@ -1,8 +1,8 @@
-import Control
 import CRMBridge
 import Logging
 import NIOCore
 import Store
+import JSON
 
 extension InboundCallService {
     /// A call's event for the CRM store (FEATURES M1): numbered within the call from 1, written to

@@ -1,10 +1,10 @@
 public import ACD
-import Control
 import IVR
 import Logging
 import Media
 import NIOCore
 import SIP
+import JSON
 
 /// A caller's way through the product: the IVR (the pure `IVRInterpreter`, performed here), then
 /// the ACD (music on hold, announcements, the queue's exits), then an agent (AgentLegs.swift).

@@ -1,4 +1,3 @@
-import Control
 import ACD
 import Logging
 import Media

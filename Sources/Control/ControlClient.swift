@@ -2,6 +2,7 @@ import Foundation
 
 #if canImport(Glibc)
 import Glibc
+public import JSON
 #endif
 
 /// A blocking client of the control socket, for acdctl and tests: one request, one response.

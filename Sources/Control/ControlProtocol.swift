@@ -1,4 +1,5 @@
 import Foundation
+public import JSON
 
 // The control-socket protocol (docs/control-protocol.md), shared by the server and acdctl.
 //
@@ -94,13 +95,7 @@ public enum ControlCodec {
     /// socket's event stream are `JSONValue`s, several per call; at 500 calls/s Foundation's
     /// `JSONEncoder` took about 5 % of the daemon's samples in a `perf` profile (bench/README.md,
     /// "Full path with everything on"). Replies to commands, which are rare, still use it.
-    public static func encodeLine(_ value: JSONValue) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(256)
-        value.write(into: &out)
-        out.append(0x0A)
-        return out
-    }
+    public static func encodeLine(_ value: JSONValue) -> [UInt8] { value.encodedLine() }
 
     public static func encodeLine(_ value: some Encodable) -> [UInt8] {
         let encoder = JSONEncoder()

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Control
 import Foundation
+import JSON
 
 /// Entry point. `--socket` and `--json` may stand before the subcommand (`acdctl --socket P status
 /// --json`); ArgumentParser reads them only after it, so they are moved there first.

@@ -7,6 +7,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import JSON
 #endif
 
 /// A store's end of the socket, scripted by the test: accepts one connection at a time and reads

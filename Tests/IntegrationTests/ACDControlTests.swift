@@ -4,6 +4,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import JSON
 #endif
 
 /// The ACD through the real control socket of a running acdd on the default configuration:

@@ -4,6 +4,7 @@ import Media
 import SIPMessage
 import Testing
 import TestSupport
+import JSON
 
 /// The reference CRM store (`acd-crm`) as a process of its own, on its own socket and file.
 final class CRMStoreProcess: @unchecked Sendable {

@@ -4,6 +4,7 @@ import Media
 import SIPMessage
 import Testing
 import TestSupport
+import JSON
 
 /// The product's main path over loopback on the default configuration: a trunk call to 100
 /// hears the IVR, presses 1, waits in sales, the agent's registered phone rings and answers, the

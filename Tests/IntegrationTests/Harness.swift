@@ -6,6 +6,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import JSON
 #endif
 
 /// The package root, from this file's place in it.

@@ -6,6 +6,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import JSON
 #endif
 
 /// Start, readiness, watchdog, reload, control socket and stop, as systemd and an operator see them.

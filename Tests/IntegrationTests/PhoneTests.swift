@@ -8,6 +8,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import JSON
 #endif
 
 let baresipPath = which("baresip")

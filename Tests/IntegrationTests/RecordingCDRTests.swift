@@ -4,6 +4,7 @@ import Media
 import SIPMessage
 import Testing
 import TestSupport
+import JSON
 
 /// Recording of bridged calls and call-detail records, end to end on the default configuration:
 /// a raw trunk caller reaches sales, a raw registered phone answers, and what the files and the

@@ -4,6 +4,7 @@ import Media
 import SIPMessage
 import Testing
 import TestSupport
+import JSON
 
 /// The reports from a running daemon over acdctl: calls placed for real, then billed with a
 /// tariff file and counted per group.

@@ -3,6 +3,7 @@ import Foundation
 import SIPMessage
 import TestSupport
 import Testing
+import JSON
 
 /// acdd started as an operator starts it, driven over loopback by SIPp and plain sockets.
 @Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: haveSIPp, "SIPp (package sip-tester) is not installed; scripts/setup.sh installs it"))

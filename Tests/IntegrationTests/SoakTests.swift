@@ -2,6 +2,7 @@ import Control
 import Foundation
 import Testing
 import TestSupport
+import JSON
 
 /// The whole path under load (issue 5): 1,000 calls at 20 per second from SIPp through the IVR
 /// menu (a key 1 s into it), the sales queue and an agent's phone that answers after a random

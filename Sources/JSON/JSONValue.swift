@@ -1,4 +1,4 @@
-/// A JSON value, for the control protocol's free-form arguments and results.
+/// A JSON value: control-socket arguments and results, CRM events, the event stream.
 public enum JSONValue: Sendable, Hashable, Codable {
     case null
     case bool(Bool)
@@ -87,6 +87,15 @@ extension JSONValue {
 
 extension JSONValue {
     /// Appends this value as compact JSON (RFC 8259) with object keys in UTF-8 byte order.
+    /// The value as one line (what the control socket and the CRM link send).
+    public func encodedLine() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        write(into: &out)
+        out.append(0x0A)
+        return out
+    }
+
     public func write(into out: inout [UInt8]) {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)

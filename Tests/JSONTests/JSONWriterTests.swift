@@ -1,12 +1,14 @@
-import Control
 import Foundation
 import TestSupport
 import Testing
+import JSON
 
 /// `JSONValue.write` replaces Foundation's encoder on the hot paths (CRM events, the event stream),
 /// so it is held to the same output: every value decodes back to itself, and where Foundation's
 /// key order is plain byte order the bytes are the same.
 @Suite struct JSONWriterTests {
+    static func line(_ value: JSONValue) -> [UInt8] { value.encodedLine() }
+
     static let pieces = ["a", "Z", "é", "日本", "/", "\"", "\\", "\n", "\r", "\t", "\u{08}", "\u{0C}", "\u{01}", "\u{1F}", "\u{7F}", " ", "😀", "0", "sip:1001@127.0.0.1"]
 
     func randomString(_ rng: inout SplitMix64) -> String {
@@ -47,7 +49,7 @@ import Testing
         var rng = SplitMix64(seed: 20261123)
         for _ in 0..<2_000 {
             let value = randomValue(&rng, depth: 0)
-            let line = ControlCodec.encodeLine(value)
+            let line = Self.line(value)
             #expect(line.last == 0x0A)
             let ours = Array(line.dropLast())
             #expect(!ours.contains(0x0A), "a newline inside a line would split it")
@@ -60,9 +62,9 @@ import Testing
     }
 
     @Test func escapesWhatJSONRequiresAndNothingElse() {
-        let line = ControlCodec.encodeLine(["k": "a\"b\\c\nd\u{01}e/é😀"])
+        let line = Self.line(["k": "a\"b\\c\nd\u{01}e/é😀"])
         #expect(String(decoding: line, as: UTF8.self) == "{\"k\":\"a\\\"b\\\\c\\nd\\u0001e/é😀\"}\n")
-        #expect(String(decoding: ControlCodec.encodeLine(.number(.nan)), as: UTF8.self) == "null\n")
-        #expect(String(decoding: ControlCodec.encodeLine(["b": 1, "a": [1.5, true, .null]]), as: UTF8.self) == "{\"a\":[1.5,true,null],\"b\":1}\n")
+        #expect(String(decoding: Self.line(.number(.nan)), as: UTF8.self) == "null\n")
+        #expect(String(decoding: Self.line(["b": 1, "a": [1.5, true, .null]]), as: UTF8.self) == "{\"a\":[1.5,true,null],\"b\":1}\n")
     }
 }
