@@ -1,0 +1,217 @@
+import ACD
+import JSON
+
+/// The B2BUA's other legs: the ACD's offers to agents' phones, forwarding, the answer and the
+/// bridge, hold from the agent's phone, and blind transfer.
+///
+/// Who ends a leg decides what the ACD hears: a phone that refuses or fails is `agentDeclined`
+/// (the ACD rings the next agent), a connected agent who hangs up is `agentHungUp`; a leg we end
+/// ourselves (`releasing`: RONA, the caller left, another agent answered) reports nothing, since
+/// the ACD caused it.
+extension CallSession {
+    static let busyStatuses: Set<Int> = [486, 600, 603]
+
+    /// The agent's leg an operator or the phone may transfer the caller away from.
+    public var transferableLeg: LegID? {
+        guard let id = connected, let leg = leg(id), leg.agent != nil, leg.state == .answered else { return nil }
+        return id
+    }
+
+    mutating func offer(_ agent: String, device: String, into out: inout [CallAction]) {
+        // The caller may have left between the ACD's decision and now; it hears of that anyway.
+        guard acdHasCall else { return }
+        if let always = rules.forwarding[agent]?.always {
+            out.append(.log(.info, "agent forwards every call", ["agent.id": agent, "agent.forward_to": always]))
+            return dial(.agent(agent), device: always, forwarded: true, into: &out)
+        }
+        dial(.agent(agent), device: device, forwarded: false, into: &out)
+    }
+
+    mutating func dial(_ role: CallLeg.Role, device: String, forwarded: Bool, into out: inout [CallAction]) {
+        let id = newLeg(role, forwarded: forwarded)
+        if case .agent(let a) = role {
+            agent = a
+            if connected == nil { phase = .ringing }
+        }
+        out.append(.dial(id, device: device))
+    }
+
+    mutating func legRinging(_ id: LegID, into out: inout [CallAction]) {
+        guard let leg = leg(id), leg.state == .dialling else { return }
+        update(id) { $0.state = .ringing }
+        guard let a = leg.agent else { return }
+        if !leg.forwarded, let rule = rules.forwarding[a], rule.noAnswer != nil {
+            out.append(.arm(.noAnswer(id), after: .seconds(Int64(rule.noAnswerSeconds))))
+        }
+        out.append(.screenPop(id))
+    }
+
+    /// A leg that could not even be started: the ACD offers the call to someone else, or a
+    /// transferred caller is told and let go.
+    mutating func legFailed(_ id: LegID, reason: String, at time: CallTime, into out: inout [CallAction]) {
+        guard let leg = leg(id), leg.isOffer else { return }
+        update(id) { $0.state = .ended }
+        out.append(.log(.warning, "leg cannot be started", ["agent.id": leg.agent ?? leg.number ?? "", "agent.reason": reason]))
+        if leg.number != nil { return farewell(Self.allBusy, cause: "transfer target unreachable", into: &out) }
+        if let a = leg.agent { out.append(.tellACD(.agentDeclined(agent: a, call: uniqueID))) }
+        offerGone()
+    }
+
+    /// The ACD stops ringing `agent` (RONA, the caller left, another agent answered).
+    mutating func withdraw(_ agent: String, into out: inout [CallAction]) {
+        for leg in legs where leg.agent == agent && leg.isOffer { release(leg.id, into: &out) }
+        offerGone()
+    }
+
+    /// No agent rings any more: back to waiting, unless someone answered.
+    mutating func offerGone() {
+        guard connected == nil, phase == .ringing, !legs.contains(where: { $0.agent != nil && $0.isOffer }) else { return }
+        phase = .queued
+        agent = nil
+    }
+
+    mutating func legAnswered(_ id: LegID, usable: Bool, at time: CallTime, into out: inout [CallAction]) {
+        guard let leg = leg(id) else { return }
+        guard leg.isOffer, connected == nil else {
+            // Withdrawn, or another leg answered first: a 200 that crossed our CANCEL gets a BYE.
+            if leg.state == .releasing { out.append(.hangUpLeg(id)) } else { release(id, into: &out) }
+            return
+        }
+        guard usable else {
+            // Hung up as it is; when it ends the ACD hears a decline, as from a phone that refused.
+            out.append(.log(.warning, "agent's phone answered with unusable SDP; hanging it up", ["agent.id": leg.agent ?? ""]))
+            out.append(.hangUpLeg(id))
+            return
+        }
+        update(id) { $0.state = .answered }
+        out.append(.disarm(.noAnswer(id)))
+        connected = id
+        let external = leg.number != nil
+        if let a = leg.agent { agent = a }
+        phase = external ? .transferred : .bridged
+        facts.connectedAt = time.wall
+        if external { facts.transferredOut = true } else { facts.firstConnectedAt = facts.firstConnectedAt ?? time.wall }
+        playback = nil
+        out.append(.bridge(id))
+        out.append(.startRecording(id))
+        out.append(
+            .emit(
+                "call.answered",
+                [
+                    "agent": .string(leg.agent ?? ""), "number": leg.number.map { .string($0) } ?? .null, "queue": queue.map { .string($0) } ?? .null,
+                    "waited_seconds": .number(Double(Int(facts.queuedAt.map { time.wall - $0 } ?? 0))),
+                ]))
+        watch(id, at: time, into: &out)
+        if let a = leg.agent { out.append(.confirmAnswer(agent: a, leg: id)) }
+    }
+
+    /// The ACD had already moved on (a ring timeout crossed the answer): the agent's leg ends and
+    /// the caller goes back to the music, still in the queue.
+    mutating func answerRefused(_ id: LegID, into out: inout [CallAction]) {
+        out.append(.log(.notice, "ACD refused the agent's answer; back to the queue", ["agent.leg": "\(id)"]))
+        release(id, into: &out)
+        guard connected == id else { return }
+        connected = nil
+        facts.connectedAt = nil
+        if facts.talkSeconds == 0 { facts.firstConnectedAt = nil }
+        agent = nil
+        phase = .queued
+        out.append(.split)
+        out.append(.playMusic)
+    }
+
+    mutating func legEnded(_ id: LegID, _ end: LegEnd, at time: CallTime, into out: inout [CallAction]) {
+        guard let leg = leg(id) else { return }
+        update(id) {
+            $0.state = .ended
+            $0.watch = nil
+        }
+        out.append(.disarm(.noAnswer(id)))
+        switch leg.state {
+        case .releasing, .ended:
+            return
+        case .answered:
+            if let a = leg.agent { out.append(.tellACD(.agentHungUp(agent: a))) }
+            guard connected == id else { return }
+            connected = nil
+            acdHasCall = false
+            hangUp(cause: leg.number != nil ? "transfer target hung up" : "agent hung up", by: "agent", at: time, into: &out)
+        case .dialling, .ringing:
+            if let n = leg.number {
+                out.append(.log(.info, "transfer target did not answer", ["transfer.to": "number:\(n)", "call.reason": "\(end)"]))
+                return farewell(Self.allBusy, cause: "transfer target unreachable", into: &out)
+            }
+            guard let a = leg.agent else { return }
+            if case .refused(let status) = end, Self.busyStatuses.contains(status), !leg.forwarded, let target = rules.forwarding[a]?.busy {
+                // The ACD still thinks the agent rings; the group's ring timeout covers the whole.
+                out.append(.log(.info, "forwarding the agent's call", ["agent.id": a, "agent.forward_to": target, "agent.forward_reason": "busy"]))
+                return dial(.agent(a), device: target, forwarded: true, into: &out)
+            }
+            out.append(.tellACD(.agentDeclined(agent: a, call: uniqueID)))
+            offerGone()
+        }
+    }
+
+    /// Forwarding on no answer: the phone's leg ends without a word to the ACD and the forward
+    /// target is rung instead.
+    mutating func noAnswer(_ id: LegID, into out: inout [CallAction]) {
+        guard let leg = leg(id), leg.isOffer, let a = leg.agent, let target = rules.forwarding[a]?.noAnswer else { return }
+        out.append(.log(.info, "forwarding the agent's call", ["agent.id": a, "agent.forward_to": target, "agent.forward_reason": "no answer"]))
+        release(id, into: &out)
+        dial(.agent(a), device: target, forwarded: true, into: &out)
+    }
+
+    /// Hold from the connected leg's phone takes the caller out of the bridge, to music;
+    /// retrieve joins the two again.
+    mutating func legHold(_ id: LegID, _ held: Bool, into out: inout [CallAction]) {
+        guard let leg = leg(id), leg.state == .answered, leg.held != held else { return }
+        update(id) { $0.held = held }
+        guard connected == id else { return }
+        if held {
+            phase = .held
+            out.append(.split)
+            out.append(.playMusic)
+        } else {
+            phase = leg.number != nil ? .transferred : .bridged
+            out.append(.bridge(id))
+        }
+        out.append(.log(.info, held ? "agent holds the caller" : "agent retrieves the caller", ["agent.id": leg.agent ?? leg.number ?? ""]))
+    }
+
+    /// Blind transfer (FEATURES A4): the ACD logs TRANSFER and sends the agent to wrap-up, the
+    /// agent's leg ends, and the caller waits in the group (for the agent, when one is named) or
+    /// hears ringback while the number is called.
+    mutating func transfer(to destination: TransferDestination, byRefer: Bool, at time: CallTime, into out: inout [CallAction]) {
+        guard let id = transferableLeg, let from = leg(id)?.agent else { return }
+        out.append(.tellACD(.callTransferred(call: uniqueID, to: destination.description)))
+        facts.transfers.append(destination.description)
+        out.append(.emit("call.transferred", ["from_agent": .string(from), "to": .string(destination.description)]))
+        endTalk(at: time)
+        if byRefer {
+            update(id) { $0.state = .releasing }
+            out.append(.completeRefer(id))
+        } else {
+            release(id, into: &out)
+        }
+        connected = nil
+        agent = nil
+        out.append(.split)
+        out.append(.log(.info, "call transferred", ["agent.id": from, "transfer.to": destination.description]))
+        switch destination {
+        case .group(let group): requeue(group, agent: nil, into: &out)
+        case .agent(let a, let group): requeue(group, agent: a, into: &out)
+        case .number(let n):
+            acdHasCall = false
+            phase = .transferring
+            out.append(.playRingback)
+            dial(.number(n), device: "tel:\(n)", forwarded: true, into: &out)
+        }
+    }
+
+    private mutating func requeue(_ group: String, agent: String?, into out: inout [CallAction]) {
+        queue = group
+        phase = .queued
+        out.append(.playMusic)
+        out.append(.requeue(group: group, agent: agent))
+    }
+}

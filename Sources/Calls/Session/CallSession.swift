@@ -1,0 +1,406 @@
+import ACD
+public import CRMBridge
+public import IVR
+import JSON
+
+/// One call as a pure state machine: its phase, the legs it owns and what its record will say,
+/// driven by `CallEvent`s and answering with `CallAction`s (shared/ARCHITECTURE.md, "Pure cores,
+/// thin shells").
+///
+/// It touches no socket, timer or clock: time comes in with each event, and the shell
+/// (`InboundCallService`) carries the actions out and reports back. Every rule of the call path
+/// lives here, so a rule is tested in microseconds with a fake clock (Tests/CallsTests), and the
+/// shell only knows how to do things, never whether to. Before it, a call was a class of twenty
+/// mutable fields whose phase was guessed from which optionals were set (issue 18).
+public struct CallSession: Sendable {
+    /// Where the call is. `calls` shows the raw value.
+    public enum Phase: String, Sendable, Equatable {
+        /// Admitted; the RTP port is being found.
+        case answering
+        /// Our 200 is out; the ACK has not come.
+        case answered
+        /// Up, running a test number (or nothing more).
+        case connected
+        case ivr
+        /// Waiting in `queue` with music on hold.
+        case queued
+        /// An agent's phone rings.
+        case ringing
+        /// Talking to an agent.
+        case bridged
+        /// The agent's phone holds the caller, who hears music.
+        case held
+        /// A number the caller was transferred to is being called; the caller hears ringback.
+        case transferring
+        /// Talking to that number.
+        case transferred
+        case voicemail
+        /// An agent's feature code is being applied.
+        case feature
+        case ended
+    }
+
+    /// What a call is allowed, from the configuration at the time (replaced on reload).
+    public struct Rules: Sendable {
+        public var language: String
+        /// No RTP from an answered leg for this long ends the call; nil: never.
+        public var mediaTimeout: Duration?
+        public var forwarding: [String: CallPolicy.Forwarding]
+        public var flow: IVRFlow
+        /// Voicemail needs a directory, a writer and the prompts.
+        public var voicemail: Bool
+        public var voicemailMaxSeconds: Int
+
+        public init(
+            language: String = "en", mediaTimeout: Duration? = .seconds(30), forwarding: [String: CallPolicy.Forwarding] = [:], flow: IVRFlow = IVRFlow(),
+            voicemail: Bool = true, voicemailMaxSeconds: Int = 120
+        ) {
+            self.language = language
+            self.mediaTimeout = mediaTimeout
+            self.forwarding = forwarding
+            self.flow = flow
+            self.voicemail = voicemail
+            self.voicemailMaxSeconds = voicemailMaxSeconds
+        }
+    }
+
+    /// The id the ACD, the queue log and the records know the call by.
+    public let uniqueID: String
+    /// The caller's number (ENTERQUEUE's caller id after a transfer).
+    public let caller: String
+    public var rules: Rules
+    public internal(set) var phase: Phase = .answering
+    public internal(set) var legs: [CallLeg]
+    /// The leg the caller talks to, once it answered.
+    public internal(set) var connected: LegID?
+    /// The group the caller waits in or was answered from.
+    public internal(set) var queue: String?
+    /// The agent ringing or connected.
+    public internal(set) var agent: String?
+    /// Keys pressed, in order.
+    public internal(set) var digits = ""
+    /// IVR nodes visited and menu keys chosen, over every visit to the IVR.
+    public internal(set) var ivrPath: [String] = []
+    public internal(set) var surveyScore: Int?
+    public internal(set) var service: CallService?
+    /// The CRM's answer about the caller, once it came.
+    public internal(set) var customer: CRMCustomer?
+    public internal(set) var lookupDone = false
+    /// Whether the ACD holds the call (waiting, ringing or connected to an agent): it must hear
+    /// when the caller goes.
+    public internal(set) var acdHasCall = false
+
+    var ivr: IVRInterpreter?
+    var ivrPathBefore: [String] = []
+    var ivrTimerID = 0
+    /// Where the IVR sent the caller before the CRM lookup answered (see `enqueue`).
+    var routeAfterLookup: IVRFlow.Route?
+    var recordingVoicemail = false
+    /// The playback whose end means something, and what.
+    var playback: (serial: Int, purpose: PlaybackPurpose)?
+    var serials = 0
+    var facts = Facts()
+    var nextLeg = 1
+
+    /// What the call-detail record needs besides the phase.
+    struct Facts: Sendable, Equatable {
+        var queuedAt: Double?
+        var firstConnectedAt: Double?
+        /// The current stretch talking to someone, and the stretches before it.
+        var connectedAt: Double?
+        var talkSeconds = 0.0
+        var transfers: [String] = []
+        var voicemail = false
+        /// The queue let the caller go (maximum wait with nowhere to go, or refused to queue).
+        var queueLetGo = false
+        var transferredOut = false
+        var failed = false
+        var written = false
+    }
+
+    public init(uniqueID: String, caller: String, rules: Rules) {
+        self.uniqueID = uniqueID
+        self.caller = caller
+        self.rules = rules
+        legs = [CallLeg(id: .caller, role: .caller, state: .ringing)]
+    }
+
+    public func leg(_ id: LegID) -> CallLeg? { legs.first { $0.id == id } }
+
+    /// The caller holds us: their audio is not expected, and the view says so.
+    public var callerHeld: Bool { legs[0].held }
+
+    /// The state as `acdctl calls` shows it.
+    public var displayState: String {
+        if callerHeld, [.connected, .bridged].contains(phase) { return "held" }
+        return phase.rawValue
+    }
+
+    /// Whether the call-detail record was written (the call is as good as over).
+    public var recordWritten: Bool { facts.written }
+
+    // MARK: Handling events
+
+    public mutating func handle(_ event: CallEvent, at time: CallTime) -> [CallAction] {
+        var out: [CallAction] = []
+        guard phase != .ended else { return out }
+        switch event {
+        case .answered:
+            legs[0].state = .answered
+            phase = .answered
+            watch(.caller, at: time, into: &out)
+        case .acked:
+            if phase == .answered { phase = .connected }
+        case .callerHold(let held):
+            legs[0].held = held
+        case .callerEnded(let cause, let by):
+            callerEnded(cause: cause, by: by, at: time, into: &out)
+        case .key(let key):
+            pressed(key, at: time, into: &out)
+        case .startIVR(let node):
+            startIVR(at: node, time: time, into: &out)
+        case .startService(let s):
+            service = s
+            if s == .featureCode { phase = .feature }
+        case .lookupDone(let customer):
+            guard !lookupDone else { break }
+            lookupDone = true
+            self.customer = customer
+            if let route = routeAfterLookup {
+                routeAfterLookup = nil
+                enqueue(route, at: time, into: &out)
+            }
+        case .playbackEnded(let serial):
+            playbackEnded(serial, at: time, into: &out)
+        case .timer(let timer):
+            fired(timer, at: time, into: &out)
+        case .mediaSample(let counts):
+            sample(counts, at: time, into: &out)
+        case .offer(let agent, let device):
+            offer(agent, device: device, into: &out)
+        case .withdraw(let agent):
+            withdraw(agent, into: &out)
+        case .announce(let position, let wait):
+            guard acdHasCall, connected == nil else { break }
+            play(Self.announcement(position: position, estimatedWaitSeconds: wait), for: .announcement, into: &out)
+        case .leaveQueue(let reason, let then):
+            leaveQueue(reason, then: then, at: time, into: &out)
+        case .acdEnds:
+            out.append(.log(.info, "ACD ends the call", [:]))
+            hangUp(cause: "ended by the ACD", by: "system", at: time, into: &out)
+        case .answerRefused(let id):
+            answerRefused(id, into: &out)
+        case .legRinging(let id):
+            legRinging(id, into: &out)
+        case .legFailed(let id, let reason):
+            legFailed(id, reason: reason, at: time, into: &out)
+        case .legAnswered(let id, let usable):
+            legAnswered(id, usable: usable, at: time, into: &out)
+        case .legEnded(let id, let end):
+            legEnded(id, end, at: time, into: &out)
+        case .legHold(let id, let held):
+            legHold(id, held, into: &out)
+        case .transfer(let destination, let byRefer):
+            transfer(to: destination, byRefer: byRefer, at: time, into: &out)
+        case .release(let cause, let by):
+            hangUp(cause: cause, by: by, at: time, into: &out)
+        }
+        return out
+    }
+
+    // MARK: Shared steps
+
+    mutating func newLeg(_ role: CallLeg.Role, forwarded: Bool) -> LegID {
+        let id = LegID(nextLeg)
+        nextLeg += 1
+        legs.append(CallLeg(id: id, role: role, state: .dialling, forwarded: forwarded))
+        return id
+    }
+
+    mutating func update(_ id: LegID, _ change: (inout CallLeg) -> Void) {
+        guard let i = legs.firstIndex(where: { $0.id == id }) else { return }
+        change(&legs[i])
+    }
+
+    mutating func play(_ prompts: [String], language: String? = nil, interruptible: Bool = false, for purpose: PlaybackPurpose, into out: inout [CallAction]) {
+        serials += 1
+        playback = (serials, purpose)
+        out.append(.play(prompts: prompts, language: language ?? rules.language, interruptible: interruptible, serial: serials))
+    }
+
+    /// Prompts, then the call ends.
+    mutating func farewell(_ prompts: [String], cause: String, into out: inout [CallAction]) {
+        play(prompts, for: .farewell(cause: cause), into: &out)
+    }
+
+    mutating func playbackEnded(_ serial: Int, at time: CallTime, into out: inout [CallAction]) {
+        guard let current = playback, current.serial == serial else { return }
+        playback = nil
+        switch current.purpose {
+        case .ivr(let id):
+            ivrEvent(.promptFinished(id: id), at: time, into: &out)
+        case .announcement:
+            if acdHasCall, connected == nil { out.append(.playMusic) }
+        case .farewell(let cause):
+            hangUp(cause: cause, by: "system", at: time, into: &out)
+        case .voicemailIntro(let box):
+            startRecordingVoicemail(box: box, into: &out)
+        }
+    }
+
+    mutating func fired(_ timer: CallTimer, at time: CallTime, into out: inout [CallAction]) {
+        switch timer {
+        case .ivr: ivrEvent(.timeout(id: ivrTimerID), at: time, into: &out)
+        case .noAnswer(let id): noAnswer(id, into: &out)
+        case .mediaCheck: break  // the shell answers it with `.mediaSample`
+        case .voicemailLimit: stopVoicemail(reason: "maximum length", thank: true, into: &out)
+        }
+    }
+
+    /// Ends the call from our side: the record is written now, with this as its end, rather than
+    /// when the caller answers our BYE.
+    mutating func hangUp(cause: String, by: String, at time: CallTime, into out: inout [CallAction]) {
+        writeRecord(cause: cause, by: by, at: time, into: &out)
+        out.append(.hangUpCaller)
+    }
+
+    /// The caller's session is over: nothing of the call may stay behind (timer, queue entry,
+    /// another leg).
+    mutating func callerEnded(cause: String, by: String, at time: CallTime, into out: inout [CallAction]) {
+        writeRecord(cause: cause, by: by, at: time, into: &out)
+        if ivr != nil { leaveIVR(into: &out) }
+        if recordingVoicemail {
+            recordingVoicemail = false
+            out.append(.disarm(.voicemailLimit))
+            out.append(.stopVoicemail)
+            out.append(.log(.info, "voicemail ends", ["voicemail.reason": "caller hung up"]))
+        }
+        if acdHasCall {
+            acdHasCall = false
+            out.append(.tellACD(.callerHungUp(call: uniqueID)))
+        }
+        for leg in legs where leg.id != .caller && leg.isLive { release(leg.id, into: &out) }
+        routeAfterLookup = nil
+        legs[0].state = .ended
+        out.append(.disarm(.mediaCheck))
+        phase = .ended
+    }
+
+    /// Hangs a leg up from our side; what it reports afterwards changes nothing.
+    mutating func release(_ id: LegID, into out: inout [CallAction]) {
+        guard let leg = leg(id), leg.isLive else { return }
+        update(id) { $0.state = .releasing }
+        out.append(.disarm(.noAnswer(id)))
+        // A leg still finding its port has no session yet: the shell drops it when the port comes.
+        if leg.state != .dialling { out.append(.hangUpLeg(id)) }
+    }
+
+    /// The caller stops talking to the connected leg: its minutes are counted.
+    mutating func endTalk(at time: CallTime) {
+        guard let since = facts.connectedAt else { return }
+        facts.talkSeconds += time.wall - since
+        facts.connectedAt = nil
+    }
+
+    /// Once per call, at the first of our hang-up or the caller's; recording stops with it, so the
+    /// file ends where the record does.
+    mutating func writeRecord(cause: String, by: String, outcome: String? = nil, at time: CallTime, into out: inout [CallAction]) {
+        guard !facts.written else { return }
+        facts.written = true
+        endTalk(at: time)
+        out.append(.stopRecording)
+        let f = facts
+        out.append(
+            .writeRecord(
+                CallRecordFacts(
+                    end: time.wall, outcome: outcome ?? self.outcome, cause: cause, by: by, queue: queue, agent: f.firstConnectedAt == nil ? nil : agent,
+                    waitSeconds: f.queuedAt.map { Int(((f.firstConnectedAt ?? time.wall) - $0).rounded()) },
+                    talkSeconds: f.firstConnectedAt == nil ? nil : Int(f.talkSeconds.rounded()), ivrPath: ivrPath.joined(separator: ">"),
+                    transfers: f.transfers.joined(separator: ";"), surveyScore: surveyScore)))
+    }
+
+    /// A call admitted but never answered (no RTP port, an SDP we cannot meet).
+    public mutating func failedBeforeAnswer(cause: String, at time: CallTime) -> [CallAction] {
+        var out: [CallAction] = []
+        writeRecord(cause: cause, by: "system", outcome: "failed", at: time, into: &out)
+        phase = .ended
+        return out
+    }
+
+    var outcome: String {
+        switch service {
+        case .featureCode?: return "feature"
+        case .test?: return "test"
+        case nil: break
+        }
+        if facts.voicemail { return "voicemail" }
+        if facts.transferredOut { return "transferred" }
+        if facts.firstConnectedAt != nil { return "connected" }
+        if facts.queueLetGo { return "timeout" }
+        if facts.queuedAt != nil { return "abandoned" }
+        return "ivr"
+    }
+
+    // MARK: The media watchdog
+
+    /// Starts watching an answered leg, from now.
+    mutating func watch(_ id: LegID, at time: CallTime, into out: inout [CallAction]) {
+        guard let limit = rules.mediaTimeout else { return }
+        let first = !legs.contains { $0.watch != nil }
+        update(id) { $0.watch = MediaWatch(packets: -1, since: time.monotonic) }
+        if first { out.append(.arm(.mediaCheck, after: min(.seconds(1), limit))) }
+    }
+
+    /// A leg whose packet count stood still for the timeout, while not held, has gone away: the
+    /// caller's ends the call; an agent's ends it from the agent's side at once, rather than leave
+    /// the caller talking to nobody while a BYE goes unanswered.
+    mutating func sample(_ counts: [LegID: Int], at time: CallTime, into out: inout [CallAction]) {
+        guard let limit = rules.mediaTimeout else { return }
+        var silent: [LegID] = []
+        for i in legs.indices {
+            guard legs[i].state == .answered, var w = legs[i].watch, let count = counts[legs[i].id] else { continue }
+            if count != w.packets {
+                if w.packets >= 0 || count > 0 { w.since = time.monotonic }
+                w.packets = count
+            }
+            if legs[i].held { w.since = time.monotonic }
+            legs[i].watch = w
+            if time.monotonic - w.since >= limit { silent.append(legs[i].id) }
+        }
+        for id in silent {
+            let seconds = "\(limit.components.seconds)"
+            if id == .caller {
+                out.append(.log(.notice, "no RTP; hanging up", ["call.cause": "media_timeout", "rtp.silent_seconds": seconds, "rtp.packets_in": "\(counts[id] ?? 0)"]))
+                hangUp(cause: "media timeout", by: "system", at: time, into: &out)
+                return
+            }
+            guard let leg = leg(id) else { continue }
+            out.append(.log(.notice, "no RTP from the agent's phone; hanging up", ["agent.id": leg.agent ?? leg.number ?? "", "call.cause": "media_timeout", "rtp.silent_seconds": seconds]))
+            if let agent = leg.agent { out.append(.tellACD(.agentHungUp(agent: agent))) }
+            release(id, into: &out)
+            if connected == id {
+                connected = nil
+                acdHasCall = false
+                hangUp(cause: "agent's phone sent no RTP", by: "system", at: time, into: &out)
+                return
+            }
+        }
+        out.append(.arm(.mediaCheck, after: .seconds(1)))
+    }
+}
+
+/// What the session knows of a call for its call-detail record; the shell adds the SIP facts
+/// (ids, numbers, times of start and answer, codec, recording).
+public struct CallRecordFacts: Sendable, Equatable {
+    public var end: Double
+    public var outcome: String
+    public var cause: String
+    public var by: String
+    public var queue: String?
+    public var agent: String?
+    public var waitSeconds: Int?
+    public var talkSeconds: Int?
+    public var ivrPath: String
+    public var transfers: String
+    public var surveyScore: Int?
+}
