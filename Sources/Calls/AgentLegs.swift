@@ -4,38 +4,24 @@ import Media
 import NIOCore
 import SIP
 import SIPMessage
-import JSON
 
-/// The B2BUA's second leg: the call to an agent's phone that the ACD offered a caller to.
+/// The SIP session and RTP port of one of a call's other legs (an agent's phone, a forward
+/// target, a number). What the leg means for the call (ringing, answered, withdrawn, held) is the
+/// call's machine's (`CallLeg`); this only holds the I/O.
 ///
-/// The leg's RTP port is allocated on the caller's media loop, so once the agent answers the two
-/// legs are relayed by `RTPBridge` without crossing threads. Who ends a leg decides what the ACD
-/// hears: a phone that refuses or fails is `agentDeclined` (the ACD rings the next agent), a
-/// connected agent who hangs up is `agentHungUp`; a leg we end ourselves (RONA, the caller left,
-/// another agent answered a ring-all) is `withdrawn` and reports nothing, since the ACD caused it.
+/// The leg's RTP port is allocated on the caller's media loop, so once the far end answers the two
+/// legs are relayed by `RTPBridge` without crossing threads.
 final class AgentLeg {
     let session: InviteSession
-    /// The caller's session id and the ACD's id of the call.
+    /// The caller's session id, and the leg within the call.
     let caller: UInt64
-    let uniqueID: String
-    let agent: String
+    let leg: LegID
     let lease: RTPPortLease
-    var answered = false
-    var withdrawn = false
-    /// The agent's phone put the caller on hold (re-INVITE sendonly or inactive).
-    var held = false
-    /// A leg to a forward target; it is not forwarded again.
-    var forwarded = false
-    /// A call to a number the caller was transferred to: no agent, nothing for the ACD.
-    var external = false
-    var noAnswerTimer: SIPTimerToken?
-    var mediaCheck: SIPTimerToken?
 
-    init(session: InviteSession, caller: UInt64, uniqueID: String, agent: String, lease: RTPPortLease) {
+    init(session: InviteSession, caller: UInt64, leg: LegID, lease: RTPPortLease) {
         self.session = session
         self.caller = caller
-        self.uniqueID = uniqueID
-        self.agent = agent
+        self.leg = leg
         self.lease = lease
     }
 }
@@ -96,74 +82,34 @@ extension InboundCallService {
         init(_ d: String) { description = d }
     }
 
-    /// Rings `agent` for the caller `unique`.
-    func offer(_ unique: String, to agent: String, device: String) {
-        guard let call = caller(unique) else {
-            // The caller left between the ACD's decision and now; the ACD hears of it from the hang-up.
-            return
-        }
-        // Unconditional forwarding: the offer rings the forward target instead.
-        if let always = policy.forwarding[agent]?.always {
-            logger.info("agent forwards every call", metadata: ["call.id": "\(call.session.id)", "agent.id": "\(agent)", "agent.forward_to": "\(always)"])
-            return dial(call, agent: agent, device: always, forwarded: true)
-        }
-        dial(call, agent: agent, device: device, forwarded: false)
-    }
-
-    /// Calls the number the caller was transferred to (`blindTransfer`).
-    func dialNumber(_ call: ActiveCall, _ number: String) {
-        dial(call, agent: "number:\(number)", device: "tel:\(number)", forwarded: true, external: true)
-    }
-
-    /// A leg that could not even be started: the ACD offers the call to someone else, or a
-    /// transferred caller is told and let go.
-    private func legImpossible(_ call: ActiveCall, agent: String, external: Bool) {
-        if external {
-            let id = call.session.id
-            playPrompts(["all-busy", "goodbye"], language: policy.language, call: call) { service in
-                if let call = service.calls[id] { service.hangUp(call, cause: "transfer target unreachable") }
-            }
-        } else {
-            acd?(.agentDeclined(agent: agent, call: call.summary.uniqueID))
-        }
-    }
-
-    /// Rings `device` for `agent`'s offer of `call`; `forwarded` legs are not forwarded again.
-    private func dial(_ call: ActiveCall, agent: String, device: String, forwarded: Bool, external: Bool = false) {
-        let unique = call.summary.uniqueID
-        guard let callerLease = call.lease else { return }
-        let meta: Logger.Metadata = ["call.id": "\(call.session.id)", "call.unique_id": "\(unique)", "agent.id": "\(agent)", "agent.device": "\(device)"]
+    /// Starts the leg `leg` to `device`: finds it, allocates its port near the caller's, and
+    /// rings it. What cannot be started is reported to the machine, which decides what follows.
+    func dial(_ call: ActiveCall, leg: LegID, device: String) {
+        let id = call.session.id
+        let meta: Logger.Metadata = ["call.id": "\(id)", "call.unique_id": "\(call.machine.uniqueID)", "agent.leg": "\(leg)", "agent.device": "\(device)"]
+        guard let callerLease = call.lease else { return deliver(.legFailed(leg, reason: "the caller has no media"), to: call) }
         let target: Destination
         switch locate(device) {
         case .success(let t): target = t
-        case .failure(let why):
-            logger.warning("agent's phone cannot be rung", metadata: meta.merging(["agent.reason": "\(why)"]) { $1 })
-            return legImpossible(call, agent: agent, external: external)
-        }
-        call.pendingOffers.insert(agent)
-        if !external {
-            call.summary.agent = agent
-            call.summary.state = "ringing"
+        case .failure(let why): return deliver(.legFailed(leg, reason: "\(why)"), to: call)
         }
         ports.allocate(near: callerLease).hop(to: loop).assumeIsolated().whenComplete { [weak self] result in
             guard let self else { return }
             guard case .success(let lease) = result else {
-                call.pendingOffers.remove(agent)
-                self.logger.warning("no RTP port for the agent's leg", metadata: meta)
-                return self.legImpossible(call, agent: agent, external: external)
+                self.logger.warning("no RTP port for the leg", metadata: meta)
+                if let call = self.calls[id] { self.deliver(.legFailed(leg, reason: "no free RTP port"), to: call) }
+                return
             }
-            guard self.calls[call.session.id] === call, call.pendingOffers.remove(agent) != nil else {
-                // The caller left or the offer was withdrawn while the port was found.
+            // The caller left, or the offer was withdrawn, while the port was found.
+            guard let call = self.calls[id], call.machine.leg(leg)?.state == .dialling else {
                 lease.loop.execute { lease.release() }
                 return
             }
-            self.ring(call, agent: agent, target: target, lease: lease, forwarded: forwarded, external: external, meta: meta)
+            self.ring(call, leg: leg, target: target, lease: lease, meta: meta)
         }
     }
 
-    private func ring(
-        _ call: ActiveCall, agent: String, target: Destination, lease: RTPPortLease, forwarded: Bool, external: Bool, meta: Logger.Metadata
-    ) {
+    private func ring(_ call: ActiveCall, leg: LegID, target: Destination, lease: RTPPortLease, meta: Logger.Metadata) {
         // The caller's codec first, so the relay needs no transcoding when the phone agrees.
         var capabilities = policy.media
         if let codec = call.audio?.codec { capabilities.codecs = [codec] + capabilities.codecs.filter { $0 != codec } }
@@ -172,256 +118,90 @@ extension InboundCallService {
         let session = sessions.invite(
             to: target.uri, peer: target.peer, from: SIPNameAddr(uri: callerURI), offer: sdp, credentials: target.credentials,
             headers: [
-                SIPHeaderField(.init("X-ACD-Call"), call.summary.uniqueID),
-                SIPHeaderField(.init("X-ACD-Queue"), call.summary.queue ?? ""),
+                SIPHeaderField(.init("X-ACD-Call"), call.machine.uniqueID),
+                SIPHeaderField(.init("X-ACD-Queue"), call.machine.queue ?? ""),
             ])
-        let leg = AgentLeg(session: session, caller: call.session.id, uniqueID: call.summary.uniqueID, agent: agent, lease: lease)
-        leg.forwarded = forwarded
-        leg.external = external
-        agentLegs[session.id] = leg
-        if !forwarded, let rule = policy.forwarding[agent], let target = rule.noAnswer {
-            let legID = session.id
-            leg.noAnswerTimer = scheduler.schedule(after: .seconds(Int64(rule.noAnswerSeconds))) { [weak self] in
-                guard let self, let leg = self.agentLegs[legID], !leg.answered, !leg.withdrawn else { return }
-                self.forward(leg, to: target, because: "no answer")
-            }
-        }
-        call.offers[agent] = session.id
-        let legID = session.id
+        agentLegs[session.id] = AgentLeg(session: session, caller: call.session.id, leg: leg, lease: lease)
+        call.legSessions[leg] = session.id
+        let legSessionID = session.id
         session.onEvent = { [weak self] event in
-            if case .answered(let answer) = event { self?.agentAnswered(legID, answer: answer) }
+            if case .answered(let answer) = event { self?.legAnswered(legSessionID, answer: answer) }
         }
-        if !external { emit(call, "agent.ringing", screenPop(call, agent: agent)) }
-        var ringing = meta.merging(["agent.leg": "\(legID)", "agent.peer": "\(target.peer)"]) { $1 }
+        deliver(.legRinging(leg), to: call)
+        var ringing = meta.merging(["agent.sip_leg": "\(legSessionID)", "agent.peer": "\(target.peer)"]) { $1 }
+        if let agent = call.machine.leg(leg)?.agent { ringing["agent.id"] = "\(agent)" }
         if let trunk = target.trunk { ringing["agent.trunk"] = "\(trunk)" }
         logger.info("ringing agent", metadata: ringing)
     }
 
-    /// The ACD stops ringing `agent` (RONA, the caller left, another agent answered).
-    func withdrawOffer(_ unique: String, from agent: String) {
-        if let call = caller(unique) {
-            call.pendingOffers.remove(agent)
-            if let legID = call.offers.removeValue(forKey: agent), let leg = agentLegs[legID] {
-                leg.withdrawn = true
-                leg.session.hangUp()
-            }
-            if call.offers.isEmpty && call.connectedLeg == nil {
-                call.summary.agent = nil
-                call.summary.state = "queued"
-            }
-            return
-        }
-        for leg in agentLegs.values where leg.uniqueID == unique && leg.agent == agent && !leg.answered {
-            leg.withdrawn = true
-            leg.session.hangUp()
-        }
-    }
-
-    private func agentAnswered(_ legID: UInt64, answer: SDPSession?) {
-        guard let leg = agentLegs[legID] else { return }
-        let meta: Logger.Metadata = ["call.id": "\(leg.caller)", "call.unique_id": "\(leg.uniqueID)", "agent.id": "\(leg.agent)"]
-        guard !leg.withdrawn, let call = calls[leg.caller], call.connectedLeg == nil else {
-            leg.withdrawn = true
-            return leg.session.hangUp()
-        }
-        let audio: NegotiatedAudio
+    /// The leg's phone answered: its SDP is applied, and the machine decides whether it is bridged.
+    private func legAnswered(_ sessionID: UInt64, answer: SDPSession?) {
+        guard let agentLeg = agentLegs[sessionID] else { return }
+        guard let call = calls[agentLeg.caller] else { return agentLeg.session.hangUp() }
+        var usable = false
         do {
             guard let answer else { throw SDPNegotiationError.noAudio }
-            audio = try SDPNegotiation.accept(answer: answer, capabilities: policy.media)
+            let audio = try SDPNegotiation.accept(answer: answer, capabilities: policy.media)
+            apply(audio, inbandDTMF: false, to: agentLeg.lease)
+            usable = true
+            logger.info(
+                "leg answered", metadata: ["call.id": "\(agentLeg.caller)", "agent.leg": "\(agentLeg.leg)", "agent.codec": "\(audio.codec.rawValue)"])
         } catch {
-            logger.warning("agent's phone answered with unusable SDP; hanging it up", metadata: meta.merging(["sdp.error": "\(error)"]) { $1 })
-            return leg.session.hangUp()
+            logger.warning("answer's SDP not usable", metadata: ["call.id": "\(agentLeg.caller)", "agent.leg": "\(agentLeg.leg)", "sdp.error": "\(error)"])
         }
-        leg.answered = true
-        leg.noAnswerTimer?.cancel()
-        call.offers[leg.agent] = nil
-        call.connectedLeg = legID
-        if !leg.external { call.summary.agent = leg.agent }
-        call.summary.state = leg.external ? "transferred" : "bridged"
-        let now = scheduler.wallClock
-        call.record.connectedAt = now
-        if leg.external { call.record.transferredOut = true } else { call.record.firstConnectedAt = call.record.firstConnectedAt ?? now }
-        apply(audio, inbandDTMF: false, to: leg.lease)
-        let agentStream = leg.lease.stream
-        if let callerLease = call.lease {
-            onMedia(callerLease) { callerStream in
-                callerStream.stopPlayback()
-                callerStream.onPlaybackEnded = nil
-                RTPBridge.join(callerStream, agentStream)
-            }
-        }
-        recordBridge(call, agentLease: leg.lease)
-        emit(call, "call.answered", [
-            "agent": .string(leg.external ? "" : leg.agent), "number": leg.external ? .string(String(leg.agent.dropFirst("number:".count))) : .null,
-            "queue": JSONValue(call.summary.queue), "waited_seconds": JSONValue(Int(call.record.queuedAt.map { now - $0 } ?? 0)),
-        ])
-        logger.info("agent answered; call bridged", metadata: meta.merging(["agent.codec": "\(audio.codec.rawValue)"]) { $1 })
-        scheduleMediaCheck(leg, answeredAt: scheduler.now)
-        guard !leg.external else { return }
-        let (service, sip) = (bound, loop)
-        let caller = call.session.id
-        acdRequest?(.agentAnswered(agent: leg.agent, call: leg.uniqueID)) { error in
-            guard let error else { return }
-            sip.execute { service.value.answerRefused(legID, caller: caller, error: error) }
+        deliver(.legAnswered(agentLeg.leg, usable: usable), to: call)
+    }
+
+    /// Connects the caller to the leg's audio on their shared loop (stopping what the caller hears).
+    func bridge(_ call: ActiveCall, to leg: LegID) {
+        guard let callerLease = call.lease, let agentStream = legSession(call, leg)?.lease.stream else { return }
+        onMedia(callerLease) { callerStream in
+            callerStream.stopPlayback()
+            callerStream.onPlaybackEnded = nil
+            RTPBridge.join(callerStream, agentStream)
         }
     }
 
-    /// The ACD had already moved on (a ring timeout crossed the answer): the agent's leg ends and
-    /// the caller goes back to the music, still in the queue.
-    private func answerRefused(_ legID: UInt64, caller: UInt64, error: ACDError) {
-        logger.notice("ACD refused the agent's answer; back to the queue", metadata: ["call.id": "\(caller)", "acd.error": "\(error)"])
-        if let leg = agentLegs[legID] {
-            leg.withdrawn = true
-            leg.session.hangUp()
-        }
-        guard let call = calls[caller], call.connectedLeg == legID else { return }
-        call.connectedLeg = nil
-        call.record.connectedAt = nil
-        if call.record.talkSeconds == 0 { call.record.firstConnectedAt = nil }
-        call.summary.agent = nil
-        call.summary.state = "queued"
-        startMusic(call)
-    }
-
-    /// An agent's leg is over: its port goes back (which splits a bridge), and the ACD and the
-    /// caller hear what it means.
-    func agentLegEnded(_ leg: AgentLeg, reason: InviteSession.EndReason) {
-        leg.mediaCheck?.cancel()
-        leg.noAnswerTimer?.cancel()
-        let lease = leg.lease
-        let call = calls[leg.caller]
+    /// A leg's SIP session is over: its port goes back (which splits a bridge), and the machine
+    /// hears how it ended.
+    func agentLegEnded(_ agentLeg: AgentLeg, reason: InviteSession.EndReason) {
         var meta: Logger.Metadata = [
-            "call.id": "\(leg.caller)", "call.unique_id": "\(leg.uniqueID)", "agent.id": "\(leg.agent)", "agent.leg": "\(leg.session.id)",
-            "call.reason": "\(reason)", "agent.answered": "\(leg.answered)", "agent.withdrawn": "\(leg.withdrawn)",
+            "call.id": "\(agentLeg.caller)", "agent.leg": "\(agentLeg.leg)", "agent.sip_leg": "\(agentLeg.session.id)", "call.reason": "\(reason)",
         ]
-        releaseReadingFigures(lease) { [weak self] q, relayed in
+        releaseReadingFigures(agentLeg.lease) { [weak self] q, relayed in
             meta["rtp.packets_in"] = "\(q.packetsIn)"
             meta["rtp.packets_out"] = "\(q.packetsOut)"
             meta["rtp.relayed"] = "\(relayed)"
             meta["rtp.lost"] = "\(q.lost)"
             self?.logger.info("agent leg ended", metadata: meta)
         }
-        if leg.answered {
-            if !leg.withdrawn && !leg.external { acd?(.agentHungUp(agent: leg.agent)) }
-            if let call, call.connectedLeg == leg.session.id {
-                call.connectedLeg = nil
-                call.inACD = false
-                byUniqueID[call.summary.uniqueID] = nil
-                hangUp(call, cause: leg.external ? "transfer target hung up" : "agent hung up", by: "agent")
-            }
-        } else {
-            if let call, call.offers[leg.agent] == leg.session.id {
-                call.offers[leg.agent] = nil
-                if call.offers.isEmpty && call.connectedLeg == nil {
-                    call.summary.agent = nil
-                    call.summary.state = "queued"
-                }
-            }
-            if !leg.withdrawn, leg.external, let call {
-                logger.info("transfer target did not answer", metadata: ["call.id": "\(leg.caller)", "transfer.to": "\(leg.agent)", "call.reason": "\(reason)"])
-                return legImpossible(call, agent: leg.agent, external: true)
-            }
-            if !leg.withdrawn {
-                if case .failed(let status, _) = reason, [486, 600, 603].contains(status.rawValue), !leg.forwarded,
-                    let target = policy.forwarding[leg.agent]?.busy, call != nil
-                {
-                    return forward(leg, to: target, because: "busy")
-                }
-                acd?(.agentDeclined(agent: leg.agent, call: leg.uniqueID))
-            }
+        guard let call = calls[agentLeg.caller] else { return }
+        if call.legSessions[agentLeg.leg] == agentLeg.session.id { call.legSessions[agentLeg.leg] = nil }
+        let end: LegEnd
+        switch reason {
+        case .failed(let status, _): end = .refused(status: Int(status.rawValue))
+        default: end = .ended("\(reason)")
         }
+        deliver(.legEnded(agentLeg.leg, end), to: call)
     }
 
-    /// Forwarding on busy or no answer: the phone's leg ends without a word to the ACD (the agent
-    /// is still ringing as far as it knows) and the forward target is rung instead; the group's
-    /// ring timeout still applies to the whole.
-    private func forward(_ leg: AgentLeg, to device: String, because why: String) {
-        guard let call = calls[leg.caller] else { return }
-        logger.info("forwarding the agent's call", metadata: ["call.id": "\(leg.caller)", "agent.id": "\(leg.agent)", "agent.forward_to": "\(device)", "agent.forward_reason": "\(why)"])
-        if !leg.withdrawn {
-            leg.withdrawn = true
-            leg.session.hangUp()
-        }
-        if call.offers[leg.agent] == leg.session.id { call.offers[leg.agent] = nil }
-        dial(call, agent: leg.agent, device: device, forwarded: true)
-    }
-
-    /// A re-INVITE from the agent's phone: hold (sendonly or inactive) takes the caller out of the
-    /// bridge and plays them music on hold; retrieve (sendrecv) joins the two again.
-    func agentReoffer(_ offer: SDPSession?, leg: AgentLeg) -> ReofferDecision {
-        let lease = leg.lease
+    /// A re-INVITE from the leg's phone: hold (it offers sendonly or inactive) or retrieve.
+    func agentReoffer(_ offer: SDPSession?, leg agentLeg: AgentLeg) -> ReofferDecision {
+        let lease = agentLeg.lease
         guard let offer else {
-            return .answer(SDPNegotiation.offer(capabilities: policy.media, localPort: lease.rtpPort, sessionID: String(leg.session.id), sessionVersion: 1))
+            return .answer(SDPNegotiation.offer(capabilities: policy.media, localPort: lease.rtpPort, sessionID: String(agentLeg.session.id), sessionVersion: 1))
         }
         let answer: SDPSession
         let audio: NegotiatedAudio
         do {
-            (answer, audio) = try SDPNegotiation.answer(offer, capabilities: policy.media, localPort: lease.rtpPort, sessionID: String(leg.session.id), sessionVersion: 1)
+            (answer, audio) = try SDPNegotiation.answer(offer, capabilities: policy.media, localPort: lease.rtpPort, sessionID: String(agentLeg.session.id), sessionVersion: 1)
         } catch {
-            logger.warning("agent's re-INVITE refused", metadata: ["agent.id": "\(leg.agent)", "sdp.error": "\(error)"])
+            logger.warning("agent's re-INVITE refused", metadata: ["call.id": "\(agentLeg.caller)", "agent.leg": "\(agentLeg.leg)", "sdp.error": "\(error)"])
             return .refuse(.notAcceptableHere)
         }
         apply(audio, inbandDTMF: false, to: lease)
         // Our direction is the mirror of the phone's: recvonly or inactive means the phone holds.
-        let hold = audio.direction == .recvonly || audio.direction == .inactive
-        guard leg.answered, let call = calls[leg.caller], call.connectedLeg == leg.session.id, let callerLease = call.lease, hold != leg.held else {
-            return .answer(answer)
-        }
-        leg.held = hold
-        let agentStream = lease.stream
-        let music = policy.prompts?.music(policy.musicOnHold)
-        if hold {
-            call.summary.state = "held"
-            onMedia(callerLease) { callerStream in
-                RTPBridge.split(callerStream)
-                if let music { callerStream.play(ClipPlayer([music], loops: true)) }
-            }
-        } else {
-            call.summary.state = "bridged"
-            onMedia(callerLease) { callerStream in
-                callerStream.stopPlayback()
-                RTPBridge.join(callerStream, agentStream)
-            }
-        }
-        logger.info(hold ? "agent holds the caller" : "agent retrieves the caller", metadata: ["call.id": "\(leg.caller)", "agent.id": "\(leg.agent)"])
+        if let call = calls[agentLeg.caller] { deliver(.legHold(agentLeg.leg, audio.direction == .recvonly || audio.direction == .inactive), to: call) }
         return .answer(answer)
-    }
-
-    /// Ends a connected call from the agent's side at once (the phone went away): the ACD hears
-    /// COMPLETEAGENT now, and the caller is not kept waiting for a BYE the phone may never answer.
-    private func endAgentSide(_ leg: AgentLeg) {
-        if !leg.withdrawn && !leg.external { acd?(.agentHungUp(agent: leg.agent)) }
-        leg.withdrawn = true
-        if let call = calls[leg.caller], call.connectedLeg == leg.session.id {
-            call.connectedLeg = nil
-            call.inACD = false
-            byUniqueID[call.summary.uniqueID] = nil
-            hangUp(call, cause: "agent's phone sent no RTP")
-        }
-        leg.session.hangUp()
-    }
-
-    /// The agent's phone must keep sending RTP too (`media.timeout_seconds`), unless it holds the
-    /// caller: a phone that went away ends the call rather than leave the caller talking to nobody.
-    private func scheduleMediaCheck(_ leg: AgentLeg, answeredAt: Duration) {
-        let limit = policy.mediaTimeoutSeconds
-        guard limit > 0 else { return }
-        let legID = leg.session.id
-        leg.mediaCheck = scheduler.schedule(after: .seconds(1)) { [weak self] in
-            guard let self, let leg = self.agentLegs[legID] else { return }
-            let lease = leg.lease
-            lease.loop.submit { lease.stream.lastPacketAt }.hop(to: self.loop).assumeIsolated().whenSuccess { [weak self] last in
-                guard let self, let leg = self.agentLegs[legID] else { return }
-                let silentFor: Duration = last.map { .nanoseconds((NIODeadline.now() - $0).nanoseconds) } ?? (self.scheduler.now - answeredAt)
-                if !leg.held && silentFor >= .seconds(limit) {
-                    self.logger.notice(
-                        "no RTP from the agent's phone; hanging up",
-                        metadata: ["call.id": "\(leg.caller)", "agent.id": "\(leg.agent)", "call.cause": "media_timeout", "rtp.silent_seconds": "\(limit)"])
-                    self.endAgentSide(leg)
-                } else {
-                    self.scheduleMediaCheck(leg, answeredAt: answeredAt)
-                }
-            }
-        }
     }
 }

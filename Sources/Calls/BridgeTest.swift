@@ -16,8 +16,8 @@ extension InboundCallService {
             let stream = lease.stream
             // Joining stops the waiting caller's ringback.
             onMedia(otherLease) { waiting in RTPBridge.join(waiting, stream) }
-            other.summary.bridgedWith = id
-            call.summary.bridgedWith = waitingID
+            other.info.bridgedWith = id
+            call.info.bridgedWith = waitingID
             logger.info("calls bridged", metadata: ["call.id": "\(id)", "call.bridged_with": "\(waitingID)"])
         } else {
             waitingForBridge[here] = id
@@ -32,7 +32,7 @@ extension InboundCallService {
         let id = call.session.id
         for (loop, waiting) in waitingForBridge where waiting == id { waitingForBridge[loop] = nil }
         guard let partnerID = call.summary.bridgedWith, let partner = calls[partnerID] else { return }
-        partner.summary.bridgedWith = nil
+        partner.info.bridgedWith = nil
         logger.info("bridged call ended; hanging up the other side", metadata: ["call.id": "\(partnerID)", "call.bridged_with": "\(id)"])
         hangUp(partner, cause: "bridged caller hung up")
     }

@@ -10,53 +10,40 @@ extension InboundCallService {
     func emit(_ call: ActiveCall, _ type: String, _ data: JSONValue) {
         guard let onOutbox else { return }
         call.crmSeq += 1
-        onOutbox(CRMEvents.call(type, unique: call.summary.uniqueID, seq: call.crmSeq, time: scheduler.wallClock, data: data))
+        onOutbox(CRMEvents.call(type, unique: call.machine.uniqueID, seq: call.crmSeq, time: scheduler.wallClock, data: data))
     }
 
     /// Asks the CRM store about the caller as soon as the call is answered; the answer (or the
     /// timeout, `crm.lookup_timeout_ms`) arrives long before the IVR routes the call, and the
     /// call never waits for it.
     func lookUpCaller(_ call: ActiveCall) {
-        guard let crmLookup, !call.summary.caller.isEmpty else {
-            call.lookupDone = true
-            return
-        }
+        guard let crmLookup, !call.info.caller.isEmpty else { return deliver(.lookupDone(nil), to: call) }
         let id = call.session.id
         let (service, sip) = (bound, loop)
         call.lookupTimer = scheduler.schedule(after: .milliseconds(Int64(policy.crmLookupTimeoutMilliseconds))) { [weak self] in
-            guard let self, let call = self.calls[id], !call.lookupDone else { return }
-            call.lookupDone = true
+            guard let self, let call = self.calls[id], !call.machine.lookupDone else { return }
             self.logger.notice("CRM lookup timed out; the call goes on without it", metadata: ["call.id": "\(id)", "crm.timeout_ms": "\(self.policy.crmLookupTimeoutMilliseconds)"])
-            self.routeWaitingForLookup(call)
+            self.deliver(.lookupDone(nil), to: call)
         }
-        crmLookup(call.summary.caller) { customer in
+        crmLookup(call.info.caller) { customer in
             sip.execute {
-                guard let call = service.value.calls[id], !call.lookupDone else { return }
+                guard let call = service.value.calls[id], !call.machine.lookupDone else { return }
                 call.lookupTimer?.cancel()
-                call.lookupDone = true
-                call.customer = customer
-                service.value.routeWaitingForLookup(call)
+                service.value.deliver(.lookupDone(customer), to: call)
             }
         }
     }
 
-    /// A route the IVR chose before the lookup ended goes ahead now.
-    private func routeWaitingForLookup(_ call: ActiveCall) {
-        guard let route = call.routeAfterLookup else { return }
-        call.routeAfterLookup = nil
-        enqueue(call, route)
-    }
-
     /// The priority a route gives this caller: a VIP customer (C7) gets at least `crm.vip_priority`.
     func priority(for call: ActiveCall, route: Int) -> Int {
-        guard let customer = call.customer, customer.vip else { return route }
+        guard let customer = call.machine.customer, customer.vip else { return route }
         return max(route, policy.vipPriority)
     }
 
     /// The customer's own agent (C7), when the CRM names one who serves `group` and is logged in
     /// now: the call waits for that agent only (the group's maximum wait still applies).
     func ownAgent(for call: ActiveCall, group: String) -> String? {
-        guard policy.routeToOwnAgent, let agent = call.customer?.agent, policy.agentGroups[agent]?.contains(group) == true,
+        guard policy.routeToOwnAgent, let agent = call.machine.customer?.agent, policy.agentGroups[agent]?.contains(group) == true,
             agentLoggedIn?(agent) == true
         else { return nil }
         return agent
@@ -64,12 +51,13 @@ extension InboundCallService {
 
     /// The screen pop that goes with ringing an agent (FEATURES A6).
     func screenPop(_ call: ActiveCall, agent: String) -> JSONValue {
-        let waited = call.record.queuedAt.map { Int((scheduler.wallClock - $0).rounded()) } ?? 0
+        let waited = call.machine.facts.queuedAt.map { Int((scheduler.wallClock - $0).rounded()) } ?? 0
         return [
-            "agent": .string(agent), "caller": .string(call.summary.caller), "queue": JSONValue(call.summary.queue),
-            "customer": call.customer?.record ?? .null, "new_customer": .bool(call.customer.map { $0.record["status"] == "potential" } ?? true),
-            "ivr_path": .array(call.summary.ivrPath.map { .string($0) }), "waited_seconds": JSONValue(waited),
-            "history": .array(call.customer?.history ?? []),
+            "agent": .string(agent), "caller": .string(call.info.caller), "queue": JSONValue(call.machine.queue),
+            "customer": call.machine.customer?.record ?? .null,
+            "new_customer": .bool(call.machine.customer.map { $0.record["status"] == "potential" } ?? true),
+            "ivr_path": .array(call.machine.ivrPath.map { .string($0) }), "waited_seconds": JSONValue(waited),
+            "history": .array(call.machine.customer?.history ?? []),
         ]
     }
 }

@@ -106,7 +106,7 @@ extension InboundCallService {
             return onMedia(callerLease) { _ in box.value?.attach(.agent, to: agentStream) }
         }
         let now = scheduler.wallClock
-        let unique = call.summary.uniqueID
+        let unique = call.machine.uniqueID
         let path = "\(rules.directory)/\(Self.dayFolder(now))/\(unique).wav"
         // 64 frames (1.28 s) may wait per call. The ring holds only pointers (1 KiB); the
         // samples wait in the caller's loop's pool, which grows only with what waits at once
@@ -118,7 +118,7 @@ extension InboundCallService {
         let state = CallRecordingState(recorder: recorder, startedAt: now, tap: box)
         call.recording = state
         recordings[unique] = state
-        call.summary.recordingPath = path
+        call.info.recordingPath = path
         let (service, sip) = (bound, loop)
         let channels = rules.channels
         writer.start(
@@ -169,7 +169,7 @@ extension InboundCallService {
             state.pausedSince = nil
         }
         state.recorder.isPaused = paused
-        call.summary.recordingPaused = paused
+        call.info.recordingPaused = paused
         logger.info(paused ? "recording paused" : "recording resumed", metadata: ["call.id": "\(id)", "call.unique_id": "\(call.summary.uniqueID)"])
         return .success(())
     }

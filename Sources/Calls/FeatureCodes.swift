@@ -55,7 +55,7 @@ extension InboundCallService {
             logger.error("feature code without an ACD; hanging up", metadata: ["call.id": "\(id)"])
             return hangUp(call, cause: "no ACD")
         }
-        call.summary.state = "feature"
+        deliver(.startService(.featureCode), to: call)
         let (service, sip) = (bound, loop)
         acdRequest(code.event(agent: agent)) { error in
             sip.execute { service.value.featureCodeDone(code, agent: agent, call: id, error: error) }

@@ -187,7 +187,7 @@ public final class InboundCallService: SessionLayerDelegate {
     var conferenceMembers: [UInt64: RTPPortLease] = [:]
     /// Calls to agents' phones, by session id.
     var agentLegs: [UInt64: AgentLeg] = [:]
-    /// Callers in the ACD by their unique id.
+    /// Calls in progress by their unique id (the ACD's name for them).
     var byUniqueID: [String: UInt64] = [:]
     /// Where events for the ACD go (its inbox); nil when no ACD runs (tests of other parts).
     public var acd: ((ACDEvent) -> Void)?
@@ -227,41 +227,57 @@ public final class InboundCallService: SessionLayerDelegate {
     public private(set) var answeredCount = 0
     public private(set) var refusedCount = 0
 
+    /// One call as the shell holds it: its machine (`CallSession`: phase, legs, record), and the
+    /// I/O that carries the machine's actions out. Nothing here decides what happens next.
     final class ActiveCall {
         let session: InviteSession
-        var summary: CallSummary
+        var machine: CallSession
+        /// SIP and media facts for status; `summary` adds the machine's part.
+        var info: CallSummary
         var lease: RTPPortLease?
         var audio: NegotiatedAudio?
         var inbandDTMF = false
-        var mediaCheck: SIPTimerToken?
-        /// In the IVR: the interpreter and its one armed timer.
-        var ivr: IVRInterpreter?
-        var ivrTimer: SIPTimerToken?
-        var ivrPathBefore: [String] = []
-        /// In the ACD (waiting, ringing or connected); the key is `summary.uniqueID`.
-        var inACD = false
-        /// Agents' phones ringing for this call (agent → leg session id), and the one answered.
-        var offers: [String: UInt64] = [:]
-        /// Agents whose phone is about to be called (a port is being allocated).
-        var pendingOffers: Set<String> = []
-        /// Recording a voicemail.
+        /// The machine's armed timers.
+        var timers: [CallTimer: SIPTimerToken] = [:]
+        /// The SIP session of each of the call's other legs.
+        var legSessions: [LegID: UInt64] = [:]
+        /// Recording a voicemail, and recording the bridged call.
         var voicemail: VoicemailRecording?
-        var connectedLeg: UInt64?
-        /// Recording the bridged call.
         var recording: CallRecordingState?
-        /// The CRM: events sent so far, and what the lookup by number found.
+        /// CRM events sent so far (numbered within the call), and the lookup's deadline.
         var crmSeq = 0
-        var customer: CRMCustomer?
-        var lookupDone = false
         var lookupTimer: SIPTimerToken?
-        /// Where the IVR sent the caller before the lookup ended (see `enqueue`).
-        var routeAfterLookup: IVRFlow.Route?
-        /// For the call-detail record.
-        var record = RecordFacts()
-        init(session: InviteSession, summary: CallSummary) {
+        /// Events that arrived while the machine's last actions were being carried out: an action
+        /// may report back at once (a device that cannot be rung), and the machine takes one event
+        /// at a time.
+        var inbox: [CallEvent] = []
+        var delivering = false
+
+        init(session: InviteSession, machine: CallSession, info: CallSummary) {
             self.session = session
-            self.summary = summary
+            self.machine = machine
+            self.info = info
         }
+
+        var summary: CallSummary {
+            var s = info
+            s.state = machine.displayState
+            s.digits = machine.digits
+            s.queue = machine.queue
+            s.agent = machine.agent
+            s.ivrPath = machine.ivrPath
+            s.surveyScore = machine.surveyScore
+            return s
+        }
+    }
+
+    /// What a call is allowed under the current policy (the machine's rules).
+    var rules: CallSession.Rules {
+        CallSession.Rules(
+            language: policy.language, mediaTimeout: policy.mediaTimeoutSeconds > 0 ? .seconds(policy.mediaTimeoutSeconds) : nil,
+            forwarding: policy.forwarding, flow: policy.ivr,
+            voicemail: recordingWriter != nil && policy.voicemailDirectory != nil && policy.prompts != nil,
+            voicemailMaxSeconds: policy.voicemailMaxSeconds)
     }
 
     public init(
@@ -348,14 +364,16 @@ public final class InboundCallService: SessionLayerDelegate {
         }
         meta["call.origin"] = "\(origin)"
 
+        let startedAt = scheduler.wallClock
+        let unique = String(format: "%.0f.%llu", startedAt.rounded(.down), session.id)
         let call = ActiveCall(
-            session: session,
-            summary: CallSummary(
-                id: session.id, callID: invite.callID, caller: caller, called: called, origin: origin, state: "answering",
-                startedAt: scheduler.wallClock))
+            session: session, machine: CallSession(uniqueID: unique, caller: caller, rules: rules),
+            info: CallSummary(
+                id: session.id, callID: invite.callID, caller: caller, called: called, origin: origin, state: "answering", startedAt: startedAt))
         call.inbandDTMF = inband
-        call.summary.uniqueID = String(format: "%.0f.%llu", call.summary.startedAt.rounded(.down), session.id)
+        call.info.uniqueID = unique
         calls[session.id] = call
+        byUniqueID[unique] = session.id
         let answerable = session.remoteSDP
         // Legs that will meet share a media loop: the bridge test's waiting caller, the conference.
         var near: RTPPortLease?
@@ -368,7 +386,7 @@ public final class InboundCallService: SessionLayerDelegate {
             }
             switch result {
             case .failure:
-                self.calls[session.id] = nil
+                self.forget(call)
                 self.recordUnanswered(call, cause: "no free RTP port")
                 self.refuse(session, .serviceUnavailable, "no free RTP port in \(self.ports.range)", meta)
             case .success(let lease):
@@ -387,10 +405,10 @@ public final class InboundCallService: SessionLayerDelegate {
                     offer, capabilities: policy.media, localPort: lease.rtpPort, sessionID: String(session.id), sessionVersion: 1)
                 sdp = answer
                 call.audio = audio
-                call.summary.codec = audio.codec.rawValue
-                call.summary.remoteRTP = "\(audio.remoteAddress):\(audio.remotePort)"
+                call.info.codec = audio.codec.rawValue
+                call.info.remoteRTP = "\(audio.remoteAddress):\(audio.remotePort)"
             } catch {
-                calls[session.id] = nil
+                forget(call)
                 recordUnanswered(call, cause: "SDP not acceptable: \(error)")
                 lease.loop.execute { lease.release() }
                 refuse(session, .notAcceptableHere, "\(error)", meta, warning: "305 acdd \"\(error)\"")
@@ -400,14 +418,13 @@ public final class InboundCallService: SessionLayerDelegate {
             // Late offer (RFC 3261 §13.2.1): we offer in the 200, the answer comes in the ACK.
             sdp = SDPNegotiation.offer(capabilities: policy.media, localPort: lease.rtpPort, sessionID: String(session.id), sessionVersion: 1)
         }
-        call.summary.localRTPPort = lease.rtpPort
-        call.summary.state = "answered"
-        call.summary.answeredAt = scheduler.wallClock
+        call.info.localRTPPort = lease.rtpPort
+        call.info.answeredAt = scheduler.wallClock
         answeredCount += 1
         let id = session.id
         session.onEvent = { [weak self] event in
-            // The ACK may come after the caller has moved on (a key typed ahead routes at once).
-            if case .answered = event, let call = self?.calls[id], call.summary.state == "answered" { call.summary.state = "connected" }
+            guard let self, case .answered = event, let call = self.calls[id] else { return }
+            self.deliver(.acked, to: call)
         }
         // The leg is configured before the 200 leaves: a caller may send its first packet (or
         // a key) the moment the answer arrives, and the media loop must already know the codec,
@@ -419,6 +436,7 @@ public final class InboundCallService: SessionLayerDelegate {
             "caller": .string(call.summary.caller), "called": .string(call.summary.called), "trunk": .string(call.summary.origin),
             "sip_call_id": .string(call.summary.callID),
         ])
+        deliver(.answered, to: call)
         lookUpCaller(call)
         startMedia(call, lease: lease)
         observer?("answered", call.summary)
@@ -440,10 +458,11 @@ public final class InboundCallService: SessionLayerDelegate {
         do {
             let (answer, audio) = try SDPNegotiation.answer(offer, capabilities: policy.media, localPort: lease.rtpPort, sessionID: String(session.id), sessionVersion: 1)
             call.audio = audio
-            call.summary.codec = audio.codec.rawValue
-            call.summary.remoteRTP = "\(audio.remoteAddress):\(audio.remotePort)"
-            call.summary.state = audio.direction == .sendrecv ? "connected" : "held"
+            call.info.codec = audio.codec.rawValue
+            call.info.remoteRTP = "\(audio.remoteAddress):\(audio.remotePort)"
             configureStream(call, lease)
+            // We are sendonly or inactive: the caller holds us and owes us no audio.
+            deliver(.callerHold(audio.direction != .sendrecv && audio.direction != .recvonly), to: call)
             return .answer(answer)
         } catch {
             return .refuse(.notAcceptableHere)
@@ -487,30 +506,25 @@ public final class InboundCallService: SessionLayerDelegate {
         }
     }
 
-    /// Starts what the number called does (test numbers, the IVR, a feature code) and the media
-    /// timeout, once the call is answered.
+    /// Starts what the number called does (test numbers, the IVR, a feature code), once the call
+    /// is answered.
     private func startMedia(_ call: ActiveCall, lease: RTPPortLease) {
-        if let number = policy.playbackNumber, call.summary.called == number { startPlaybackTest(call, lease: lease) }
-        if let number = policy.bridgeNumber, call.summary.called == number { pairForBridgeTest(call, lease: lease) }
-        if let number = policy.conferenceNumber, call.summary.called == number { joinConference(call, lease: lease) }
-        if let entry = policy.ivr.entries[call.summary.called] { startIVR(call, at: entry) }
-        if call.summary.origin.hasPrefix("user:"), let code = FeatureCode(call.summary.called) {
-            runFeatureCode(code, agent: String(call.summary.origin.dropFirst(5)), call: call)
+        let called = call.info.called
+        if [policy.echoNumber, policy.playbackNumber, policy.bridgeNumber, policy.conferenceNumber].contains(called) {
+            deliver(.startService(.test), to: call)
         }
-        scheduleMediaCheck(call, answeredAt: scheduler.now)
+        if let number = policy.playbackNumber, called == number { startPlaybackTest(call, lease: lease) }
+        if let number = policy.bridgeNumber, called == number { pairForBridgeTest(call, lease: lease) }
+        if let number = policy.conferenceNumber, called == number { joinConference(call, lease: lease) }
+        if let entry = policy.ivr.entries[called] { startIVR(call, at: entry) }
+        if call.info.origin.hasPrefix("user:"), let code = FeatureCode(called) {
+            runFeatureCode(code, agent: String(call.info.origin.dropFirst(5)), call: call)
+        }
     }
 
     func keyPressed(_ digit: Character, call id: UInt64) {
         guard let call = calls[id] else { return }
-        call.summary.digits.append(digit)
-        logger.info("key pressed", metadata: ["call.id": "\(id)", "call.digit": "\(digit)"])
-        if call.voicemail != nil {
-            if digit == "#" { stopVoicemail(call, reason: "caller pressed #", thank: true) }
-        } else if call.ivr != nil {
-            ivrEvent(.digit(digit), call: id)
-        } else if call.inACD && call.connectedLeg == nil {
-            acd?(.callerPressed(call: call.summary.uniqueID, key: String(digit)))
-        }
+        deliver(.key(digit), to: call)
     }
 
     private func configureStream(_ call: ActiveCall, _ lease: RTPPortLease) {
@@ -540,36 +554,6 @@ public final class InboundCallService: SessionLayerDelegate {
         }
     }
 
-    /// Checks once a second whether RTP still arrives. A call on hold (we are sendonly or
-    /// inactive) is exempt: the far end may rightly send nothing then.
-    private func scheduleMediaCheck(_ call: ActiveCall, answeredAt: Duration) {
-        let limit = policy.mediaTimeoutSeconds
-        guard limit > 0 else { return }
-        let id = call.session.id
-        call.mediaCheck = scheduler.schedule(after: .seconds(1)) { [weak self] in
-            guard let self, let call = self.calls[id], let lease = call.lease else { return }
-            lease.loop.submit { (lease.stream.lastPacketAt, lease.packetsReceived) }.hop(to: self.loop).assumeIsolated().whenSuccess { [weak self] last, packets in
-                guard let self, let call = self.calls[id] else { return }
-                let held = call.audio.map { $0.direction != .sendrecv && $0.direction != .recvonly } ?? false
-                let silentFor: Duration
-                if let last {
-                    silentFor = .nanoseconds((NIODeadline.now() - last).nanoseconds)
-                } else {
-                    silentFor = self.scheduler.now - answeredAt
-                }
-                if !held && silentFor >= .seconds(limit) {
-                    self.logger.notice(
-                        "no RTP; hanging up",
-                        metadata: ["call.id": "\(id)", "call.sip_id": "\(call.summary.callID)", "call.cause": "media_timeout",
-                                   "rtp.silent_seconds": "\(limit)", "rtp.packets_in": "\(packets)"])
-                    self.hangUp(call, cause: "media timeout")
-                } else {
-                    self.scheduleMediaCheck(call, answeredAt: answeredAt)
-                }
-            }
-        }
-    }
-
     /// Calls in progress with each leg's media quality, read on the legs' own loops.
     public func activeCallsWithMedia() -> EventLoopFuture<[CallSummary]> {
         let summaries = activeCalls
@@ -590,14 +574,15 @@ public final class InboundCallService: SessionLayerDelegate {
 
     public func sessionEnded(_ session: InviteSession, reason: InviteSession.EndReason) {
         if let leg = agentLegs.removeValue(forKey: session.id) { return agentLegEnded(leg, reason: reason) }
-        guard let call = calls.removeValue(forKey: session.id) else { return }
+        guard let call = calls[session.id] else { return }
+        forget(call)
         let (cause, by) = Self.cause(of: reason)
-        writeRecord(call, cause: cause, by: by)
-        call.mediaCheck?.cancel()
-        leaveCallFlow(call)
+        deliver(.callerEnded(cause: cause, by: by), to: call)
+        for timer in call.timers.values { timer.cancel() }
+        call.timers.removeAll()
+        call.lookupTimer?.cancel()
         endBridge(of: call)
         leaveConference(call)
-        call.summary.state = "ended"
         observer?("ended", call.summary)
         let duration = call.summary.answeredAt.map { scheduler.wallClock - $0 } ?? 0
         var meta: Logger.Metadata = [
@@ -620,6 +605,12 @@ public final class InboundCallService: SessionLayerDelegate {
         }
     }
 
+    /// The call is over for the service: no event will find it.
+    func forget(_ call: ActiveCall) {
+        calls[call.session.id] = nil
+        if byUniqueID[call.machine.uniqueID] == call.session.id { byUniqueID[call.machine.uniqueID] = nil }
+    }
+
     /// Gives a leg's ports back (which splits a bridge) after reading its last figures, both on
     /// the leg's own loop; `done` gets them here, on the SIP loop.
     func releaseReadingFigures(_ lease: RTPPortLease, done: @escaping (MediaQuality, Int) -> Void) {
@@ -634,7 +625,7 @@ public final class InboundCallService: SessionLayerDelegate {
     /// Ends every call (shutdown); returns how many there were.
     @discardableResult
     public func hangUpAll() -> Int {
-        for call in calls.values { writeRecord(call, cause: "daemon shutdown", by: "system") }
+        for call in calls.values { deliver(.release(cause: "daemon shutdown", by: "system"), to: call) }
         return sessions.hangUpAll()
     }
 }

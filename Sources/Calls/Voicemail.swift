@@ -11,7 +11,6 @@ final class VoicemailRecording {
     let recorder: Recorder
     let box: String
     let startedAt: Double
-    var timer: SIPTimerToken?
     var stopped = false
 
     init(recorder: Recorder, box: String, startedAt: Double) {
@@ -54,37 +53,28 @@ extension InboundCallService {
     static let beep: AudioClip = AudioClip(
         name: "beep", samples: (0..<2400).map { i in Int16(9000 * sin(2 * Double.pi * 1000 * Double(i) / 8000)) })
 
-    /// The caller leaves a message: the voicemail prompt (unless the IVR node just played it), a
-    /// beep, then what they say is recorded until they press #, hang up, or the maximum length.
-    func voicemail(_ call: ActiveCall, box: String?, prompted: Bool) {
+    /// The voicemail prompt (unless the IVR node just played it) and the beep; their end is the
+    /// machine's cue to record.
+    func playVoicemailIntro(_ call: ActiveCall, withPrompt: Bool, serial: Int) {
         let id = call.session.id
-        call.summary.state = "voicemail"
-        call.record.voicemail = true
-        guard recordingWriter != nil, policy.voicemailDirectory != nil, let store = policy.prompts else {
-            logger.warning("voicemail is not configured; ending the call", metadata: ["call.id": "\(id)", "call.cause": "voicemail_unavailable"])
-            return playPrompts(["all-busy", "goodbye"], language: policy.language, call: call) { service in
-                if let call = service.calls[id] { service.hangUp(call, cause: "voicemail unavailable") }
-            }
-        }
-        let intro = prompted ? [] : ((try? store.require(["voicemail"], language: policy.language)) ?? [])
+        let intro = withPrompt ? ((try? policy.prompts?.require(["voicemail"], language: policy.language)) ?? []) : []
         playClips(intro + [Self.beep], call: call) { service in
-            guard let call = service.calls[id] else { return }
-            service.startRecordingVoicemail(call, box: box ?? "default")
+            if let call = service.calls[id] { service.deliver(.playbackEnded(serial: serial), to: call) }
         }
     }
 
-    private func startRecordingVoicemail(_ call: ActiveCall, box: String) {
+    /// What the caller says goes into `<voicemail directory>/YYYY/MM/DD/<unique id>.wav`.
+    func startRecordingVoicemail(_ call: ActiveCall, box: String) {
         guard let writer = recordingWriter, let directory = policy.voicemailDirectory, let lease = call.lease else { return }
         let id = call.session.id
         let now = scheduler.wallClock
         let day = Self.dayFolder(now)
-        let path = "\(directory)/\(day)/\(call.summary.uniqueID).wav"
+        let unique = call.machine.uniqueID
+        let path = "\(directory)/\(day)/\(unique).wav"
         let recorder = Recorder(path: path, maxSeconds: policy.voicemailMaxSeconds, pool: framePool(for: lease))
-        let recording = VoicemailRecording(recorder: recorder, box: box, startedAt: now)
-        call.voicemail = recording
+        call.voicemail = VoicemailRecording(recorder: recorder, box: box, startedAt: now)
         let message = VoicemailEntry(
-            uniqueID: call.summary.uniqueID, caller: call.summary.caller, box: box, queue: call.summary.queue, path: path, seconds: 0, droppedFrames: 0,
-            createdAt: now)
+            uniqueID: unique, caller: call.info.caller, box: box, queue: call.machine.queue, path: path, seconds: 0, droppedFrames: 0, createdAt: now)
         let (service, sip) = (bound, loop)
         writer.start(recorder) { result in
             sip.execute { service.value.voicemailWritten(result, message: message) }
@@ -94,19 +84,13 @@ extension InboundCallService {
             let tap = VoicemailTap(decoder: VoiceCodec(codec.kind, payloadType: codec.payloadType), recorder: recorder)
             stream.tap = { _, payload in tap.take(payload) }
         }
-        recording.timer = scheduler.schedule(after: .seconds(Int64(policy.voicemailMaxSeconds))) { [weak self] in
-            guard let self, let call = self.calls[id] else { return }
-            self.stopVoicemail(call, reason: "maximum length", thank: true)
-        }
         logger.info("recording voicemail", metadata: ["call.id": "\(id)", "voicemail.box": "\(box)", "voicemail.path": "\(path)"])
     }
 
-    /// Ends the recording (the writer closes the file once the ring is drained); when the caller
-    /// is still there, they hear that the message was saved and the call ends.
-    func stopVoicemail(_ call: ActiveCall, reason: String, thank: Bool = false) {
+    /// Ends the recording: the writer closes the file once the ring is drained.
+    func stopVoicemail(_ call: ActiveCall) {
         guard let recording = call.voicemail, !recording.stopped else { return }
         recording.stopped = true
-        recording.timer?.cancel()
         let recorder = recording.recorder
         if let lease = call.lease {
             // Same loop as the tap: every frame it wrote is in the ring before `finish`.
@@ -117,16 +101,10 @@ extension InboundCallService {
         } else {
             recorder.finish()
         }
-        logger.info("voicemail ends", metadata: ["call.id": "\(call.session.id)", "voicemail.reason": "\(reason)"])
-        guard thank else { return }
-        let id = call.session.id
-        playPrompts(["voicemail-saved", "goodbye"], language: policy.language, call: call) { service in
-            if let call = service.calls[id] { service.hangUp(call, cause: "voicemail: \(reason)") }
-        }
     }
 
     /// The file is complete (or could not be written): index it, or say what went wrong.
-    private func voicemailWritten(_ result: RecordingResult, message: VoicemailEntry) {
+    func voicemailWritten(_ result: RecordingResult, message: VoicemailEntry) {
         var meta: Logger.Metadata = [
             "call.unique_id": "\(message.uniqueID)", "voicemail.path": "\(result.path)", "voicemail.seconds": "\(result.seconds)",
             "voicemail.dropped_frames": "\(result.droppedFrames)",

@@ -1,0 +1,134 @@
+import ACD
+import Logging
+import Media
+import NIOCore
+import SIP
+
+/// The shell's one way into a call's machine, and the switch that carries its actions out. Each
+/// action's work lives in the file of its operation (AgentLegs.swift: legs and the bridge;
+/// CallFlow.swift: prompts, the IVR and the queue; Voicemail.swift; CallRecording.swift;
+/// CallDetail.swift: the record); this file only routes.
+extension InboundCallService {
+    /// The moment, as the machine takes it.
+    var now: CallTime { CallTime(wall: scheduler.wallClock, monotonic: scheduler.now) }
+
+    /// Feeds `event` to the call's machine and carries out what it asks, then any event that
+    /// came up meanwhile, in order.
+    func deliver(_ event: CallEvent, to call: ActiveCall) {
+        call.inbox.append(event)
+        guard !call.delivering else { return }
+        call.delivering = true
+        while !call.inbox.isEmpty {
+            let next = call.inbox.removeFirst()
+            for action in call.machine.handle(next, at: now) { perform(action, call) }
+        }
+        call.delivering = false
+    }
+
+    /// Carries out actions the machine returned outside `deliver` (`failedBeforeAnswer`).
+    func perform(_ actions: [CallAction], _ call: ActiveCall) {
+        for action in actions { perform(action, call) }
+    }
+
+    private func perform(_ action: CallAction, _ call: ActiveCall) {
+        let id = call.session.id
+        switch action {
+        case .play(let prompts, let language, let interruptible, let serial):
+            playPrompts(prompts, language: language, interruptible: interruptible, call: call) { service in
+                if let call = service.calls[id] { service.deliver(.playbackEnded(serial: serial), to: call) }
+            }
+        case .playVoicemailIntro(let withPrompt, let serial):
+            playVoicemailIntro(call, withPrompt: withPrompt, serial: serial)
+        case .playMusic:
+            startMusic(call)
+        case .playRingback:
+            let plan = policy.tones
+            if let lease = call.lease { onMedia(lease) { $0.play(TonePlayer(.ringback, plan: plan)) } }
+        case .stopPlayback:
+            if let lease = call.lease { onMedia(lease) { $0.stopPlayback() } }
+        case .arm(let timer, let after):
+            call.timers[timer]?.cancel()
+            call.timers[timer] = scheduler.schedule(after: after) { [weak self] in
+                guard let self, let call = self.calls[id] else { return }
+                call.timers[timer] = nil
+                if timer == .mediaCheck { self.sampleMedia(call) } else { self.deliver(.timer(timer), to: call) }
+            }
+        case .disarm(let timer):
+            call.timers.removeValue(forKey: timer)?.cancel()
+        case .tellACD(let event):
+            acd?(event)
+        case .confirmAnswer(let agent, let leg):
+            let (service, sip) = (bound, loop)
+            acdRequest?(.agentAnswered(agent: agent, call: call.machine.uniqueID)) { error in
+                guard error != nil else { return }
+                sip.execute {
+                    guard let call = service.value.calls[id] else { return }
+                    service.value.deliver(.answerRefused(leg), to: call)
+                }
+            }
+        case .enqueue(let route):
+            enqueue(call, route)
+        case .requeue(let group, let agent):
+            acd?(.callArrived(CallArrival(call: call.machine.uniqueID, group: group, callerID: call.info.caller, agent: agent)))
+        case .dial(let leg, let device):
+            dial(call, leg: leg, device: device)
+        case .screenPop(let leg):
+            if let agent = call.machine.leg(leg)?.agent { emit(call, "agent.ringing", screenPop(call, agent: agent)) }
+        case .hangUpLeg(let leg):
+            legSession(call, leg)?.session.hangUp()
+        case .completeRefer(let leg):
+            // The caller is ours again: the transfer has succeeded as far as the agent is concerned.
+            let session = legSession(call, leg)?.session
+            _ = scheduler.schedule(after: .milliseconds(0)) { [weak session] in
+                session?.notifyRefer(status: .ok, final: true)
+                session?.hangUp()
+            }
+        case .hangUpCaller:
+            call.session.hangUp()
+        case .bridge(let leg):
+            bridge(call, to: leg)
+        case .split:
+            if let lease = call.lease { onMedia(lease) { RTPBridge.split($0) } }
+        case .startRecording(let leg):
+            if let lease = legSession(call, leg)?.lease { recordBridge(call, agentLease: lease) }
+        case .stopRecording:
+            stopRecording(call)
+        case .startVoicemail(let box):
+            startRecordingVoicemail(call, box: box)
+        case .stopVoicemail:
+            stopVoicemail(call)
+        case .emit(let type, let data):
+            emit(call, type, data)
+        case .writeRecord(let facts):
+            writeRecord(call, facts)
+        case .log(let level, let message, let fields):
+            var meta: Logger.Metadata = ["call.id": "\(id)", "call.unique_id": "\(call.machine.uniqueID)"]
+            for (k, v) in fields { meta[k] = "\(v)" }
+            switch level {
+            case .info: logger.info("\(message)", metadata: meta)
+            case .notice: logger.notice("\(message)", metadata: meta)
+            case .warning: logger.warning("\(message)", metadata: meta)
+            }
+        }
+    }
+
+    /// The SIP session and port of one of the call's other legs.
+    func legSession(_ call: ActiveCall, _ leg: LegID) -> AgentLeg? {
+        call.legSessions[leg].flatMap { agentLegs[$0] }
+    }
+
+    /// The watchdog's reading: every answered leg's packets received, read on the legs' loops.
+    private func sampleMedia(_ call: ActiveCall) {
+        let id = call.session.id
+        var leases: [(LegID, RTPPortLease)] = []
+        for leg in call.machine.legs where leg.state == .answered {
+            if leg.id == .caller, let lease = call.lease { leases.append((leg.id, lease)) }
+            if leg.id != .caller, let lease = legSession(call, leg.id)?.lease { leases.append((leg.id, lease)) }
+        }
+        let reads = leases.map { leg, lease in lease.loop.submit { (leg, lease.stream.packetsReceived) } }
+        EventLoopFuture.whenAllSucceed(reads, on: loop).assumeIsolated().whenSuccess { [weak self] pairs in
+            guard let self, let call = self.calls[id] else { return }
+            self.deliver(.mediaSample(Dictionary(pairs, uniquingKeysWith: { a, _ in a })), to: call)
+        }
+    }
+}
