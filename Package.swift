@@ -65,13 +65,15 @@ let package = Package(
         // SIP's UDP socket, sent on with sendto so that no failed send can close the listener.
         .target(name: "CMediaIO"),
         .target(name: "Media", dependencies: ["CSpanDSP", "CMediaIO", log, atomics] + nio, swiftSettings: swiftSettings),
-        // Prompt store (libsndfile, converted once at load), IVR flows and their pure interpreter.
-        .target(name: "IVR", dependencies: ["Media", "CSndFile"], swiftSettings: swiftSettings),
+        // The prompt store: WAVs read with libsndfile and converted once at load, shared by every call.
+        .target(name: "Prompts", dependencies: ["Media", "CSndFile"], swiftSettings: swiftSettings),
+        // IVR flows, business hours and the pure interpreter: no audio, no I/O.
+        .target(name: "IVR", swiftSettings: swiftSettings),
         // Recordings and voicemail: frames from media loops through SPSC rings to a writer thread.
         .target(
             name: "Recording", dependencies: ["LockFree", "CSndFile", "CALSA", atomics, .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
-        .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", "ACD", "Recording", "Store", "CRMBridge", "JSON", log] + nio, swiftSettings: swiftSettings),
+        .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", "Prompts", "ACD", "Recording", "Store", "CRMBridge", "JSON", log] + nio, swiftSettings: swiftSettings),
         .target(name: "Control", dependencies: ["JSON", log] + nio, swiftSettings: swiftSettings),
         // Billing and call-centre reports: pure computations over CDRs and the queue log, and their
         // CSV, JSON and HTML (with SVG charts) renderings.
@@ -86,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "ACDDaemon",
             dependencies: [
-                "Config", "SIP", "SIPMessage", "Calls", "Media", "IVR", "Control", "JSON", "Store", "ACD", "Recording", "CRMBridge", "Reports", log,
+                "Config", "SIP", "SIPMessage", "Calls", "Media", "IVR", "Prompts", "Control", "JSON", "Store", "ACD", "Recording", "CRMBridge", "Reports", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -117,7 +119,8 @@ let package = Package(
         .testTarget(name: "LockFreeTests", dependencies: ["LockFree"], swiftSettings: swiftSettings),
         .testTarget(name: "MediaTests", dependencies: ["Media", .product(name: "NIOEmbedded", package: "swift-nio")] + nio, swiftSettings: swiftSettings),
         .testTarget(name: "RecordingTests", dependencies: ["Recording", "CSndFile"], swiftSettings: swiftSettings),
-        .testTarget(name: "IVRTests", dependencies: ["IVR", "Media", "CSndFile"], swiftSettings: swiftSettings),
+        .testTarget(name: "IVRTests", dependencies: ["IVR"], swiftSettings: swiftSettings),
+        .testTarget(name: "PromptsTests", dependencies: ["Prompts", "Media", "CSndFile"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ACDTests", dependencies: ["ACD", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: swiftSettings),

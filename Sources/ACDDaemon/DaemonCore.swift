@@ -5,6 +5,7 @@ import CRMBridge
 import Control
 import Foundation
 import IVR
+import Prompts
 import Logging
 import Media
 import NIOCore

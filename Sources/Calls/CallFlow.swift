@@ -1,5 +1,6 @@
 public import ACD
 import IVR
+import Prompts
 import Logging
 import Media
 import NIOCore

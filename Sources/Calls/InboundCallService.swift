@@ -1,6 +1,7 @@
 public import ACD
 public import CRMBridge
 public import IVR
+public import Prompts
 public import Logging
 public import Media
 public import NIOCore

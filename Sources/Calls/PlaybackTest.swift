@@ -1,4 +1,4 @@
-import IVR
+import Prompts
 import Logging
 import Media
 

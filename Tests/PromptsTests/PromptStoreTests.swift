@@ -3,7 +3,7 @@ import Foundation
 import Media
 import Testing
 
-@testable import IVR
+@testable import Prompts
 
 /// Writes a sound file with libsndfile (the same library the store reads with, but the data and
 /// the expectations are computed here from the formula).
