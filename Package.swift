@@ -1,6 +1,7 @@
 // swift-tools-version:6.2
 // The acdd package: an ACD/IVR telephony daemon. Targets follow docs/architecture.md; dependencies
-// point down, and the pure cores (TOML, SIPMessage) import no networking.
+// point down, and the pure cores (TOML, SIPMessage, JSON, IVR, the ACD engine, the call session)
+// import no networking.
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
