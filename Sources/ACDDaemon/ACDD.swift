@@ -62,28 +62,15 @@ struct ACDD: AsyncParsableCommand {
             logger.critical("acdd could not start its media loops", metadata: ["error": "\(error)"])
             throw ExitCode(1)
         }
+        let group = ServiceGroup(
+            configuration: .init(services: Subsystems.services(core, logger: logger), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
-            try await core.start()
+            try await group.run()
         } catch {
-            logger.critical("acdd could not start", metadata: ["error": "\(error)"])
-            await core.drainAndStop()
+            // The failing subsystem said what failed; the ones before it were stopped in reverse.
+            await core.shutDownLoops()
             throw ExitCode(1)
         }
-        let group = ServiceGroup(
-            configuration: .init(services: [.init(service: DaemonService(core: core))], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-    }
-}
-
-/// The daemon as swift-service-lifecycle sees it: runs until SIGTERM or SIGINT, reloading on
-/// SIGHUP meanwhile, then drains.
-struct DaemonService: Service {
-    let core: DaemonCore
-
-    func run() async throws {
-        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
-            _ = await core.reload()
-        }
-        await core.drainAndStop()
+        await core.shutDownLoops()
     }
 }

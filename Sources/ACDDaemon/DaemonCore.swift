@@ -88,9 +88,16 @@ final class DaemonCore: @unchecked Sendable {
         media = try MediaLoopGroup(count: max(1, System.coreCount))
     }
 
-    // MARK: Start
+    // MARK: Subsystems
+    //
+    // Each subsystem starts once the one before it is up and stops once the ones after it are
+    // down (Subsystems.swift runs them in a ServiceGroup in this order): the records first and
+    // last, so nothing that writes outlives what it writes to; the control socket after SIP and
+    // before the drain, so operators watch the drain.
 
-    func start() async throws {
+    /// The database and everything that writes to it: bindings, voicemail index, CRM outbox and
+    /// its client, call-detail records.
+    func startRecords() throws {
         try FileManager.default.createDirectory(atPath: config.paths.state, withIntermediateDirectories: true)
         database = try ACDDatabase(path: config.paths.database)
         bindingStore = SQLiteBindingStore(database: database, logger: logger)
@@ -100,8 +107,26 @@ final class DaemonCore: @unchecked Sendable {
         let client = crm
         callRecordWriter = CallRecordWriter(database: database, logger: logger, outboxCommitted: { client?.notify() })
         callRecords = CallRecords(database: database)
-        recordingWriter = RecordingWriter()
-        try startACD()
+    }
+
+    func stopRecords() {
+        bindingStore?.flush()
+        voicemails?.flush()
+        callRecordWriter?.close()
+        crm?.stop()
+    }
+
+    func startRecording() { recordingWriter = RecordingWriter() }
+
+    /// Messages cut short by the stop are completed and indexed (on the SIP loop) before the
+    /// records stop.
+    func stopRecording() async {
+        recordingWriter?.stop()
+        _ = try? await loop.submit {}.get()
+    }
+
+    /// Prompts and tariffs checked, the stack built, SIP listening.
+    func startSIP() async throws {
         do {
             prompts = try Self.loadPrompts(config)
             _ = try ReportCommands.tariff(config.billing)
@@ -120,10 +145,24 @@ final class DaemonCore: @unchecked Sendable {
         } catch {
             throw StartError("cannot listen for SIP on \(config.sip.listenHost):\(config.sip.listenPort): \(error)")
         }
+    }
+
+    func stopSIP() async {
+        try? await loop.submit { self.retentionTask?.cancel() }.get()
+        try? await loop.flatSubmit { self.transport?.close() ?? self.loop.makeSucceededVoidFuture() }.get()
+    }
+
+    func startControl() async throws {
         control = try await ControlServer.start(
             path: config.control.socketPath, mode: config.control.mode, group: config.control.group,
             access: ControlAccess(operatorGroup: config.control.group).allows, handler: ControlCommands(core: self), loopGroup: group,
             logger: logger)
+    }
+
+    func stopControl() async { await control?.close() }
+
+    /// Up: systemd hears we are ready, and the SIP loop pings its watchdog.
+    func announceReady() async throws {
         let port = try await loop.submit { self.transport.port }.get()
         logger.info(
             "acdd ready",
@@ -142,9 +181,14 @@ final class DaemonCore: @unchecked Sendable {
         }
     }
 
+    func stopWatchdog() async {
+        notifier.stopping(status: "draining calls")
+        try? await loop.submit { self.watchdogTask?.cancel() }.get()
+    }
+
     /// The queue log, then the engine on its thread. Its actions come back on that thread: queue
     /// log lines go to the writer's inbox and events to subscribers; neither waits.
-    private func startACD() throws {
+    func startACD() throws {
         queueLog = try QueueLogWriter(path: config.paths.queueLog, database: database, logger: logger)
         let engine: ACDEngine
         do {
@@ -188,6 +232,11 @@ final class DaemonCore: @unchecked Sendable {
         }
         acd.start()
         writer.append(.init(epoch: Int(Date().timeIntervalSince1970), entry: QueueLogEntry(event: "QUEUESTART")))
+    }
+
+    func stopACD() {
+        acd?.stop()
+        queueLog?.close()
     }
 
     private func buildStack() throws {
@@ -534,10 +583,8 @@ final class DaemonCore: @unchecked Sendable {
     // MARK: Stop
 
     /// SIGTERM: refuse new calls (503), let calls go on for `drain_seconds`, hang up the rest,
-    /// wait up to `stop_seconds` for their BYEs, then close everything.
-    /// Also after a start that failed part way: what was never built is skipped.
-    func drainAndStop() async {
-        notifier.stopping(status: "draining calls")
+    /// and wait up to `stop_seconds` for their BYEs.
+    func drainCalls() async {
         let active = (try? await loop.submit {
             self.draining = true
             self.sessions?.acceptingCalls = false
@@ -549,21 +596,10 @@ final class DaemonCore: @unchecked Sendable {
         let hung = (try? await loop.submit { self.calls?.hangUpAll() ?? 0 }.get()) ?? 0
         if hung > 0 { logger.notice("hanging up calls still going", metadata: ["calls.active": "\(hung)"]) }
         await waitForCalls(seconds: config.daemon.stopSeconds)
-        try? await loop.submit {
-            self.watchdogTask?.cancel()
-            self.retentionTask?.cancel()
-        }.get()
-        await control?.close()
-        try? await loop.flatSubmit { self.transport?.close() ?? self.loop.makeSucceededVoidFuture() }.get()
-        bindingStore?.flush()
-        // Messages cut short by the stop are completed and indexed before the database closes.
-        recordingWriter?.stop()
-        _ = try? await loop.submit {}.get()
-        voicemails?.flush()
-        callRecordWriter?.close()
-        crm?.stop()
-        acd?.stop()
-        queueLog?.close()
+    }
+
+    /// After every subsystem stopped: the loops go.
+    func shutDownLoops() async {
         logger.notice("acdd stopped")
         media.stop()
         try? await group.shutdownGracefully()

@@ -28,6 +28,27 @@ import JSON
         #expect(start.status == 78 && start.output.contains("\(broken):6:"))
     }
 
+    /// A subsystem that cannot start (SIP's port is taken) stops the start: what came up before it
+    /// (the records, the ACD) is stopped again, nothing after it starts (no control socket), the
+    /// log names the subsystem, and the exit status is 1.
+    @Test func aSubsystemThatCannotStartStopsTheOnesBeforeIt() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("acdd-busy-\(UUID().uuidString.prefix(6))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let holder = try UDPProbe()
+        let start = try run(
+            "\(binDir)/acdd",
+            ["--config", "\(packageRoot)/config/acd.toml", "--set", "paths.state=\(dir)", "--set", "sip.listen=127.0.0.1:\(holder.port)", "--set", "media.rtp_ports=39000-39099"],
+            timeout: 20)
+        #expect(start.status == 1, "\(start.output)")
+        #expect(start.output.contains("\"acdd could not start\"") && start.output.contains("subsystem=sip"), "\(start.output)")
+        #expect(start.output.contains("Address already in use"))
+        #expect(!start.output.contains("acdd ready") && !start.output.contains("reopening"))
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/acdd.sock"))
+        // The ACD came up before SIP and was stopped cleanly: its queue log says it started.
+        #expect(((try? String(contentsOfFile: "\(dir)/queue_log", encoding: .utf8)) ?? "").contains("QUEUESTART"))
+        #expect(start.output.hasSuffix("\"acdd stopped\"\n") || start.output.contains("\"acdd stopped\""))
+    }
+
     /// Type=notify: READY=1 once listening, WATCHDOG=1 at half of WATCHDOG_USEC, STOPPING=1 on SIGTERM.
     @Test func systemdNotifications() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("acdd-sd-\(UUID().uuidString.prefix(6))").path

@@ -120,6 +120,10 @@ public final class SIPTransportLayer: SIPTransport {
                 }
                 .bind(host: me.configuration.host, port: me.boundPort)
                 .map { bound.value.tcpServer = $0 }
+                .flatMapError { error in
+                    // No half-started transport: the UDP listener goes too.
+                    bound.value.close().flatMapThrowing { throw error }
+                }
         }
     }
 
