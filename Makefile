@@ -2,11 +2,12 @@
 #   make run   build and start acdd on config/acd.toml, with the reference CRM store acd-crm
 #              beside it; everything they write goes to ./state
 #   make test  every test: unit, scenario and end-to-end with SIPp against a running acdd
+#   make check the unit and scenario tests only (no daemon, no SIPp): the edit-test loop
 
 SWIFT ?= swift
 CONFIG ?= config/acd.toml
 
-.PHONY: run test setup build build-release stress clean
+.PHONY: run test check setup build build-release stress clean
 
 setup:
 	./scripts/setup.sh
@@ -34,6 +35,9 @@ stress: setup
 
 test: build stress
 	$(SWIFT) test --skip-build
+
+check: build
+	$(SWIFT) test --skip-build --skip IntegrationTests
 
 clean:
 	rm -rf .build .build-tsan state
