@@ -14,7 +14,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
 
     static let commands = [
         "status", "calls", "registrations", "reload", "hangup", "agents", "queues", "agent.login", "agent.logout", "agent.ready",
-        "agent.pause", "agent.skills", "agent.reset", "transfer", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
+        "agent.pause", "agent.skills", "agent.reset", "transfer", "release", "dtmf", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
     ]
 
     func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
@@ -131,6 +131,23 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             case .success: return ControlResponse(id: id, result: ["transferred": JSONValue(Int(call)), "to": .string(target.description)])
             case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
             }
+        case "release":
+            guard let call = request.args?["call"]?.doubleValue, call >= 0, call == call.rounded() else {
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "release needs args {\"call\": <call id from 'calls'>}"))
+            }
+            let who = Self.operatorName(connection.peer)
+            switch await core.release(callID: Int(call), by: who) {
+            case .success: return ControlResponse(id: id, result: ["released": JSONValue(Int(call)), "by": .string(who)])
+            case .failure(let e): return ControlResponse(id: id, error: ControlError(.notFound, e.description))
+            }
+        case "dtmf":
+            guard let call = request.args?["call"]?.doubleValue, call >= 0, call == call.rounded(), let digits = request.args?["digits"]?.stringValue else {
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "dtmf needs args {\"call\": <call id from 'calls'>, \"digits\": \"0-9*#A-D\"}"))
+            }
+            switch await core.sendDigits(callID: Int(call), digits) {
+            case .success(let method): return ControlResponse(id: id, result: ["call": JSONValue(Int(call)), "digits": .string(digits), "method": .string(method)])
+            case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
+            }
         case "recording.pause", "recording.resume":
             guard let call = request.args?["call"]?.doubleValue, call >= 0, call == call.rounded() else {
                 return ControlResponse(id: id, error: ControlError(.invalidArgument, "\(request.command) needs args {\"call\": <call id from 'calls'>}"))
@@ -194,5 +211,12 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
         default:
             return ControlResponse(id: id, error: ControlError(.unknownCommand, "no command '\(request.command)' (try: \(commands.joined(separator: ", ")))"))
         }
+    }
+
+    /// Who an operator is, for records and events: `operator:` and the peer's user name (its uid
+    /// when the name cannot be found).
+    static func operatorName(_ peer: ControlPeer) -> String {
+        if let pw = getpwuid(peer.uid), let name = String(validatingCString: pw.pointee.pw_name) { return "operator:\(name)" }
+        return "operator:uid=\(peer.uid)"
     }
 }

@@ -580,6 +580,14 @@ final class DaemonCore: @unchecked Sendable {
         (try? await loop.submit { self.calls.transfer(call: UInt64(id), to: target) }.get()) ?? .failure(.init("the daemon is stopping"))
     }
 
+    func release(callID id: Int, by who: String) async -> Result<Void, InboundCallService.TransferError> {
+        (try? await loop.submit { self.calls.release(call: UInt64(id), by: who) }.get()) ?? .failure(.init("the daemon is stopping"))
+    }
+
+    func sendDigits(callID id: Int, _ digits: String) async -> Result<String, InboundCallService.TransferError> {
+        (try? await loop.submit { self.calls.sendDigits(call: UInt64(id), digits) }.get()) ?? .failure(.init("the daemon is stopping"))
+    }
+
     // MARK: Stop
 
     /// SIGTERM: refuse new calls (503), let calls go on for `drain_seconds`, hang up the rest,

@@ -101,6 +101,13 @@ extension InboundCallService {
             emit(call, type, data)
         case .writeRecord(let facts):
             writeRecord(call, facts)
+        case .sendDigits(let digits):
+            let events = digitsAsEvents(call)
+            if let lease = call.lease {
+                onMedia(lease) { stream in
+                    if !events || !stream.sendDigits(digits) { stream.play(DTMFTonePlayer(digits)) }
+                }
+            }
         case .log(let level, let message, let fields):
             var meta: Logger.Metadata = ["call.id": "\(id)", "call.unique_id": "\(call.machine.uniqueID)"]
             for (k, v) in fields { meta[k] = "\(v)" }
@@ -111,6 +118,10 @@ extension InboundCallService {
             }
         }
     }
+
+    /// Whether keys go to the caller as RFC 4733 events: the leg negotiated them and its trunk
+    /// does not want tones.
+    func digitsAsEvents(_ call: ActiveCall) -> Bool { call.audio?.telephoneEventPayloadType != nil && !call.inbandDTMF }
 
     /// The SIP session and port of one of the call's other legs.
     func legSession(_ call: ActiveCall, _ leg: LegID) -> AgentLeg? {

@@ -82,4 +82,26 @@ extension InboundCallService {
         deliver(.transfer(destination(target, call), byRefer: true), to: call)
         return nil
     }
+
+    /// An operator ends the call (FEATURES O3): BYE to the caller and every other leg, the ACD
+    /// hears the caller went, and the record says who released it.
+    public func release(call callID: UInt64, by who: String) -> Result<Void, TransferError> {
+        guard let call = calls[callID], !call.machine.recordWritten else { return .failure(TransferError("no call \(callID)")) }
+        emit(call, "call.released", ["by": .string(who), "state": .string(call.machine.displayState)])
+        observer?("released", call.summary)
+        logger.notice("call released by an operator", metadata: ["call.id": "\(callID)", "call.released_by": "\(who)", "call.state": "\(call.machine.displayState)"])
+        deliver(.release(cause: "released by operator", by: who), to: call)
+        return .success(())
+    }
+
+    /// Keys to the caller (FEATURES A4: an agent steering a far IVR); returns how they went.
+    public func sendDigits(call callID: UInt64, _ digits: String) -> Result<String, TransferError> {
+        guard let call = calls[callID] else { return .failure(TransferError("no call \(callID)")) }
+        guard !digits.isEmpty, digits.count <= 32, digits.allSatisfy({ TelephoneEvent.code($0) != nil }) else {
+            return .failure(TransferError("'\(digits)' is not 1 to 32 keys of 0-9 * # A-D"))
+        }
+        guard call.machine.canSendDigits else { return .failure(TransferError("call \(callID) is not talking to anyone (\(call.machine.displayState))")) }
+        deliver(.sendDigits(digits), to: call)
+        return .success(digitsAsEvents(call) ? "rfc4733" : "inband")
+    }
 }

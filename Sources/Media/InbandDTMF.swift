@@ -33,8 +33,9 @@ public final class InbandDTMFDetector: @unchecked Sendable {
 public final class DTMFToneGenerator: @unchecked Sendable {
     private let state: OpaquePointer
 
-    public init() {
+    public init(onMilliseconds: Int? = nil, offMilliseconds: Int? = nil) {
         state = dtmf_tx_init(nil)
+        if let on = onMilliseconds, let off = offMilliseconds { dtmf_tx_set_timing(state, Int32(on), Int32(off)) }
     }
 
     deinit { dtmf_tx_free(state) }
@@ -50,4 +51,17 @@ public final class DTMFToneGenerator: @unchecked Sendable {
         guard let base = samples.baseAddress else { return 0 }
         return Int(dtmf_tx(state, base, Int32(samples.count)))
     }
+}
+
+/// Keys as tones in a leg's audio, for a far end that negotiated no RFC 4733 events: 100 ms of
+/// tone and 100 ms of silence per key, longer than spandsp's 50/55 ms default, since a far IVR
+/// behind a carrier's codecs needs the margin. While it plays, a bridged leg's relayed audio is
+/// held back (`RTPStream.relay` sends nothing while a source plays), as a phone mutes its
+/// microphone while it dials.
+public final class DTMFTonePlayer: AudioSource {
+    private let generator = DTMFToneGenerator(onMilliseconds: 100, offMilliseconds: 100)
+
+    public init(_ digits: String) { generator.queue(digits) }
+
+    public func read(into frame: UnsafeMutableBufferPointer<Int16>) -> Int { generator.generate(into: frame) }
 }

@@ -35,7 +35,7 @@ struct ACDCtl: ParsableCommand {
         commandName: "acdctl",
         abstract: "Control a running acdd over its control socket.",
         subcommands: [
-            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Transfer.self, Voicemail.self,
+            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Release.self, Dtmf.self, Transfer.self, Voicemail.self,
             RecordingCommand.self, CDR.self, ReportCommand.self, PromptCommand.self, Raw.self,
         ],
         defaultSubcommand: Status.self)
@@ -172,6 +172,31 @@ struct Hangup: ParsableCommand {
     func run() throws {
         _ = try connection.run("hangup", args: ["call": JSONValue(call)])
         if !connection.json { print("call \(call) hung up") }
+    }
+}
+
+struct Release: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Force-release a call (a supervisor's release): BYE to every leg; the record says you released it.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Call id (from 'acdctl calls').") var call: Int
+
+    func run() throws {
+        let r = try connection.run("release", args: ["call": JSONValue(call)])
+        if !connection.json { print("call \(call) released by \(text(r["by"]))") }
+    }
+}
+
+struct Dtmf: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send keys to a caller who talks to someone (to steer a far IVR): RFC 4733 events, or tones when the caller's leg has none.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Call id (from 'acdctl calls').") var call: Int
+    @Argument(help: "Keys: 0-9, *, #, A-D (up to 32).") var digits: String
+
+    func run() throws {
+        let r = try connection.run("dtmf", args: ["call": JSONValue(call), "digits": .string(digits)])
+        if !connection.json { print("sent \(digits) to call \(call) as \(text(r["method"]))") }
     }
 }
 

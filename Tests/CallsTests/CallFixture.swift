@@ -132,7 +132,7 @@ struct CallFixture {
         case .writeRecord(let facts):
             record = facts
             records += 1
-        case .screenPop, .split, .startRecording, .stopRecording, .startVoicemail, .stopVoicemail, .emit, .log:
+        case .screenPop, .split, .startRecording, .stopRecording, .startVoicemail, .stopVoicemail, .emit, .log, .sendDigits:
             break
         }
     }

@@ -385,4 +385,35 @@ import Testing
         g.send(.callerHold(false))
         #expect(g.session.displayState == "connected")
     }
+
+    /// An operator's release while the agent rings: the record names the operator at once; the
+    /// caller's end then releases the ringing leg and the ACD hears an abandon.
+    @Test func anOperatorReleasesARingingCall() throws {
+        var f = try CallFixture()
+        f.loginBoth()
+        let reached = f.reachSales()
+        let leg = try #require(reached)
+        f.send(.legRinging(leg))
+        f.send(.release(cause: "released by operator", by: "operator:alice"))
+        #expect(f.callerHungUp && f.record?.by == "operator:alice" && f.record?.outcome == "abandoned")
+        #expect(f.hungUp.isEmpty)
+        f.send(.callerEnded(cause: "ended by the daemon", by: "system"))
+        #expect(f.hungUp == [leg] && f.queueLog.contains("ABANDON") && f.records == 1)
+    }
+
+    /// Keys go to the caller only while they talk to someone.
+    @Test func keysToTheCallerOnlyWhileTalking() throws {
+        var f = try CallFixture()
+        f.loginBoth()
+        f.answer()
+        f.send(.sendDigits("12"))
+        #expect(!f.actions.contains(.sendDigits("12")) && !f.session.canSendDigits)
+        f.send(.key("1"))
+        let leg = try #require(f.ringingLeg())
+        f.pickUp(leg)
+        f.send(.sendDigits("12"))
+        #expect(f.actions.contains(.sendDigits("12")))
+        f.send(.legHold(leg, true))
+        #expect(!f.session.canSendDigits, "over the music on hold they would replace it")
+    }
 }

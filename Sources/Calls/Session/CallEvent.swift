@@ -117,8 +117,10 @@ public enum CallEvent: Sendable, Equatable {
     /// Blind transfer of the caller away from the agent they talk to; `byRefer` when the agent's
     /// phone asked (REFER), which is told before its leg is hung up.
     case transfer(TransferDestination, byRefer: Bool)
-    /// End the call from our side (shutdown, a finished service, no ACD to queue in).
+    /// End the call from our side (shutdown, a finished service, no ACD to queue in, an operator).
     case release(cause: String, by: String)
+    /// Keys to send to the caller (an agent steering a far IVR), as the caller's leg negotiated.
+    case sendDigits(String)
 }
 
 /// What the number called runs, besides the IVR.
@@ -170,6 +172,8 @@ public enum CallAction: Sendable, Equatable {
     /// The call-detail record, written once.
     case writeRecord(CallRecordFacts)
     case log(CallLogLevel, String, [String: String])
+    /// Keys to the caller: RFC 4733 events when the leg negotiated them, tones otherwise.
+    case sendDigits(String)
 }
 
 public enum CallLogLevel: Sendable, Equatable { case info, notice, warning }

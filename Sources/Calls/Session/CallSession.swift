@@ -136,6 +136,10 @@ public struct CallSession: Sendable {
         return phase.rawValue
     }
 
+    /// Keys can go to the caller only while they talk to someone: over a prompt or the music
+    /// they would replace what the caller is meant to hear.
+    public var canSendDigits: Bool { [.connected, .bridged, .transferred].contains(phase) && !facts.written }
+
     /// Whether the call-detail record was written (the call is as good as over).
     public var recordWritten: Bool { facts.written }
 
@@ -204,6 +208,10 @@ public struct CallSession: Sendable {
             transfer(to: destination, byRefer: byRefer, at: time, into: &out)
         case .release(let cause, let by):
             hangUp(cause: cause, by: by, at: time, into: &out)
+        case .sendDigits(let digits):
+            guard canSendDigits else { break }
+            out.append(.sendDigits(digits))
+            out.append(.log(.info, "keys sent to the caller", ["call.digits": digits]))
         }
         return out
     }

@@ -1,0 +1,163 @@
+import Control
+import Foundation
+import JSON
+import Media
+import SIPMessage
+import TestSupport
+import Testing
+
+/// What agents and supervisors do to a live call from `acdctl` (issue 18): force release and keys
+/// to the caller, against the daemon on its default configuration with plain SIP/RTP peers.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct CallControlTests {
+    let ctl = "\(binDir)/acdctl"
+
+    func acdctl(_ daemon: Daemon, _ args: [String]) throws -> (status: Int32, output: String) {
+        try run(ctl, ["--socket", daemon.socket] + args)
+    }
+
+    /// The caller's side waits for the daemon's BYE and answers it.
+    func awaitBye(_ call: Call, from daemon: Daemon, seconds: Double = 3) throws -> SIPRequest? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline, let bytes = call.sip.receive() {
+            guard case .request(let r) = try SIPParser().parse(bytes), r.method == .bye else { continue }
+            call.sip.send(r.response(.ok).serialized(), to: daemon.sipPort)
+            return r
+        }
+        return nil
+    }
+
+    /// The newest call in progress.
+    func callID(_ daemon: Daemon) throws -> Int {
+        try #require(try daemon.control("calls").result?.arrayValue?.compactMap { $0["id"]?.intValue }.max())
+    }
+
+    func lastRecord(_ daemon: Daemon) throws -> JSONValue {
+        _ = try eventually { try daemon.control("cdr.list").result?.arrayValue?.isEmpty == false }
+        return try #require(try daemon.control("cdr.list").result?.arrayValue?.last)
+    }
+
+    /// Release in the three states a supervisor meets: queued (the caller gets BYE, the ACD an
+    /// abandon), ringing (the phone gets CANCEL) and bridged (both get BYE). Each record names
+    /// the operator.
+    @Test func releaseQueuedRingingAndBridged() throws {
+        let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "0"])
+        defer { daemon.stop() }
+        let me = ControlCommandsName.current
+
+        // Queued: nobody logged in.
+        let (queued, _) = try callSales(daemon, from: "0301111111")
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "queued" })
+        let r = try acdctl(daemon, ["release", String(try callID(daemon))])
+        #expect(r.status == 0 && r.output.contains("released by \(me)"), "\(r.output)")
+        #expect(try awaitBye(queued, from: daemon) != nil, "the queued caller got no BYE")
+        var record = try lastRecord(daemon)
+        #expect(record["hangup_by"] == .string(me) && record["hangup_cause"] == "released by operator", "\(record)")
+        #expect(record["outcome"] == "abandoned")
+
+        // Ringing: the agent's phone rings and is cancelled.
+        let phone = try AgentPhone("1001", daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        let (ringing, _) = try callSales(daemon, from: "0302222222")
+        let invite = try #require(try phone.nextRequest(.invite), "the phone did not ring")
+        phone.respond(invite, .ringing)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "ringing" })
+        #expect(try acdctl(daemon, ["release", String(try callID(daemon))]).status == 0)
+        #expect(try awaitBye(ringing, from: daemon) != nil, "the ringing caller got no BYE")
+        let cancel = try #require(try phone.nextRequest(.cancel), "the ringing phone got no CANCEL")
+        phone.respond(cancel, .ok)
+        phone.respond(invite, .requestTerminated)
+        record = try lastRecord(daemon)
+        #expect(record["caller"] == "0302222222" && record["hangup_by"] == .string(me))
+
+        // Bridged: both sides get BYE; the agent is free again.
+        _ = try eventually(3) { try daemon.control("agents").result?.arrayValue?.first { $0["id"] == "1001" }?["state"] == "ready" }
+        let (bridged, _) = try callSales(daemon, from: "0303333333")
+        _ = try phone.answerNextCall(ringFor: 0.05)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" })
+        #expect(try acdctl(daemon, ["release", String(try callID(daemon)), "--json"]).output.contains("\"released\""))
+        #expect(try awaitBye(bridged, from: daemon) != nil, "the bridged caller got no BYE")
+        let bye = try #require(try phone.nextRequest(.bye), "the agent's phone got no BYE")
+        phone.respond(bye, .ok)
+        record = try lastRecord(daemon)
+        #expect(record["caller"] == "0303333333" && record["outcome"] == "connected" && record["hangup_by"] == .string(me), "\(record)")
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.isEmpty == true })
+
+        // An unknown call is a clear error, and nothing else changes.
+        let unknown = try acdctl(daemon, ["release", "999"])
+        #expect(unknown.status != 0 && unknown.output.contains("no call 999"), "\(unknown.output)")
+    }
+
+    /// Keys to a caller who talks to someone: RFC 4733 events when the leg negotiated them (the
+    /// first marked, all of one key under one timestamp, the end packet three times), tones in the
+    /// audio when it did not (decoded back by spandsp's detector on the far side).
+    @Test func keysReachTheCallerAsEventsOrTones() throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        // Two callers to the bridge test number talk to each other.
+        let a = try place(daemon, number: "602", codecs: "0 101")
+        let b = try place(daemon, number: "602", codecs: "0")
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.count == 2 })
+        // Call ids follow the order of arrival: A first.
+        let ids = try #require(try daemon.control("calls").result?.arrayValue).compactMap { $0["id"]?.intValue }.sorted()
+        let (idA, idB) = (ids[0], ids[1])
+
+        let sent = try acdctl(daemon, ["dtmf", String(idA), "12#"])
+        #expect(sent.status == 0 && sent.output.contains("as rfc4733"), "\(sent.output)")
+        var events: [(timestamp: UInt32, event: TelephoneEvent, marker: Bool)] = []
+        let deadline = Date().addingTimeInterval(3)
+        while Date() < deadline, events.filter({ $0.event.end }).count < 9, let d = a.rtp.receive() {
+            let h = try d.withUnsafeBytes { try RTPHeader.parse($0) }
+            guard h.payloadType == 101 else { continue }
+            let e = try d[h.payloadOffset...].withUnsafeBytes { try TelephoneEvent.parse($0) }
+            events.append((h.timestamp, e, h.marker))
+        }
+        var keys = ""
+        var byTimestamp: [UInt32: Int] = [:]
+        for e in events {
+            if byTimestamp[e.timestamp] == nil { keys.append(TelephoneEvent.digit(e.event.event) ?? "?") }
+            byTimestamp[e.timestamp, default: 0] += 1
+            if e.marker { #expect(!e.event.end) }
+        }
+        #expect(keys == "12#", "\(events.map(\.event))")
+        #expect(events.filter { $0.event.end }.count == 9, "three end packets per key")
+
+        let tones = try acdctl(daemon, ["dtmf", String(idB), "47"])
+        #expect(tones.status == 0 && tones.output.contains("as inband"), "\(tones.output)")
+        let detector = InbandDTMFDetector()
+        var heard: [Character] = []
+        let until = Date().addingTimeInterval(3)
+        while Date() < until, heard.count < 2, let d = b.rtp.receive() {
+            let h = try d.withUnsafeBytes { try RTPHeader.parse($0) }
+            guard h.payloadType == 0 else { continue }
+            var pcm = d[h.payloadOffset...].map { G711.ulaw.decode($0) }
+            heard += pcm.withUnsafeMutableBufferPointer { detector.feed($0) }
+        }
+        #expect(String(heard) == "47")
+
+        let bad = try acdctl(daemon, ["dtmf", String(idA), "12x"])
+        #expect(bad.status != 0 && bad.output.contains("is not 1 to 32 keys"), "\(bad.output)")
+        _ = try a.hangUp(daemon)
+    }
+
+    /// Keys only go to a caller who talks to someone: over the IVR's prompts they would replace
+    /// what the caller must hear.
+    @Test func keysToACallerInTheIVRAreRefused() throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let call = try place(daemon, number: "100")
+        let id = try callID(daemon)
+        let r = try acdctl(daemon, ["dtmf", String(id), "1"])
+        #expect(r.status != 0 && r.output.contains("is not talking to anyone (ivr)"), "\(r.output)")
+        #expect(try daemon.control("calls").result?.arrayValue?.first?["state"] == "ivr")
+        _ = try call.hangUp(daemon)
+    }
+}
+
+/// The name the daemon gives the operator running these tests.
+enum ControlCommandsName {
+    static var current: String {
+        if let pw = getpwuid(getuid()), let name = String(validatingCString: pw.pointee.pw_name) { return "operator:\(name)" }
+        return "operator:uid=\(getuid())"
+    }
+}
