@@ -248,7 +248,14 @@ public struct ACDEngine: Sendable {
         case .callTransferred(let call, let target):
             guard let c = callers[call] else { throw ACDError(.unknownCall, "no call \(call) in the ACD") }
             guard case .connected(let agent, _, _) = c.phase else { throw ACDError(.illegalTransition, "call \(call) is not connected to an agent") }
-            complete(call, agent: agent, event: "TRANSFER", transferTarget: target, now: now, into: &actions)
+            // Asterisk 12+'s form: BLINDTRANSFER|extension|context|holdtime|calltime|origposition.
+            complete(call, agent: agent, event: "BLINDTRANSFER", transferFields: [target, "acdd"], now: now, into: &actions)
+
+        case .callAttendedTransfer(let call, let consult):
+            guard let c = callers[call] else { throw ACDError(.unknownCall, "no call \(call) in the ACD") }
+            guard case .connected(let agent, _, _) = c.phase else { throw ACDError(.illegalTransition, "call \(call) is not connected to an agent") }
+            // ATTENDEDTRANSFER|BRIDGE|<the bridge it went into>|holdtime|calltime|origposition.
+            complete(call, agent: agent, event: "ATTENDEDTRANSFER", transferFields: ["BRIDGE", consult], now: now, into: &actions)
 
         case .agentSetSkills(let id, let skills):
             let a = try agent(id)
@@ -607,18 +614,19 @@ public struct ACDEngine: Sendable {
         for other in c.offeredTo where other != id { dispatch(agent: other, now: now, into: &actions) }
     }
 
-    /// Ends a connected call (COMPLETECALLER, COMPLETEAGENT or TRANSFER) and starts wrap-up.
+    /// Ends a connected call (COMPLETECALLER, COMPLETEAGENT, BLINDTRANSFER or ATTENDEDTRANSFER)
+    /// and starts wrap-up.
     /// `resetReason`: an operator's reset; no wrap-up, the agent goes straight to not ready.
     private mutating func complete(
-        _ call: String, agent id: String, event: String, transferTarget: String? = nil, resetReason: String? = nil, now: ACDTime,
+        _ call: String, agent id: String, event: String, transferFields: [String]? = nil, resetReason: String? = nil, now: ACDTime,
         into actions: inout [ACDAction]
     ) {
         let c = callers[inPlace: call]
         guard case .connected(_, let at, let hold) = c.phase else { return }
         let talk = now - at
         var data = [seconds(hold), seconds(talk), String(c.origPosition)]
-        if let transferTarget {
-            data = [transferTarget, "acdd"] + data
+        if let transferFields {
+            data = transferFields + data
             groups[inPlace: c.group].stats.transferred += 1
         }
         actions.append(.log(QueueLogEntry(call: call, queue: c.group, agent: agentField(id), event: event, data: data)))

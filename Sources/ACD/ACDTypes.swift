@@ -189,8 +189,13 @@ public enum ACDEvent: Sendable, Equatable {
     case agentDeclined(agent: String, call: String)
     /// The agent ended the connected call.
     case agentHungUp(agent: String)
-    /// The agent transferred the connected call away.
+    /// The agent transferred the connected call away without talking to the target first
+    /// (BLINDTRANSFER).
     case callTransferred(call: String, to: String)
+    /// The agent handed the connected call to the party they had consulted, whose own call in the
+    /// ACD is `consult` (ATTENDEDTRANSFER): the agent goes to wrap-up, and from now on the caller's
+    /// conversation is that consult call's.
+    case callAttendedTransfer(call: String, consult: String)
     case agentSetSkills(agent: String, skills: [AgentSettings.Skill])
     /// An operator forces a stuck agent to not ready, ending what the engine believes it is doing.
     case agentReset(agent: String)

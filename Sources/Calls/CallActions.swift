@@ -57,9 +57,9 @@ extension InboundCallService {
             call.timers.removeValue(forKey: timer)?.cancel()
         case .tellACD(let event):
             acd?(event)
-        case .confirmAnswer(let agent, let leg):
+        case .confirmAnswer(let agent, let acdCall, let leg):
             let (service, sip) = (bound, loop)
-            acdRequest?(.agentAnswered(agent: agent, call: call.machine.uniqueID)) { error in
+            acdRequest?(.agentAnswered(agent: agent, call: acdCall)) { error in
                 guard error != nil else { return }
                 sip.execute {
                     guard let call = service.value.calls[id] else { return }
@@ -69,7 +69,7 @@ extension InboundCallService {
         case .enqueue(let route):
             enqueue(call, route)
         case .requeue(let group, let agent):
-            acd?(.callArrived(CallArrival(call: call.machine.uniqueID, group: group, callerID: call.info.caller, agent: agent)))
+            acd?(.callArrived(CallArrival(call: call.machine.acdCall, group: group, callerID: call.info.caller, agent: agent)))
         case .dial(let leg, let device):
             dial(call, leg: leg, device: device)
         case .screenPop(let leg):
@@ -89,6 +89,13 @@ extension InboundCallService {
             bridge(call, to: leg)
         case .split:
             if let lease = call.lease { onMedia(lease) { RTPBridge.split($0) } }
+        case .bridgeLegs(let a, let b):
+            if let one = legSession(call, a)?.lease, let other = legSession(call, b)?.lease.stream {
+                onMedia(one) { RTPBridge.join($0, other) }
+            }
+        case .playRingbackTo(let leg):
+            let plan = policy.tones
+            if let lease = legSession(call, leg)?.lease { onMedia(lease) { $0.play(TonePlayer(.ringback, plan: plan)) } }
         case .startRecording(let leg):
             if let lease = legSession(call, leg)?.lease { recordBridge(call, agentLease: lease) }
         case .stopRecording:

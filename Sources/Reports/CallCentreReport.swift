@@ -78,6 +78,11 @@ public struct CallCentreReport: Sendable {
     /// interval start → (busy, logged in) seconds over all agents.
     public var occupancy: [Double: (busy: Double, loggedIn: Double)]
 
+    /// Where the talk time is in an ending line: COMPLETE* carry hold|talk|..., the transfers two
+    /// fields first (BLINDTRANSFER extension|context, ATTENDEDTRANSFER BRIDGE|bridge id; the
+    /// older TRANSFER as BLINDTRANSFER).
+    static func talkField(_ event: String) -> Int { event.hasSuffix("TRANSFER") ? 3 : 1 }
+
     public init(rows: [QueueLogRow], rules: [String: GroupRules], from: Double, to: Double, intervalMinutes: Int, timeZone: TimeZone = .gmt) {
         self.from = from
         self.to = to
@@ -123,9 +128,9 @@ public struct CallCentreReport: Sendable {
                 let wait = int(r, r.event == "EXITWITHKEY" ? 3 : 2)
                 if r.event == "ABANDON" { groups[r.queue]![at, default: Figures()].abandoned += 1 } else { groups[r.queue]![at, default: Figures()].exited += 1 }
                 groups[r.queue]![at]!.longestWait = max(groups[r.queue]![at]!.longestWait, wait)
-            case "COMPLETECALLER", "COMPLETEAGENT", "TRANSFER":
+            case "COMPLETECALLER", "COMPLETEAGENT", "TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER":
                 guard let at = entered.removeValue(forKey: key(r)) else { continue }
-                let talk = int(r, r.event == "TRANSFER" ? 3 : 1)
+                let talk = int(r, Self.talkField(r.event))
                 groups[r.queue]![at, default: Figures()].handled += 1
                 groups[r.queue]![at]!.handleSum += talk + (rules[r.queue]?.wrapUpSeconds ?? 0)
             default:
@@ -147,8 +152,8 @@ public struct CallCentreReport: Sendable {
             case "QUEUESTART":
                 for (_, t) in loginAt { sessions.append((t, r.time)) }
                 loginAt.removeAll()
-            case "COMPLETECALLER", "COMPLETEAGENT", "TRANSFER":
-                let talk = Double(int(r, r.event == "TRANSFER" ? 3 : 1))
+            case "COMPLETECALLER", "COMPLETEAGENT", "TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER":
+                let talk = Double(int(r, Self.talkField(r.event)))
                 busy.append((r.time - talk, r.time + Double(rules[r.queue]?.wrapUpSeconds ?? 0)))
             default: break
             }

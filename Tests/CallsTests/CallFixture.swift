@@ -17,8 +17,9 @@ struct CallFixture {
     var timers: [CallTimer: Double] = [:]
     /// Every action of the session, in order.
     var actions: [CallAction] = []
-    /// The queue log the ACD wrote.
+    /// The queue log the ACD wrote: its events, and whole lines.
     var queueLog: [String] = []
+    var queueLines: [QueueLogEntry] = []
     /// Legs the session asked for, by id, with the device.
     var dialled: [LegID: String] = [:]
     /// Legs the session hung up.
@@ -117,8 +118,8 @@ struct CallFixture {
             timers[timer] = nil
         case .tellACD(let event):
             acd(event)
-        case .confirmAnswer(let agent, let leg):
-            if refuseAnswers || !acd(.agentAnswered(agent: agent, call: Self.unique)) { inbox.append(.answerRefused(leg)) }
+        case .confirmAnswer(let agent, let call, let leg):
+            if refuseAnswers || !acd(.agentAnswered(agent: agent, call: call)) { inbox.append(.answerRefused(leg)) }
         case .enqueue(let route):
             acd(.callArrived(CallArrival(call: Self.unique, group: route.group, priority: route.priority, callerID: session.caller)))
         case .requeue(let group, let agent):
@@ -132,7 +133,7 @@ struct CallFixture {
         case .writeRecord(let facts):
             record = facts
             records += 1
-        case .screenPop, .split, .startRecording, .stopRecording, .startVoicemail, .stopVoicemail, .emit, .log, .sendDigits:
+        case .screenPop, .split, .startRecording, .stopRecording, .startVoicemail, .stopVoicemail, .emit, .log, .sendDigits, .bridgeLegs, .playRingbackTo:
             break
         }
     }
@@ -148,13 +149,21 @@ struct CallFixture {
         }
         for action in out {
             switch action {
-            case .offer(let call, let agent, _, let device) where call == Self.unique: inbox.append(.offer(agent: agent, device: device))
-            case .cancelOffer(let call, let agent) where call == Self.unique: inbox.append(.withdraw(agent: agent))
-            case .announce(let call, let position, let wait) where call == Self.unique:
+            case .offer(let call, let agent, _, let device):
+                if call == session.consultACDCall { inbox.append(.consultOffer(agent: agent, device: device)) }
+                else if call == session.acdCall { inbox.append(.offer(agent: agent, device: device)) }
+            case .cancelOffer(let call, let agent):
+                if call == session.consultACDCall { inbox.append(.consultWithdraw(agent: agent)) }
+                else if call == session.acdCall { inbox.append(.withdraw(agent: agent)) }
+            case .announce(let call, let position, let wait) where call == session.acdCall:
                 inbox.append(.announce(position: position, estimatedWaitSeconds: wait))
-            case .leave(let call, _, let reason, let then) where call == Self.unique: inbox.append(.leaveQueue(reason: reason, then: then))
-            case .endCall(let call) where call == Self.unique: inbox.append(.acdEnds)
-            case .log(let entry): queueLog.append(entry.event)
+            case .leave(let call, _, let reason, let then):
+                if call == session.consultACDCall { inbox.append(.consultLeftQueue(reason: reason)) }
+                else if call == session.acdCall { inbox.append(.leaveQueue(reason: reason, then: then)) }
+            case .endCall(let call) where call == session.acdCall: inbox.append(.acdEnds)
+            case .log(let entry):
+                queueLog.append(entry.event)
+                queueLines.append(entry)
             default: break
             }
         }

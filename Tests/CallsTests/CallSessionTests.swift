@@ -236,7 +236,7 @@ import Testing
         f.pickUp(leg)
         f.advance(10)
         f.send(.transfer(.group("support"), byRefer: false))
-        #expect(f.queueLog.contains("TRANSFER"))
+        #expect(f.queueLog.contains("BLINDTRANSFER"))
         #expect(f.hungUp.contains(leg))
         // Agent 1001 is in wrap-up (0 s here) and is offered again only after; 1002 serves support.
         let second = try #require(f.ringingLeg())

@@ -426,7 +426,7 @@ import JSON
 
     /// Blind transfer to another group, from the agent's phone (REFER) and from the control
     /// socket: the first agent's leg ends, the caller waits in support and the next agent gets
-    /// the call; the queue log says TRANSFER.
+    /// the call; the queue log says BLINDTRANSFER.
     @Test func blindTransferToAGroup() throws {
         let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "0", "groups.1.wrap_up_seconds": "0"])
         let alice = try AgentPhone("1001", daemon: daemon)
@@ -446,7 +446,7 @@ import JSON
             let c = try daemon.control("calls").result?.arrayValue?.first
             return c?["state"] == "bridged" && c?["agent"] == "1002" && c?["queue"] == "support"
         })
-        #expect(events(daemon).contains("TRANSFER"), "\(events(daemon))")
+        #expect(events(daemon).contains("BLINDTRANSFER"), "\(events(daemon))")
 
         // From the control socket, back to sales, where Alice is ready again.
         let id = try #require(daemon.control("calls").result?.arrayValue?.first?["id"]?.doubleValue)
@@ -455,7 +455,7 @@ import JSON
         _ = try bob.answerUntilBye()
         _ = try alice.answerNextCall()
         #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["agent"] == "1001" })
-        #expect(events(daemon).filter { $0 == "TRANSFER" }.count == 2)
+        #expect(events(daemon).filter { $0 == "BLINDTRANSFER" }.count == 2)
 
         #expect(try call.hangUp(daemon)?.status == .ok)
         _ = try alice.answerUntilBye()
@@ -657,7 +657,7 @@ import JSON
         _ = try far.answerNextCall()
         #expect(far.invite?.uri.user == "0309999")
         #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "transferred" })
-        let transfers = queueLog(daemon).filter { $0.count > 5 && $0[4] == "TRANSFER" }.map { $0[5] }
+        let transfers = queueLog(daemon).filter { $0.count > 5 && $0[4] == "BLINDTRANSFER" }.map { $0[5] }
         #expect(transfers == ["agent:1002", "number:0309999"], "\(transfers)")
         #expect(try call.hangUp(daemon)?.status == .ok)
         _ = try far.answerUntilBye()

@@ -55,6 +55,24 @@ public enum TransferDestination: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Whom an agent consults while the caller holds (FEATURES A4).
+public enum ConsultTarget: Sendable, Equatable, CustomStringConvertible {
+    /// One agent (who must be ready: the shell checks), reached through the ACD in `group`.
+    case agent(String, group: String)
+    /// Whoever the ACD picks in the group, ahead of the group's callers.
+    case group(String)
+    /// A number through the trunk.
+    case number(String)
+
+    public var description: String {
+        switch self {
+        case .agent(let a, _): "agent:\(a)"
+        case .group(let g): "group:\(g)"
+        case .number(let n): "number:\(n)"
+        }
+    }
+}
+
 /// How a leg's SIP session ended, as far as the session cares.
 public enum LegEnd: Sendable, Equatable {
     /// The far end refused with this status (486 busy, 603 decline...).
@@ -121,6 +139,18 @@ public enum CallEvent: Sendable, Equatable {
     case release(cause: String, by: String)
     /// Keys to send to the caller (an agent steering a far IVR), as the caller's leg negotiated.
     case sendDigits(String)
+
+    // Consultation (the shell has checked the target exists).
+    /// The agent puts the caller on hold and calls `target`.
+    case consult(ConsultTarget)
+    /// The ACD's offer of the consult call to an agent, its withdrawal, and its giving up.
+    case consultOffer(agent: String, device: String)
+    case consultWithdraw(agent: String)
+    case consultLeftQueue(reason: LeaveReason)
+    /// Drop the consulted party and take the caller back.
+    case consultReturn
+    /// Hand the caller to the consulted party (attended transfer); the agent goes to wrap-up.
+    case consultComplete
 }
 
 /// What the number called runs, besides the IVR.
@@ -144,8 +174,9 @@ public enum CallAction: Sendable, Equatable {
     case arm(CallTimer, after: Duration)
     case disarm(CallTimer)
     case tellACD(ACDEvent)
-    /// Tell the ACD the agent answered; a refusal comes back as `.answerRefused(leg)`.
-    case confirmAnswer(agent: String, leg: LegID)
+    /// Tell the ACD the agent answered the ACD's call `call`; a refusal comes back as
+    /// `.answerRefused(leg)`.
+    case confirmAnswer(agent: String, call: String, leg: LegID)
     /// Queue the caller (the shell works out priority and own agent from the CRM record, and
     /// tells the CRM and the ACD).
     case enqueue(IVRFlow.Route)
@@ -163,6 +194,10 @@ public enum CallAction: Sendable, Equatable {
     case bridge(LegID)
     /// Take the caller out of any bridge.
     case split
+    /// Connect two legs other than the caller (the agent and the party consulted).
+    case bridgeLegs(LegID, LegID)
+    /// Ringback to a leg other than the caller's (the agent while the consulted party rings).
+    case playRingbackTo(LegID)
     /// Record the call with `leg` as the other side (a later agent joins the same file).
     case startRecording(LegID)
     case stopRecording

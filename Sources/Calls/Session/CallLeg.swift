@@ -39,17 +39,21 @@ public struct CallLeg: Sendable, Equatable {
     public internal(set) var state: State
     /// A leg rung in place of the agent's phone (call forwarding): it is not forwarded again.
     public let forwarded: Bool
+    /// The party the agent consults while the caller holds (issue 18): its leg talks to the
+    /// agent's, not the caller's, until a transfer or conference.
+    public let consult: Bool
     /// The far end put us on hold (re-INVITE sendonly or inactive): no media is expected from it,
     /// and for an agent's leg the caller hears music instead of the agent.
     public internal(set) var held = false
     /// What the media watchdog last saw of this leg.
     var watch: MediaWatch?
 
-    init(id: LegID, role: Role, state: State, forwarded: Bool = false) {
+    init(id: LegID, role: Role, state: State, forwarded: Bool = false, consult: Bool = false) {
         self.id = id
         self.role = role
         self.state = state
         self.forwarded = forwarded
+        self.consult = consult
     }
 
     /// Not yet answered and not given up on: an offer still ringing (or about to).

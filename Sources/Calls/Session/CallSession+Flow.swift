@@ -31,7 +31,7 @@ extension CallSession {
         } else if ivr != nil {
             ivrEvent(.digit(key), at: time, into: &out)
         } else if acdHasCall, connected == nil {
-            out.append(.tellACD(.callerPressed(call: uniqueID, key: String(key))))
+            out.append(.tellACD(.callerPressed(call: acdCall, key: String(key))))
         }
     }
 

@@ -13,7 +13,7 @@ extension CallSession {
 
     /// The agent's leg an operator or the phone may transfer the caller away from.
     public var transferableLeg: LegID? {
-        guard let id = connected, let leg = leg(id), leg.agent != nil, leg.state == .answered else { return nil }
+        guard phase == .bridged || phase == .held, let id = connected, let leg = leg(id), leg.agent != nil, leg.state == .answered else { return nil }
         return id
     }
 
@@ -40,7 +40,7 @@ extension CallSession {
         guard let leg = leg(id), leg.state == .dialling else { return }
         update(id) { $0.state = .ringing }
         guard let a = leg.agent else { return }
-        if !leg.forwarded, let rule = rules.forwarding[a], rule.noAnswer != nil {
+        if !leg.forwarded, !leg.consult, let rule = rules.forwarding[a], rule.noAnswer != nil {
             out.append(.arm(.noAnswer(id), after: .seconds(Int64(rule.noAnswerSeconds))))
         }
         out.append(.screenPop(id))
@@ -52,8 +52,9 @@ extension CallSession {
         guard let leg = leg(id), leg.isOffer else { return }
         update(id) { $0.state = .ended }
         out.append(.log(.warning, "leg cannot be started", ["agent.id": leg.agent ?? leg.number ?? "", "agent.reason": reason]))
+        if leg.consult { return consultDeclined(leg, into: &out) }
         if leg.number != nil { return farewell(Self.allBusy, cause: "transfer target unreachable", into: &out) }
-        if let a = leg.agent { out.append(.tellACD(.agentDeclined(agent: a, call: uniqueID))) }
+        if let a = leg.agent { out.append(.tellACD(.agentDeclined(agent: a, call: acdCall))) }
         offerGone()
     }
 
@@ -72,6 +73,7 @@ extension CallSession {
 
     mutating func legAnswered(_ id: LegID, usable: Bool, at time: CallTime, into out: inout [CallAction]) {
         guard let leg = leg(id) else { return }
+        if leg.consult { return consultAnswered(leg, usable: usable, at: time, into: &out) }
         guard leg.isOffer, connected == nil else {
             // Withdrawn, or another leg answered first: a 200 that crossed our CANCEL gets a BYE.
             if leg.state == .releasing { out.append(.hangUpLeg(id)) } else { release(id, into: &out) }
@@ -102,7 +104,7 @@ extension CallSession {
                     "waited_seconds": .number(Double(Int(facts.queuedAt.map { time.wall - $0 } ?? 0))),
                 ]))
         watch(id, at: time, into: &out)
-        if let a = leg.agent { out.append(.confirmAnswer(agent: a, leg: id)) }
+        if let a = leg.agent { out.append(.confirmAnswer(agent: a, call: acdCall, leg: id)) }
     }
 
     /// The ACD had already moved on (a ring timeout crossed the answer): the agent's leg ends and
@@ -110,6 +112,12 @@ extension CallSession {
     mutating func answerRefused(_ id: LegID, into out: inout [CallAction]) {
         out.append(.log(.notice, "ACD refused the agent's answer; back to the queue", ["agent.leg": "\(id)"]))
         release(id, into: &out)
+        if leg(id)?.consult == true {
+            // The consult call stays with the ACD, which offers it again (or the agent returns).
+            consult?.answered = false
+            consult?.leg = nil
+            return
+        }
         guard connected == id else { return }
         connected = nil
         facts.connectedAt = nil
@@ -127,12 +135,18 @@ extension CallSession {
             $0.watch = nil
         }
         out.append(.disarm(.noAnswer(id)))
+        if leg.consult, connected != id { return consultLegEnded(leg, end, into: &out) }
         switch leg.state {
         case .releasing, .ended:
             return
         case .answered:
+            // The agent hung up while consulting: an answered consult takes the caller (the usual
+            // attended transfer by hanging up), which the ACD logs instead of the agent's hang-up.
+            if connected == id, consult?.answered == true { return consultComplete(agentGone: true, at: time, into: &out) }
             if let a = leg.agent { out.append(.tellACD(.agentHungUp(agent: a))) }
             guard connected == id else { return }
+            // One still ringing is dropped with the call.
+            if consult != nil { endConsult(retrieve: false, into: &out) }
             connected = nil
             acdHasCall = false
             hangUp(cause: leg.number != nil ? "transfer target hung up" : "agent hung up", by: "agent", at: time, into: &out)
@@ -147,7 +161,7 @@ extension CallSession {
                 out.append(.log(.info, "forwarding the agent's call", ["agent.id": a, "agent.forward_to": target, "agent.forward_reason": "busy"]))
                 return dial(.agent(a), device: target, forwarded: true, into: &out)
             }
-            out.append(.tellACD(.agentDeclined(agent: a, call: uniqueID)))
+            out.append(.tellACD(.agentDeclined(agent: a, call: acdCall)))
             offerGone()
         }
     }
@@ -166,7 +180,8 @@ extension CallSession {
     mutating func legHold(_ id: LegID, _ held: Bool, into out: inout [CallAction]) {
         guard let leg = leg(id), leg.state == .answered, leg.held != held else { return }
         update(id) { $0.held = held }
-        guard connected == id else { return }
+        // While consulting the caller holds anyway; the agent's own hold changes nothing here.
+        guard connected == id, phase != .consulting else { return }
         if held {
             phase = .held
             out.append(.split)
@@ -183,7 +198,7 @@ extension CallSession {
     /// hears ringback while the number is called.
     mutating func transfer(to destination: TransferDestination, byRefer: Bool, at time: CallTime, into out: inout [CallAction]) {
         guard let id = transferableLeg, let from = leg(id)?.agent else { return }
-        out.append(.tellACD(.callTransferred(call: uniqueID, to: destination.description)))
+        out.append(.tellACD(.callTransferred(call: acdCall, to: destination.description)))
         facts.transfers.append(destination.description)
         out.append(.emit("call.transferred", ["from_agent": .string(from), "to": .string(destination.description)]))
         endTalk(at: time)
@@ -209,6 +224,7 @@ extension CallSession {
     }
 
     private mutating func requeue(_ group: String, agent: String?, into out: inout [CallAction]) {
+        acdCall = uniqueID
         queue = group
         phase = .queued
         out.append(.playMusic)

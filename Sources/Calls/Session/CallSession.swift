@@ -28,6 +28,8 @@ public struct CallSession: Sendable {
         case ringing
         /// Talking to an agent.
         case bridged
+        /// The agent talks to someone else (or waits for them) while the caller holds with music.
+        case consulting
         /// The agent's phone holds the caller, who hears music.
         case held
         /// A number the caller was transferred to is being called; the caller hears ringback.
@@ -89,6 +91,24 @@ public struct CallSession: Sendable {
     /// Whether the ACD holds the call (waiting, ringing or connected to an agent): it must hear
     /// when the caller goes.
     public internal(set) var acdHasCall = false
+    /// The ACD's id of the caller's conversation: the call's own, or after an attended transfer
+    /// the consult call's, which the ACD goes on with.
+    public internal(set) var acdCall: String
+    /// The consultation in progress, if any.
+    public internal(set) var consult: Consult?
+    var consults = 0
+
+    /// What an agent's consultation holds.
+    public struct Consult: Sendable, Equatable {
+        public let target: ConsultTarget
+        /// The consult's own call in the ACD; nil for a number.
+        public let acdCall: String?
+        /// The leg rung or answered for it.
+        public internal(set) var leg: LegID?
+        public internal(set) var answered = false
+        /// The ACD still holds the consult call (waiting, ringing or connected).
+        var acdHasIt: Bool
+    }
 
     var ivr: IVRInterpreter?
     var ivrPathBefore: [String] = []
@@ -122,6 +142,7 @@ public struct CallSession: Sendable {
         self.uniqueID = uniqueID
         self.caller = caller
         self.rules = rules
+        acdCall = uniqueID
         legs = [CallLeg(id: .caller, role: .caller, state: .ringing)]
     }
 
@@ -208,6 +229,16 @@ public struct CallSession: Sendable {
             transfer(to: destination, byRefer: byRefer, at: time, into: &out)
         case .release(let cause, let by):
             hangUp(cause: cause, by: by, at: time, into: &out)
+        case .consult(let target): startConsult(target, at: time, into: &out)
+        case .consultOffer(let agent, let device): consultOffer(agent, device: device, into: &out)
+        case .consultWithdraw(let agent):
+            for leg in legs where leg.consult && leg.agent == agent && leg.isOffer { release(leg.id, into: &out) }
+        case .consultLeftQueue(let reason):
+            consult?.acdHasIt = false
+            out.append(.log(.info, "consult call left the queue", ["queue.leave_reason": reason.rawValue]))
+            endConsult(into: &out)
+        case .consultReturn: consultReturn(into: &out)
+        case .consultComplete: consultComplete(at: time, into: &out)
         case .sendDigits(let digits):
             guard canSendDigits else { break }
             out.append(.sendDigits(digits))
@@ -218,10 +249,10 @@ public struct CallSession: Sendable {
 
     // MARK: Shared steps
 
-    mutating func newLeg(_ role: CallLeg.Role, forwarded: Bool) -> LegID {
+    mutating func newLeg(_ role: CallLeg.Role, forwarded: Bool, consult: Bool = false) -> LegID {
         let id = LegID(nextLeg)
         nextLeg += 1
-        legs.append(CallLeg(id: id, role: role, state: .dialling, forwarded: forwarded))
+        legs.append(CallLeg(id: id, role: role, state: .dialling, forwarded: forwarded, consult: consult))
         return id
     }
 
@@ -285,8 +316,10 @@ public struct CallSession: Sendable {
         }
         if acdHasCall {
             acdHasCall = false
-            out.append(.tellACD(.callerHungUp(call: uniqueID)))
+            out.append(.tellACD(.callerHungUp(call: acdCall)))
         }
+        if let c = consult, c.acdHasIt, let id = c.acdCall { out.append(.tellACD(.callerHungUp(call: id))) }
+        consult = nil
         for leg in legs where leg.id != .caller && leg.isLive { release(leg.id, into: &out) }
         routeAfterLookup = nil
         legs[0].state = .ended

@@ -1,0 +1,154 @@
+import ACD
+import JSON
+
+/// Consultation (FEATURES A4): the agent puts the caller on hold with music and calls another
+/// agent, a group or a number; then hands the caller over (attended transfer), goes back to the
+/// caller (return), or the consulted party declines or hangs up and the caller comes back.
+///
+/// A consult to an agent or a group is a call of its own in the ACD (`<unique id>-cN`), queued
+/// ahead of the group's callers, so the ACD reserves the agent, rings them under the group's
+/// rules and counts the consult like any call it routes. After an attended transfer the ACD goes
+/// on with that consult call: the caller's conversation is now its (`acdCall`), and the caller's
+/// own call leaves the ACD with ATTENDEDTRANSFER.
+extension CallSession {
+    /// Ahead of any caller's priority, so a consult never waits behind the queue.
+    static let consultPriority = 1_000_000
+
+    /// Whether the agent on the line may consult now.
+    public var canConsult: Bool { phase == .bridged && consult == nil && transferableLeg != nil }
+
+    /// The consult's id in the ACD while it has one: the shell sends that call's offers here.
+    public var consultACDCall: String? { consult?.acdCall }
+
+    mutating func startConsult(_ target: ConsultTarget, at time: CallTime, into out: inout [CallAction]) {
+        guard canConsult, let agentLeg = connected else { return }
+        phase = .consulting
+        out.append(.split)
+        out.append(.playMusic)
+        out.append(.playRingbackTo(agentLeg))
+        out.append(.log(.info, "agent consults; the caller holds", ["consult.target": target.description]))
+        switch target {
+        case .number(let n):
+            consult = Consult(target: target, acdCall: nil, acdHasIt: false)
+            let id = newLeg(.number(n), forwarded: true, consult: true)
+            consult?.leg = id
+            out.append(.dial(id, device: "tel:\(n)"))
+        case .agent(let a, let group):
+            askACD(for: target, group: group, agent: a, into: &out)
+        case .group(let group):
+            askACD(for: target, group: group, agent: nil, into: &out)
+        }
+    }
+
+    private mutating func askACD(for target: ConsultTarget, group: String, agent: String?, into out: inout [CallAction]) {
+        consults += 1
+        let id = "\(uniqueID)-c\(consults)"
+        consult = Consult(target: target, acdCall: id, acdHasIt: true)
+        out.append(.tellACD(.callArrived(CallArrival(call: id, group: group, priority: Self.consultPriority, callerID: caller, agent: agent))))
+    }
+
+    mutating func consultOffer(_ agent: String, device: String, into out: inout [CallAction]) {
+        guard consult != nil, consult?.answered == false else { return }
+        let id = newLeg(.agent(agent), forwarded: true, consult: true)
+        consult?.leg = id
+        out.append(.dial(id, device: device))
+    }
+
+    mutating func consultAnswered(_ leg: CallLeg, usable: Bool, at time: CallTime, into out: inout [CallAction]) {
+        guard leg.isOffer, consult?.answered == false, let agentLeg = connected else {
+            if leg.state == .releasing { out.append(.hangUpLeg(leg.id)) } else { release(leg.id, into: &out) }
+            return
+        }
+        guard usable else {
+            out.append(.log(.warning, "consulted phone answered with unusable SDP; hanging it up", ["agent.id": leg.agent ?? leg.number ?? ""]))
+            out.append(.hangUpLeg(leg.id))
+            return
+        }
+        update(leg.id) { $0.state = .answered }
+        consult?.answered = true
+        consult?.leg = leg.id
+        out.append(.bridgeLegs(agentLeg, leg.id))
+        out.append(.log(.info, "consulted party answered", ["consult.target": consult?.target.description ?? ""]))
+        watch(leg.id, at: time, into: &out)
+        if let a = leg.agent, let id = consult?.acdCall { out.append(.confirmAnswer(agent: a, call: id, leg: leg.id)) }
+    }
+
+    /// A consulted leg refused or could not be reached: a group's ACD tries the next agent; an
+    /// agent or a number is the end of the consult, and the caller comes back.
+    mutating func consultDeclined(_ leg: CallLeg, into out: inout [CallAction]) {
+        guard let c = consult, c.leg == leg.id || leg.agent != nil else { return }
+        if case .group = c.target, let a = leg.agent, let id = c.acdCall {
+            out.append(.tellACD(.agentDeclined(agent: a, call: id)))
+            return
+        }
+        out.append(.log(.info, "consulted party declined; the caller is back", ["consult.target": c.target.description]))
+        endConsult(into: &out)
+    }
+
+    mutating func consultLegEnded(_ leg: CallLeg, _ end: LegEnd, into out: inout [CallAction]) {
+        switch leg.state {
+        case .releasing, .ended:
+            return
+        case .dialling, .ringing:
+            consultDeclined(leg, into: &out)
+        case .answered:
+            // (Once handed over, the leg is the caller's connection and ends as any agent's.)
+            if let a = leg.agent { out.append(.tellACD(.agentHungUp(agent: a))) }
+            consult?.acdHasIt = false
+            out.append(.log(.info, "consulted party hung up; the caller is back", ["consult.target": consult?.target.description ?? ""]))
+            endConsult(into: &out)
+        }
+    }
+
+    mutating func consultReturn(into out: inout [CallAction]) {
+        guard consult != nil else { return }
+        out.append(.log(.info, "agent returns to the caller", ["consult.target": consult?.target.description ?? ""]))
+        endConsult(into: &out)
+    }
+
+    /// Drops what is left of the consult (its leg, its call in the ACD) and, unless the call is
+    /// ending, joins the caller and the agent again.
+    mutating func endConsult(retrieve: Bool = true, into out: inout [CallAction]) {
+        guard let c = consult else { return }
+        if let id = c.leg { release(id, into: &out) }
+        for leg in legs where leg.consult && leg.isLive { release(leg.id, into: &out) }
+        if c.acdHasIt, let id = c.acdCall { out.append(.tellACD(.callerHungUp(call: id))) }
+        consult = nil
+        guard retrieve, let agentLeg = connected else { return }
+        phase = .bridged
+        out.append(.bridge(agentLeg))
+    }
+
+    /// The attended transfer: the caller is joined to the consulted party and the agent's leg
+    /// ends; the record keeps one file and one timeline for the call, both agents in it.
+    mutating func consultComplete(agentGone: Bool = false, at time: CallTime, into out: inout [CallAction]) {
+        guard let c = consult, c.answered, let target = c.leg, let agentLeg = connected, let from = leg(agentLeg)?.agent,
+            let party = leg(target), party.state == .answered
+        else { return }
+        let description = c.target.description
+        if let id = c.acdCall {
+            out.append(.tellACD(.callAttendedTransfer(call: acdCall, consult: id)))
+            acdCall = id
+            acdHasCall = true
+        } else {
+            out.append(.tellACD(.callTransferred(call: acdCall, to: description)))
+            acdHasCall = false
+            facts.transferredOut = true
+        }
+        facts.transfers.append("attended:\(description)")
+        out.append(.emit("call.transferred", ["from_agent": .string(from), "to": .string(description), "attended": .bool(true)]))
+        if !agentGone { release(agentLeg, into: &out) }
+        consult = nil
+        connected = target
+        if let a = party.agent {
+            agent = a
+            phase = .bridged
+        } else {
+            phase = .transferred
+        }
+        update(target) { $0.held = false }
+        out.append(.bridge(target))
+        out.append(.startRecording(target))
+        out.append(.log(.info, "call transferred after consultation", ["agent.id": from, "transfer.to": description]))
+    }
+}
