@@ -14,7 +14,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
 
     static let commands = [
         "status", "calls", "registrations", "reload", "hangup", "agents", "queues", "agent.login", "agent.logout", "agent.ready",
-        "agent.pause", "agent.skills", "agent.reset", "transfer", "release", "dtmf", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
+        "agent.pause", "agent.skills", "agent.reset", "transfer", "consult", "return", "release", "dtmf", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
     ]
 
     func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
@@ -117,6 +117,35 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             switch core.voicemailList(status: request.args?["status"]?.stringValue) {
             case .success(let list): return ControlResponse(id: id, result: list)
             case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, "cannot read the voicemail index: \(e)"))
+            }
+        case "transfer" where request.args?["complete"] == .bool(true):
+            guard let call = request.args?["call"]?.doubleValue, call >= 0, call == call.rounded() else {
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "transfer needs args {\"call\": <call id from 'calls'>, \"complete\": true}"))
+            }
+            switch await core.completeConsult(callID: Int(call)) {
+            case .success(let to): return ControlResponse(id: id, result: ["transferred": JSONValue(Int(call)), "to": .string(to), "attended": true])
+            case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
+            }
+        case "consult":
+            let args = request.args
+            let targets: [InboundCallService.TransferTarget] =
+                [args?["group"]?.stringValue.map { .group($0) }, args?["agent"]?.stringValue.map { .agent($0) }, args?["number"]?.stringValue.map { .number($0) }]
+                .compactMap { $0 }
+            guard let call = args?["call"]?.doubleValue, call >= 0, call == call.rounded(), targets.count == 1, let target = targets.first else {
+                return ControlResponse(
+                    id: id, error: ControlError(.invalidArgument, "consult needs args {\"call\": <call id from 'calls'>} and one of \"group\", \"agent\" or \"number\""))
+            }
+            switch await core.consult(callID: Int(call), target) {
+            case .success(let to): return ControlResponse(id: id, result: ["call": JSONValue(Int(call)), "consulting": .string(to)])
+            case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
+            }
+        case "return":
+            guard let call = request.args?["call"]?.doubleValue, call >= 0, call == call.rounded() else {
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "return needs args {\"call\": <call id from 'calls'>}"))
+            }
+            switch await core.returnFromConsult(callID: Int(call)) {
+            case .success: return ControlResponse(id: id, result: ["call": JSONValue(Int(call)), "returned": true])
+            case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
             }
         case "transfer":
             let args = request.args

@@ -273,6 +273,7 @@ final class DaemonCore: @unchecked Sendable {
         }
         calls.bindings = { [unowned registrar] user in registrar!.bindings(for: user) }
         calls.agentLoggedIn = { agent in runner.snapshot.agents.contains { $0.id == agent && $0.state != .loggedOut } }
+        calls.agentReady = { agent in runner.snapshot.agents.contains { $0.id == agent && $0.state == .ready } }
         calls.recordingWriter = recordingWriter
         let index = voicemails!
         calls.onVoicemail = { index.add($0) }
@@ -582,6 +583,18 @@ final class DaemonCore: @unchecked Sendable {
 
     func release(callID id: Int, by who: String) async -> Result<Void, InboundCallService.TransferError> {
         (try? await loop.submit { self.calls.release(call: UInt64(id), by: who) }.get()) ?? .failure(.init("the daemon is stopping"))
+    }
+
+    func consult(callID id: Int, _ target: InboundCallService.TransferTarget) async -> Result<String, InboundCallService.TransferError> {
+        (try? await loop.submit { self.calls.consult(call: UInt64(id), target) }.get()) ?? .failure(.init("the daemon is stopping"))
+    }
+
+    func completeConsult(callID id: Int) async -> Result<String, InboundCallService.TransferError> {
+        (try? await loop.submit { self.calls.completeConsult(call: UInt64(id)) }.get()) ?? .failure(.init("the daemon is stopping"))
+    }
+
+    func returnFromConsult(callID id: Int) async -> Result<Void, InboundCallService.TransferError> {
+        (try? await loop.submit { self.calls.returnFromConsult(call: UInt64(id)) }.get()) ?? .failure(.init("the daemon is stopping"))
     }
 
     func sendDigits(callID id: Int, _ digits: String) async -> Result<String, InboundCallService.TransferError> {

@@ -98,25 +98,32 @@ extension InboundCallService {
         }
     }
 
-    /// What the ACD asks of calls; runs on the SIP loop, one batch at a time.
+    /// What the ACD asks of calls; runs on the SIP loop, one batch at a time. A consult's own call
+    /// in the ACD maps to the call it was made from; its requests become the consult's events.
     public func handleACD(_ actions: [ACDAction]) {
         for action in actions {
             switch action {
             case .offer(let unique, let agent, _, let device):
-                if let call = caller(unique) { deliver(.offer(agent: agent, device: device), to: call) }
+                guard let call = caller(unique) else { continue }
+                deliver(isConsult(unique, call) ? .consultOffer(agent: agent, device: device) : .offer(agent: agent, device: device), to: call)
             case .cancelOffer(let unique, let agent):
-                if let call = caller(unique) { deliver(.withdraw(agent: agent), to: call) }
+                guard let call = caller(unique) else { continue }
+                deliver(isConsult(unique, call) ? .consultWithdraw(agent: agent) : .withdraw(agent: agent), to: call)
             case .announce(let unique, let position, let wait):
-                if let call = caller(unique) { deliver(.announce(position: position, estimatedWaitSeconds: wait), to: call) }
+                if let call = caller(unique), !isConsult(unique, call) { deliver(.announce(position: position, estimatedWaitSeconds: wait), to: call) }
             case .leave(let unique, _, let reason, let then):
-                if let call = caller(unique) { deliver(.leaveQueue(reason: reason, then: then), to: call) }
+                guard let call = caller(unique) else { continue }
+                deliver(isConsult(unique, call) ? .consultLeftQueue(reason: reason) : .leaveQueue(reason: reason, then: then), to: call)
             case .endCall(let unique):
-                if let call = caller(unique) { deliver(.acdEnds, to: call) }
+                guard let call = caller(unique) else { continue }
+                deliver(isConsult(unique, call) ? .consultReturn : .acdEnds, to: call)
             case .log, .agentChanged:
                 break
             }
         }
     }
+
+    private func isConsult(_ unique: String, _ call: ActiveCall) -> Bool { call.machine.consultACDCall == unique }
 
     /// The call the ACD knows by `unique`, while it is in progress.
     func caller(_ unique: String) -> ActiveCall? { byUniqueID[unique].flatMap { calls[$0] } }

@@ -212,8 +212,9 @@ public final class InboundCallService: SessionLayerDelegate {
     public var whenRecordsWritten: ((@escaping @Sendable () -> Void) -> Void)?
     /// Events for the CRM store, to be committed to the outbox (in the order given).
     public var onOutbox: ((OutboxEvent) -> Void)?
-    /// Whether an agent is logged in now (from the ACD's published snapshot).
+    /// Whether an agent is logged in now, and whether ready (from the ACD's published snapshot).
     public var agentLoggedIn: ((String) -> Bool)?
+    public var agentReady: ((String) -> Bool)?
     /// Asks the CRM store about a caller's number; the answer may come on any thread, or never.
     public var crmLookup: ((String, @escaping @Sendable (CRMCustomer?) -> Void) -> Void)?
     /// Recordings not yet complete, by the call's unique id (they outlive the call briefly).
@@ -253,6 +254,8 @@ public final class InboundCallService: SessionLayerDelegate {
         /// at a time.
         var inbox: [CallEvent] = []
         var delivering = false
+        /// The ACD ids of the call's consultations, which find the call too.
+        var consultIDs: [String] = []
 
         init(session: InviteSession, machine: CallSession, info: CallSummary) {
             self.session = session
@@ -609,7 +612,7 @@ public final class InboundCallService: SessionLayerDelegate {
     /// The call is over for the service: no event will find it.
     func forget(_ call: ActiveCall) {
         calls[call.session.id] = nil
-        if byUniqueID[call.machine.uniqueID] == call.session.id { byUniqueID[call.machine.uniqueID] = nil }
+        for unique in [call.machine.uniqueID] + call.consultIDs where byUniqueID[unique] == call.session.id { byUniqueID[unique] = nil }
     }
 
     /// Gives a leg's ports back (which splits a bridge) after reading its last figures, both on

@@ -104,4 +104,48 @@ extension InboundCallService {
         deliver(.sendDigits(digits), to: call)
         return .success(digitsAsEvents(call) ? "rfc4733" : "inband")
     }
+
+    /// The agent on call `callID` puts the caller on hold and calls `target`: an agent (who must be
+    /// ready), a group (routed by the ACD ahead of its callers) or a number through the trunk.
+    public func consult(call callID: UInt64, _ target: TransferTarget) -> Result<String, TransferError> {
+        guard let call = calls[callID] else { return .failure(TransferError("no call \(callID)")) }
+        guard call.machine.canConsult else {
+            let why = call.machine.consult != nil ? "is consulting already" : "is not talking to an agent (\(call.machine.displayState))"
+            return .failure(TransferError("call \(callID) \(why)"))
+        }
+        if let problem = check(target) { return .failure(problem) }
+        let consultTarget: ConsultTarget
+        switch target {
+        case .group(let g): consultTarget = .group(g)
+        case .number(let n): consultTarget = .number(n)
+        case .agent(let a):
+            guard a != call.machine.agent else { return .failure(TransferError("agent \(a) is the one on the call")) }
+            guard agentReady?(a) == true else { return .failure(TransferError("agent \(a) is not ready")) }
+            let groups = policy.agentGroups[a] ?? []
+            consultTarget = .agent(a, group: call.machine.queue.flatMap { groups.contains($0) ? $0 : nil } ?? groups[0])
+        }
+        deliver(.consult(consultTarget), to: call)
+        if let id = call.machine.consultACDCall {
+            byUniqueID[id] = callID
+            call.consultIDs.append(id)
+        }
+        return .success(consultTarget.description)
+    }
+
+    /// Hands the caller to the party consulted (`transfer --complete`).
+    public func completeConsult(call callID: UInt64) -> Result<String, TransferError> {
+        guard let call = calls[callID] else { return .failure(TransferError("no call \(callID)")) }
+        guard let c = call.machine.consult else { return .failure(TransferError("call \(callID) is not consulting")) }
+        guard c.answered else { return .failure(TransferError("the consulted \(c.target) has not answered")) }
+        deliver(.consultComplete, to: call)
+        return .success(c.target.description)
+    }
+
+    /// Drops the consulted party and takes the caller back (`return`).
+    public func returnFromConsult(call callID: UInt64) -> Result<Void, TransferError> {
+        guard let call = calls[callID] else { return .failure(TransferError("no call \(callID)")) }
+        guard call.machine.consult != nil else { return .failure(TransferError("call \(callID) is not consulting")) }
+        deliver(.consultReturn, to: call)
+        return .success(())
+    }
 }

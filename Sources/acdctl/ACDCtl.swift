@@ -35,7 +35,7 @@ struct ACDCtl: ParsableCommand {
         commandName: "acdctl",
         abstract: "Control a running acdd over its control socket.",
         subcommands: [
-            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Release.self, Dtmf.self, Transfer.self, Voicemail.self,
+            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Release.self, Dtmf.self, Consult.self, Transfer.self, Return.self, Voicemail.self,
             RecordingCommand.self, CDR.self, ReportCommand.self, PromptCommand.self, Raw.self,
         ],
         defaultSubcommand: Status.self)
@@ -201,11 +201,38 @@ struct Dtmf: ParsableCommand {
 }
 
 struct Transfer: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Send a caller who talks to an agent elsewhere (blind transfer): a group, one agent, or a number.")
+    static let configuration = CommandConfiguration(
+        abstract: "Send a caller who talks to an agent elsewhere (blind transfer: a group, one agent, or a number), or hand them to the party consulted (--complete).")
     @OptionGroup var connection: Connection
     @Argument(help: "Call id (from 'acdctl calls').") var call: Int
     @Option(help: "A skill group: the caller waits there.") var group: String?
     @Option(help: "An agent: the caller waits for that agent.") var agent: String?
+    @Option(help: "An external number, called through the trunk.") var number: String?
+    @Flag(help: "Hand the caller to the party consulted with 'acdctl consult' (attended transfer).") var complete = false
+
+    func validate() throws {
+        let targets = [group, agent, number].compactMap({ $0 }).count
+        guard complete ? targets == 0 : targets == 1 else { throw ValidationError("give one of --group, --agent or --number, or --complete alone") }
+    }
+
+    func run() throws {
+        var args: [String: JSONValue] = ["call": JSONValue(call)]
+        if complete { args["complete"] = true }
+        if let group { args["group"] = .string(group) }
+        if let agent { args["agent"] = .string(agent) }
+        if let number { args["number"] = .string(number) }
+        let r = try connection.run("transfer", args: args)
+        if !connection.json { print("call \(call) transferred to \(text(r["to"]))") }
+    }
+}
+
+struct Consult: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Put the caller on hold and call another agent (who must be ready), a group, or a number; then 'transfer --complete' or 'return'.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Call id (from 'acdctl calls').") var call: Int
+    @Option(help: "A skill group: the ACD picks an agent, ahead of the group's callers.") var group: String?
+    @Option(help: "One agent, who must be ready.") var agent: String?
     @Option(help: "An external number, called through the trunk.") var number: String?
 
     func validate() throws {
@@ -217,8 +244,19 @@ struct Transfer: ParsableCommand {
         if let group { args["group"] = .string(group) }
         if let agent { args["agent"] = .string(agent) }
         if let number { args["number"] = .string(number) }
-        let r = try connection.run("transfer", args: args)
-        if !connection.json { print("call \(call) transferred to \(text(r["to"]))") }
+        let r = try connection.run("consult", args: args)
+        if !connection.json { print("call \(call): consulting \(text(r["consulting"])); the caller holds") }
+    }
+}
+
+struct Return: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Drop the party consulted and take the caller back.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Call id (from 'acdctl calls').") var call: Int
+
+    func run() throws {
+        _ = try connection.run("return", args: ["call": JSONValue(call)])
+        if !connection.json { print("call \(call): back with the caller") }
     }
 }
 

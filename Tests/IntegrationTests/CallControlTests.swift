@@ -152,6 +152,114 @@ struct CallControlTests {
         #expect(try daemon.control("calls").result?.arrayValue?.first?["state"] == "ivr")
         _ = try call.hangUp(daemon)
     }
+
+    /// Sends 30 packets of a pattern from `from` to `port`; returns how many of them `to` got.
+    func audio(from: UDPProbe, to: UDPProbe, port: Int, seed: Int, sender: inout RTPSenderState) -> Int {
+        let payloads = (0..<30).map { p in (0..<160).map { i in UInt8(truncatingIfNeeded: seed * 31 + p * 7 + i) } }
+        for p in payloads {
+            from.send(packet(sender.next(payloadType: 0, samples: 160), payload: p), to: port)
+            usleep(20_000)
+        }
+        // Bounded by time: a leg that hears music gets packets for ever.
+        let wanted = Set(payloads)
+        var got = 0
+        let deadline = Date().addingTimeInterval(1)
+        while got < 30, Date() < deadline, let d = to.receive(timeoutMilliseconds: 300) { if agentSetContains(wanted, d) { got += 1 } }
+        return got
+    }
+
+    /// Consult, then hand over (issue 18, FEATURES A4): the caller holds with music while Alice
+    /// and Bob talk (each hears the other, the caller hears neither), then the caller talks to
+    /// Bob, Alice's phone gets a BYE, and the queue log and the record say ATTENDEDTRANSFER.
+    @Test func consultAnAgentThenCompleteTheTransfer() throws {
+        let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "0"])
+        defer { daemon.stop() }
+        let alice = try AgentPhone("1001", daemon: daemon)
+        let bob = try AgentPhone("1002", daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        usleep(200_000)  // Alice has been idle longest
+        let (call, _) = try callSales(daemon)
+        var callerVoice = RTPSenderState()
+        let alicePort = try alice.answerNextCall(ringFor: 0.05)
+        #expect(try daemon.control("agent.login", ["agent": "1002"]).ok)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" })
+        let id = try callID(daemon)
+
+        let busy = try acdctl(daemon, ["consult", String(id), "--agent", "1001"])
+        #expect(busy.status != 0 && busy.output.contains("is the one on the call"), "\(busy.output)")
+        let consult = try acdctl(daemon, ["consult", String(id), "--agent", "1002"])
+        #expect(consult.status == 0 && consult.output.contains("consulting agent:1002"), "\(consult.output)")
+        let bobPort = try bob.answerNextCall(ringFor: 0.05)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "consulting" })
+        var aliceVoice = RTPSenderState(), bobVoice = RTPSenderState()
+        #expect(audio(from: alice.rtp, to: bob.rtp, port: alicePort, seed: 1, sender: &aliceVoice) >= 28, "Bob did not hear Alice")
+        #expect(audio(from: bob.rtp, to: alice.rtp, port: bobPort, seed: 2, sender: &bobVoice) >= 28, "Alice did not hear Bob")
+        #expect(audio(from: alice.rtp, to: call.rtp, port: alicePort, seed: 3, sender: &aliceVoice) == 0, "the holding caller heard Alice")
+
+        let done = try acdctl(daemon, ["transfer", String(id), "--complete"])
+        #expect(done.status == 0 && done.output.contains("transferred to agent:1002"), "\(done.output)")
+        let bye = try #require(try alice.nextRequest(.bye), "Alice's phone got no BYE")
+        alice.respond(bye, .ok)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["agent"] == "1002" })
+        #expect(audio(from: call.rtp, to: bob.rtp, port: call.daemonRTPPort, seed: 4, sender: &callerVoice) >= 28, "Bob did not hear the caller")
+        #expect(audio(from: bob.rtp, to: call.rtp, port: bobPort, seed: 5, sender: &bobVoice) >= 28, "the caller did not hear Bob")
+
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        if let bye = try bob.nextRequest(.bye) { bob.respond(bye, .ok) }
+        let record = try lastRecord(daemon)
+        #expect(record["agent"] == "1002" && record["transfers"] == "attended:agent:1002", "\(record)")
+        let log = (try? String(contentsOfFile: "\(daemon.state)/queue_log", encoding: .utf8)) ?? ""
+        #expect(log.contains("|ATTENDEDTRANSFER|BRIDGE|"), "\(log)")
+        #expect(log.contains("|Agent/1002|COMPLETECALLER|"), "\(log)")
+    }
+
+    /// Consult, then return: Bob's phone is let go, the caller talks to Alice again.
+    @Test func consultThenReturn() throws {
+        let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "0"])
+        defer { daemon.stop() }
+        let alice = try AgentPhone("1001", daemon: daemon)
+        let bob = try AgentPhone("1002", daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        let (call, _) = try callSales(daemon)
+        var callerVoice = RTPSenderState()
+        let alicePort = try alice.answerNextCall(ringFor: 0.05)
+        #expect(try daemon.control("agent.login", ["agent": "1002"]).ok)
+        _ = try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" }
+        let id = try callID(daemon)
+        #expect(try acdctl(daemon, ["consult", String(id), "--group", "support"]).status == 0)
+        let invite = try #require(try bob.nextRequest(.invite), "Bob's phone did not ring")
+        bob.respond(invite, .ringing)
+        #expect(try acdctl(daemon, ["return", String(id)]).status == 0)
+        let cancel = try #require(try bob.nextRequest(.cancel), "Bob's phone was not let go")
+        bob.respond(cancel, .ok)
+        bob.respond(invite, .requestTerminated)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" })
+        var aliceVoice = RTPSenderState()
+        #expect(audio(from: call.rtp, to: alice.rtp, port: call.daemonRTPPort, seed: 6, sender: &callerVoice) >= 28, "Alice did not hear the caller")
+        #expect(audio(from: alice.rtp, to: call.rtp, port: alicePort, seed: 7, sender: &aliceVoice) >= 28, "the caller did not hear Alice")
+        let notConsulting = try acdctl(daemon, ["transfer", String(id), "--complete"])
+        #expect(notConsulting.status != 0 && notConsulting.output.contains("is not consulting"), "\(notConsulting.output)")
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        if let bye = try alice.nextRequest(.bye) { alice.respond(bye, .ok) }
+        let record = try lastRecord(daemon)
+        #expect(record["agent"] == "1001" && record["transfers"] == "", "\(record)")
+    }
+
+    /// Bad consult requests get a clear error and the call goes on.
+    @Test func consultRequestsThatAreRefused() throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let call = try place(daemon, number: "100")
+        let id = try callID(daemon)
+        let inIVR = try acdctl(daemon, ["consult", String(id), "--agent", "1002"])
+        #expect(inIVR.status != 0 && inIVR.output.contains("is not talking to an agent (ivr)"), "\(inIVR.output)")
+        let unknown = try acdctl(daemon, ["consult", "999", "--group", "sales"])
+        #expect(unknown.status != 0 && unknown.output.contains("no call 999"))
+        let noReturn = try acdctl(daemon, ["return", String(id)])
+        #expect(noReturn.status != 0 && noReturn.output.contains("is not consulting"))
+        #expect(try daemon.control("calls").result?.arrayValue?.first?["state"] == "ivr")
+        _ = try call.hangUp(daemon)
+    }
 }
 
 /// The name the daemon gives the operator running these tests.
