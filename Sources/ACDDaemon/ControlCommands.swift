@@ -14,7 +14,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
 
     static let commands = [
         "status", "calls", "registrations", "reload", "hangup", "agents", "queues", "agent.login", "agent.logout", "agent.ready",
-        "agent.pause", "agent.skills", "agent.reset", "transfer", "consult", "return", "release", "dtmf", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
+        "agent.pause", "agent.skills", "agent.reset", "transfer", "consult", "conference", "return", "release", "dtmf", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
     ]
 
     func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
@@ -137,6 +137,14 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             }
             switch await core.consult(callID: Int(call), target) {
             case .success(let to): return ControlResponse(id: id, result: ["call": JSONValue(Int(call)), "consulting": .string(to)])
+            case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
+            }
+        case "conference":
+            guard let call = request.args?["call"]?.doubleValue, call >= 0, call == call.rounded() else {
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "conference needs args {\"call\": <call id from 'calls'>}"))
+            }
+            switch await core.conference(callID: Int(call)) {
+            case .success(let with): return ControlResponse(id: id, result: ["call": JSONValue(Int(call)), "conference": .string(with)])
             case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
             }
         case "return":

@@ -593,6 +593,10 @@ final class DaemonCore: @unchecked Sendable {
         (try? await loop.submit { self.calls.completeConsult(call: UInt64(id)) }.get()) ?? .failure(.init("the daemon is stopping"))
     }
 
+    func conference(callID id: Int) async -> Result<String, InboundCallService.TransferError> {
+        (try? await loop.submit { self.calls.conference(call: UInt64(id)) }.get()) ?? .failure(.init("the daemon is stopping"))
+    }
+
     func returnFromConsult(callID id: Int) async -> Result<Void, InboundCallService.TransferError> {
         (try? await loop.submit { self.calls.returnFromConsult(call: UInt64(id)) }.get()) ?? .failure(.init("the daemon is stopping"))
     }

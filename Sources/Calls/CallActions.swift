@@ -93,6 +93,23 @@ extension InboundCallService {
             if let one = legSession(call, a)?.lease, let other = legSession(call, b)?.lease.stream {
                 onMedia(one) { RTPBridge.join($0, other) }
             }
+        case .mix(let legs):
+            let streams = legs.compactMap { $0 == .caller ? call.lease?.stream : legSession(call, $0)?.lease.stream }
+            let room = "call-\(id)"
+            if let lease = call.lease {
+                onMedia(lease) { callerStream in
+                    guard let mixer = callerStream.clock?.room(room) else { return }
+                    for stream in streams { mixer.add(stream) }
+                }
+            }
+        case .unmix:
+            let room = "call-\(id)"
+            if let lease = call.lease {
+                onMedia(lease) { callerStream in
+                    guard let mixer = callerStream.clock?.existingRoom(room) else { return }
+                    for p in mixer.participants { mixer.remove(p) }
+                }
+            }
         case .playRingbackTo(let leg):
             let plan = policy.tones
             if let lease = legSession(call, leg)?.lease { onMedia(lease) { $0.play(TonePlayer(.ringback, plan: plan)) } }

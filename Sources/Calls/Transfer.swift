@@ -148,4 +148,15 @@ extension InboundCallService {
         deliver(.consultReturn, to: call)
         return .success(())
     }
+
+    /// The caller, the agent and the party consulted together (`conference`).
+    public func conference(call callID: UInt64) -> Result<String, TransferError> {
+        guard let call = calls[callID] else { return .failure(TransferError("no call \(callID)")) }
+        guard let c = call.machine.consult else { return .failure(TransferError("call \(callID) is not consulting")) }
+        guard call.machine.canConference else {
+            return .failure(TransferError(call.machine.phase == .conference ? "call \(callID) is in a conference already" : "the consulted \(c.target) has not answered"))
+        }
+        deliver(.conference, to: call)
+        return .success(c.target.description)
+    }
 }

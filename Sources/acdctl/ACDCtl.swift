@@ -35,7 +35,7 @@ struct ACDCtl: ParsableCommand {
         commandName: "acdctl",
         abstract: "Control a running acdd over its control socket.",
         subcommands: [
-            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Release.self, Dtmf.self, Consult.self, Transfer.self, Return.self, Voicemail.self,
+            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Release.self, Dtmf.self, Consult.self, Conference.self, Transfer.self, Return.self, Voicemail.self,
             RecordingCommand.self, CDR.self, ReportCommand.self, PromptCommand.self, Raw.self,
         ],
         defaultSubcommand: Status.self)
@@ -246,6 +246,17 @@ struct Consult: ParsableCommand {
         if let number { args["number"] = .string(number) }
         let r = try connection.run("consult", args: args)
         if !connection.json { print("call \(call): consulting \(text(r["consulting"])); the caller holds") }
+    }
+}
+
+struct Conference: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Join the caller, the agent and the party consulted in one conversation.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Call id (from 'acdctl calls').") var call: Int
+
+    func run() throws {
+        let r = try connection.run("conference", args: ["call": JSONValue(call)])
+        if !connection.json { print("call \(call): conference with \(text(r["conference"]))") }
     }
 }
 

@@ -164,3 +164,53 @@ import Testing
         #expect(g.actions.count == count && g.phase == .consulting)
     }
 }
+
+/// The three-way conference grown from a consultation.
+@Suite struct ConferenceTests {
+    func conference() throws -> (CallFixture, alice: LegID, bob: LegID) {
+        var (f, alice) = try ConsultTests().bridgedToAlice()
+        f.send(.consult(.agent("1002", group: "sales")))
+        let ringing = f.ringingLeg()
+        let bob = try #require(ringing)
+        #expect(!f.session.canConference)
+        f.pickUp(bob)
+        #expect(f.session.canConference)
+        f.send(.conference)
+        #expect(f.phase == .conference && f.actions.last(where: { if case .mix = $0 { true } else { false } }) == .mix([.caller, alice, bob]))
+        return (f, alice, bob)
+    }
+
+    @Test func theConsultedPartyLeavingLeavesCallerAndAgent() throws {
+        var (f, alice, bob) = try conference()
+        f.send(.legEnded(bob, .ended("remote hangup")))
+        #expect(f.phase == .bridged && f.session.connected == alice)
+        let tail = f.actions.suffix(3)
+        #expect(tail.contains(.unmix) && tail.last == .bridge(alice))
+        f.send(.callerEnded(cause: "caller hung up", by: "caller"))
+        #expect(f.record?.transfers == "conference:agent:1002" && f.record?.agent == "1001")
+    }
+
+    @Test func theAgentLeavingHandsTheCallerToTheConsultedParty() throws {
+        var (f, _, bob) = try conference()
+        f.send(.legEnded(f.session.connected!, .ended("remote hangup")))
+        #expect(f.phase == .bridged && f.session.connected == bob && f.session.agent == "1002")
+        #expect(f.actions.suffix(4).contains(.unmix) && f.queueLog.contains("ATTENDEDTRANSFER"))
+    }
+
+    @Test func returnAndCompleteFromTheConference() throws {
+        var (f, _, bob) = try conference()
+        f.send(.consultReturn)
+        #expect(f.phase == .bridged && f.hungUp == [bob] && f.actions.suffix(3).contains(.unmix))
+        var (g, galice, gbob) = try conference()
+        g.send(.consultComplete)
+        #expect(g.phase == .bridged && g.session.connected == gbob && g.hungUp == [galice])
+    }
+
+    /// The caller hanging up ends the conference and both other legs.
+    @Test func theCallerLeavingEndsItAll() throws {
+        var (f, alice, bob) = try conference()
+        f.send(.callerEnded(cause: "caller hung up", by: "caller"))
+        #expect(Set(f.hungUp) == [alice, bob] && f.actions.contains(.unmix))
+        #expect(f.queueLog.filter { $0 == "COMPLETECALLER" }.count == 2)
+    }
+}

@@ -260,6 +260,77 @@ struct CallControlTests {
         #expect(try daemon.control("calls").result?.arrayValue?.first?["state"] == "ivr")
         _ = try call.hangUp(daemon)
     }
+
+    /// One second of three parties talking at once: `speaker` sends a 600 Hz tone, the others
+    /// silence, every 20 ms; returns the mean energy (RMS of the decoded samples) each party
+    /// received, by index.
+    func speak(_ parties: [(rtp: UDPProbe, port: Int)], speaker: Int, senders: inout [RTPSenderState]) -> [Double] {
+        var energy = [Double](repeating: 0, count: parties.count)
+        var counts = [Int](repeating: 0, count: parties.count)
+        for p in 0..<50 {
+            for (i, party) in parties.enumerated() {
+                let payload: [UInt8] =
+                    i == speaker
+                    ? (0..<160).map { n in G711.ulaw.encode(Int16(8000 * sin(2 * Double.pi * 600 * Double(p * 160 + n) / 8000))) }
+                    : [UInt8](repeating: 0xFF, count: 160)
+                party.rtp.send(packet(senders[i].next(payloadType: 0, samples: 160), payload: payload), to: party.port)
+            }
+            usleep(20_000)
+            for (i, party) in parties.enumerated() {
+                for _ in 0..<8 {
+                    guard let d = party.rtp.receive(timeoutMilliseconds: 1) else { break }
+                    guard let h = try? d.withUnsafeBytes({ try RTPHeader.parse($0) }), h.payloadType == 0 else { continue }
+                    let samples = d[h.payloadOffset...].map { Double(G711.ulaw.decode($0)) }
+                    energy[i] += (samples.reduce(0) { $0 + $1 * $1 } / Double(samples.count)).squareRoot()
+                    counts[i] += 1
+                }
+            }
+        }
+        return zip(energy, counts).map { $1 > 0 ? $0 / Double($1) : 0 }
+    }
+
+    /// The conference of three (FEATURES A4): each party's voice reaches the two others and not
+    /// itself; when Bob leaves, the caller and Alice are bridged again.
+    @Test func aConferenceOfThreeHearEachOther() throws {
+        let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "0"])
+        defer { daemon.stop() }
+        let alice = try AgentPhone("1001", daemon: daemon)
+        let bob = try AgentPhone("1002", daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        let (call, _) = try callSales(daemon)
+        let alicePort = try alice.answerNextCall(ringFor: 0.05)
+        #expect(try daemon.control("agent.login", ["agent": "1002"]).ok)
+        _ = try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" }
+        let id = try callID(daemon)
+        #expect(try acdctl(daemon, ["conference", String(id)]).output.contains("is not consulting"))
+        #expect(try acdctl(daemon, ["consult", String(id), "--agent", "1002"]).status == 0)
+        let bobPort = try bob.answerNextCall(ringFor: 0.05)
+        let conf = try acdctl(daemon, ["conference", String(id)])
+        #expect(conf.status == 0 && conf.output.contains("conference with agent:1002"), "\(conf.output)")
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "conference" })
+        let parties = [(call.rtp, call.daemonRTPPort), (alice.rtp, alicePort), (bob.rtp, bobPort)].map { (rtp: $0.0, port: $0.1) }
+        var senders = [RTPSenderState](repeating: RTPSenderState(), count: 3)
+        // What was in flight before the mix (the caller's music) is not counted.
+        usleep(200_000)
+        let drainUntil = Date().addingTimeInterval(0.3)
+        for party in parties { while Date() < drainUntil, party.rtp.receive(timeoutMilliseconds: 5) != nil {} }
+        for speaker in 0..<3 {
+            let heard = speak(parties, speaker: speaker, senders: &senders)
+            for listener in 0..<3 where listener != speaker {
+                #expect(heard[listener] > 1000, "party \(listener) did not hear party \(speaker): \(heard)")
+            }
+            #expect(heard[speaker] * 5 < heard.filter { $0 != heard[speaker] }.min()!, "party \(speaker) heard itself: \(heard)")
+        }
+        // Bob leaves: the caller and Alice talk again, bridged.
+        #expect(try bob.hangUp(cseq: 30)?.status == .ok)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" })
+        var callerVoice = RTPSenderState(), aliceVoice = RTPSenderState()
+        #expect(audio(from: call.rtp, to: alice.rtp, port: call.daemonRTPPort, seed: 8, sender: &callerVoice) >= 28)
+        #expect(audio(from: alice.rtp, to: call.rtp, port: alicePort, seed: 9, sender: &aliceVoice) >= 28)
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        if let bye = try alice.nextRequest(.bye) { alice.respond(bye, .ok) }
+        #expect(try lastRecord(daemon)["transfers"] == "conference:agent:1002")
+    }
 }
 
 /// The name the daemon gives the operator running these tests.

@@ -151,6 +151,8 @@ public enum CallEvent: Sendable, Equatable {
     case consultReturn
     /// Hand the caller to the consulted party (attended transfer); the agent goes to wrap-up.
     case consultComplete
+    /// The caller, the agent and the party consulted talk together.
+    case conference
 }
 
 /// What the number called runs, besides the IVR.
@@ -198,6 +200,10 @@ public enum CallAction: Sendable, Equatable {
     case bridgeLegs(LegID, LegID)
     /// Ringback to a leg other than the caller's (the agent while the consulted party rings).
     case playRingbackTo(LegID)
+    /// Put these legs (the caller first) in the call's conference, each hearing the others.
+    case mix([LegID])
+    /// End the call's conference (its legs are bridged again, or end, by the actions after).
+    case unmix
     /// Record the call with `leg` as the other side (a later agent joins the same file).
     case startRecording(LegID)
     case stopRecording

@@ -114,6 +114,7 @@ extension CallSession {
         for leg in legs where leg.consult && leg.isLive { release(leg.id, into: &out) }
         if c.acdHasIt, let id = c.acdCall { out.append(.tellACD(.callerHungUp(call: id))) }
         consult = nil
+        if phase == .conference { out.append(.unmix) }
         guard retrieve, let agentLeg = connected else { return }
         phase = .bridged
         out.append(.bridge(agentLeg))
@@ -126,6 +127,7 @@ extension CallSession {
             let party = leg(target), party.state == .answered
         else { return }
         let description = c.target.description
+        let wasConference = phase == .conference
         if let id = c.acdCall {
             out.append(.tellACD(.callAttendedTransfer(call: acdCall, consult: id)))
             acdCall = id
@@ -147,8 +149,25 @@ extension CallSession {
             phase = .transferred
         }
         update(target) { $0.held = false }
+        if wasConference { out.append(.unmix) }
         out.append(.bridge(target))
         out.append(.startRecording(target))
         out.append(.log(.info, "call transferred after consultation", ["agent.id": from, "transfer.to": description]))
     }
+
+    /// Three-way (FEATURES A4): from a consultation whose party answered, the caller joins the
+    /// agent and the party consulted in the call's conference. Afterwards the agent leaving hands
+    /// the caller over, the party consulted leaving (or `return`) leaves caller and agent, and
+    /// `transfer --complete` lets the agent go.
+    mutating func startConference(into out: inout [CallAction]) {
+        guard phase == .consulting, let c = consult, c.answered, let agentLeg = connected, let party = c.leg else { return }
+        phase = .conference
+        facts.transfers.append("conference:\(c.target.description)")
+        out.append(.mix([.caller, agentLeg, party]))
+        out.append(.emit("call.conference", ["agent": .string(agent ?? ""), "with": .string(c.target.description)]))
+        out.append(.log(.info, "conference of three", ["consult.target": c.target.description]))
+    }
+
+    /// Whether the agent may make a conference now.
+    public var canConference: Bool { phase == .consulting && consult?.answered == true }
 }

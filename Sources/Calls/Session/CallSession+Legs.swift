@@ -181,7 +181,7 @@ extension CallSession {
         guard let leg = leg(id), leg.state == .answered, leg.held != held else { return }
         update(id) { $0.held = held }
         // While consulting the caller holds anyway; the agent's own hold changes nothing here.
-        guard connected == id, phase != .consulting else { return }
+        guard connected == id, phase != .consulting, phase != .conference else { return }
         if held {
             phase = .held
             out.append(.split)

@@ -30,6 +30,8 @@ public struct CallSession: Sendable {
         case bridged
         /// The agent talks to someone else (or waits for them) while the caller holds with music.
         case consulting
+        /// The caller, the agent and the party consulted all hear each other.
+        case conference
         /// The agent's phone holds the caller, who hears music.
         case held
         /// A number the caller was transferred to is being called; the caller hears ringback.
@@ -239,6 +241,7 @@ public struct CallSession: Sendable {
             endConsult(into: &out)
         case .consultReturn: consultReturn(into: &out)
         case .consultComplete: consultComplete(at: time, into: &out)
+        case .conference: startConference(into: &out)
         case .sendDigits(let digits):
             guard canSendDigits else { break }
             out.append(.sendDigits(digits))
@@ -319,6 +322,7 @@ public struct CallSession: Sendable {
             out.append(.tellACD(.callerHungUp(call: acdCall)))
         }
         if let c = consult, c.acdHasIt, let id = c.acdCall { out.append(.tellACD(.callerHungUp(call: id))) }
+        if phase == .conference { out.append(.unmix) }
         consult = nil
         for leg in legs where leg.id != .caller && leg.isLive { release(leg.id, into: &out) }
         routeAfterLookup = nil
