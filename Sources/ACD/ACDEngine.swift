@@ -257,6 +257,10 @@ public struct ACDEngine: Sendable {
             // ATTENDEDTRANSFER|BRIDGE|<the bridge it went into>|holdtime|calltime|origposition.
             complete(call, agent: agent, event: "ATTENDEDTRANSFER", transferFields: ["BRIDGE", consult], now: now, into: &actions)
 
+        case .surveyAnswered(let call, let queue, let agent, let score):
+            guard (1...5).contains(score) else { throw ACDError(.invalid, "a survey score is 1-5, not \(score)") }
+            actions.append(.log(QueueLogEntry(call: call, queue: queue, agent: agentField(agent), event: "SURVEY", data: [String(score)])))
+
         case .agentSetSkills(let id, let skills):
             let a = try agent(id)
             for s in skills where !(1...10).contains(s.level) { throw ACDError(.invalid, "skill level of '\(s.name)' must be 1-10, not \(s.level)") }

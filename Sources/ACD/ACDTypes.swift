@@ -196,6 +196,10 @@ public enum ACDEvent: Sendable, Equatable {
     /// ACD is `consult` (ATTENDEDTRANSFER): the agent goes to wrap-up, and from now on the caller's
     /// conversation is that consult call's.
     case callAttendedTransfer(call: String, consult: String)
+    /// The caller scored the agent in the survey after the call (C6): the engine has already
+    /// forgotten the call, so this only writes `SURVEY|score` to the queue log, in order with the
+    /// call's other lines (as Asterisk dialplans do with QueueLog()).
+    case surveyAnswered(call: String, queue: String, agent: String, score: Int)
     case agentSetSkills(agent: String, skills: [AgentSettings.Skill])
     /// An operator forces a stuck agent to not ready, ending what the engine believes it is doing.
     case agentReset(agent: String)

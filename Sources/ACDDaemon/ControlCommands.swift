@@ -14,7 +14,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
 
     static let commands = [
         "status", "calls", "registrations", "reload", "hangup", "agents", "queues", "agent.login", "agent.logout", "agent.ready",
-        "agent.pause", "agent.skills", "agent.reset", "transfer", "consult", "conference", "return", "release", "dtmf", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
+        "agent.pause", "agent.skills", "agent.reset", "transfer", "consult", "conference", "return", "release", "survey", "dtmf", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
     ]
 
     func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
@@ -176,6 +176,15 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             switch await core.release(callID: Int(call), by: who) {
             case .success: return ControlResponse(id: id, result: ["released": JSONValue(Int(call)), "by": .string(who)])
             case .failure(let e): return ControlResponse(id: id, error: ControlError(.notFound, e.description))
+            }
+        case "survey":
+            guard let call = request.args?["call"]?.doubleValue, call >= 0, call == call.rounded() else {
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "survey needs args {\"call\": <call id from 'calls'>}"))
+            }
+            let who = Self.operatorName(connection.peer)
+            switch await core.survey(callID: Int(call), by: who) {
+            case .success(let agent): return ControlResponse(id: id, result: ["call": JSONValue(Int(call)), "survey": true, "agent": .string(agent), "by": .string(who)])
+            case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
             }
         case "dtmf":
             guard let call = request.args?["call"]?.doubleValue, call >= 0, call == call.rounded(), let digits = request.args?["digits"]?.stringValue else {

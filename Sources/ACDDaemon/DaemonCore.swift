@@ -326,7 +326,7 @@ final class DaemonCore: @unchecked Sendable {
     }
 
     static func callPolicy(_ c: DaemonConfiguration, prompts: PromptStore) -> CallPolicy {
-        CallPolicy(
+        var policy = CallPolicy(
             trunks: c.trunks.map { t in
                 .init(
                     name: t.name, addresses: t.addresses, numbers: t.numbers, username: t.username, password: t.password, inbandDTMF: t.inbandDTMF,
@@ -345,6 +345,8 @@ final class DaemonCore: @unchecked Sendable {
             recording: c.recording.enabled
                 ? RecordingPolicy(directory: c.paths.recordings, channels: c.recording.channels, maxSeconds: c.recording.maxSeconds) : nil,
             crmLookupTimeoutMilliseconds: c.crm.lookupTimeoutMilliseconds, vipPriority: c.crm.vipPriority, routeToOwnAgent: c.crm.ownAgent)
+        policy.surveyGroups = c.surveyGroups
+        return policy
     }
 
     /// The configuration in force, read on its loop.
@@ -583,6 +585,10 @@ final class DaemonCore: @unchecked Sendable {
 
     func release(callID id: Int, by who: String) async -> Result<Void, InboundCallService.TransferError> {
         (try? await loop.submit { self.calls.release(call: UInt64(id), by: who) }.get()) ?? .failure(.init("the daemon is stopping"))
+    }
+
+    func survey(callID id: Int, by who: String) async -> Result<String, InboundCallService.TransferError> {
+        (try? await loop.submit { self.calls.survey(call: UInt64(id), by: who) }.get()) ?? .failure(.init("the daemon is stopping"))
     }
 
     func consult(callID id: Int, _ target: InboundCallService.TransferTarget) async -> Result<String, InboundCallService.TransferError> {

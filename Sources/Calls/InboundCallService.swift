@@ -92,6 +92,8 @@ public struct CallPolicy: Sendable {
     public var vipPriority = 10
     /// A customer whose CRM record names an agent waits for that agent when they are logged in.
     public var routeToOwnAgent = true
+    /// Groups whose callers take the survey when the agent hangs up first (C6).
+    public var surveyGroups: Set<String> = []
 
     public init(
         trunks: [Trunk], phoneUsers: [String: String], media: MediaCapabilities, mediaTimeoutSeconds: Int = 30, echoNumber: String? = nil,
@@ -281,7 +283,7 @@ public final class InboundCallService: SessionLayerDelegate {
             language: policy.language, mediaTimeout: policy.mediaTimeoutSeconds > 0 ? .seconds(policy.mediaTimeoutSeconds) : nil,
             forwarding: policy.forwarding, flow: policy.ivr,
             voicemail: recordingWriter != nil && policy.voicemailDirectory != nil && policy.prompts != nil,
-            voicemailMaxSeconds: policy.voicemailMaxSeconds)
+            voicemailMaxSeconds: policy.voicemailMaxSeconds, surveyGroups: policy.surveyGroups)
     }
 
     public init(

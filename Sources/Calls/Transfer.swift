@@ -94,6 +94,21 @@ extension InboundCallService {
         return .success(())
     }
 
+    /// The agent's conversation ends and the caller scores it (C6), whatever their group says:
+    /// the agent's leg is hung up and goes to wrap-up.
+    public func survey(call callID: UInt64, by who: String) -> Result<String, TransferError> {
+        guard let call = calls[callID], !call.machine.recordWritten else { return .failure(TransferError("no call \(callID)")) }
+        guard let leg = call.machine.transferableLeg, let agent = call.machine.leg(leg)?.agent else {
+            return .failure(TransferError("call \(callID) is not talking to an agent (\(call.machine.displayState))"))
+        }
+        guard let store = policy.prompts, store.prompt("survey-question", language: policy.language) != nil, store.prompt("agent-was", language: policy.language) != nil else {
+            return .failure(TransferError("the survey's prompts (agent-was, survey-question) are not installed for \(policy.language)"))
+        }
+        logger.info("caller sent to the survey", metadata: ["call.id": "\(callID)", "agent.id": "\(agent)", "call.survey_by": "\(who)"])
+        deliver(.survey(by: who), to: call)
+        return .success(agent)
+    }
+
     /// Keys to the caller (FEATURES A4: an agent steering a far IVR); returns how they went.
     public func sendDigits(call callID: UInt64, _ digits: String) -> Result<String, TransferError> {
         guard let call = calls[callID] else { return .failure(TransferError("no call \(callID)")) }

@@ -182,6 +182,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var trunks: [Trunk]
     /// Skill groups with their queue rules, in written order.
     public var groups: [GroupSettings]
+    /// Groups whose callers take the satisfaction survey when the agent hangs up first (C6).
+    /// Kept beside the ACD's settings, not in them: the ACD never sees the survey.
+    public var surveyGroups: Set<String> = []
     public var agents: [Agent]
     public var voicemail: Voicemail
     public var recording: Recording
@@ -418,6 +421,7 @@ extension DaemonConfiguration {
         // [[groups]]
         var groups: [GroupSettings] = []
         var exitTargets: [(QueueExit, String, ConfigReader)] = []
+        var surveyGroups: Set<String> = []
         for g in try root.tables("groups") {
             let name = try g.requiredString("name")
             if groups.contains(where: { $0.name == name }) { throw g.error("group '\(name)' is defined twice", key: "name") }
@@ -458,6 +462,7 @@ extension DaemonConfiguration {
                 throw g.error("tiers must be skill levels 1-10, highest first, such as [8, 5, 1]", key: "tiers")
             }
             s.widenAfterSeconds = try g.integer("widen_after_seconds", default: 0, range: 0...86_400)
+            if try g.bool("survey", default: false) { surveyGroups.insert(name) }
             if s.tiers.count > 1 && s.widenAfterSeconds == 0 { throw g.error("tiers need widen_after_seconds (how long before the next tier)", key: "tiers") }
             groups.append(s)
             try g.finish()
@@ -512,10 +517,12 @@ extension DaemonConfiguration {
             failureWindow: try sec.double("failure_window", default: 60, minimum: 1), blockSeconds: try sec.double("block_seconds", default: 300, minimum: 1))
         try sec.finish()
 
-        return DaemonConfiguration(
+        var configuration = DaemonConfiguration(
             source: file, daemon: daemon, paths: paths, sip: sip, security: Security(guardPolicy: guardPolicy), media: media,
             prompts: prompts, control: control, trunks: trunks, groups: groups, agents: agents, voicemail: voicemail, recording: recording, crm: crm, billing: billing, ivr: ivr,
             ivrLines: ivrLines)
+        configuration.surveyGroups = surveyGroups
+        return configuration
     }
 
     /// `127.0.0.1:5060`, `[::1]:5060` or a bare address (port 5060).

@@ -136,6 +136,12 @@ extension DaemonConfiguration {
         } catch {
             throw ConfigError(error.description, at: ivrLines[error.node] ?? source)
         }
+        // The survey after an agent hangs up names the agent digit by digit.
+        guard !surveyGroups.isEmpty else { return }
+        let surveyPrompts = ["agent-was", "survey-intro", "survey-question", "survey-thanks", "invalid"] + (0...9).map { "number-\($0)" }
+        for name in surveyPrompts where !hasPrompt(name, prompts.language) {
+            throw ConfigError("groups \(surveyGroups.sorted().joined(separator: ", ")) have survey = true, which needs the prompt '\(name)' in \(prompts.language)", at: source)
+        }
     }
 
     var ivrQueueExits: Set<String> { Self.queueExits(groups) }

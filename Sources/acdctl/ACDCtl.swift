@@ -35,7 +35,7 @@ struct ACDCtl: ParsableCommand {
         commandName: "acdctl",
         abstract: "Control a running acdd over its control socket.",
         subcommands: [
-            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Release.self, Dtmf.self, Consult.self, Conference.self, Transfer.self, Return.self, Voicemail.self,
+            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Release.self, Survey.self, Dtmf.self, Consult.self, Conference.self, Transfer.self, Return.self, Voicemail.self,
             RecordingCommand.self, CDR.self, ReportCommand.self, PromptCommand.self, Raw.self,
         ],
         defaultSubcommand: Status.self)
@@ -184,6 +184,18 @@ struct Release: ParsableCommand {
     func run() throws {
         let r = try connection.run("release", args: ["call": JSONValue(call)])
         if !connection.json { print("call \(call) released by \(text(r["by"]))") }
+    }
+}
+
+struct Survey: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "End the agent's conversation and let the caller score it (1-5) before the call ends.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Call id (from 'acdctl calls').") var call: Int
+
+    func run() throws {
+        let r = try connection.run("survey", args: ["call": JSONValue(call)])
+        if !connection.json { print("call \(call): agent \(text(r["agent"])) freed; the caller takes the survey") }
     }
 }
 

@@ -62,6 +62,7 @@ import Testing
         ("leave_when = \"sometimes\"", "leave_when must be one of never, no-agents, all-paused"),
         ("announce_seconds = 3", "at least 10"),
         ("ring_seconds = 0", "ring_seconds must be between 1 and 600"),
+        ("survey = \"yes\"", "survey must be true or false"),
     ])
     func badRulesAreRefusedWithTheirLine(_ line: String, _ mentions: String) {
         do {
@@ -71,6 +72,24 @@ import Testing
             #expect(error.description.contains(mentions), "\(error.description)")
             #expect(error.description.hasPrefix("test.toml:"), "\(error.description)")
         }
+    }
+}
+
+extension GroupConfigurationTests {
+    /// `survey = true` marks the group for the survey after the agent hangs up (C6); it needs
+    /// the survey's prompts, which are checked with the rest.
+    @Test func surveyGroupsAreReadAndNeedTheirPrompts() throws {
+        let c = try parse("[[groups]]\nname = \"sales\"\nsurvey = true\n\n[[groups]]\nname = \"support\"")
+        #expect(c.surveyGroups == ["sales"])
+        #expect(try parse("[[groups]]\nname = \"sales\"").surveyGroups.isEmpty)
+        #expect(try parse("[[groups]]\nname = \"sales\"", ["groups.0.survey": "true"]).surveyGroups == ["sales"])
+        do {
+            try c.checkPrompts { name, _ in name != "agent-was" }
+            Issue.record("a survey group without the agent-was prompt was accepted")
+        } catch {
+            #expect(error.description.contains("survey = true, which needs the prompt 'agent-was'"), "\(error.description)")
+        }
+        try c.checkPrompts { _, _ in true }
     }
 }
 

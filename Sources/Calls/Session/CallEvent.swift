@@ -153,6 +153,8 @@ public enum CallEvent: Sendable, Equatable {
     case consultComplete
     /// The caller, the agent and the party consulted talk together.
     case conference
+    /// The agent (or an operator, `by`) ends the conversation and sends the caller to the survey.
+    case survey(by: String)
 }
 
 /// What the number called runs, besides the IVR.

@@ -37,8 +37,8 @@ extension CallSession {
 
     // MARK: IVR
 
-    mutating func startIVR(at node: String, time: CallTime, into out: inout [CallAction]) {
-        var interpreter = IVRInterpreter(flow: rules.flow, language: rules.language)
+    mutating func startIVR(at node: String, flow: IVRFlow? = nil, time: CallTime, into out: inout [CallAction]) {
+        var interpreter = IVRInterpreter(flow: flow ?? rules.flow, language: rules.language)
         phase = .ivr
         ivrPathBefore = ivrPath
         let actions = interpreter.start(at: node, now: time.wall)
@@ -85,10 +85,14 @@ extension CallSession {
             case .surveyScore(let score):
                 surveyScore = score
                 out.append(.log(.info, "survey answered", ["call.survey": "\(score)"]))
+                if phase == .survey, let agent {
+                    out.append(.tellACD(.surveyAnswered(call: acdCall, queue: queue ?? "NONE", agent: agent, score: score)))
+                }
             case .hangUp(let reason):
                 leaveIVR(into: &out)
                 out.append(.log(.info, "IVR hangs up", ["ivr.reason": reason, "ivr.path": ivrPath.joined(separator: ">")]))
-                hangUp(cause: "ivr: \(reason)", by: "system", at: time, into: &out)
+                let end = facts.surveyAfter ?? SurveyAfter(cause: "ivr: \(reason)", by: "system")
+                hangUp(cause: end.cause, by: end.by, at: time, into: &out)
             }
         }
     }
@@ -169,5 +173,53 @@ extension CallSession {
         out.append(.stopVoicemail)
         out.append(.log(.info, "voicemail ends", ["voicemail.reason": reason]))
         if thank { farewell(["voicemail-saved", "goodbye"], cause: "voicemail: \(reason)", into: &out) }
+    }
+
+    // MARK: Survey
+
+    /// The node the survey after a conversation runs as (added to a copy of the flow).
+    static let surveyNode = "after-call-survey"
+
+    /// "The agent who served you was number 1 0 0 1. How satisfied were you...?" An id that is
+    /// not all digits is not spoken; the caller hears the plain introduction instead.
+    static func survey(naming agent: String) -> IVRFlow.Survey {
+        var s = IVRFlow.Survey()
+        let spoken = !agent.isEmpty && agent.allSatisfy { $0.isASCII && $0.isNumber }
+        s.prompts = (spoken ? ["agent-was"] + agent.map { "number-\($0)" } : ["survey-intro"]) + ["survey-question"]
+        s.timeoutSeconds = 5
+        s.retries = 1
+        return s
+    }
+
+    /// Whether the caller answered by `agent` in `queue` goes to the survey when the agent hangs up.
+    func takesSurvey(afterAgent agent: String?) -> Bool {
+        guard agent != nil, let queue else { return false }
+        return rules.surveyGroups.contains(queue)
+    }
+
+    /// The conversation is over but the caller stays: the recording stops (it holds the
+    /// conversation only), and the survey's end, or the caller's, ends the call with the record
+    /// saying how the conversation ended. Hanging up or not answering leaves the score empty.
+    mutating func startSurvey(agent: String, cause: String, by: String, at time: CallTime, into out: inout [CallAction]) {
+        endTalk(at: time)
+        facts.surveyAfter = SurveyAfter(cause: cause, by: by)
+        out.append(.split)
+        out.append(.stopRecording)
+        out.append(.log(.info, "caller goes to the survey", ["agent.id": agent, "queue.name": queue ?? ""]))
+        var flow = rules.flow
+        flow.nodes[Self.surveyNode] = .survey(Self.survey(naming: agent))
+        startIVR(at: Self.surveyNode, flow: flow, time: time, into: &out)
+        if ivr != nil { phase = .survey }
+    }
+
+    /// `acdctl survey CALL`: the agent's leg is released (COMPLETEAGENT, wrap-up) and the caller
+    /// scores the call, whatever the group says.
+    mutating func surveyRequested(by: String, at time: CallTime, into out: inout [CallAction]) {
+        guard let id = transferableLeg, let agent = leg(id)?.agent else { return }
+        out.append(.tellACD(.agentHungUp(agent: agent)))
+        release(id, into: &out)
+        connected = nil
+        acdHasCall = false
+        startSurvey(agent: agent, cause: "agent ended the call for the survey", by: by, at: time, into: &out)
     }
 }

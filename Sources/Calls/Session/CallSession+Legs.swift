@@ -149,6 +149,7 @@ extension CallSession {
             if consult != nil { endConsult(retrieve: false, into: &out) }
             connected = nil
             acdHasCall = false
+            if leg.number == nil, let a = leg.agent, takesSurvey(afterAgent: a) { return startSurvey(agent: a, cause: "agent hung up", by: "agent", at: time, into: &out) }
             hangUp(cause: leg.number != nil ? "transfer target hung up" : "agent hung up", by: "agent", at: time, into: &out)
         case .dialling, .ringing:
             if let n = leg.number {

@@ -39,9 +39,16 @@ public struct CallSession: Sendable {
         /// Talking to that number.
         case transferred
         case voicemail
+        /// The agent hung up first and the caller scores the call (C6).
+        case survey
         /// An agent's feature code is being applied.
         case feature
         case ended
+    }
+
+    struct SurveyAfter: Sendable, Equatable {
+        var cause: String
+        var by: String
     }
 
     /// What a call is allowed, from the configuration at the time (replaced on reload).
@@ -54,11 +61,14 @@ public struct CallSession: Sendable {
         /// Voicemail needs a directory, a writer and the prompts.
         public var voicemail: Bool
         public var voicemailMaxSeconds: Int
+        /// Groups whose callers take the survey when the agent hangs up first.
+        public var surveyGroups: Set<String>
 
         public init(
             language: String = "en", mediaTimeout: Duration? = .seconds(30), forwarding: [String: CallPolicy.Forwarding] = [:], flow: IVRFlow = IVRFlow(),
-            voicemail: Bool = true, voicemailMaxSeconds: Int = 120
+            voicemail: Bool = true, voicemailMaxSeconds: Int = 120, surveyGroups: Set<String> = []
         ) {
+            self.surveyGroups = surveyGroups
             self.language = language
             self.mediaTimeout = mediaTimeout
             self.forwarding = forwarding
@@ -136,6 +146,9 @@ public struct CallSession: Sendable {
         /// The queue let the caller go (maximum wait with nowhere to go, or refused to queue).
         var queueLetGo = false
         var transferredOut = false
+        /// How the conversation ended, when the caller went on to the survey: the record says
+        /// that, whatever ends the survey.
+        var surveyAfter: SurveyAfter?
         var failed = false
         var written = false
     }
@@ -242,6 +255,7 @@ public struct CallSession: Sendable {
         case .consultReturn: consultReturn(into: &out)
         case .consultComplete: consultComplete(at: time, into: &out)
         case .conference: startConference(into: &out)
+        case .survey(let by): surveyRequested(by: by, at: time, into: &out)
         case .sendDigits(let digits):
             guard canSendDigits else { break }
             out.append(.sendDigits(digits))
@@ -309,7 +323,8 @@ public struct CallSession: Sendable {
     /// The caller's session is over: nothing of the call may stay behind (timer, queue entry,
     /// another leg).
     mutating func callerEnded(cause: String, by: String, at time: CallTime, into out: inout [CallAction]) {
-        writeRecord(cause: cause, by: by, at: time, into: &out)
+        let end = facts.surveyAfter ?? SurveyAfter(cause: cause, by: by)
+        writeRecord(cause: end.cause, by: end.by, at: time, into: &out)
         if ivr != nil { leaveIVR(into: &out) }
         if recordingVoicemail {
             recordingVoicemail = false
