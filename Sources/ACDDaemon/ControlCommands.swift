@@ -14,7 +14,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
 
     static let commands = [
         "status", "calls", "registrations", "reload", "hangup", "agents", "queues", "agent.login", "agent.logout", "agent.ready",
-        "agent.pause", "agent.skills", "agent.reset", "transfer", "consult", "conference", "return", "release", "survey", "dtmf", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
+        "agent.pause", "agent.skills", "agent.reset", "transfer", "consult", "conference", "return", "release", "survey", "monitor", "monitor.mode", "dtmf", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
     ]
 
     func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
@@ -176,6 +176,29 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             switch await core.release(callID: Int(call), by: who) {
             case .success: return ControlResponse(id: id, result: ["released": JSONValue(Int(call)), "by": .string(who)])
             case .failure(let e): return ControlResponse(id: id, error: ControlError(.notFound, e.description))
+            }
+        case "monitor", "monitor.mode":
+            let modes = MonitorMode.allCases.map(\.rawValue).joined(separator: ", ")
+            let modeText = request.args?["mode"]?.stringValue ?? (request.command == "monitor" ? "listen" : "")
+            guard let call = request.args?["call"]?.doubleValue, call >= 0, call == call.rounded(), let mode = MonitorMode(rawValue: modeText) else {
+                let usage = request.command == "monitor" ? "{\"call\": <call id>, \"device\": \"sip:USER\" or a number, \"mode\": \"\(modes)\"}" : "{\"call\": <call id>, \"mode\": \"\(modes)\"}"
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "\(request.command) needs args \(usage)"))
+            }
+            if request.command == "monitor.mode" {
+                switch await core.monitorMode(callID: Int(call), mode) {
+                case .success: return ControlResponse(id: id, result: ["call": JSONValue(Int(call)), "mode": .string(mode.rawValue)])
+                case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
+                }
+            }
+            guard let device = request.args?["device"]?.stringValue, !device.isEmpty else {
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "monitor needs args {\"call\": <call id>, \"device\": \"sip:USER\" or a number, \"mode\": \"\(modes)\"}"))
+            }
+            let who = Self.operatorName(connection.peer)
+            switch await core.monitor(callID: Int(call), device: device, mode: mode, by: who) {
+            case .success(let agent):
+                return ControlResponse(
+                    id: id, result: ["call": JSONValue(Int(call)), "agent": .string(agent), "device": .string(device), "mode": .string(mode.rawValue), "by": .string(who)])
+            case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
             }
         case "survey":
             guard let call = request.args?["call"]?.doubleValue, call >= 0, call == call.rounded() else {

@@ -531,6 +531,9 @@ final class DaemonCore: @unchecked Sendable {
                         "unique_id": .string(c.uniqueID), "queue": JSONValue(c.queue), "agent": JSONValue(c.agent),
                         "ivr_path": .array(c.ivrPath.map { .string($0) }), "survey": c.surveyScore.map { JSONValue($0) } ?? .null,
                         "recording": JSONValue(c.recordingPath), "recording_paused": .bool(c.recordingPaused),
+                        "monitor": c.monitor.map { m in
+                            ["device": .string(m.device), "mode": .string(m.mode.rawValue), "by": .string(m.by), "state": .string(m.answered ? "monitoring" : "ringing")]
+                        } ?? .null,
                         "media": c.media.map(Self.qualityJSON) ?? .null,
                     ]
                 })
@@ -585,6 +588,14 @@ final class DaemonCore: @unchecked Sendable {
 
     func release(callID id: Int, by who: String) async -> Result<Void, InboundCallService.TransferError> {
         (try? await loop.submit { self.calls.release(call: UInt64(id), by: who) }.get()) ?? .failure(.init("the daemon is stopping"))
+    }
+
+    func monitor(callID id: Int, device: String, mode: MonitorMode, by who: String) async -> Result<String, InboundCallService.TransferError> {
+        (try? await loop.submit { self.calls.monitor(call: UInt64(id), device: device, mode: mode, by: who) }.get()) ?? .failure(.init("the daemon is stopping"))
+    }
+
+    func monitorMode(callID id: Int, _ mode: MonitorMode) async -> Result<Void, InboundCallService.TransferError> {
+        (try? await loop.submit { self.calls.monitorMode(call: UInt64(id), mode) }.get()) ?? .failure(.init("the daemon is stopping"))
     }
 
     func survey(callID id: Int, by who: String) async -> Result<String, InboundCallService.TransferError> {

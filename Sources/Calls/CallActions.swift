@@ -110,6 +110,10 @@ extension InboundCallService {
                     for p in mixer.participants { mixer.remove(p) }
                 }
             }
+        case .monitorMix(let agent, let supervisor, let mode):
+            monitorMix(call, agent: agent, supervisor: supervisor, mode: mode)
+        case .monitorRole(let agent, let supervisor, let mode):
+            monitorRole(call, agent: agent, supervisor: supervisor, mode: mode)
         case .playRingbackTo(let leg):
             let plan = policy.tones
             if let lease = legSession(call, leg)?.lease { onMedia(lease) { $0.play(TonePlayer(.ringback, plan: plan)) } }

@@ -163,6 +163,8 @@ public struct CallSummary: Sendable, Hashable {
     /// IVR nodes visited and keys chosen.
     public var ivrPath: [String] = []
     public var surveyScore: Int?
+    /// The supervisor ringing or on the call.
+    public var monitor: CallSession.Monitor?
     /// Where the call is being recorded, once bridged.
     public var recordingPath: String?
     public var recordingPaused = false
@@ -273,6 +275,7 @@ public final class InboundCallService: SessionLayerDelegate {
             s.agent = machine.agent
             s.ivrPath = machine.ivrPath
             s.surveyScore = machine.surveyScore
+            s.monitor = machine.monitor
             return s
         }
     }

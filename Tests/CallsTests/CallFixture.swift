@@ -133,7 +133,8 @@ struct CallFixture {
         case .writeRecord(let facts):
             record = facts
             records += 1
-        case .screenPop, .split, .startRecording, .stopRecording, .startVoicemail, .stopVoicemail, .emit, .log, .sendDigits, .bridgeLegs, .playRingbackTo, .mix, .unmix:
+        case .screenPop, .split, .startRecording, .stopRecording, .startVoicemail, .stopVoicemail, .emit, .log, .sendDigits, .bridgeLegs, .playRingbackTo, .mix, .unmix,
+            .monitorMix, .monitorRole:
             break
         }
     }

@@ -331,6 +331,89 @@ struct CallControlTests {
         if let bye = try alice.nextRequest(.bye) { alice.respond(bye, .ok) }
         #expect(try lastRecord(daemon)["transfers"] == "conference:agent:1002")
     }
+
+    /// Presses `key` on a phone's RTP as RFC 4733 events (three updates, three ends).
+    func press(_ key: UInt8, from rtp: UDPProbe, to port: Int, sender: inout RTPSenderState) {
+        let ts = sender.nextTimestamp
+        for i in 1...6 {
+            let e = TelephoneEvent(event: key, end: i > 3, duration: UInt16(min(i, 4) * 160))
+            var payload = [UInt8](repeating: 0, count: 4)
+            payload.withUnsafeMutableBytes { e.write(to: $0) }
+            rtp.send(packet(sender.nextEvent(payloadType: 101, eventTimestamp: ts, first: i == 1), payload: payload), to: port)
+        }
+    }
+
+    /// A supervisor on an agent's call (FEATURES O3), checked by energy: listening, they hear
+    /// both sides and neither hears them; whispering (their key 2) only the agent hears them;
+    /// barging (acdctl monitor-mode) both do. Hanging up leaves the caller and the agent bridged.
+    @Test func aSupervisorListensWhispersAndBargesIn() throws {
+        let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "0"])
+        defer { daemon.stop() }
+        let alice = try AgentPhone("1001", daemon: daemon)
+        let supervisor = try AgentPhone("1003", daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        let (call, _) = try callSales(daemon)
+        let id = try callID(daemon)
+        let early = try acdctl(daemon, ["monitor", String(id), "--device", "sip:1003"])
+        #expect(early.status != 0 && early.output.contains("is not a caller talking to an agent"), "\(early.output)")
+        let alicePort = try alice.answerNextCall(ringFor: 0.05)
+        _ = try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" }
+        let unknown = try acdctl(daemon, ["monitor", "999", "--device", "sip:1003"])
+        #expect(unknown.status != 0 && unknown.output.contains("no call 999"), "\(unknown.output)")
+        let badMode = try acdctl(daemon, ["monitor", String(id), "--device", "sip:1003", "--mode", "shout"])
+        #expect(badMode.status != 0 && badMode.output.contains("listen, whisper, whisper-caller, barge"), "\(badMode.output)")
+        let nobody = try acdctl(daemon, ["monitor", String(id), "--device", "sip:1004"])
+        #expect(nobody.status != 0 && nobody.output.contains("phone 1004 is not registered"), "\(nobody.output)")
+
+        let r = try acdctl(daemon, ["monitor", String(id), "--device", "sip:1003"])
+        #expect(r.status == 0 && r.output.contains("to listen on agent 1001"), "\(r.output)")
+        let supervisorPort = try supervisor.answerNextCall(ringFor: 0.05)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["monitor"]?["state"] == "monitoring" })
+        let again = try acdctl(daemon, ["monitor", String(id), "--device", "sip:1003"])
+        #expect(again.status != 0 && again.output.contains("is monitored already"), "\(again.output)")
+
+        let parties = [(call.rtp, call.daemonRTPPort), (alice.rtp, alicePort), (supervisor.rtp, supervisorPort)].map { (rtp: $0.0, port: $0.1) }
+        var senders = [RTPSenderState](repeating: RTPSenderState(), count: 3)
+        usleep(200_000)
+        let drainUntil = Date().addingTimeInterval(0.3)
+        for party in parties { while Date() < drainUntil, party.rtp.receive(timeoutMilliseconds: 5) != nil {} }
+        let (caller, agent, sup) = (0, 1, 2)
+
+        // Listen: the supervisor hears both sides; nobody hears the supervisor.
+        var heard = speak(parties, speaker: caller, senders: &senders)
+        #expect(heard[agent] > 1000 && heard[sup] > 1000, "caller speaking, listen: \(heard)")
+        heard = speak(parties, speaker: agent, senders: &senders)
+        #expect(heard[caller] > 1000 && heard[sup] > 1000, "agent speaking, listen: \(heard)")
+        heard = speak(parties, speaker: sup, senders: &senders)
+        #expect(heard[caller] < 50 && heard[agent] < 50, "the listening supervisor was heard: \(heard)")
+
+        // Key 2 on the supervisor's phone: whisper to the agent only.
+        press(2, from: supervisor.rtp, to: supervisorPort, sender: &senders[sup])
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["monitor"]?["mode"] == "whisper" })
+        heard = speak(parties, speaker: sup, senders: &senders)
+        #expect(heard[agent] > 1000 && heard[caller] < 50, "whisper: \(heard)")
+        heard = speak(parties, speaker: caller, senders: &senders)
+        #expect(heard[agent] > 1000 && heard[sup] > 1000, "caller speaking, whisper: \(heard)")
+
+        // Barge from acdctl: all three hear each other.
+        let barge = try acdctl(daemon, ["monitor-mode", String(id), "barge"])
+        #expect(barge.status == 0, "\(barge.output)")
+        heard = speak(parties, speaker: sup, senders: &senders)
+        #expect(heard[agent] > 1000 && heard[caller] > 1000, "barge: \(heard)")
+
+        // The supervisor hangs up: the caller and the agent are bridged as before.
+        #expect(try supervisor.hangUp(cseq: 40)?.status == .ok)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["monitor"] == .null })
+        var callerVoice = senders[caller], aliceVoice = senders[agent]
+        #expect(audio(from: call.rtp, to: alice.rtp, port: call.daemonRTPPort, seed: 11, sender: &callerVoice) >= 28)
+        #expect(audio(from: alice.rtp, to: call.rtp, port: alicePort, seed: 12, sender: &aliceVoice) >= 28)
+        let noMonitor = try acdctl(daemon, ["monitor-mode", String(id), "listen"])
+        #expect(noMonitor.status != 0 && noMonitor.output.contains("is not being monitored"), "\(noMonitor.output)")
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        if let bye = try alice.nextRequest(.bye) { alice.respond(bye, .ok) }
+        let log = daemon.log
+        #expect(log.contains("supervisor monitors the call") && log.contains("monitoring ends"))
+    }
 }
 
 /// The name the daemon gives the operator running these tests.

@@ -155,6 +155,38 @@ public enum CallEvent: Sendable, Equatable {
     case conference
     /// The agent (or an operator, `by`) ends the conversation and sends the caller to the survey.
     case survey(by: String)
+
+    // Supervisors (O3).
+    /// Ring `device` and join it to the conversation in `mode`.
+    case monitor(device: String, mode: MonitorMode, by: String)
+    case monitorMode(MonitorMode)
+    /// A key from a leg other than the caller's (a supervisor switching modes).
+    case legKey(LegID, Character)
+}
+
+/// How a supervisor takes part in an agent's call (FEATURES O3).
+public enum MonitorMode: String, Sendable, Hashable, CaseIterable {
+    /// Hears both sides; heard by nobody.
+    case listen
+    /// Hears both sides; heard by the agent only (coaching).
+    case whisper
+    /// Heard by the caller only (FreeSWITCH eavesdrop's "speak with the other half").
+    case whisperCaller = "whisper-caller"
+    /// Joins the conversation: all three hear each other.
+    case barge
+
+    /// The supervisor's keys, as FreeSWITCH's eavesdrop reads them on the agent's channel:
+    /// 0 back to listening, 1 speak to the other half (the caller), 2 speak to the channel
+    /// listened to (the agent), 3 three-way.
+    public init?(key: Character) {
+        switch key {
+        case "0": self = .listen
+        case "1": self = .whisperCaller
+        case "2": self = .whisper
+        case "3": self = .barge
+        default: return nil
+        }
+    }
 }
 
 /// What the number called runs, besides the IVR.
@@ -200,6 +232,11 @@ public enum CallAction: Sendable, Equatable {
     case split
     /// Connect two legs other than the caller (the agent and the party consulted).
     case bridgeLegs(LegID, LegID)
+    /// Turn the caller's bridge with `agent` into a mix with the supervisor's leg, which takes
+    /// part as `mode` says; `.unmix` ends it.
+    case monitorMix(agent: LegID, supervisor: LegID, mode: MonitorMode)
+    /// The supervisor's part in the mix changes.
+    case monitorRole(agent: LegID, supervisor: LegID, mode: MonitorMode)
     /// Ringback to a leg other than the caller's (the agent while the consulted party rings).
     case playRingbackTo(LegID)
     /// Put these legs (the caller first) in the call's conference, each hearing the others.

@@ -19,6 +19,8 @@ public struct CallLeg: Sendable, Equatable {
         case agent(String)
         /// An external number the caller was transferred to.
         case number(String)
+        /// A supervisor's phone (a registered phone or a number) monitoring the call (O3).
+        case supervisor(device: String)
     }
 
     /// Where the leg is in its life. Legs only move down this list.

@@ -50,6 +50,10 @@ extension CallSession {
     /// transferred caller is told and let go.
     mutating func legFailed(_ id: LegID, reason: String, at time: CallTime, into out: inout [CallAction]) {
         guard let leg = leg(id), leg.isOffer else { return }
+        if monitor?.leg == id {
+            out.append(.log(.warning, "supervisor's phone cannot be rung", ["monitor.device": monitor?.device ?? "", "monitor.reason": reason]))
+            return monitorLegEnded(id, reason: reason, into: &out)
+        }
         update(id) { $0.state = .ended }
         out.append(.log(.warning, "leg cannot be started", ["agent.id": leg.agent ?? leg.number ?? "", "agent.reason": reason]))
         if leg.consult { return consultDeclined(leg, into: &out) }
@@ -74,6 +78,7 @@ extension CallSession {
     mutating func legAnswered(_ id: LegID, usable: Bool, at time: CallTime, into out: inout [CallAction]) {
         guard let leg = leg(id) else { return }
         if leg.consult { return consultAnswered(leg, usable: usable, at: time, into: &out) }
+        if monitor?.leg == id { return monitorAnswered(id, usable: usable, at: time, into: &out) }
         guard leg.isOffer, connected == nil else {
             // Withdrawn, or another leg answered first: a 200 that crossed our CANCEL gets a BYE.
             if leg.state == .releasing { out.append(.hangUpLeg(id)) } else { release(id, into: &out) }
@@ -130,6 +135,14 @@ extension CallSession {
 
     mutating func legEnded(_ id: LegID, _ end: LegEnd, at time: CallTime, into out: inout [CallAction]) {
         guard let leg = leg(id) else { return }
+        if monitor?.leg == id {
+            let reason: String
+            switch end {
+            case .refused(let status): reason = "refused (\(status))"
+            case .ended(let why): reason = leg.state == .answered ? "supervisor hung up" : why
+            }
+            return monitorLegEnded(id, reason: reason, into: &out)
+        }
         update(id) {
             $0.state = .ended
             $0.watch = nil

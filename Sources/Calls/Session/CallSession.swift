@@ -108,6 +108,8 @@ public struct CallSession: Sendable {
     public internal(set) var acdCall: String
     /// The consultation in progress, if any.
     public internal(set) var consult: Consult?
+    /// A supervisor ringing or monitoring the conversation, if any.
+    public internal(set) var monitor: Monitor?
     var consults = 0
 
     /// What an agent's consultation holds.
@@ -256,11 +258,19 @@ public struct CallSession: Sendable {
         case .consultComplete: consultComplete(at: time, into: &out)
         case .conference: startConference(into: &out)
         case .survey(let by): surveyRequested(by: by, at: time, into: &out)
+        case .monitor(let device, let mode, let by): startMonitor(device: device, mode: mode, by: by, at: time, into: &out)
+        case .monitorMode(let mode): changeMonitor(to: mode, into: &out)
+        case .legKey(let id, let key):
+            if monitor?.leg == id, let mode = MonitorMode(key: key) { changeMonitor(to: mode, into: &out) }
         case .sendDigits(let digits):
             guard canSendDigits else { break }
             out.append(.sendDigits(digits))
             out.append(.log(.info, "keys sent to the caller", ["call.digits": digits]))
         }
+        // A supervisor joins a two-party conversation only: whatever ended it (hold, a
+        // consultation, a transfer, the survey, the end of the call) ends the monitoring first,
+        // so the mix is gone before the caller's new audio starts.
+        if monitor != nil, phase != .bridged { out.insert(contentsOf: endMonitor(reason: "the call is \(phase.rawValue)"), at: 0) }
         return out
     }
 
