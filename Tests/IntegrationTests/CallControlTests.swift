@@ -343,6 +343,19 @@ struct CallControlTests {
         }
     }
 
+    /// Everyone sends silence for 300 ms and what they receive is thrown away: the mixer's
+    /// jitter buffers still hold the last speaker's tone for a few frames, which must not count
+    /// for the next.
+    func settle(_ parties: [(rtp: UDPProbe, port: Int)], senders: inout [RTPSenderState]) {
+        for _ in 0..<15 {
+            for (i, party) in parties.enumerated() {
+                party.rtp.send(packet(senders[i].next(payloadType: 0, samples: 160), payload: [UInt8](repeating: 0xFF, count: 160)), to: party.port)
+            }
+            usleep(20_000)
+            for party in parties { while party.rtp.receive(timeoutMilliseconds: 1) != nil {} }
+        }
+    }
+
     /// A supervisor on an agent's call (FEATURES O3), checked by energy: listening, they hear
     /// both sides and neither hears them; whispering (their key 2) only the agent hears them;
     /// barging (acdctl monitor-mode) both do. Hanging up leaves the caller and the agent bridged.
@@ -380,24 +393,30 @@ struct CallControlTests {
         let (caller, agent, sup) = (0, 1, 2)
 
         // Listen: the supervisor hears both sides; nobody hears the supervisor.
+        settle(parties, senders: &senders)
         var heard = speak(parties, speaker: caller, senders: &senders)
         #expect(heard[agent] > 1000 && heard[sup] > 1000, "caller speaking, listen: \(heard)")
+        settle(parties, senders: &senders)
         heard = speak(parties, speaker: agent, senders: &senders)
         #expect(heard[caller] > 1000 && heard[sup] > 1000, "agent speaking, listen: \(heard)")
+        settle(parties, senders: &senders)
         heard = speak(parties, speaker: sup, senders: &senders)
         #expect(heard[caller] < 50 && heard[agent] < 50, "the listening supervisor was heard: \(heard)")
 
         // Key 2 on the supervisor's phone: whisper to the agent only.
         press(2, from: supervisor.rtp, to: supervisorPort, sender: &senders[sup])
         #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["monitor"]?["mode"] == "whisper" })
+        settle(parties, senders: &senders)
         heard = speak(parties, speaker: sup, senders: &senders)
         #expect(heard[agent] > 1000 && heard[caller] < 50, "whisper: \(heard)")
+        settle(parties, senders: &senders)
         heard = speak(parties, speaker: caller, senders: &senders)
         #expect(heard[agent] > 1000 && heard[sup] > 1000, "caller speaking, whisper: \(heard)")
 
         // Barge from acdctl: all three hear each other.
         let barge = try acdctl(daemon, ["monitor-mode", String(id), "barge"])
         #expect(barge.status == 0, "\(barge.output)")
+        settle(parties, senders: &senders)
         heard = speak(parties, speaker: sup, senders: &senders)
         #expect(heard[agent] > 1000 && heard[caller] > 1000, "barge: \(heard)")
 
@@ -413,6 +432,92 @@ struct CallControlTests {
         if let bye = try alice.nextRequest(.bye) { alice.respond(bye, .ok) }
         let log = daemon.log
         #expect(log.contains("supervisor monitors the call") && log.contains("monitoring ends"))
+    }
+
+    /// Reload (FEATURES O4) with a held, a consulting, a bridged and then a conferenced call:
+    /// none is dropped, each keeps its state and its audio, and each ends with its record.
+    @Test func reloadKeepsHeldConsultingBridgedAndConferencedCalls() throws {
+        let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "0"])
+        defer { daemon.stop() }
+        let phones = try ["1001", "1002", "1003", "1004"].map { try AgentPhone($0, daemon: daemon) }
+        func state(of agent: String) throws -> String? {
+            try daemon.control("calls").result?.arrayValue?.first { $0["agent"]?.stringValue == agent }?["state"]?.stringValue
+        }
+        func id(of agent: String) throws -> Int {
+            try #require(try daemon.control("calls").result?.arrayValue?.first { $0["agent"]?.stringValue == agent }?["id"]?.intValue)
+        }
+        // A talks to 1001, who holds; B to 1002, who consults 1003; C to 1004.
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        let (a, _) = try callSales(daemon, from: "0301000001")
+        let port1 = try phones[0].answerNextCall(ringFor: 0.05)
+        _ = try eventually { try state(of: "1001") == "bridged" }
+        #expect(try phones[0].reinvite(direction: "sendonly", cseq: 30).status == .ok)
+        #expect(try eventually { try state(of: "1001") == "held" })
+        #expect(try daemon.control("agent.login", ["agent": "1002"]).ok)
+        let (b, _) = try callSales(daemon, from: "0301000002")
+        let port2 = try phones[1].answerNextCall(ringFor: 0.05)
+        _ = try eventually { try state(of: "1002") == "bridged" }
+        #expect(try daemon.control("agent.login", ["agent": "1003"]).ok)
+        #expect(try acdctl(daemon, ["consult", String(try id(of: "1002")), "--agent", "1003"]).status == 0)
+        let port3 = try phones[2].answerNextCall(ringFor: 0.05)
+        _ = try eventually { try state(of: "1002") == "consulting" }
+        #expect(try daemon.control("agent.login", ["agent": "1004"]).ok)
+        let (c, _) = try callSales(daemon, from: "0301000003")
+        let port4 = try phones[3].answerNextCall(ringFor: 0.05)
+        _ = try eventually { try state(of: "1004") == "bridged" }
+
+        let reload = try acdctl(daemon, ["reload"])
+        #expect(reload.status == 0, "\(reload.output)")
+        #expect(try daemon.control("calls").result?.arrayValue?.count == 3)
+        #expect(try state(of: "1001") == "held" && state(of: "1002") == "consulting" && state(of: "1004") == "bridged")
+        var voices = [RTPSenderState](repeating: RTPSenderState(), count: 8)
+        // C and 1004 still talk.
+        #expect(audio(from: c.rtp, to: phones[3].rtp, port: c.daemonRTPPort, seed: 21, sender: &voices[0]) >= 28, "1004 lost the caller after the reload")
+        #expect(audio(from: phones[3].rtp, to: c.rtp, port: port4, seed: 22, sender: &voices[1]) >= 28, "the caller lost 1004 after the reload")
+        // 1002 and 1003 still consult; B holds and hears neither.
+        #expect(audio(from: phones[1].rtp, to: phones[2].rtp, port: port2, seed: 23, sender: &voices[2]) >= 28, "1003 lost 1002 after the reload")
+        #expect(audio(from: phones[2].rtp, to: phones[1].rtp, port: port3, seed: 24, sender: &voices[3]) >= 28, "1002 lost 1003 after the reload")
+        #expect(audio(from: phones[2].rtp, to: b.rtp, port: port3, seed: 25, sender: &voices[3]) == 0, "the holding caller heard the consult")
+        // 1001 retrieves A: they talk again.
+        #expect(try phones[0].reinvite(direction: "sendrecv", cseq: 31).status == .ok)
+        #expect(try eventually { try state(of: "1001") == "bridged" })
+        // Seconds of music wait in the caller's socket, which is full: read them out first, or
+        // the agent's first packets are dropped by our own socket.
+        let drained = Date().addingTimeInterval(0.5)
+        while Date() < drained, a.rtp.receive(timeoutMilliseconds: 20) != nil {}
+        #expect(audio(from: a.rtp, to: phones[0].rtp, port: a.daemonRTPPort, seed: 26, sender: &voices[4]) >= 28, "1001 lost the caller after the reload")
+        #expect(audio(from: phones[0].rtp, to: a.rtp, port: port1, seed: 27, sender: &voices[5]) >= 28, "the caller lost 1001 after the reload")
+
+        // B, 1002 and 1003 in a conference, through a second reload.
+        #expect(try acdctl(daemon, ["conference", String(try id(of: "1002"))]).status == 0)
+        _ = try eventually { try state(of: "1002") == "conference" }
+        #expect(try acdctl(daemon, ["reload"]).status == 0)
+        #expect(try state(of: "1002") == "conference" && daemon.control("calls").result?.arrayValue?.count == 3)
+        let parties = [(b.rtp, b.daemonRTPPort), (phones[1].rtp, port2), (phones[2].rtp, port3)].map { (rtp: $0.0, port: $0.1) }
+        var senders = [RTPSenderState](repeating: RTPSenderState(), count: 3)
+        senders[1] = voices[2]
+        senders[2] = voices[3]
+        usleep(200_000)
+        let drainUntil = Date().addingTimeInterval(0.3)
+        for party in parties { while Date() < drainUntil, party.rtp.receive(timeoutMilliseconds: 5) != nil {} }
+        for speaker in 0..<3 {
+            let heard = speak(parties, speaker: speaker, senders: &senders)
+            for listener in 0..<3 where listener != speaker {
+                #expect(heard[listener] > 1000, "after the reload party \(listener) did not hear party \(speaker): \(heard)")
+            }
+        }
+
+        // Every call ends with its record.
+        for (caller, phone) in [(a, phones[0]), (b, phones[1]), (c, phones[3])] {
+            #expect(try caller.hangUp(daemon)?.status == .ok)
+            if let bye = try phone.nextRequest(.bye) { phone.respond(bye, .ok) }
+        }
+        if let bye = try phones[2].nextRequest(.bye) { phones[2].respond(bye, .ok) }
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.isEmpty == true })
+        #expect(try eventually { try daemon.control("cdr.list").result?.arrayValue?.count == 3 })
+        let records = try #require(try daemon.control("cdr.list").result?.arrayValue)
+        #expect(Set(records.compactMap { $0["caller"]?.stringValue }) == ["0301000001", "0301000002", "0301000003"])
+        #expect(records.allSatisfy { $0["outcome"] == "connected" }, "\(records)")
     }
 }
 

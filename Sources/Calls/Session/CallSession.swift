@@ -51,7 +51,8 @@ public struct CallSession: Sendable {
         var by: String
     }
 
-    /// What a call is allowed, from the configuration at the time (replaced on reload).
+    /// What a call is allowed, from the configuration when it started: a reload applies to the
+    /// calls after it, so a live call never finds the IVR node or the group it is in gone.
     public struct Rules: Sendable {
         public var language: String
         /// No RTP from an answered leg for this long ends the call; nil: never.
