@@ -346,6 +346,7 @@ final class DaemonCore: @unchecked Sendable {
                 ? RecordingPolicy(directory: c.paths.recordings, channels: c.recording.channels, maxSeconds: c.recording.maxSeconds) : nil,
             crmLookupTimeoutMilliseconds: c.crm.lookupTimeoutMilliseconds, vipPriority: c.crm.vipPriority, routeToOwnAgent: c.crm.ownAgent)
         policy.surveyGroups = c.surveyGroups
+        policy.conferenceSize = c.media.conferenceSize
         return policy
     }
 

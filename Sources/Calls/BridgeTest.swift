@@ -44,18 +44,33 @@ extension InboundCallService {
 extension InboundCallService {
     func joinConference(_ call: ActiveCall, lease: RTPPortLease) {
         let id = call.session.id
-        conferenceMembers[id] = lease
-        let room = Self.conferenceRoom
+        var room = Self.conferenceRoom
+        let size = policy.conferenceSize
+        if size > 0 {
+            // Rooms of `size`, each on one loop: a member allocated elsewhere starts a room there.
+            let here = ObjectIdentifier(lease.loop)
+            if var filling = conferenceFilling, filling.loop == here, filling.members < size {
+                filling.members += 1
+                room = filling.name
+                conferenceFilling = filling.members == size ? nil : filling
+            } else {
+                conferenceRoomsMade += 1
+                room = "\(Self.conferenceRoom)-\(conferenceRoomsMade)"
+                conferenceFilling = size > 1 ? (room, here, 1, lease) : nil
+            }
+        }
+        conferenceMembers[id] = (lease, room)
+        let name = room
         onMedia(lease) { stream in
             guard stream.codec != nil, let clock = stream.clock else { return }
-            clock.room(room).add(stream)
+            clock.room(name).add(stream)
         }
-        logger.info("joined conference", metadata: ["call.id": "\(id)", "conference.size": "\(conferenceMembers.count)"])
+        logger.info("joined conference", metadata: ["call.id": "\(id)", "conference.room": "\(room)", "conference.members": "\(conferenceMembers.count)"])
     }
 
     func leaveConference(_ call: ActiveCall) {
-        guard let lease = conferenceMembers.removeValue(forKey: call.session.id) else { return }
-        let room = Self.conferenceRoom
+        guard let (lease, room) = conferenceMembers.removeValue(forKey: call.session.id) else { return }
+        if conferenceFilling?.name == room, conferenceFilling?.lease === lease { conferenceFilling = nil }
         onMedia(lease) { stream in stream.clock?.existingRoom(room)?.remove(stream: stream) }
     }
 }

@@ -52,6 +52,8 @@ public struct CallPolicy: Sendable {
     public var bridgeNumber: String?
     /// The conference test number, if any: every caller to it joins one conference.
     public var conferenceNumber: String?
+    /// Callers per room on the conference test number; 0 for one room.
+    public var conferenceSize = 0
     public var tones: TonePlan
     /// Every prompt, loaded and checked before the policy is made.
     public var prompts: PromptStore?
@@ -189,7 +191,10 @@ public final class InboundCallService: SessionLayerDelegate {
     var waitingForBridge: [ObjectIdentifier: UInt64] = [:]
     /// The conference test number's members and their legs: a new member is allocated on the
     /// same media loop, where the room is.
-    var conferenceMembers: [UInt64: RTPPortLease] = [:]
+    var conferenceMembers: [UInt64: (lease: RTPPortLease, room: String)] = [:]
+    /// The room on the conference test number that is still filling (with `conferenceSize`).
+    var conferenceFilling: (name: String, loop: ObjectIdentifier, members: Int, lease: RTPPortLease)?
+    var conferenceRoomsMade = 0
     /// Calls to agents' phones, by session id.
     var agentLegs: [UInt64: AgentLeg] = [:]
     /// Calls in progress by their unique id (the ACD's name for them).
@@ -387,7 +392,7 @@ public final class InboundCallService: SessionLayerDelegate {
         // Legs that will meet share a media loop: the bridge test's waiting caller, the conference.
         var near: RTPPortLease?
         if called == policy.bridgeNumber { near = waitingForBridge.values.lazy.compactMap { self.calls[$0]?.lease }.first }
-        if called == policy.conferenceNumber { near = conferenceMembers.values.first }
+        if called == policy.conferenceNumber { near = policy.conferenceSize > 0 ? conferenceFilling?.lease : conferenceMembers.values.first?.lease }
         ports.allocate(near: near).hop(to: loop).assumeIsolated().whenComplete { [weak self] result in
             guard let self, let call = self.calls[session.id] else {
                 if case .success(let lease) = result { lease.loop.execute { lease.release() } }

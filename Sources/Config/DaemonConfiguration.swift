@@ -62,6 +62,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var bridgeNumber: String?
         /// A test number whose callers all join one conference.
         public var conferenceNumber: String?
+        /// Callers per conference room on that number (0: all in one); 3 stands for a
+        /// conference of three, as bench/ measures against a bridge.
+        public var conferenceSize = 0
         /// Whose ringback, busy and congestion tones callers hear.
         public var tones: TonePlan
 
@@ -327,13 +330,14 @@ extension DaemonConfiguration {
         guard let tones = TonePlan(rawValue: toneName) else {
             throw m.error("tones must be one of \(TonePlan.allCases.map(\.rawValue).joined(separator: ", ")), not '\(toneName)'", key: "tones")
         }
-        let media = Media(
+        var media = Media(
             rtpPorts: lo...hi, address: try m.string("address") ?? advertise, codecs: codecs,
             telephoneEvent: try m.bool("telephone_event", default: true), ptime: try m.integer("ptime", default: 20, range: 10...60),
             timeoutSeconds: try m.integer("timeout_seconds", default: 30, range: 0...3600),
             rtcpIntervalSeconds: try m.integer("rtcp_interval_seconds", default: 5, range: 1...60), echoNumber: try m.string("echo_number"),
             playbackNumber: try m.string("playback_number"), bridgeNumber: try m.string("bridge_number"),
             conferenceNumber: try m.string("conference_number"), tones: tones)
+        media.conferenceSize = try m.integer("conference_size", default: 0, range: 0...1000)
         guard IPNetwork.parseAddress(media.address) != nil else { throw m.error("address must be an IP address, not '\(media.address)'", key: "address") }
         try m.finish()
 

@@ -4,6 +4,10 @@
 //   relay-load --sip 127.0.0.1:5090 --number 602 --calls 1000 --seconds 10 --pid <acdd pid>
 //   relay-load --static 20000 --calls 1000 --seconds 10 --pid <relay pid>
 //
+// With --legs-per-call 3 and the conference test number (media.conference_size = 3) each "call"
+// is a conference of three: what comes back is a mix, not our packets, so only the packets out of
+// the relay per second and the relay's CPU are measured (out_pps), not delay or loss.
+//
 // SIP mode places 2N calls to the daemon's bridge test number (it pairs callers in order), reads
 // each leg's RTP port from the 200's SDP, and hangs up at the end. Static mode talks to the
 // minimal C relay of bench/c-relay, whose pairs of ports are fixed (leg i at BASE + 2i, legs 2k
@@ -33,6 +37,7 @@ struct Options {
     var seconds = 10
     var pid: Int32?
     var warmup = 2
+    var legsPerCall = 2
 
     init() {
         var args = CommandLine.arguments.dropFirst()
@@ -52,6 +57,7 @@ struct Options {
             case "--seconds": seconds = min(120, Int(value()) ?? 10)
             case "--warmup": warmup = min(30, Int(value()) ?? 2)
             case "--pid": pid = Int32(value())
+            case "--legs-per-call": legsPerCall = max(2, min(10, Int(value()) ?? 2))
             default: fail("unknown argument \(a)")
             }
         }
@@ -212,6 +218,8 @@ final class Receiver: @unchecked Sendable {
     var measureUntil: UInt64 = .max
     var measured = 0
     var stray = 0
+    /// Every datagram that arrived inside the window, ours or a mix.
+    var arrivedInWindow = 0
     var running = true
 
     init(fd: Int32, legs: Int) {
@@ -234,6 +242,7 @@ final class Receiver: @unchecked Sendable {
                 let n = batchio_recv(fd, raw.baseAddress, stride, UInt32(batch), &lengths)
                 guard n > 0 else { continue }
                 let now = monotonicNanos()
+                if now >= measureFrom && now < measureUntil { arrivedInWindow += Int(n) }
                 for i in 0..<Int(n) {
                     take(UnsafeRawBufferPointer(start: raw.baseAddress! + i * stride, count: Int(lengths[i])), now: now)
                 }
@@ -325,7 +334,7 @@ func sendMedia(fd: Int32, destinations: [sockaddr_in], until end: UInt64, measur
 // MARK: Run
 
 let options = Options()
-let legCount = options.calls * 2
+let legCount = options.calls * options.legsPerCall
 let (rtpFD, rtpPort) = udpSocket(bufferBytes: 32 << 20)
 var destinations: [sockaddr_in] = []
 var signalling: Signalling?
@@ -381,7 +390,7 @@ let cpu = (cpuBefore != nil && cpuAfter != nil) ? (cpuAfter! - cpuBefore!) / hz 
 let ownCPU = (ownCPUAfter ?? 0) - (ownCPUBefore ?? 0)
 let meanJitter = receiver.jitter.reduce(0, +) / Double(max(1, legCount)) / 1000
 print(String(
-    format: "calls=%d legs=%d seconds=%d sent=%d received=%d lost=%d loss_pct=%.4f p50_us=%d p99_us=%d max_us=%d jitter_us=%.1f relay_cpu_pct=%.1f load_cpu_pct=%.1f stray=%d",
-    options.calls, legCount, options.seconds, sentInWindow, receiver.measured, lost, sentInWindow > 0 ? Double(lost) / Double(sentInWindow) * 100 : 0,
+    format: "calls=%d legs=%d seconds=%d out_pps=%.0f sent=%d received=%d lost=%d loss_pct=%.4f p50_us=%d p99_us=%d max_us=%d jitter_us=%.1f relay_cpu_pct=%.1f load_cpu_pct=%.1f stray=%d",
+    options.calls, legCount, options.seconds, Double(receiver.arrivedInWindow) / Double(options.seconds), sentInWindow, receiver.measured, lost, sentInWindow > 0 ? Double(lost) / Double(sentInWindow) * 100 : 0,
     percentile(0.5), percentile(0.99), delays.last ?? -1, meanJitter, cpu, ownCPU / hz / Double(options.seconds) * 100, receiver.stray))
 exit(0)

@@ -369,6 +369,40 @@ import TestSupport
         #expect(daemon.stop() == 0)
     }
 
+    /// With `media.conference_size` the test number makes rooms of that many callers, in order:
+    /// four callers with size 2 are two rooms, and each caller hears their room's other member
+    /// only (what bench/ needs to load conferences of three side by side).
+    @Test func theConferenceNumberMakesRoomsOfTheConfiguredSize() throws {
+        let daemon = try Daemon(sets: ["media.timeout_seconds": "0", "media.conference_size": "2"])
+        let freqs = [400.0, 900.0, 1500.0, 2100.0]
+        let calls = try freqs.map { _ in try place(daemon, number: "603") }
+        var senders = freqs.map { _ in RTPSenderState() }
+        var heard = [[Int16]](repeating: [], count: 4)
+        for t in 0..<75 {
+            for (i, call) in calls.enumerated() {
+                let payload = (0..<160).map { n in G711.ulaw.encode(Int16(6000 * sin(2 * Double.pi * freqs[i] * Double(t * 160 + n) / 8000))) }
+                call.rtp.send(packet(senders[i].next(payloadType: 0, samples: 160), payload: payload), to: call.daemonRTPPort)
+            }
+            usleep(20_000)
+            for (i, call) in calls.enumerated() {
+                while let d = call.rtp.receive(timeoutMilliseconds: 0) {
+                    let h = try d.withUnsafeBytes { try RTPHeader.parse($0) }
+                    if t >= 25 { heard[i] += d[h.payloadOffset..<(h.payloadOffset + h.payloadLength)].map { G711.ulaw.decode($0) } }
+                }
+            }
+        }
+        func level(_ x: [Int16], _ f: Double) -> Double { PromptAudio.power(x[...], f) }
+        for i in 0..<4 {
+            let partner = i ^ 1
+            #expect(heard[i].count > 30 * 160, "caller \(i) heard \(heard[i].count) samples")
+            for j in 0..<4 where j != partner {
+                #expect(level(heard[i], freqs[partner]) > 100 * level(heard[i], freqs[j]), "caller \(i): partner \(freqs[partner]) Hz vs \(freqs[j]) Hz")
+            }
+        }
+        #expect(daemon.log.contains("conference-test-1") && daemon.log.contains("conference-test-2"))
+        #expect(daemon.stop() == 0)
+    }
+
     @Test func inbandTonesOnAnInbandTrunkBecomeDigits() throws {
         let daemon = try Daemon(sets: ["trunks.0.dtmf": "inband", "media.timeout_seconds": "0"])
         let call = try place(daemon, number: "100", codecs: "0")
