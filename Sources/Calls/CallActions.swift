@@ -110,6 +110,8 @@ extension InboundCallService {
                     for p in mixer.participants { mixer.remove(p) }
                 }
             }
+        case .acceptLine(let leg):
+            acceptLine(call, as: leg)
         case .monitorMix(let agent, let supervisor, let mode):
             monitorMix(call, agent: agent, supervisor: supervisor, mode: mode)
         case .monitorRole(let agent, let supervisor, let mode):

@@ -265,6 +265,9 @@ public final class InboundCallService: SessionLayerDelegate {
         var delivering = false
         /// The ACD ids of the call's consultations, which find the call too.
         var consultIDs: [String] = []
+        /// The agent's second-line INVITE waiting for the machine's `.acceptLine`, with its port
+        /// and our answer.
+        var pendingLine: PendingLine?
 
         init(session: InviteSession, machine: CallSession, info: CallSummary) {
             self.session = session
@@ -372,6 +375,13 @@ public final class InboundCallService: SessionLayerDelegate {
                 return refuse(session, .badRequest, reason, meta)
             }
             let isAgent = origin.hasPrefix("user:") && policy.phoneUsers[String(origin.dropFirst(5))] != nil
+            // An agent's phone dialling a group, an agent or a number while on a call: its second
+            // line, a consultation of that call (RFC 5589 §7's first half).
+            if isAgent, !policy.numbers.contains(called), FeatureCode(called) == nil, let target = transferTarget(invite.uri),
+                let onCall = lineCall(for: String(origin.dropFirst(5)))
+            {
+                return openLine(session, for: onCall, target: target, meta: meta)
+            }
             guard !origin.hasPrefix("user:") || policy.numbers.contains(called) || (isAgent && FeatureCode(called) != nil) else {
                 return refuse(session, .notFound, "number \(called) is not served", meta)
             }

@@ -71,6 +71,23 @@ extension InboundCallService {
 
     /// REFER from an agent's phone: `sip:GROUP@…`, `sip:AGENT@…` or `sip:NUMBER@…`.
     public func refer(_ session: InviteSession, to target: SIPURI) -> SIPStatus? {
+        let replaces: SIPReplaces?
+        do {
+            replaces = try SIPReplaces.inReferTarget(target)
+        } catch {
+            logger.notice("REFER refused: its Replaces does not parse", metadata: ["sip.call_id": "\(session.callID)", "sip.error": "\(error)"])
+            return .badRequest
+        }
+        if let replaces {
+            // Attended: the first line's REFER during a consultation on the second.
+            guard let agentLeg = agentLegs[session.id], let call = calls[agentLeg.caller], call.machine.connected == agentLeg.leg,
+                call.machine.consult != nil
+            else {
+                logger.notice("REFER with Replaces refused: not an agent's call in a consultation", metadata: ["sip.call_id": "\(session.callID)"])
+                return .forbidden
+            }
+            return referReplacing(session, replaces: replaces, call: call, agentLeg: agentLeg)
+        }
         guard let agentLeg = agentLegs[session.id], let call = calls[agentLeg.caller], call.machine.transferableLeg == agentLeg.leg else {
             logger.notice("REFER refused: not an agent's connected call", metadata: ["sip.call_id": "\(session.callID)"])
             return .forbidden
@@ -128,16 +145,10 @@ extension InboundCallService {
             let why = call.machine.consult != nil ? "is consulting already" : "is not talking to an agent (\(call.machine.displayState))"
             return .failure(TransferError("call \(callID) \(why)"))
         }
-        if let problem = check(target) { return .failure(problem) }
         let consultTarget: ConsultTarget
-        switch target {
-        case .group(let g): consultTarget = .group(g)
-        case .number(let n): consultTarget = .number(n)
-        case .agent(let a):
-            guard a != call.machine.agent else { return .failure(TransferError("agent \(a) is the one on the call")) }
-            guard agentReady?(a) == true else { return .failure(TransferError("agent \(a) is not ready")) }
-            let groups = policy.agentGroups[a] ?? []
-            consultTarget = .agent(a, group: call.machine.queue.flatMap { groups.contains($0) ? $0 : nil } ?? groups[0])
+        switch checkedConsultTarget(target, call) {
+        case .success(let t): consultTarget = t
+        case .failure(let e): return .failure(e)
         }
         deliver(.consult(consultTarget), to: call)
         if let id = call.machine.consultACDCall {
@@ -145,6 +156,20 @@ extension InboundCallService {
             call.consultIDs.append(id)
         }
         return .success(consultTarget.description)
+    }
+
+    /// A consult target as the machine takes it, once it exists and (an agent) is ready.
+    func checkedConsultTarget(_ target: TransferTarget, _ call: ActiveCall) -> Result<ConsultTarget, TransferError> {
+        if let problem = check(target) { return .failure(problem) }
+        switch target {
+        case .group(let g): return .success(.group(g))
+        case .number(let n): return .success(.number(n))
+        case .agent(let a):
+            guard a != call.machine.agent else { return .failure(TransferError("agent \(a) is the one on the call")) }
+            guard agentReady?(a) == true else { return .failure(TransferError("agent \(a) is not ready")) }
+            let groups = policy.agentGroups[a] ?? []
+            return .success(.agent(a, group: call.machine.queue.flatMap { groups.contains($0) ? $0 : nil } ?? groups[0]))
+        }
     }
 
     /// Hands the caller to the party consulted (`transfer --complete`).

@@ -57,6 +57,7 @@ public struct SIPHeaderName: Sendable, Hashable, CustomStringConvertible {
     public static let allowEvents = SIPHeaderName(canonical: "Allow-Events")
     public static let referTo = SIPHeaderName(canonical: "Refer-To")
     public static let referredBy = SIPHeaderName(canonical: "Referred-By")
+    public static let replaces = SIPHeaderName(canonical: "Replaces")
     public static let sessionExpires = SIPHeaderName(canonical: "Session-Expires")
     public static let retryAfter = SIPHeaderName(canonical: "Retry-After")
     public static let reason = SIPHeaderName(canonical: "Reason")

@@ -151,6 +151,12 @@ public enum CallEvent: Sendable, Equatable {
     case consultReturn
     /// Hand the caller to the consulted party (attended transfer); the agent goes to wrap-up.
     case consultComplete
+    /// The agent's phone called `target` on its second line (the shell has checked it) while on
+    /// this call: a consultation whose agent side is that line.
+    case lineConsult(ConsultTarget)
+    /// The agent's phone sent REFER with Replaces naming its second line: the attended transfer,
+    /// told to the phone by NOTIFY before its legs are hung up.
+    case consultCompleteByRefer
     /// The caller, the agent and the party consulted talk together.
     case conference
     /// The agent (or an operator, `by`) ends the conversation and sends the caller to the survey.
@@ -237,6 +243,8 @@ public enum CallAction: Sendable, Equatable {
     case monitorMix(agent: LegID, supervisor: LegID, mode: MonitorMode)
     /// The supervisor's part in the mix changes.
     case monitorRole(agent: LegID, supervisor: LegID, mode: MonitorMode)
+    /// Answer the agent's second-line INVITE the shell holds, as leg `LegID`.
+    case acceptLine(LegID)
     /// Ringback to a leg other than the caller's (the agent while the consulted party rings).
     case playRingbackTo(LegID)
     /// Put these legs (the caller first) in the call's conference, each hearing the others.

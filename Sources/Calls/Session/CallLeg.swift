@@ -21,6 +21,10 @@ public struct CallLeg: Sendable, Equatable {
         case number(String)
         /// A supervisor's phone (a registered phone or a number) monitoring the call (O3).
         case supervisor(device: String)
+        /// The agent's phone calling out on its second line while the caller holds: the agent
+        /// talks to the party consulted on it, and a REFER with Replaces naming it hands the
+        /// caller over (RFC 5589 §7).
+        case line(agent: String)
     }
 
     /// Where the leg is in its life. Legs only move down this list.

@@ -20,6 +20,10 @@ extension CallSession {
     /// The consult's id in the ACD while it has one: the shell sends that call's offers here.
     public var consultACDCall: String? { consult?.acdCall }
 
+    /// Whether the agent's phone may open a second line to consult: the caller talks to the
+    /// agent or is held by the agent's phone (as a phone holds before it dials).
+    public var canConsultFromLine: Bool { (phase == .bridged || phase == .held) && consult == nil && transferableLeg != nil }
+
     mutating func startConsult(_ target: ConsultTarget, at time: CallTime, into out: inout [CallAction]) {
         guard canConsult, let agentLeg = connected else { return }
         phase = .consulting
@@ -27,23 +31,45 @@ extension CallSession {
         out.append(.playMusic)
         out.append(.playRingbackTo(agentLeg))
         out.append(.log(.info, "agent consults; the caller holds", ["consult.target": target.description]))
+        beginConsult(target, line: nil, into: &out)
+    }
+
+    /// The agent's phone dialled `target` on its second line: that line is answered at once and
+    /// hears ringback until the party answers; the caller holds with music meanwhile.
+    mutating func startLineConsult(_ target: ConsultTarget, at time: CallTime, into out: inout [CallAction]) {
+        guard canConsultFromLine, let agentLeg = connected, let agent = leg(agentLeg)?.agent else { return }
+        let line = newLeg(.line(agent: agent), forwarded: true)
+        update(line) { $0.state = .answered }
+        out.append(.acceptLine(line))
+        if phase == .bridged {
+            out.append(.split)
+            out.append(.playMusic)
+        }
+        phase = .consulting
+        out.append(.playRingbackTo(line))
+        out.append(.log(.info, "agent consults on the phone's second line; the caller holds", ["consult.target": target.description, "agent.id": agent]))
+        watch(line, at: time, into: &out)
+        beginConsult(target, line: line, into: &out)
+    }
+
+    private mutating func beginConsult(_ target: ConsultTarget, line: LegID?, into out: inout [CallAction]) {
         switch target {
         case .number(let n):
-            consult = Consult(target: target, acdCall: nil, acdHasIt: false)
+            consult = Consult(target: target, acdCall: nil, acdHasIt: false, line: line)
             let id = newLeg(.number(n), forwarded: true, consult: true)
             consult?.leg = id
             out.append(.dial(id, device: "tel:\(n)"))
         case .agent(let a, let group):
-            askACD(for: target, group: group, agent: a, into: &out)
+            askACD(for: target, group: group, agent: a, line: line, into: &out)
         case .group(let group):
-            askACD(for: target, group: group, agent: nil, into: &out)
+            askACD(for: target, group: group, agent: nil, line: line, into: &out)
         }
     }
 
-    private mutating func askACD(for target: ConsultTarget, group: String, agent: String?, into out: inout [CallAction]) {
+    private mutating func askACD(for target: ConsultTarget, group: String, agent: String?, line: LegID?, into out: inout [CallAction]) {
         consults += 1
         let id = "\(uniqueID)-c\(consults)"
-        consult = Consult(target: target, acdCall: id, acdHasIt: true)
+        consult = Consult(target: target, acdCall: id, acdHasIt: true, line: line)
         out.append(.tellACD(.callArrived(CallArrival(call: id, group: group, priority: Self.consultPriority, callerID: caller, agent: agent))))
     }
 
@@ -67,7 +93,7 @@ extension CallSession {
         update(leg.id) { $0.state = .answered }
         consult?.answered = true
         consult?.leg = leg.id
-        out.append(.bridgeLegs(agentLeg, leg.id))
+        out.append(.bridgeLegs(consult?.line ?? agentLeg, leg.id))
         out.append(.log(.info, "consulted party answered", ["consult.target": consult?.target.description ?? ""]))
         watch(leg.id, at: time, into: &out)
         if let a = leg.agent, let id = consult?.acdCall { out.append(.confirmAnswer(agent: a, call: id, leg: leg.id)) }
@@ -112,17 +138,25 @@ extension CallSession {
         guard let c = consult else { return }
         if let id = c.leg { release(id, into: &out) }
         for leg in legs where leg.consult && leg.isLive { release(leg.id, into: &out) }
+        // The second line was for the consult: it ends with it, and the phone still holds the
+        // caller on its first until it retrieves.
+        if let line = c.line { release(line, into: &out) }
         if c.acdHasIt, let id = c.acdCall { out.append(.tellACD(.callerHungUp(call: id))) }
         consult = nil
         if phase == .conference { out.append(.unmix) }
         guard retrieve, let agentLeg = connected else { return }
+        if leg(agentLeg)?.held == true {
+            phase = .held
+            out.append(.playMusic)
+            return
+        }
         phase = .bridged
         out.append(.bridge(agentLeg))
     }
 
     /// The attended transfer: the caller is joined to the consulted party and the agent's leg
     /// ends; the record keeps one file and one timeline for the call, both agents in it.
-    mutating func consultComplete(agentGone: Bool = false, at time: CallTime, into out: inout [CallAction]) {
+    mutating func consultComplete(agentGone: Bool = false, byRefer: Bool = false, at time: CallTime, into out: inout [CallAction]) {
         guard let c = consult, c.answered, let target = c.leg, let agentLeg = connected, let from = leg(agentLeg)?.agent,
             let party = leg(target), party.state == .answered
         else { return }
@@ -139,7 +173,15 @@ extension CallSession {
         }
         facts.transfers.append("attended:\(description)")
         out.append(.emit("call.transferred", ["from_agent": .string(from), "to": .string(description), "attended": .bool(true)]))
-        if !agentGone { release(agentLeg, into: &out) }
+        if byRefer {
+            // The phone hears that its REFER succeeded before its first line is hung up.
+            update(agentLeg) { $0.state = .releasing }
+            out.append(.disarm(.noAnswer(agentLeg)))
+            out.append(.completeRefer(agentLeg))
+        } else if !agentGone {
+            release(agentLeg, into: &out)
+        }
+        if let line = c.line { release(line, into: &out) }
         consult = nil
         connected = target
         if let a = party.agent {
@@ -163,7 +205,7 @@ extension CallSession {
         guard phase == .consulting, let c = consult, c.answered, let agentLeg = connected, let party = c.leg else { return }
         phase = .conference
         facts.transfers.append("conference:\(c.target.description)")
-        out.append(.mix([.caller, agentLeg, party]))
+        out.append(.mix([.caller, c.line ?? agentLeg, party]))
         out.append(.emit("call.conference", ["agent": .string(agent ?? ""), "with": .string(c.target.description)]))
         out.append(.log(.info, "conference of three", ["consult.target": c.target.description]))
     }

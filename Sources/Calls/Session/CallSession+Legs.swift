@@ -135,6 +135,13 @@ extension CallSession {
 
     mutating func legEnded(_ id: LegID, _ end: LegEnd, at time: CallTime, into out: inout [CallAction]) {
         guard let leg = leg(id) else { return }
+        if let c = consult, c.line == id, leg.state != .ended {
+            // The agent hung up the second line: the consult is over, and the caller waits on the
+            // first (held by the phone, or talking again if the phone had not held).
+            update(id) { $0.state = .ended; $0.watch = nil }
+            out.append(.log(.info, "agent hung up the second line; the consult ends", ["consult.target": c.target.description]))
+            return endConsult(into: &out)
+        }
         if monitor?.leg == id {
             let reason: String
             switch end {

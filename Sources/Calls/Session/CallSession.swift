@@ -123,6 +123,9 @@ public struct CallSession: Sendable {
         public internal(set) var answered = false
         /// The ACD still holds the consult call (waiting, ringing or connected).
         var acdHasIt: Bool
+        /// The agent's second line the consult runs on, when the phone started it; else the
+        /// agent talks on the call's own leg.
+        public internal(set) var line: LegID?
     }
 
     var ivr: IVRInterpreter?
@@ -257,6 +260,8 @@ public struct CallSession: Sendable {
             endConsult(into: &out)
         case .consultReturn: consultReturn(into: &out)
         case .consultComplete: consultComplete(at: time, into: &out)
+        case .lineConsult(let target): startLineConsult(target, at: time, into: &out)
+        case .consultCompleteByRefer: consultComplete(byRefer: true, at: time, into: &out)
         case .conference: startConference(into: &out)
         case .survey(let by): surveyRequested(by: by, at: time, into: &out)
         case .monitor(let device, let mode, let by): startMonitor(device: device, mode: mode, by: by, at: time, into: &out)

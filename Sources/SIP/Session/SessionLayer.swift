@@ -146,6 +146,22 @@ public final class SessionLayer: SIPRequestHandler {
             tx.respond(r)
             return
         }
+        if let value = request.headers[.replaces] {
+            // RFC 3891 §3. We take part in attended transfers through REFER (the call layer), but
+            // never hand one of our dialogs to a new INVITE (pickup, a transfer completed
+            // elsewhere): a Replaces naming no dialog gets the 481 the RFC names, one naming a
+            // dialog is declined, and that dialog goes on.
+            guard let replaces = try? SIPReplaces.parse(value) else {
+                logger.notice("INVITE refused: its Replaces does not parse", metadata: ["sip.call_id": "\(request.callID)", "sip.replaces": "\(value)"])
+                return tx.respond(.badRequest, reason: "Replaces needs Call-ID;to-tag=...;from-tag=...")
+            }
+            guard dialogs[DialogID(callID: replaces.callID, localTag: replaces.toTag, remoteTag: replaces.fromTag)] != nil else {
+                logger.notice("INVITE refused: its Replaces names no dialog", metadata: ["sip.call_id": "\(request.callID)", "sip.replaces": "\(value)"])
+                return tx.respond(.callDoesNotExist, reason: "Replaces names no dialog")
+            }
+            logger.notice("INVITE refused: acdd does not replace a dialog by INVITE", metadata: ["sip.call_id": "\(request.callID)", "sip.replaces": "\(value)"])
+            return tx.respond(.decline, reason: "Dialogs are not replaced by INVITE here")
+        }
         let session = InviteSession(id: makeID(), role: .uas, invite: request, peer: tx.source, layer: self)
         if !request.body.isEmpty {
             do {
