@@ -254,12 +254,13 @@ final class AgentPhone {
     }
 
     /// Sends REFER in the answered call (a blind transfer to `target`); returns the final response.
-    func refer(to target: String, cseq: UInt32) throws -> SIPResponse {
+    /// `referTo` gives the whole Refer-To URI (an attended transfer's, with `?Replaces=`).
+    func refer(to target: String, cseq: UInt32, referTo: String? = nil) throws -> SIPResponse {
         let inv = try #require(invite)
         let contact = try #require(inv.contact.first.flatMap { if case .address(let a) = $0 { a.uri } else { nil } })
         var req = SIPFixtures.request(
             .refer, uri: contact.description, branch: "z9hG4bKrefer\(cseq)\(sip.port)", viaPort: sip.port, rport: true, fromTag: "phone\(user)",
-            toTag: inv.from.tag, callID: inv.callID, cseq: cseq, extraHeaders: [("Refer-To", "<sip:\(target)@127.0.0.1>")], fromUser: user)
+            toTag: inv.from.tag, callID: inv.callID, cseq: cseq, extraHeaders: [("Refer-To", "<\(referTo ?? "sip:\(target)@127.0.0.1")>")], fromUser: user)
         req.to = SIPNameAddr(uri: inv.from.uri, parameters: SIPParameters([("tag", inv.from.tag ?? "")]))
         sip.send(req.serialized(), to: daemon.sipPort)
         while let b = sip.receive() {
