@@ -14,7 +14,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
 
     static let commands = [
         "status", "calls", "registrations", "reload", "hangup", "agents", "queues", "agent.login", "agent.logout", "agent.ready",
-        "agent.pause", "agent.skills", "agent.reset", "transfer", "consult", "conference", "return", "release", "survey", "monitor", "monitor.mode", "dtmf", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
+        "agent.pause", "agent.skills", "agent.reset", "agent.answer", "agent.hangup", "transfer", "consult", "conference", "return", "release", "survey", "monitor", "monitor.mode", "dtmf", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
     ]
 
     func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
@@ -69,6 +69,15 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             }
         case "agent.reset":
             return await agentCommand { .success(.agentReset(agent: $0)) }
+        case "agent.answer", "agent.hangup":
+            guard let agent = string("agent"), !agent.isEmpty else {
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "\(request.command) needs args {\"agent\": \"<id>\"}"))
+            }
+            switch await core.soundCard(agent: agent, answer: request.command == "agent.answer") {
+            case .success(let call):
+                return ControlResponse(id: id, result: ["agent": .string(agent), "call": JSONValue(Int(call)), request.command == "agent.answer" ? "answered" : "hung_up": true])
+            case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
+            }
         case "agent.skills":
             return await agentCommand { agent in
                 guard case .object(let table)? = request.args?["skills"] else {

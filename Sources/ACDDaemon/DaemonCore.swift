@@ -599,6 +599,12 @@ final class DaemonCore: @unchecked Sendable {
         (try? await loop.submit { self.calls.monitorMode(call: UInt64(id), mode) }.get()) ?? .failure(.init("the daemon is stopping"))
     }
 
+    /// A sound-card agent's handset (FEATURES A1): answer the ringing card, or hang up.
+    func soundCard(agent: String, answer: Bool) async -> Result<UInt64, InboundCallService.SoundCardError> {
+        (try? await loop.submit { answer ? self.calls.answerSoundCard(agent: agent) : self.calls.hangUpSoundCard(agent: agent) }.get())
+            ?? .failure(.init(description: "the daemon is stopping"))
+    }
+
     func survey(callID id: Int, by who: String) async -> Result<String, InboundCallService.TransferError> {
         (try? await loop.submit { self.calls.survey(call: UInt64(id), by: who) }.get()) ?? .failure(.init("the daemon is stopping"))
     }

@@ -88,6 +88,7 @@ extension InboundCallService {
         let id = call.session.id
         let meta: Logger.Metadata = ["call.id": "\(id)", "call.unique_id": "\(call.machine.uniqueID)", "agent.leg": "\(leg)", "agent.device": "\(device)"]
         guard let callerLease = call.lease else { return deliver(.legFailed(leg, reason: "the caller has no media"), to: call) }
+        if device.hasPrefix("alsa:") { return dialSoundCard(call, leg: leg, device: device) }
         let target: Destination
         switch locate(device) {
         case .success(let t): target = t
@@ -154,6 +155,7 @@ extension InboundCallService {
 
     /// Connects the caller to the leg's audio on their shared loop (stopping what the caller hears).
     func bridge(_ call: ActiveCall, to leg: LegID) {
+        if let card = soundCardLeg(call, leg) { return bridgeSoundCard(call, card) }
         guard let callerLease = call.lease, let agentStream = legSession(call, leg)?.lease.stream else { return }
         onMedia(callerLease) { callerStream in
             callerStream.stopPlayback()

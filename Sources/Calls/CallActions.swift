@@ -75,6 +75,10 @@ extension InboundCallService {
         case .screenPop(let leg):
             if let agent = call.machine.leg(leg)?.agent { emit(call, "agent.ringing", screenPop(call, agent: agent)) }
         case .hangUpLeg(let leg):
+            if let card = soundCardLeg(call, leg) {
+                // Reported back after this action, as a SIP leg's end would be.
+                _ = scheduler.schedule(after: .milliseconds(0)) { [weak self] in self?.endSoundCard(card, end: .ended("local hangup")) }
+            }
             legSession(call, leg)?.session.hangUp()
         case .completeRefer(let leg):
             // The caller is ours again: the transfer has succeeded as far as the agent is concerned.
@@ -88,6 +92,7 @@ extension InboundCallService {
         case .bridge(let leg):
             bridge(call, to: leg)
         case .split:
+            for card in soundCardLegs.values where card.call == id && card.bridge != nil { unbridgeSoundCard(call, card) }
             if let lease = call.lease { onMedia(lease) { RTPBridge.split($0) } }
         case .bridgeLegs(let a, let b):
             if let one = legSession(call, a)?.lease, let other = legSession(call, b)?.lease.stream {

@@ -197,6 +197,8 @@ public final class InboundCallService: SessionLayerDelegate {
     var conferenceRoomsMade = 0
     /// Calls to agents' phones, by session id.
     var agentLegs: [UInt64: AgentLeg] = [:]
+    /// Agents' calls on the host's sound card, by agent.
+    var soundCardLegs: [String: SoundCardLeg] = [:]
     /// Calls in progress by their unique id (the ACD's name for them).
     var byUniqueID: [String: UInt64] = [:]
     /// Where events for the ACD go (its inbox); nil when no ACD runs (tests of other parts).

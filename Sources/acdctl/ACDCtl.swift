@@ -591,7 +591,7 @@ func duration(_ v: JSONValue?) -> String {
 struct AgentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent", abstract: "Log an agent in or out, make it ready, pause it, change its skills, reset it.",
-        subcommands: [Login.self, Logout.self, Ready.self, Pause.self, Skills.self, Reset.self])
+        subcommands: [Login.self, Logout.self, Ready.self, Pause.self, Skills.self, Reset.self, Answer.self, Hangup.self])
 
     static func report(_ connection: Connection, _ command: String, _ args: [String: JSONValue]) throws {
         let r = try connection.run(command, args: args)
@@ -612,6 +612,26 @@ struct AgentCommand: ParsableCommand {
             if let device { args["device"] = .string(device) }
             if let paused { args["paused_reason"] = .string(paused) }
             try AgentCommand.report(connection, "agent.login", args)
+        }
+    }
+
+    struct Answer: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Answer the call ringing on an agent's sound card (logged in with --device alsa:NAME).")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Agent id.") var agent: String
+        func run() throws {
+            let r = try connection.run("agent.answer", args: ["agent": .string(agent)])
+            if !connection.json { print("agent \(agent) answered call \(text(r["call"])) on the sound card") }
+        }
+    }
+
+    struct Hangup: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Hang up (or decline) a sound-card agent's call.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Agent id.") var agent: String
+        func run() throws {
+            let r = try connection.run("agent.hangup", args: ["agent": .string(agent)])
+            if !connection.json { print("agent \(agent) hung up call \(text(r["call"]))") }
         }
     }
 
