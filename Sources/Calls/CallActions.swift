@@ -107,7 +107,13 @@ extension InboundCallService {
                     for stream in streams { mixer.add(stream) }
                 }
             }
+        case .recordParty(let leg):
+            if let lease = legSession(call, leg)?.lease { recordParty(call, lease) }
         case .unmix:
+            if let recording = call.recording, !recording.stopped, let lease = call.lease {
+                let box = recording.tap
+                onMedia(lease) { _ in box.value?.detachParty() }
+            }
             let room = "call-\(id)"
             if let lease = call.lease {
                 onMedia(lease) { callerStream in

@@ -45,18 +45,23 @@ final class CallRecordingState {
 /// feed, which hands the recorder one frame per 20 ms. Allocates only when a side's codec changes.
 final class BridgeRecordingTap: MediaTicker {
     let feed: CallRecordingFeed
-    private var decoders: [VoiceCodec?] = [nil, nil]
+    private var decoders: [VoiceCodec?] = [nil, nil, nil]
     private weak var callerStream: RTPStream?
     private weak var agentStream: RTPStream?
+    private weak var partyStream: RTPStream?
     private var pcm = [Int16](repeating: 0, count: 960)
 
     init(feed: CallRecordingFeed) { self.feed = feed }
 
     func attach(_ side: CallRecordingFeed.Side, to stream: RTPStream) {
-        if side == .agent, let old = agentStream, old !== stream { old.tap = nil }
+        if side == .agent, let old = agentStream, old !== stream, old !== partyStream { old.tap = nil }
         switch side {
         case .caller: callerStream = stream
-        case .agent: agentStream = stream
+        case .agent:
+            agentStream = stream
+            // The party handed the caller: they are the agent's side from now on.
+            if partyStream === stream { detachParty() }
+        case .party: partyStream = stream
         }
         decoders[side.rawValue] = nil
         stream.tap = { [unowned self, unowned stream] header, payload in
@@ -82,10 +87,18 @@ final class BridgeRecordingTap: MediaTicker {
 
     func tick() { feed.tick() }
 
+    /// The conference is over: the party's audio leaves the file.
+    func detachParty() {
+        if let s = partyStream, s !== agentStream { s.tap = nil }
+        partyStream = nil
+        feed.clear(.party)
+    }
+
     /// Takes the taps off, stops the ticks, and lets the writer close the file.
     func stop(clock: MediaClock?) {
         if let s = callerStream { s.tap = nil }
         if let s = agentStream { s.tap = nil }
+        if let s = partyStream { s.tap = nil }
         clock?.remove(ticker: self)
         feed.recorder.finish()
     }
@@ -133,6 +146,15 @@ extension InboundCallService {
             box.value = tap
         }
         logger.info("recording the call", metadata: ["call.id": "\(call.session.id)", "call.unique_id": "\(unique)", "recording.path": "\(path)"])
+    }
+
+    /// The third of a conference of three joins the call's recording (mixed into the agent's
+    /// channel), so the file holds everyone the caller heard.
+    func recordParty(_ call: ActiveCall, _ partyLease: RTPPortLease) {
+        guard let recording = call.recording, !recording.stopped, let callerLease = call.lease else { return }
+        let box = recording.tap
+        let stream = partyLease.stream
+        onMedia(callerLease) { _ in box.value?.attach(.party, to: stream) }
     }
 
     /// The call is over: the taps come off on the media loop, and the writer closes the file once

@@ -11,7 +11,10 @@
 ///
 /// Loop-bound, and allocates nothing after `init`: `take` runs per packet, `tick` per frame.
 public final class CallRecordingFeed {
-    public enum Side: Int { case caller = 0, agent = 1 }
+    /// `party`: the third in a conference of three, mixed into the agent's channel (or into the
+    /// one channel of a mono file), so the file holds everyone the caller heard.
+    public enum Side: Int { case caller = 0, agent = 1, party = 2 }
+    static let sides = 3
 
     public let recorder: Recorder
     static let frame = Recorder.frameSamples
@@ -24,7 +27,7 @@ public final class CallRecordingFeed {
     /// arrays' copy-on-write bookkeeping (retains, uniqueness checks, a modulo per sample) was
     /// the larger part of the feed's cost in `perf` at 500 calls/s.
     private let storage: UnsafeMutablePointer<Int16>
-    private var fifos: (Fifo, Fifo) = (Fifo(), Fifo())
+    private var fifos: (Fifo, Fifo, Fifo) = (Fifo(), Fifo(), Fifo())
     /// Frames handed to the recorder, paused ones included.
     public private(set) var frames = 0
     /// Samples trimmed because a side ran ahead (both sides together).
@@ -41,19 +44,32 @@ public final class CallRecordingFeed {
         prefill = prefillFrames * Self.frame
         ceiling = ceilingFrames * Self.frame
         capacity = (ceilingFrames + 4) * Self.frame
-        storage = .allocate(capacity: 2 * capacity + Self.frame * 2)
-        storage.initialize(repeating: 0, count: 2 * capacity + Self.frame * 2)
+        storage = .allocate(capacity: Self.sides * capacity + Self.frame * 2)
+        storage.initialize(repeating: 0, count: Self.sides * capacity + Self.frame * 2)
     }
 
     deinit { storage.deallocate() }
 
     private func buffer(_ side: Int) -> UnsafeMutablePointer<Int16> { storage + side * capacity }
-    private var out: UnsafeMutablePointer<Int16> { storage + 2 * capacity }
+    private var out: UnsafeMutablePointer<Int16> { storage + Self.sides * capacity }
 
-    private func fifo(_ side: Int) -> Fifo { side == 0 ? fifos.0 : fifos.1 }
-    private func setFifo(_ side: Int, _ fifo: Fifo) {
-        if side == 0 { fifos.0 = fifo } else { fifos.1 = fifo }
+    private func fifo(_ side: Int) -> Fifo {
+        switch side {
+        case 0: fifos.0
+        case 1: fifos.1
+        default: fifos.2
+        }
     }
+    private func setFifo(_ side: Int, _ fifo: Fifo) {
+        switch side {
+        case 0: fifos.0 = fifo
+        case 1: fifos.1 = fifo
+        default: fifos.2 = fifo
+        }
+    }
+
+    /// Forgets what a side holds (the party left the conference).
+    public func clear(_ side: Side) { setFifo(side.rawValue, Fifo()) }
 
     /// Samples heard from one side (decoded, 8 kHz).
     public func take(_ side: Side, _ samples: UnsafeBufferPointer<Int16>) {
@@ -102,7 +118,7 @@ public final class CallRecordingFeed {
         let out = self.out
         let size = Self.frame * channels
         out.update(repeating: 0, count: size)
-        for s in 0..<2 {
+        for s in 0..<Self.sides {
             var fifo = fifo(s)
             guard fifo.primed else { continue }
             let n = min(Self.frame, fifo.count)
@@ -115,7 +131,9 @@ public final class CallRecordingFeed {
                 if !paused {
                     let from = buffer + at
                     if channels == 2 {
-                        for i in 0..<run { out[(done + i) * 2 + s] = from[i] }
+                        // The party shares the agent's channel, summed and clipped.
+                        let c = min(s, 1)
+                        for i in 0..<run { out[(done + i) * 2 + c] = Int16(clamping: Int32(out[(done + i) * 2 + c]) + Int32(from[i])) }
                     } else {
                         for i in 0..<run { out[done + i] = Int16(clamping: Int32(out[done + i]) + Int32(from[i])) }
                     }

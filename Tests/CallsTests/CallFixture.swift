@@ -134,7 +134,7 @@ struct CallFixture {
             record = facts
             records += 1
         case .screenPop, .split, .startRecording, .stopRecording, .startVoicemail, .stopVoicemail, .emit, .log, .sendDigits, .bridgeLegs, .playRingbackTo, .mix, .unmix,
-            .monitorMix, .monitorRole, .acceptLine:
+            .monitorMix, .monitorRole, .acceptLine, .recordParty:
             break
         }
     }

@@ -264,14 +264,14 @@ struct CallControlTests {
     /// One second of three parties talking at once: `speaker` sends a 600 Hz tone, the others
     /// silence, every 20 ms; returns the mean energy (RMS of the decoded samples) each party
     /// received, by index.
-    func speak(_ parties: [(rtp: UDPProbe, port: Int)], speaker: Int, senders: inout [RTPSenderState]) -> [Double] {
+    func speak(_ parties: [(rtp: UDPProbe, port: Int)], speaker: Int, senders: inout [RTPSenderState], frequency: Double = 600) -> [Double] {
         var energy = [Double](repeating: 0, count: parties.count)
         var counts = [Int](repeating: 0, count: parties.count)
         for p in 0..<50 {
             for (i, party) in parties.enumerated() {
                 let payload: [UInt8] =
                     i == speaker
-                    ? (0..<160).map { n in G711.ulaw.encode(Int16(8000 * sin(2 * Double.pi * 600 * Double(p * 160 + n) / 8000))) }
+                    ? (0..<160).map { n in G711.ulaw.encode(Int16(8000 * sin(2 * Double.pi * frequency * Double(p * 160 + n) / 8000))) }
                     : [UInt8](repeating: 0xFF, count: 160)
                 party.rtp.send(packet(senders[i].next(payloadType: 0, samples: 160), payload: payload), to: party.port)
             }
@@ -315,7 +315,8 @@ struct CallControlTests {
         let drainUntil = Date().addingTimeInterval(0.3)
         for party in parties { while Date() < drainUntil, party.rtp.receive(timeoutMilliseconds: 5) != nil {} }
         for speaker in 0..<3 {
-            let heard = speak(parties, speaker: speaker, senders: &senders)
+            // Bob speaks at 1400 Hz, so the recording can be searched for him.
+            let heard = speak(parties, speaker: speaker, senders: &senders, frequency: speaker == 2 ? 1400 : 600)
             for listener in 0..<3 where listener != speaker {
                 #expect(heard[listener] > 1000, "party \(listener) did not hear party \(speaker): \(heard)")
             }
@@ -329,7 +330,15 @@ struct CallControlTests {
         #expect(audio(from: alice.rtp, to: call.rtp, port: alicePort, seed: 9, sender: &aliceVoice) >= 28)
         #expect(try call.hangUp(daemon)?.status == .ok)
         if let bye = try alice.nextRequest(.bye) { alice.respond(bye, .ok) }
-        #expect(try lastRecord(daemon)["transfers"] == "conference:agent:1002")
+        let record = try lastRecord(daemon)
+        #expect(record["transfers"] == "conference:agent:1002")
+        // One file for the call, with the third party in it (mixed into the agent's channel).
+        let unique = try #require(record["unique_id"]?.stringValue)
+        #expect(try eventually { try daemon.control("recording.info", ["unique_id": .string(unique)]).result?["status"] == "complete" })
+        let path = try #require(try daemon.control("recording.info", ["unique_id": .string(unique)]).result?["path"]?.stringValue)
+        let wav = try RecordingCDRTests.stereo(path)
+        #expect(wav.channels == 2)
+        #expect(PromptAudio.power(wav.right[...], 1400) > 100 * PromptAudio.power(wav.left[...], 1400), "the recording does not hold the party consulted")
     }
 
     /// Presses `key` on a phone's RTP as RFC 4733 events (three updates, three ends).

@@ -102,6 +102,36 @@ import Testing
         #expect(frames[1] == frame(3))
     }
 
+    /// A conference's third party is mixed into the agent's channel (stereo) or into the one
+    /// channel (mono); once cleared, only the two sides remain.
+    @Test func theThirdOfAConferenceSharesTheAgentsChannel() {
+        let stereo = Recorder(path: "/unused", maxSeconds: 60, channels: 2)
+        let feed = CallRecordingFeed(recorder: stereo, prefillFrames: 1)
+        feed.take(.caller, frame(100))
+        feed.take(.agent, frame(-7))
+        feed.take(.party, frame(30))
+        feed.tick()
+        feed.take(.party, frame(32_000))
+        feed.take(.agent, frame(32_000))
+        feed.tick()
+        feed.take(.party, frame(5))
+        feed.clear(.party)
+        feed.take(.agent, frame(9))
+        feed.tick()
+        let frames = drain(stereo)
+        #expect(left(frames[0]) == frame(100) && right(frames[0]) == frame(23))
+        #expect(right(frames[1]) == frame(Int16.max), "clipped, not wrapped")
+        #expect(right(frames[2]) == frame(9), "the cleared party is gone")
+
+        let mono = Recorder(path: "/unused", maxSeconds: 60, channels: 1)
+        let three = CallRecordingFeed(recorder: mono, prefillFrames: 1)
+        three.take(.caller, frame(1))
+        three.take(.agent, frame(2))
+        three.take(.party, frame(4))
+        three.tick()
+        #expect(drain(mono).first == frame(7))
+    }
+
     /// Packets longer or shorter than 20 ms are cut into frames by the clock, not by the packet.
     @Test func packetSizesDoNotMatter() {
         let recorder = Recorder(path: "/unused", maxSeconds: 60, channels: 2)

@@ -245,6 +245,8 @@ public enum CallAction: Sendable, Equatable {
     case monitorRole(agent: LegID, supervisor: LegID, mode: MonitorMode)
     /// Answer the agent's second-line INVITE the shell holds, as leg `LegID`.
     case acceptLine(LegID)
+    /// The call's recording takes in this leg too (the third of a conference) until `.unmix`.
+    case recordParty(LegID)
     /// Ringback to a leg other than the caller's (the agent while the consulted party rings).
     case playRingbackTo(LegID)
     /// Put these legs (the caller first) in the call's conference, each hearing the others.

@@ -206,6 +206,7 @@ extension CallSession {
         phase = .conference
         facts.transfers.append("conference:\(c.target.description)")
         out.append(.mix([.caller, c.line ?? agentLeg, party]))
+        out.append(.recordParty(party))
         out.append(.emit("call.conference", ["agent": .string(agent ?? ""), "with": .string(c.target.description)]))
         out.append(.log(.info, "conference of three", ["consult.target": c.target.description]))
     }
