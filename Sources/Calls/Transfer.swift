@@ -34,8 +34,15 @@ extension InboundCallService {
         guard let call = calls[callID] else { return .failure(TransferError("no call \(callID)")) }
         guard call.machine.transferableLeg != nil else { return .failure(TransferError("call \(callID) is not talking to an agent")) }
         if let problem = check(target) { return .failure(problem) }
+        if let problem = loggedOut(target) { return .failure(problem) }
         deliver(.transfer(destination(target, call), byRefer: false), to: call)
         return .success(())
+    }
+
+    /// A caller sent to wait for an agent who is logged out would wait for nobody.
+    private func loggedOut(_ target: TransferTarget) -> TransferError? {
+        guard case .agent(let a) = target, agentLoggedIn?(a) == false else { return nil }
+        return TransferError("agent \(a) is logged out")
     }
 
     private func check(_ target: TransferTarget) -> TransferError? {
@@ -95,6 +102,10 @@ extension InboundCallService {
         guard let target = transferTarget(target) else {
             logger.notice("REFER refused: the target is no group, agent or number", metadata: ["call.id": "\(call.session.id)", "transfer.to": "\(target)"])
             return .notFound
+        }
+        if let problem = loggedOut(target) {
+            logger.notice("REFER refused: \(problem)", metadata: ["call.id": "\(call.session.id)", "transfer.to": "\(target)"])
+            return .temporarilyUnavailable
         }
         deliver(.transfer(destination(target, call), byRefer: true), to: call)
         return nil

@@ -641,6 +641,12 @@ import JSON
         try loginReady(daemon, "1001")
         let (call, _) = try callSales(daemon)
         _ = try alice.answerNextCall()
+        // Bob is logged out: a caller sent to wait for him would wait for nobody.
+        #expect(try alice.refer(to: "1002", cseq: 300).status == .temporarilyUnavailable)
+        let callID = try #require(daemon.control("calls").result?.arrayValue?.first?["id"]?.doubleValue)
+        let refused = try daemon.control("transfer", ["call": JSONValue(callID), "agent": "1002"])
+        #expect(refused.error?.message == "agent 1002 is logged out", "\(refused)")
+        #expect(try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged", "the call goes on")
         #expect(try daemon.control("agent.login", ["agent": "1002", "paused_reason": "break"]).ok)
 
         #expect(try alice.refer(to: "1002", cseq: 301).status == .accepted)
