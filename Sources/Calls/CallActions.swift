@@ -132,6 +132,7 @@ extension InboundCallService {
             if let lease = legSession(call, leg)?.lease { onMedia(lease) { $0.play(TonePlayer(.ringback, plan: plan)) } }
         case .startRecording(let leg):
             if let lease = legSession(call, leg)?.lease { recordBridge(call, agentLease: lease) }
+            if let card = soundCardLeg(call, leg), let bridge = card.bridge { recordBridge(call, agentLease: nil, card: bridge) }
         case .stopRecording:
             stopRecording(call)
         case .startVoicemail(let box):

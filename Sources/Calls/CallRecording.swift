@@ -110,13 +110,18 @@ extension InboundCallService {
 
     /// The agent answered: recording starts with the first bridge of the call; a later agent
     /// (after a transfer) is attached to the same file, which keeps one timeline for the call.
-    func recordBridge(_ call: ActiveCall, agentLease: RTPPortLease) {
+    /// A sound-card agent has no stream: `card` hands its captured frames to the feed instead.
+    func recordBridge(_ call: ActiveCall, agentLease: RTPPortLease?, card: SoundCardBridge? = nil) {
         guard let rules = policy.recording, let writer = recordingWriter, let callerLease = call.lease else { return }
-        let agentStream = agentLease.stream
+        let agentStream = agentLease?.stream
         if let existing = call.recording {
             guard !existing.stopped else { return }
             let box = existing.tap
-            return onMedia(callerLease) { _ in box.value?.attach(.agent, to: agentStream) }
+            return onMedia(callerLease) { _ in
+                guard let tap = box.value else { return }
+                if let agentStream { tap.attach(.agent, to: agentStream) }
+                card?.recording = tap.feed
+            }
         }
         let now = scheduler.wallClock
         let unique = call.machine.uniqueID
@@ -141,7 +146,8 @@ extension InboundCallService {
         onMedia(callerLease) { callerStream in
             let tap = BridgeRecordingTap(feed: CallRecordingFeed(recorder: recorder))
             tap.attach(.caller, to: callerStream)
-            tap.attach(.agent, to: agentStream)
+            if let agentStream { tap.attach(.agent, to: agentStream) }
+            card?.recording = tap.feed
             callerStream.clock?.add(ticker: tap)
             box.value = tap
         }

@@ -29,6 +29,8 @@ final class SoundCardBridge: MediaTicker, AudioSource, @unchecked Sendable {
     let phone: SoundCardPhone
     let input = JitterBuffer()
     private var frame = [Int16](repeating: 0, count: SoundCardPhone.frameSamples)
+    /// The call's recording, which takes the card's side from here (there is no RTP to tap).
+    var recording: CallRecordingFeed?
 
     init(phone: SoundCardPhone) { self.phone = phone }
 
@@ -41,6 +43,7 @@ final class SoundCardBridge: MediaTicker, AudioSource, @unchecked Sendable {
 
     func read(into frame: UnsafeMutableBufferPointer<Int16>) -> Int {
         if !phone.takeFromCard(into: frame) { for i in 0..<frame.count { frame[i] = 0 } }
+        recording?.take(.agent, UnsafeBufferPointer(frame))
         return frame.count
     }
 }
@@ -132,6 +135,7 @@ extension InboundCallService {
         }
         onMedia(callerLease) { stream in
             if let bridge {
+                bridge.recording = nil
                 stream.clock?.remove(ticker: bridge)
                 if stream.inbound === bridge.input { stream.inbound = nil }
                 if stream.source === bridge { stream.stopPlayback() }

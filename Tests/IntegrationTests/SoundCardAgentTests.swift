@@ -80,6 +80,14 @@ struct SoundCardAgentTests {
         let log = (try? String(contentsOfFile: "\(daemon.state)/queue_log", encoding: .utf8)) ?? ""
         #expect(log.contains("|Agent/1001|CONNECT|") && log.contains("|Agent/1001|COMPLETEAGENT|"), "\(log)")
         #expect(try eventually(3) { try daemon.control("agents").result?.arrayValue?.first { $0["id"] == "1001" }?["state"] == "ready" })
+        // Recorded as any call: the caller left, the card's input right.
+        _ = try eventually { try daemon.control("cdr.list").result?.arrayValue?.isEmpty == false }
+        let unique = try #require(try daemon.control("cdr.list").result?.arrayValue?.last?["unique_id"]?.stringValue)
+        #expect(try eventually { try daemon.control("recording.info", ["unique_id": .string(unique)]).result?["status"] == "complete" })
+        let path = try #require(try daemon.control("recording.info", ["unique_id": .string(unique)]).result?["path"]?.stringValue)
+        let wav = try RecordingCDRTests.stereo(path)
+        #expect(level(wav.left[...], 600) > 100 * level(wav.left[...], 1000), "the recording's left channel is not the caller")
+        #expect(level(wav.right[...], 1000) > 100 * level(wav.right[...], 600), "the recording's right channel is not the card")
     }
 
     /// A card that cannot be opened is a phone that cannot be reached: the ACD hears a decline
