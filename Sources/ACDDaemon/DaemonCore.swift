@@ -294,11 +294,13 @@ final class DaemonCore: @unchecked Sendable {
         startRetention()
         stack.handlers = [registrar, options, sessions]
         let events = self.events
-        calls.observer = { what, c in
-            events.publish("call", [
+        calls.observer = { what, c, data in
+            var event: [String: JSONValue] = [
                 "type": .string(what), "call": JSONValue(Int(c.id)), "sip_call_id": .string(c.callID), "caller": .string(c.caller),
                 "called": .string(c.called), "origin": .string(c.origin), "state": .string(c.state),
-            ])
+            ]
+            if let data { event["data"] = data }
+            events.publish("call", event)
         }
     }
 

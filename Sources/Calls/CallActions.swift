@@ -141,6 +141,8 @@ extension InboundCallService {
             stopVoicemail(call)
         case .emit(let type, let data):
             emit(call, type, data)
+            // A supervisor's session is an event on the operators' stream too (O3).
+            if type == "call.monitor" { observer?("monitor", call.summary, data) }
         case .writeRecord(let facts):
             writeRecord(call, facts)
         case .sendDigits(let digits):

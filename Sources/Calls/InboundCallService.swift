@@ -8,6 +8,7 @@ public import NIOCore
 public import Recording
 public import SIP
 public import SIPMessage
+public import JSON
 public import Store
 
 /// Who may place calls, and where: the part of the configuration the call layer reads. Replaced
@@ -318,7 +319,8 @@ public final class InboundCallService: SessionLayerDelegate {
     public var activeCalls: [CallSummary] { calls.values.map(\.summary).sorted { $0.id < $1.id } }
 
     /// Told when a call is answered and when it ends ("answered", "ended"), for the event stream.
-    public var observer: ((String, CallSummary) -> Void)?
+    /// The third value is the event's own data where it has some (a supervisor's session).
+    public var observer: ((String, CallSummary, JSONValue?) -> Void)?
 
     // MARK: SessionLayerDelegate
 
@@ -465,7 +467,7 @@ public final class InboundCallService: SessionLayerDelegate {
         deliver(.answered, to: call)
         lookUpCaller(call)
         startMedia(call, lease: lease)
-        observer?("answered", call.summary)
+        observer?("answered", call.summary, nil)
         logger.info("call answered", metadata: meta.merging(["call.id": "\(session.id)", "call.rtp_port": "\(lease.rtpPort)", "call.codec": "\(call.summary.codec ?? "offered")"]) { $1 })
     }
 
@@ -609,7 +611,7 @@ public final class InboundCallService: SessionLayerDelegate {
         call.lookupTimer?.cancel()
         endBridge(of: call)
         leaveConference(call)
-        observer?("ended", call.summary)
+        observer?("ended", call.summary, nil)
         let duration = call.summary.answeredAt.map { scheduler.wallClock - $0 } ?? 0
         var meta: Logger.Metadata = [
             "call.id": "\(session.id)", "call.sip_id": "\(call.summary.callID)", "call.reason": "\(reason)",

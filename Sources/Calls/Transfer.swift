@@ -116,7 +116,7 @@ extension InboundCallService {
     public func release(call callID: UInt64, by who: String) -> Result<Void, TransferError> {
         guard let call = calls[callID], !call.machine.recordWritten else { return .failure(TransferError("no call \(callID)")) }
         emit(call, "call.released", ["by": .string(who), "state": .string(call.machine.displayState)])
-        observer?("released", call.summary)
+        observer?("released", call.summary, nil)
         logger.notice("call released by an operator", metadata: ["call.id": "\(callID)", "call.released_by": "\(who)", "call.state": "\(call.machine.displayState)"])
         deliver(.release(cause: "released by operator", by: who), to: call)
         return .success(())

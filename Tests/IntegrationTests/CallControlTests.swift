@@ -387,6 +387,8 @@ struct CallControlTests {
         let nobody = try acdctl(daemon, ["monitor", String(id), "--device", "sip:1004"])
         #expect(nobody.status != 0 && nobody.output.contains("phone 1004 is not registered"), "\(nobody.output)")
 
+        let subscriber = try ControlClient(path: daemon.socket)
+        #expect(try subscriber.call("subscribe", args: ["topics": ["call"]]).ok)
         let r = try acdctl(daemon, ["monitor", String(id), "--device", "sip:1003"])
         #expect(r.status == 0 && r.output.contains("to listen on agent 1001"), "\(r.output)")
         let supervisorPort = try supervisor.answerNextCall(ringFor: 0.05)
@@ -441,6 +443,15 @@ struct CallControlTests {
         if let bye = try alice.nextRequest(.bye) { alice.respond(bye, .ok) }
         let log = daemon.log
         #expect(log.contains("supervisor monitors the call") && log.contains("monitoring ends"))
+        // Each step of the session was an event on the operators' stream, naming who.
+        var steps: [String] = []
+        while !steps.contains("ended") {
+            let e = try JSONDecoder().decode(JSONValue.self, from: Data(try subscriber.readLine()))
+            guard e["type"] == "monitor" else { continue }
+            #expect(e["data"]?["by"] == .string(ControlCommandsName.current) && e["call"] == JSONValue(id), "\(e)")
+            steps.append(e["data"]?["state"]?.stringValue ?? "?")
+        }
+        #expect(steps == ["ringing", "started", "mode", "mode", "ended"], "\(steps)")
     }
 
     /// Reload (FEATURES O4) with a held, a consulting, a bridged and then a conferenced call:
