@@ -76,7 +76,9 @@ extension InboundCallService {
             if let agent = call.machine.leg(leg)?.agent { emit(call, "agent.ringing", screenPop(call, agent: agent)) }
         case .hangUpLeg(let leg):
             if let card = soundCardLeg(call, leg) {
-                // Reported back after this action, as a SIP leg's end would be.
+                // Out of the stream at once (before a bridge that follows); the end is reported
+                // back after this action, as a SIP leg's end would be.
+                if card.bridge != nil { unbridgeSoundCard(call, card) }
                 _ = scheduler.schedule(after: .milliseconds(0)) { [weak self] in self?.endSoundCard(card, end: .ended("local hangup")) }
             }
             legSession(call, leg)?.session.hangUp()
@@ -95,6 +97,7 @@ extension InboundCallService {
             for card in soundCardLegs.values where card.call == id && card.bridge != nil { unbridgeSoundCard(call, card) }
             if let lease = call.lease { onMedia(lease) { RTPBridge.split($0) } }
         case .bridgeLegs(let a, let b):
+            if let card = soundCardLeg(call, a), let other = legSession(call, b)?.lease { bridgeSoundCard(call, card, to: other) }
             if let one = legSession(call, a)?.lease, let other = legSession(call, b)?.lease.stream {
                 onMedia(one) { RTPBridge.join($0, other) }
             }
@@ -130,6 +133,10 @@ extension InboundCallService {
         case .playRingbackTo(let leg):
             let plan = policy.tones
             if let lease = legSession(call, leg)?.lease { onMedia(lease) { $0.play(TonePlayer(.ringback, plan: plan)) } }
+            if let card = soundCardLeg(call, leg) {
+                if card.bridge != nil { unbridgeSoundCard(call, card) }
+                card.phone.playRingback()
+            }
         case .startRecording(let leg):
             if let lease = legSession(call, leg)?.lease { recordBridge(call, agentLease: lease) }
             if let card = soundCardLeg(call, leg), let bridge = card.bridge { recordBridge(call, agentLease: nil, card: bridge) }

@@ -11,8 +11,10 @@ final class SoundCardLeg {
     let leg: LegID
     let agent: String
     let phone: SoundCardPhone
-    /// Set while the caller hears the card (the bridge); on the caller's loop.
+    /// Set while a stream (the caller's, or a consulted party's) hears the card, and that
+    /// stream's lease.
     var bridge: SoundCardBridge?
+    var bridgedTo: RTPPortLease?
 
     init(call: UInt64, leg: LegID, agent: String, phone: SoundCardPhone) {
         self.call = call
@@ -109,13 +111,17 @@ extension InboundCallService {
         logger.info("sound card leg ended", metadata: ["call.id": "\(s.call)", "agent.id": "\(s.agent)", "soundcard.played": "\(phone.framesPlayed)", "soundcard.captured": "\(phone.framesCaptured)", "soundcard.dropped": "\(phone.dropped)"])
     }
 
-    /// `.bridge` to a sound-card leg: the caller's decoded audio goes to the card on each tick of
-    /// the loop's clock, and the caller's stream plays what the card captured.
-    func bridgeSoundCard(_ call: ActiveCall, _ s: SoundCardLeg) {
-        guard let callerLease = call.lease else { return }
+    /// `.bridge` to a sound-card leg (or `.bridgeLegs` with a party consulted): that stream's
+    /// decoded audio goes to the card on each tick of the loop's clock, and the stream plays what
+    /// the card captured.
+    func bridgeSoundCard(_ call: ActiveCall, _ s: SoundCardLeg, to lease: RTPPortLease? = nil) {
+        guard let target = lease ?? call.lease else { return }
+        if s.bridge != nil { unbridgeSoundCard(call, s) }
+        s.phone.answer()
         let bridge = SoundCardBridge(phone: s.phone)
         s.bridge = bridge
-        onMedia(callerLease) { stream in
+        s.bridgedTo = target
+        onMedia(target) { stream in
             RTPBridge.split(stream)
             stream.onPlaybackEnded = nil
             stream.inbound = bridge.input
@@ -128,12 +134,14 @@ extension InboundCallService {
     /// caller's loop once it is out.
     func unbridgeSoundCard(_ call: ActiveCall, _ s: SoundCardLeg, then: (@Sendable () -> Void)? = nil) {
         let bridge = s.bridge
+        let lease = s.bridgedTo ?? call.lease
         s.bridge = nil
-        guard let callerLease = call.lease else {
+        s.bridgedTo = nil
+        guard let lease else {
             then?()
             return
         }
-        onMedia(callerLease) { stream in
+        onMedia(lease) { stream in
             if let bridge {
                 bridge.recording = nil
                 stream.clock?.remove(ticker: bridge)

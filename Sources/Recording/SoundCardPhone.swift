@@ -96,6 +96,10 @@ public final class SoundCardPhone: @unchecked Sendable {
     /// The agent answered: the ring stops and the call's audio flows.
     public func answer() { ringing.store(false, ordering: .releasing) }
 
+    /// The tone again (440 + 480 Hz is also North America's ringback): the agent hears a party
+    /// they consult being rung; `answer()` ends it.
+    public func playRingback() { ringing.store(true, ordering: .releasing) }
+
     /// Stops the clock without waiting: the thread leaves the card within one period, and the
     /// device is closed when the last reference (the thread's) goes. Safe on a media loop.
     public func stop() {

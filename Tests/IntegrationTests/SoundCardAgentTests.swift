@@ -90,6 +90,67 @@ struct SoundCardAgentTests {
         #expect(level(wav.right[...], 1000) > 100 * level(wav.right[...], 600), "the recording's right channel is not the card")
     }
 
+    /// A sound-card agent consults (acdctl): the card hears ringback, then talks with the party
+    /// consulted (the card's 1 kHz reaches Bob, Bob's 1400 Hz reaches the card), and the hand-over
+    /// leaves the caller with Bob (ATTENDEDTRANSFER) and the card silent.
+    @Test func aSoundCardAgentConsultsAndHandsOver() throws {
+        let dir = "/tmp/acdd-cardconsult-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "pcm.!default { type file slave.pcm \"null\" file \"\(dir)/out.raw\" infile \"\(dir)/in.raw\" format \"raw\" }\n".write(
+            toFile: "\(dir)/asound.conf", atomically: true, encoding: .utf8)
+        let voice = (0..<160_000).map { i in Int16(8000 * sin(2 * Double.pi * 1000 * Double(i) / 8000)) }
+        try Data(voice.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: UInt16(bitPattern: $0) >> 8)] }).write(to: URL(fileURLWithPath: "\(dir)/in.raw"))
+        let daemon = try Daemon(
+            sets: ["groups.0.wrap_up_seconds": "0"], environment: ["ALSA_CONFIG_PATH": "/usr/share/alsa/alsa.conf:\(dir)/asound.conf"])
+        defer { daemon.stop() }
+        let ctl = "\(binDir)/acdctl"
+        let bob = try AgentPhone("1002", daemon: daemon)
+        #expect(try run(ctl, ["--socket", daemon.socket, "agent", "login", "1001", "--device", "alsa:default"]).status == 0)
+        let (call, _) = try callSales(daemon)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "ringing" })
+        #expect(try run(ctl, ["--socket", daemon.socket, "agent", "answer", "1001"]).status == 0)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" })
+        #expect(try daemon.control("agent.login", ["agent": "1002"]).ok)
+        let id = try #require(try daemon.control("calls").result?.arrayValue?.first?["id"]?.intValue)
+        let consult = try run(ctl, ["--socket", daemon.socket, "consult", String(id), "--agent", "1002"])
+        #expect(consult.status == 0, "\(consult.output)")
+        let invite = try #require(try bob.nextRequest(.invite), "Bob's phone was not rung")
+        bob.respond(invite, .ringing)
+        let before = Self.samples("\(dir)/out.raw").count
+        usleep(500_000)
+        let ringback = Self.samples("\(dir)/out.raw").dropFirst(before)
+        #expect(ringback.count > 2400 && level(ringback, 440) > 100 * level(ringback, 1000), "the card heard no ringback")
+        bob.invite = invite
+        bob.respond(invite, .ok, sdp: true)
+        _ = try #require(try bob.nextRequest(.ack))
+        let bobPort = try #require(SDPSession.parse(invite.body).media.first?.port)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "consulting" })
+        let talkFrom = Self.samples("\(dir)/out.raw").count
+        var bobVoice = RTPSenderState()
+        var heard: [Int16] = []
+        for t in 0..<75 {
+            let payload = (0..<160).map { n in G711.ulaw.encode(Int16(6000 * sin(2 * Double.pi * 1400 * Double(t * 160 + n) / 8000))) }
+            bob.rtp.send(packet(bobVoice.next(payloadType: 0, samples: 160), payload: payload), to: bobPort)
+            usleep(20_000)
+            while let d = bob.rtp.receive(timeoutMilliseconds: 0) {
+                guard let h = try? d.withUnsafeBytes({ try RTPHeader.parse($0) }), h.payloadType == 0 else { continue }
+                if t >= 25 { heard += d[h.payloadOffset..<(h.payloadOffset + h.payloadLength)].map { G711.ulaw.decode($0) } }
+            }
+        }
+        #expect(heard.count > 30 * 160 && level(heard[...], 1000) > 100 * level(heard[...], 1400), "Bob did not hear the card")
+        let cardHeard = Self.samples("\(dir)/out.raw").dropFirst(talkFrom + 4000)
+        #expect(cardHeard.count > 4000 && level(cardHeard, 1400) > 100 * level(cardHeard, 440), "the card did not hear Bob")
+
+        let done = try run(ctl, ["--socket", daemon.socket, "transfer", String(id), "--complete"])
+        #expect(done.status == 0 && done.output.contains("transferred to agent:1002"), "\(done.output)")
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["agent"] == "1002" })
+        #expect(eventually { daemon.log.contains("sound card leg ended") })
+        let log = (try? String(contentsOfFile: "\(daemon.state)/queue_log", encoding: .utf8)) ?? ""
+        #expect(log.contains("|Agent/1001|ATTENDEDTRANSFER|BRIDGE|"), "\(log)")
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        if let bye = try bob.nextRequest(.bye) { bob.respond(bye, .ok) }
+    }
+
     /// A card that cannot be opened is a phone that cannot be reached: the ACD hears a decline
     /// and the agent goes on as the group's rules say; the log names the device and why.
     @Test func aSoundCardThatCannotOpenIsADecline() throws {
