@@ -127,7 +127,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"], swiftSettings: swiftSettings),
         // The call session machine with the real ACD engine beside it, on a fake clock.
-        .testTarget(name: "CallsTests", dependencies: ["Calls", "ACD", "IVR"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CallsTests", dependencies: ["Calls", "ACD", "IVR", "Media", "Prompts", "SIP", "SIPMessage", "Store", "TestSupport", log] + nio,
+            swiftSettings: swiftSettings),
         .testTarget(name: "CRMBridgeTests", dependencies: ["CRMBridge", "Store", "JSON", log], swiftSettings: swiftSettings),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "SIPMessageTests", dependencies: ["SIPMessage", "TestSupport"], swiftSettings: swiftSettings),

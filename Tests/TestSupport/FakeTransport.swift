@@ -5,7 +5,7 @@ public import SIPMessage
 /// A transport that records what the stack sends instead of putting it on a wire (after sipgo's
 /// fakes/udp_conn.go). Tests read `sent`, and can make sends fail.
 public final class FakeTransport: SIPTransport {
-    public struct Sent {
+    public struct Sent: Sendable {
         public let bytes: [UInt8]
         public let peer: SIPPeer
         public var message: SIPMessage? { try? SIPParser().parse(bytes) }

@@ -1,0 +1,128 @@
+import ACD
+@testable import Calls
+import Foundation
+import Media
+import SIP
+import SIPMessage
+import Testing
+import TestSupport
+
+/// The shell's rules (admission, SDP, the agent's leg, hang-ups and the record) on the
+/// `ShellFixture`: no daemon, no SIPp; each test takes well under a second.
+@Suite(.serialized, .timeLimit(.minutes(1)))
+struct ShellTests {
+    static let trunkPort = 5080
+    static let phonePort = 5999
+
+    /// An INVITE from the trunk to 100 offering `rtp`'s port; returns the INVITE and the daemon's
+    /// RTP port from its 200, after the ACK.
+    func call(_ f: ShellFixture, rtp: UDPProbe, id: String = "shell-\(UUID().uuidString.prefix(6))") throws -> (SIPRequest, SIPResponse, Int) {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio \(rtp.port) RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+        let invite = SIPFixtures.request(
+            .invite, uri: "sip:100@127.0.0.1:5060", branch: "z9hG4bK\(id)", viaPort: Self.trunkPort, callID: id, body: Array(sdp.utf8), fromUser: "0301234567")
+        try f.receive(invite, fromPort: Self.trunkPort)
+        let ok = try f.await("200 for the INVITE") { s in s.response.flatMap { $0.callID == id && $0.status == .ok ? $0 : nil } }
+        let port = try #require(try SDPSession.parse(ok.body).media.first?.port)
+        let ack = SIPFixtures.request(.ack, uri: "sip:100@127.0.0.1:5060", branch: "z9hG4bK\(id)ack", viaPort: Self.trunkPort, toTag: ok.to.tag, callID: id)
+        try f.receive(ack, fromPort: Self.trunkPort)
+        return (invite, ok, port)
+    }
+
+    func press(_ key: UInt8, from rtp: UDPProbe, to port: Int) {
+        var sender = RTPSenderState()
+        let ts = sender.nextTimestamp
+        for i in 1...6 {
+            let e = TelephoneEvent(event: key, end: i > 3, duration: UInt16(min(i, 4) * 160))
+            var bytes = [UInt8](repeating: 0, count: 16)
+            bytes.withUnsafeMutableBytes { b in
+                sender.nextEvent(payloadType: 101, eventTimestamp: ts, first: i == 1).write(to: b)
+                e.write(to: UnsafeMutableRawBufferPointer(rebasing: b[12...]))
+            }
+            rtp.send(bytes, to: port)
+        }
+    }
+
+    func eventually(_ seconds: Double = 2, _ check: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try check() { return true }
+            usleep(5_000)
+        }
+        return try check()
+    }
+
+    /// A trunk's call is answered with our SDP on a port of the pool; a key over the welcome
+    /// queues it in sales (no agent logged in), and the ACD writes ENTERQUEUE.
+    @Test func aTrunksCallIsAnsweredAndAKeyQueuesIt() throws {
+        let f = try ShellFixture()
+        let rtp = try UDPProbe(timeoutMilliseconds: 500)
+        let (_, ok, port) = try call(f, rtp: rtp)
+        #expect((41000...41199).contains(port) && ok.headers[.contentType] == "application/sdp")
+        let id = try #require(try f.calls().first?.id)
+        #expect(try eventually { try f.state(id) == "ivr" })
+        press(1, from: rtp, to: port)
+        #expect(try eventually { try f.state(id) == "queued" })
+        #expect(try f.on { f.queueLog.map(\.event) }.contains("ENTERQUEUE"))
+    }
+
+    /// The ACD's offer INVITEs the agent's device; its 180 and 200 bridge the call (CONNECT, an
+    /// ACK to the phone); the caller's BYE is answered, the agent's leg gets BYE, and one record
+    /// says who talked to whom.
+    @Test func anOfferRingsTheDeviceAndTheCallersByeEndsBothLegs() throws {
+        let f = try ShellFixture()
+        try f.on { _ = f.service.acd?(.agentLogin(agent: "1001", device: "sip:1001@127.0.0.1:\(Self.phonePort)")) }
+        let rtp = try UDPProbe(timeoutMilliseconds: 500)
+        let (invite, ok, port) = try call(f, rtp: rtp)
+        press(1, from: rtp, to: port)
+        let offer = try f.await("INVITE to the agent's phone") { s in s.request.flatMap { $0.method == .invite && s.peer.port == Self.phonePort ? $0 : nil } }
+        #expect(offer.headers[SIPHeaderName("X-ACD-Queue")] == "sales")
+        try f.receive(SIPFixtures.response(to: offer, .ringing, toTag: "ph1"), fromPort: Self.phonePort)
+        let id = try #require(try f.calls().first?.id)
+        #expect(try eventually { try f.state(id) == "ringing" })
+        let phoneRTP = try UDPProbe(timeoutMilliseconds: 500)
+        let answer = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio \(phoneRTP.port) RTP/AVP 0\r\n"
+        var answered = SIPFixtures.response(to: offer, .ok, toTag: "ph1", body: Array(answer.utf8))
+        answered.contact = [.address(SIPNameAddr(uri: try SIPURI.parse("sip:1001@127.0.0.1:\(Self.phonePort)")))]
+        try f.receive(answered, fromPort: Self.phonePort)
+        _ = try f.await("ACK to the phone") { s in s.request.flatMap { $0.method == .ack && s.peer.port == Self.phonePort ? $0 : nil } }
+        #expect(try eventually { try f.state(id) == "bridged" })
+        #expect(try f.on { f.queueLog.map(\.event) }.contains("CONNECT"))
+
+        var bye = SIPFixtures.request(
+            .bye, uri: "sip:100@127.0.0.1:5060", branch: "z9hG4bKbye1", viaPort: Self.trunkPort, toTag: ok.to.tag, callID: invite.callID, cseq: 2)
+        bye.contact = []
+        try f.receive(bye, fromPort: Self.trunkPort)
+        _ = try f.await("200 for the caller's BYE") { s in s.response.flatMap { $0.cseq.method == .bye && $0.callID == invite.callID ? $0 : nil } }
+        _ = try f.await("BYE to the agent's phone") { s in s.request.flatMap { $0.method == .bye && s.peer.port == Self.phonePort ? $0 : nil } }
+        #expect(try eventually { try f.on { f.records.count } == 1 })
+        let record = try #require(try f.on { f.records.first })
+        #expect(record.agent == "1001" && record.queue == "sales" && record.outcome == "connected" && record.hangupBy == "caller", "\(record)")
+        #expect(try f.on { f.queueLog.map(\.event) }.contains("COMPLETECALLER"))
+    }
+
+    /// A phone that refuses (486) is a decline: the ACD rings the next agent's device.
+    @Test func aRefusingDeviceSendsTheOfferToTheNextAgent() throws {
+        let f = try ShellFixture()
+        try f.on {
+            _ = f.service.acd?(.agentLogin(agent: "1001", device: "sip:1001@127.0.0.1:\(Self.phonePort)"))
+            _ = f.service.acd?(.agentLogin(agent: "1002", device: "sip:1002@127.0.0.1:\(Self.phonePort + 1)"))
+        }
+        let rtp = try UDPProbe(timeoutMilliseconds: 500)
+        let (_, _, port) = try call(f, rtp: rtp)
+        press(1, from: rtp, to: port)
+        let first = try f.await("INVITE to 1001") { s in s.request.flatMap { $0.method == .invite && s.peer.port == Self.phonePort ? $0 : nil } }
+        try f.receive(SIPFixtures.response(to: first, .busyHere, toTag: "ph1"), fromPort: Self.phonePort)
+        _ = try f.await("INVITE to 1002") { s in s.request.flatMap { $0.method == .invite && s.peer.port == Self.phonePort + 1 ? $0 : nil } }
+        #expect(try f.calls().first?.agent == "1002")
+    }
+
+    /// An INVITE from an address that is no trunk, with no credentials, is refused outright.
+    @Test func aStrangerIsRefused() throws {
+        let f = try ShellFixture()
+        let invite = SIPFixtures.request(.invite, uri: "sip:100@127.0.0.1:5060", viaHost: "127.0.0.9", viaPort: 5090, callID: "stranger", fromUser: "nobody")
+        try f.on { f.stack.receive(invite.serialized(), from: .udp(5090, ip: "127.0.0.9")) }
+        let refused = try f.await("403") { s in s.response.flatMap { $0.callID == "stranger" && $0.status.isFinal ? $0 : nil } }
+        #expect(refused.status == .forbidden)
+        #expect(try f.calls().isEmpty)
+    }
+}
