@@ -99,6 +99,16 @@ extension InboundCallService {
             logger.notice("REFER refused: not an agent's connected call", metadata: ["sip.call_id": "\(session.callID)"])
             return .forbidden
         }
+        if target.user.map({ percentDecoded($0) }) == Self.surveyTarget, policy.groups.contains(Self.surveyTarget) == false {
+            // The agent's own way to start the survey (C6): a blind transfer to `survey`.
+            guard let agent = call.machine.agent, case .success = checkSurveyPrompts() else {
+                logger.notice("REFER to the survey refused: its prompts are not installed", metadata: ["call.id": "\(call.session.id)"])
+                return .notFound
+            }
+            logger.info("caller sent to the survey by the agent's phone", metadata: ["call.id": "\(call.session.id)", "agent.id": "\(agent)"])
+            deliver(.survey(by: "agent", byRefer: true), to: call)
+            return nil
+        }
         guard let target = transferTarget(target) else {
             logger.notice("REFER refused: the target is no group, agent or number", metadata: ["call.id": "\(call.session.id)", "transfer.to": "\(target)"])
             return .notFound
@@ -129,12 +139,20 @@ extension InboundCallService {
         guard let leg = call.machine.transferableLeg, let agent = call.machine.leg(leg)?.agent else {
             return .failure(TransferError("call \(callID) is not talking to an agent (\(call.machine.displayState))"))
         }
-        guard let store = policy.prompts, store.prompt("survey-question", language: policy.language) != nil, store.prompt("agent-was", language: policy.language) != nil else {
-            return .failure(TransferError("the survey's prompts (agent-was, survey-question) are not installed for \(policy.language)"))
-        }
+        if case .failure(let e) = checkSurveyPrompts() { return .failure(e) }
         logger.info("caller sent to the survey", metadata: ["call.id": "\(callID)", "agent.id": "\(agent)", "call.survey_by": "\(who)"])
         deliver(.survey(by: who), to: call)
         return .success(agent)
+    }
+
+    /// The name an agent's phone transfers to (REFER) to start the survey, unless a group has it.
+    static let surveyTarget = "survey"
+
+    private func checkSurveyPrompts() -> Result<Void, TransferError> {
+        guard let store = policy.prompts, store.prompt("survey-question", language: policy.language) != nil, store.prompt("agent-was", language: policy.language) != nil else {
+            return .failure(TransferError("the survey's prompts (agent-was, survey-question) are not installed for \(policy.language)"))
+        }
+        return .success(())
     }
 
     /// Keys to the caller (FEATURES A4: an agent steering a far IVR); returns how they went.

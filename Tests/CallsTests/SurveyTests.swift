@@ -118,6 +118,17 @@ import Testing
         #expect(record.surveyScore == 2 && record.by == "operator:root")
     }
 
+    /// From the agent's phone (REFER to `survey`): the phone hears its REFER succeeded before
+    /// its BYE, as for a blind transfer.
+    @Test func theAgentsPhoneCanStartTheSurvey() throws {
+        var (f, leg) = try Self.talking(CallFixture.rules())
+        f.send(.survey(by: "agent", byRefer: true))
+        #expect(f.phase == .survey && f.actions.contains(.completeRefer(leg)) && !f.actions.contains(.hangUpLeg(leg)))
+        f.send(.key("5"))
+        f.finishPlayback()
+        #expect(f.record?.surveyScore == 5 && f.record?.by == "agent")
+    }
+
     /// Only a caller talking to an agent can be sent to the survey.
     @Test func aSurveyNeedsAnAgentOnTheCall() throws {
         var f = try CallFixture(rules: Self.surveyRules())

@@ -74,6 +74,30 @@ struct SurveyEndToEndTests {
         #expect(ended?["data"]?["cdr"]?["survey_score"] == 4, "\(ended ?? .null)")
     }
 
+    /// The agent's phone starts the survey by a blind transfer to `survey` (REFER): NOTIFY 200 and
+    /// BYE to the phone, the caller scores the call.
+    @Test func theAgentsPhoneSendsTheCallerToTheSurvey() throws {
+        let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "0"])
+        defer { daemon.stop() }
+        let phone = try AgentPhone("1001", daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        let (call, sender) = try callSales(daemon)
+        var voice = sender
+        _ = try phone.answerNextCall(ringFor: 0.05)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" })
+        #expect(try phone.refer(to: "survey", cseq: 40).status == .accepted)
+        let notifies = try phone.answerUntilBye()
+        #expect(notifies.last?.hasPrefix("SIP/2.0 200") == true, "\(notifies)")
+        #expect(try daemon.control("calls").result?.arrayValue?.first?["state"] == "survey")
+        // Time passes on the caller's stream, so the key is a new event, not the 1 again.
+        call.talk(packets: 10, sender: &voice)
+        call.press(3, sender: &voice)
+        #expect(try awaitBye(call, daemon, seconds: 20), "no BYE after the survey")
+        _ = try eventually { try daemon.control("cdr.list").result?.arrayValue?.isEmpty == false }
+        let record = try #require(try daemon.control("cdr.list").result?.arrayValue?.last)
+        #expect(record["survey_score"] == 3 && record["hangup_by"] == "agent", "\(record)")
+    }
+
     /// A caller who hangs up in the survey leaves the score empty, not zero; and an operator can
     /// send a caller of a group without the option to the survey (`acdctl survey`), which a call
     /// not talking to an agent refuses.

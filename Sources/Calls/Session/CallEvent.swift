@@ -159,8 +159,9 @@ public enum CallEvent: Sendable, Equatable {
     case consultCompleteByRefer
     /// The caller, the agent and the party consulted talk together.
     case conference
-    /// The agent (or an operator, `by`) ends the conversation and sends the caller to the survey.
-    case survey(by: String)
+    /// The agent (or an operator, `by`) ends the conversation and sends the caller to the survey;
+    /// `byRefer` when the agent's phone asked (REFER to `survey`), which hears so before its BYE.
+    case survey(by: String, byRefer: Bool = false)
 
     // Supervisors (O3).
     /// Ring `device` and join it to the conversation in `mode`.

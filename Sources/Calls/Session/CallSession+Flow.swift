@@ -214,10 +214,15 @@ extension CallSession {
 
     /// `acdctl survey CALL`: the agent's leg is released (COMPLETEAGENT, wrap-up) and the caller
     /// scores the call, whatever the group says.
-    mutating func surveyRequested(by: String, at time: CallTime, into out: inout [CallAction]) {
+    mutating func surveyRequested(by: String, byRefer: Bool = false, at time: CallTime, into out: inout [CallAction]) {
         guard let id = transferableLeg, let agent = leg(id)?.agent else { return }
         out.append(.tellACD(.agentHungUp(agent: agent)))
-        release(id, into: &out)
+        if byRefer {
+            update(id) { $0.state = .releasing }
+            out.append(.completeRefer(id))
+        } else {
+            release(id, into: &out)
+        }
         connected = nil
         acdHasCall = false
         startSurvey(agent: agent, cause: "agent ended the call for the survey", by: by, at: time, into: &out)

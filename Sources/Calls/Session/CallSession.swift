@@ -263,7 +263,7 @@ public struct CallSession: Sendable {
         case .lineConsult(let target): startLineConsult(target, at: time, into: &out)
         case .consultCompleteByRefer: consultComplete(byRefer: true, at: time, into: &out)
         case .conference: startConference(into: &out)
-        case .survey(let by): surveyRequested(by: by, at: time, into: &out)
+        case .survey(let by, let byRefer): surveyRequested(by: by, byRefer: byRefer, at: time, into: &out)
         case .monitor(let device, let mode, let by): startMonitor(device: device, mode: mode, by: by, at: time, into: &out)
         case .monitorMode(let mode): changeMonitor(to: mode, into: &out)
         case .legKey(let id, let key):
