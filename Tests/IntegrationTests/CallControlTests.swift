@@ -539,6 +539,51 @@ struct CallControlTests {
         #expect(Set(records.compactMap { $0["caller"]?.stringValue }) == ["0301000001", "0301000002", "0301000003"])
         #expect(records.allSatisfy { $0["outcome"] == "connected" }, "\(records)")
     }
+
+    /// A real phone as the supervisor's (FEATURES O3): baresip, registered as 1003 and answering
+    /// by itself, is rung by `acdctl monitor` and hears both sides of the call, the caller's
+    /// 600 Hz and the agent's 1400 Hz, in what its sndfile module recorded.
+    @Test(.enabled(if: baresipPath != nil, "baresip is not installed; scripts/setup.sh installs it"))
+    func baresipMonitorsACallAndHearsBothSides() throws {
+        let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "0"])
+        defer { daemon.stop() }
+        let supervisor = try Baresip(
+            state: daemon.state, account: "<sip:1003@127.0.0.1:\(daemon.sipPort);transport=udp>;auth_pass=secret1003;answermode=auto;regint=600;audio_codecs=PCMU",
+            avoiding: [daemon.sipPort], dumpAudio: true)
+        defer { supervisor.stop() }
+        #expect(try eventually(10) { try daemon.control("registrations").result?.arrayValue?.contains { $0["aor"] == "1003" } == true })
+        let alice = try AgentPhone("1001", daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        let (call, _) = try callSales(daemon)
+        let alicePort = try alice.answerNextCall(ringFor: 0.05)
+        _ = try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" }
+        let id = try callID(daemon)
+        #expect(try acdctl(daemon, ["monitor", String(id), "--device", "sip:1003"]).status == 0)
+        #expect(try eventually(5) { try daemon.control("calls").result?.arrayValue?.first?["monitor"]?["state"] == "monitoring" })
+        var callerVoice = RTPSenderState(), aliceVoice = RTPSenderState()
+        for t in 0..<100 {
+            let tone = { (f: Double) in (0..<160).map { n in G711.ulaw.encode(Int16(6000 * sin(2 * Double.pi * f * Double(t * 160 + n) / 8000))) } }
+            call.rtp.send(packet(callerVoice.next(payloadType: 0, samples: 160), payload: tone(600)), to: call.daemonRTPPort)
+            alice.rtp.send(packet(aliceVoice.next(payloadType: 0, samples: 160), payload: tone(1400)), to: alicePort)
+            usleep(20_000)
+        }
+        supervisor.command("/hangup")
+        #expect(try eventually(5) { try daemon.control("calls").result?.arrayValue?.first?["monitor"] == .null })
+        var heard: [Int16] = []
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if let file = supervisor.receivedAudioFiles.first, let s = try? PromptAudio.wav(file), s.count > 8000 {
+                heard = s
+                break
+            }
+            usleep(200_000)
+        }
+        #expect(heard.count > 8000, "baresip recorded \(heard.count) samples")
+        let quiet = PromptAudio.power(heard[...], 2500)
+        #expect(PromptAudio.power(heard[...], 600) > 100 * quiet && PromptAudio.power(heard[...], 1400) > 100 * quiet, "the supervisor did not hear both sides")
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        if let bye = try alice.nextRequest(.bye) { alice.respond(bye, .ok) }
+    }
 }
 
 /// The name the daemon gives the operator running these tests.
