@@ -286,12 +286,13 @@ final class DaemonCore: @unchecked Sendable {
             calls.crmLookup = { number, done in crm.lookup(number, done: done) }
         }
         calls.onAlarm = { [unowned self] kind, details in
-            self.recordingFailures += 1
+            if kind == "recording_failed" { self.recordingFailures += 1 }
             var body: [String: JSONValue] = ["type": .string(kind)]
             for (k, v) in details { body[k] = .string(v) }
             self.events.publish("alarm", body)
         }
         startRetention()
+        calls.startOverloadWatch()
         stack.handlers = [registrar, options, sessions]
         let events = self.events
         calls.observer = { what, c, data in
@@ -349,6 +350,9 @@ final class DaemonCore: @unchecked Sendable {
             crmLookupTimeoutMilliseconds: c.crm.lookupTimeoutMilliseconds, vipPriority: c.crm.vipPriority, routeToOwnAgent: c.crm.ownAgent)
         policy.surveyGroups = c.surveyGroups
         policy.conferenceSize = c.media.conferenceSize
+        policy.maxCalls = c.daemon.maxCalls
+        policy.overloadLagMilliseconds = c.daemon.overloadLagMilliseconds
+        policy.overloadRetryAfterSeconds = c.daemon.overloadRetryAfterSeconds
         return policy
     }
 
@@ -489,6 +493,8 @@ final class DaemonCore: @unchecked Sendable {
                 "active": JSONValue(calls.activeCalls.count), "answered": JSONValue(calls.answeredCount), "refused": JSONValue(calls.refusedCount),
                 "sessions": JSONValue(sessions.sessions.count), "agent_legs": JSONValue(calls.agentLegCount), "rtp_ports_in_use": JSONValue(ports.leasedCount), "rtp_port_pairs": JSONValue(ports.capacity),
                 "rtp_send_failed": JSONValue(ports.sendFailures),
+                "overloaded": .bool(calls.overload.overloaded), "refused_overload": JSONValue(calls.refusedOverloadCount),
+                "overload_episodes": JSONValue(calls.overload.episodes), "max_calls": JSONValue(calls.policy.maxCalls),
             ],
             "crm": [
                 "enabled": .bool(crm != nil), "socket": .string(config.crm.socket), "connected": .bool(crm?.isConnected ?? false),

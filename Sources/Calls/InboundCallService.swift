@@ -97,6 +97,12 @@ public struct CallPolicy: Sendable {
     public var routeToOwnAgent = true
     /// Groups whose callers take the survey when the agent hangs up first (C6).
     public var surveyGroups: Set<String> = []
+    /// Calls at once past which new INVITEs get 503 (0: no cap).
+    public var maxCalls = 0
+    /// SIP-loop lateness that means overload (0: never; see `OverloadGuard`).
+    public var overloadLagMilliseconds = 250
+    /// Retry-After on a 503 for overload, in seconds.
+    public var overloadRetryAfterSeconds = 5
 
     public init(
         trunks: [Trunk], phoneUsers: [String: String], media: MediaCapabilities, mediaTimeoutSeconds: Int = 30, echoNumber: String? = nil,
@@ -240,6 +246,11 @@ public final class InboundCallService: SessionLayerDelegate {
     /// Calls answered since start, and refused, for status.
     public private(set) var answeredCount = 0
     public private(set) var refusedCount = 0
+    /// INVITEs refused with 503 because the daemon was overloaded or at `maxCalls`.
+    public private(set) var refusedOverloadCount = 0
+    public internal(set) var overload = OverloadGuard()
+    var atCapacityLogged = false
+    var overloadWatch: SIPTimerToken?
 
     /// One call as the shell holds it: its machine (`CallSession`: phase, legs, record), and the
     /// I/O that carries the machine's actions out. Nothing here decides what happens next.
@@ -325,6 +336,12 @@ public final class InboundCallService: SessionLayerDelegate {
     // MARK: SessionLayerDelegate
 
     public func incomingSession(_ session: InviteSession) {
+        if let why = overloadRefusal() {
+            refusedOverloadCount += 1
+            session.reject(
+                .serviceUnavailable, reason: why, headers: [SIPHeaderField(.retryAfter, String(policy.overloadRetryAfterSeconds))])
+            return
+        }
         let invite = session.invite
         let called = invite.uri.user.map { percentDecoded($0) } ?? ""
         let caller = invite.from.uri.user.map { percentDecoded($0) } ?? invite.from.uri.description

@@ -15,6 +15,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var drainSeconds: Int
         /// Then: how long to wait for the hang-ups to be answered.
         public var stopSeconds: Int
+        /// Calls at once past which new INVITEs get 503 with Retry-After (0: no cap).
+        public var maxCalls = 0
+        /// SIP-loop lateness that counts as overload (new calls get 503 until it passes); 0: off.
+        public var overloadLagMilliseconds = 250
+        public var overloadRetryAfterSeconds = 5
     }
 
     public struct Paths: Sendable, Equatable {
@@ -253,7 +258,10 @@ extension DaemonConfiguration {
         }
         let daemon = Daemon(
             logLevel: logLevel, drainSeconds: try d.integer("drain_seconds", default: 10, range: 0...3600),
-            stopSeconds: try d.integer("stop_seconds", default: 5, range: 1...600))
+            stopSeconds: try d.integer("stop_seconds", default: 5, range: 1...600),
+            maxCalls: try d.integer("max_calls", default: 0, range: 0...1_000_000),
+            overloadLagMilliseconds: try d.integer("overload_lag_ms", default: 250, range: 0...60_000),
+            overloadRetryAfterSeconds: try d.integer("overload_retry_after", default: 5, range: 1...3600))
         try d.finish()
 
         // [paths]

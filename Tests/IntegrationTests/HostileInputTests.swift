@@ -16,6 +16,45 @@ struct HostileInputTests {
     /// The report's datagram: an INVITE whose top Via names port 0. Its answers cannot be sent;
     /// afterwards OPTIONS over UDP are still answered, the received count still moves, and the
     /// failure is one log line.
+    /// Past `daemon.max_calls` a new INVITE gets 503 with Retry-After at once (logged once, not
+    /// per call) and the call up keeps its audio; when it ends, calls are taken again.
+    @Test func pastMaxCallsNewCallsGet503AndTheCallUpGoesOn() throws {
+        let daemon = try Daemon(sets: ["daemon.max_calls": "1"])
+        defer { daemon.stop() }
+        let first = try place(daemon, number: "600")  // the echo test
+        func invite(_ id: String) throws -> SIPResponse {
+            let sip = try UDPProbe()
+            var r = SIPFixtures.request(.invite, uri: "sip:600@127.0.0.1:\(daemon.sipPort)", viaPort: sip.port, rport: true, callID: id)
+            r.body = Array("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n".utf8)
+            r.headers.set(.contentType, "application/sdp")
+            sip.send(r.serialized(), to: daemon.sipPort)
+            while let b = sip.receive() {
+                if case .response(let resp) = try SIPParser().parse(b), resp.status.isFinal {
+                    if resp.status == .ok {
+                        let ack = SIPFixtures.request(.ack, uri: "sip:600@127.0.0.1:\(daemon.sipPort)", branch: "z9hG4bKack\(id)", viaPort: sip.port, toTag: resp.to.tag, callID: id)
+                        sip.send(ack.serialized(), to: daemon.sipPort)
+                    }
+                    return resp
+                }
+            }
+            throw ProbeError("no answer to \(id)")
+        }
+        for n in 1...3 {
+            let refused = try invite("over-\(n)")
+            #expect(refused.status == .serviceUnavailable && refused.headers[.retryAfter] == "5", "\(refused.status.rawValue)")
+        }
+        let status = try daemon.status()
+        #expect(status["calls"]?["refused_overload"] == 3 && status["calls"]?["max_calls"] == 1, "\(status)")
+        #expect(daemon.log.components(separatedBy: "at daemon.max_calls").count - 1 == 1, "logged once")
+        // The call up still echoes.
+        var sender = RTPSenderState()
+        first.rtp.send(packet(sender.next(payloadType: 0, samples: 160), payload: [UInt8](repeating: 0x55, count: 160)), to: first.daemonRTPPort)
+        #expect(first.rtp.receive() != nil, "the call up lost its audio")
+        #expect(try first.hangUp(daemon)?.status == .ok)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.isEmpty == true })
+        #expect(try invite("after").status == .ok)
+    }
+
     @Test func anInviteWithViaPortZeroLeavesUDPAnswering() throws {
         let daemon = try Daemon()
         let attacker = try UDPProbe()

@@ -1,0 +1,117 @@
+/// Whether the daemon is past what it can carry (issue 24, FEATURES S1): new calls are refused
+/// with 503 and Retry-After rather than answered and then lost. The signal is the SIP loop's own
+/// lateness: a timer asked for every `period` fires late by what the loop had queued before it,
+/// so a loop that cannot keep up shows it within one period, whatever the cause (CPU, a slow
+/// peer of the loop, too many calls). Pure: the shell feeds it lateness, it answers.
+public struct OverloadGuard: Sendable, Equatable {
+    /// Lateness at or above this enters overload; 0 turns the guard off.
+    public var enterMilliseconds: Double
+    /// Overload ends once lateness has stayed under half the threshold for this long.
+    public var recoverSeconds: Double
+    public private(set) var overloaded = false
+    /// When lateness went under half the threshold, while overloaded.
+    private var calmSince: Double?
+    /// Episodes so far, and the worst lateness of the current or last one.
+    public private(set) var episodes = 0
+    public private(set) var worstMilliseconds = 0.0
+
+    public init(enterMilliseconds: Double = 250, recoverSeconds: Double = 2) {
+        self.enterMilliseconds = enterMilliseconds
+        self.recoverSeconds = recoverSeconds
+    }
+
+    public enum Change: Sendable, Equatable {
+        case entered(lateMilliseconds: Double)
+        case left(afterSeconds: Double)
+    }
+
+    /// One reading: the timer meant for `due` ran at `now` (seconds on a monotonic clock).
+    public mutating func observe(lateMilliseconds late: Double, at now: Double) -> Change? {
+        guard enterMilliseconds > 0 else { return nil }
+        if !overloaded {
+            guard late >= enterMilliseconds else { return nil }
+            overloaded = true
+            episodes += 1
+            worstMilliseconds = late
+            calmSince = nil
+            enteredAt = now
+            return .entered(lateMilliseconds: late)
+        }
+        worstMilliseconds = max(worstMilliseconds, late)
+        if late >= enterMilliseconds / 2 {
+            calmSince = nil
+            return nil
+        }
+        let since = calmSince ?? now
+        calmSince = since
+        guard now - since >= recoverSeconds else { return nil }
+        overloaded = false
+        calmSince = nil
+        return .left(afterSeconds: now - enteredAt)
+    }
+
+    private var enteredAt = 0.0
+}
+
+extension InboundCallService {
+    /// Why a new call is refused now, if it is: past capacity, the daemon sheds new calls before
+    /// anything it has answered suffers (the 503 is cheap: no port, no call, no log line per call).
+    func overloadRefusal() -> String? {
+        if overload.overloaded { return "Overloaded" }
+        guard policy.maxCalls > 0 else { return nil }
+        if calls.count >= policy.maxCalls {
+            if !atCapacityLogged {
+                atCapacityLogged = true
+                logger.warning("at daemon.max_calls: new calls get 503 until calls end", metadata: ["calls.active": "\(calls.count)", "calls.max": "\(policy.maxCalls)"])
+            }
+            return "Too many calls"
+        }
+        atCapacityLogged = false
+        return nil
+    }
+
+    /// Watches the SIP loop's lateness every 100 ms (started once, after the service is wired).
+    public func startOverloadWatch() {
+        overload.enterMilliseconds = Double(policy.overloadLagMilliseconds)
+        scheduleOverloadCheck()
+    }
+
+    public func stopOverloadWatch() {
+        overloadWatch?.cancel()
+        overloadWatch = nil
+    }
+
+    private func scheduleOverloadCheck() {
+        let period = Duration.milliseconds(100)
+        let due = scheduler.now + period
+        overloadWatch = scheduler.schedule(after: period) { [weak self] in
+            guard let self else { return }
+            let now = self.scheduler.now
+            let late = Self.milliseconds(now - due)
+            self.overload.enterMilliseconds = Double(self.policy.overloadLagMilliseconds)
+            switch self.overload.observe(lateMilliseconds: late, at: Self.seconds(now)) {
+            case .entered(let ms)?:
+                self.logger.warning(
+                    "overloaded: new calls get 503 until the SIP loop catches up",
+                    metadata: ["sip.loop_late_ms": "\(Int(ms))", "calls.active": "\(self.calls.count)"])
+                self.onAlarm?("overload", ["loop_late_ms": "\(Int(ms))", "calls_active": "\(self.calls.count)"])
+            case .left(let seconds)?:
+                self.logger.notice(
+                    "overload over: taking new calls again",
+                    metadata: ["overload.seconds": "\(Int(seconds.rounded()))", "overload.worst_ms": "\(Int(self.overload.worstMilliseconds))", "calls.refused_overload": "\(self.refusedOverloadCount)"])
+            case nil: break
+            }
+            self.scheduleOverloadCheck()
+        }
+    }
+
+    static func milliseconds(_ d: Duration) -> Double {
+        let (s, atto) = d.components
+        return Double(s) * 1000 + Double(atto) / 1e15
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        let (s, atto) = d.components
+        return Double(s) + Double(atto) / 1e18
+    }
+}
