@@ -95,6 +95,10 @@ for rate in $RATES; do
   # The recording writer's margins over the run (each call's ring holds 1.28 s), and what the
   # media loops' frame pools grew to.
   .build/release/acdctl --socket "$STATE/acdd.sock" --json status | python3 -c 'import json,sys; r=json.load(sys.stdin)["recordings"]; print("  recording writer: longest drain pass %s ms, longest wait for a file to open %s ms; frame pools %s KiB" % (r.get("writer_longest_pass_ms"), r.get("writer_longest_open_wait_ms"), r.get("frame_pool_kib")))' || true
+  # Overload shedding (daemon.overload_lag_ms, daemon.max_calls): what was refused with 503,
+  # against what was answered (each answered call should CONNECT).
+  .build/release/acdctl --socket "$STATE/acdd.sock" --json status | python3 -c 'import json,sys; c=json.load(sys.stdin)["calls"]; print("  overload: answered %s, refused with 503 %s, episodes %s, SIP loop at most %s ms late, media loops %s ms" % (c.get("answered"), c.get("refused_overload"), c.get("overload_episodes"), c.get("sip_loop_late_ms_max"), c.get("media_loop_late_ms_max")))' || true
+  .build/release/acdctl --socket "$STATE/acdd.sock" --json status | python3 -c 'import json,sys; a=json.load(sys.stdin)["acd"]; print("  acd: inbox full waits %s, events %s" % (a.get("inbox_full_waits"), a.get("events_handled")))' || true
   pkill -f "sipp -sf $SCEN/agents_uas.xml" || true
   kill "$APID"; wait "$APID" 2>/dev/null || true
   # Recordings, once the daemon has closed them all: how many, how many failed, frames dropped.

@@ -495,6 +495,8 @@ final class DaemonCore: @unchecked Sendable {
                 "rtp_send_failed": JSONValue(ports.sendFailures),
                 "overloaded": .bool(calls.overload.overloaded), "refused_overload": JSONValue(calls.refusedOverloadCount),
                 "overload_episodes": JSONValue(calls.overload.episodes), "max_calls": JSONValue(calls.policy.maxCalls),
+                "sip_loop_late_ms_max": JSONValue(Int(calls.loopLateMaxMilliseconds.rounded())),
+                "media_loop_late_ms_max": JSONValue(Int(calls.mediaLateMaxMilliseconds.rounded())),
             ],
             "crm": [
                 "enabled": .bool(crm != nil), "socket": .string(config.crm.socket), "connected": .bool(crm?.isConnected ?? false),

@@ -249,6 +249,13 @@ public final class InboundCallService: SessionLayerDelegate {
     /// INVITEs refused with 503 because the daemon was overloaded or at `maxCalls`.
     public private(set) var refusedOverloadCount = 0
     public internal(set) var overload = OverloadGuard()
+    /// The latest the overload watch's timer ever ran, in ms: how far behind the SIP loop got.
+    public internal(set) var loopLateMaxMilliseconds = 0.0
+    /// The media loops' lateness (a probe's wait there) now and at worst, and the probes out.
+    var mediaLateMilliseconds = 0.0
+    public internal(set) var mediaLateMaxMilliseconds = 0.0
+    var mediaProbesOutstanding = 0
+    var mediaProbeSentAt: UInt64 = 0
     var atCapacityLogged = false
     var overloadWatch: SIPTimerToken?
 

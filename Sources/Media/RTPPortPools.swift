@@ -26,6 +26,9 @@ public final class RTPPortPools: @unchecked Sendable {
         }
     }
 
+    /// The media loops, for probes of how far behind they are.
+    public var loops: [MediaLoop] { pools.map(\.loop) }
+
     /// Leases out now, across all loops (for status).
     public var leasedCount: Int { leased.load(ordering: .relaxed) }
     /// RTP and RTCP datagrams the kernel refused to send, across all loops (for status).
