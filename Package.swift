@@ -114,7 +114,7 @@ let package = Package(
         .target(name: "CBatchIO"),
         .executableTarget(name: "RelayLoad", dependencies: ["SIPMessage", "CBatchIO"], swiftSettings: swiftSettings),
         // Fakes shared by the test targets: a manual clock and an in-memory transport.
-        .target(name: "TestSupport", dependencies: ["SIP", "SIPMessage", log] + nio, path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .target(name: "TestSupport", dependencies: ["SIP", "SIPMessage", "Media", log] + nio, path: "Tests/TestSupport", swiftSettings: swiftSettings),
 
         .testTarget(name: "TOMLTests", dependencies: ["TOML"], swiftSettings: swiftSettings),
         .testTarget(name: "LockFreeTests", dependencies: ["LockFree"], swiftSettings: swiftSettings),

@@ -4,8 +4,9 @@ import Dispatch
 /// with 503 and Retry-After rather than answered and then lost. The signal is lateness: of a
 /// timer on the SIP loop, and of a task sent to each media loop, every 100 ms. A loop that cannot
 /// keep up runs them late by what it had queued before them, whatever the cause. The media loops
-/// count: at 700 calls/s on two cores the SIP loop stayed within 201 ms while the media loops,
-/// which also find the agents' legs their ports, made callers wait seconds (bench/README.md).
+/// count most: at 700 calls/s on two cores they fell seconds behind while the SIP loop stayed
+/// within a few hundred ms, and they also find the agents' legs their ports (bench/README.md,
+/// "Past capacity").
 /// Pure: the shell feeds it lateness, it answers.
 public struct OverloadGuard: Sendable, Equatable {
     /// Lateness at or above this enters overload; 0 turns the guard off.
@@ -74,7 +75,8 @@ extension InboundCallService {
         return nil
     }
 
-    /// Watches the SIP loop's lateness every 100 ms (started once, after the service is wired).
+    /// Watches the SIP and media loops' lateness every 100 ms (started once, after the service is
+    /// wired).
     public func startOverloadWatch() {
         overload.enterMilliseconds = Double(policy.overloadLagMilliseconds)
         scheduleOverloadCheck()
@@ -99,8 +101,8 @@ extension InboundCallService {
             switch self.overload.observe(lateMilliseconds: late, at: Self.seconds(now)) {
             case .entered(let ms)?:
                 self.logger.warning(
-                    "overloaded: new calls get 503 until the SIP loop catches up",
-                    metadata: ["sip.loop_late_ms": "\(Int(ms))", "calls.active": "\(self.calls.count)"])
+                    "overloaded: new calls get 503 until the loops catch up",
+                    metadata: ["loop.late_ms": "\(Int(ms))", "calls.active": "\(self.calls.count)"])
                 self.onAlarm?("overload", ["loop_late_ms": "\(Int(ms))", "calls_active": "\(self.calls.count)"])
             case .left(let seconds)?:
                 self.logger.notice(

@@ -30,25 +30,7 @@ struct ShellTests {
 
     func press(_ key: UInt8, from rtp: UDPProbe, to port: Int) {
         var sender = RTPSenderState()
-        let ts = sender.nextTimestamp
-        for i in 1...6 {
-            let e = TelephoneEvent(event: key, end: i > 3, duration: UInt16(min(i, 4) * 160))
-            var bytes = [UInt8](repeating: 0, count: 16)
-            bytes.withUnsafeMutableBytes { b in
-                sender.nextEvent(payloadType: 101, eventTimestamp: ts, first: i == 1).write(to: b)
-                e.write(to: UnsafeMutableRawBufferPointer(rebasing: b[12...]))
-            }
-            rtp.send(bytes, to: port)
-        }
-    }
-
-    func eventually(_ seconds: Double = 2, _ check: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try check() { return true }
-            usleep(5_000)
-        }
-        return try check()
+        pressRFC4733(key, from: rtp, to: port, sender: &sender)
     }
 
     /// A trunk's call is answered with our SDP on a port of the pool; a key over the welcome
@@ -59,9 +41,9 @@ struct ShellTests {
         let (_, ok, port) = try call(f, rtp: rtp)
         #expect((41000...41199).contains(port) && ok.headers[.contentType] == "application/sdp")
         let id = try #require(try f.calls().first?.id)
-        #expect(try eventually { try f.state(id) == "ivr" })
+        #expect(try eventually(2, every: 0.005) { try f.state(id) == "ivr" })
         press(1, from: rtp, to: port)
-        #expect(try eventually { try f.state(id) == "queued" })
+        #expect(try eventually(2, every: 0.005) { try f.state(id) == "queued" })
         #expect(try f.on { f.queueLog.map(\.event) }.contains("ENTERQUEUE"))
     }
 
@@ -78,14 +60,14 @@ struct ShellTests {
         #expect(offer.headers[SIPHeaderName("X-ACD-Queue")] == "sales")
         try f.receive(SIPFixtures.response(to: offer, .ringing, toTag: "ph1"), fromPort: Self.phonePort)
         let id = try #require(try f.calls().first?.id)
-        #expect(try eventually { try f.state(id) == "ringing" })
+        #expect(try eventually(2, every: 0.005) { try f.state(id) == "ringing" })
         let phoneRTP = try UDPProbe(timeoutMilliseconds: 500)
         let answer = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio \(phoneRTP.port) RTP/AVP 0\r\n"
         var answered = SIPFixtures.response(to: offer, .ok, toTag: "ph1", body: Array(answer.utf8))
         answered.contact = [.address(SIPNameAddr(uri: try SIPURI.parse("sip:1001@127.0.0.1:\(Self.phonePort)")))]
         try f.receive(answered, fromPort: Self.phonePort)
         _ = try f.await("ACK to the phone") { s in s.request.flatMap { $0.method == .ack && s.peer.port == Self.phonePort ? $0 : nil } }
-        #expect(try eventually { try f.state(id) == "bridged" })
+        #expect(try eventually(2, every: 0.005) { try f.state(id) == "bridged" })
         #expect(try f.on { f.queueLog.map(\.event) }.contains("CONNECT"))
 
         var bye = SIPFixtures.request(
@@ -94,7 +76,7 @@ struct ShellTests {
         try f.receive(bye, fromPort: Self.trunkPort)
         _ = try f.await("200 for the caller's BYE") { s in s.response.flatMap { $0.cseq.method == .bye && $0.callID == invite.callID ? $0 : nil } }
         _ = try f.await("BYE to the agent's phone") { s in s.request.flatMap { $0.method == .bye && s.peer.port == Self.phonePort ? $0 : nil } }
-        #expect(try eventually { try f.on { f.records.count } == 1 })
+        #expect(try eventually(2, every: 0.005) { try f.on { f.records.count } == 1 })
         let record = try #require(try f.on { f.records.first })
         #expect(record.agent == "1001" && record.queue == "sales" && record.outcome == "connected" && record.hangupBy == "caller", "\(record)")
         #expect(try f.on { f.queueLog.map(\.event) }.contains("COMPLETECALLER"))

@@ -153,20 +153,6 @@ struct CallControlTests {
         _ = try call.hangUp(daemon)
     }
 
-    /// Sends 30 packets of a pattern from `from` to `port`; returns how many of them `to` got.
-    func audio(from: UDPProbe, to: UDPProbe, port: Int, seed: Int, sender: inout RTPSenderState) -> Int {
-        let payloads = (0..<30).map { p in (0..<160).map { i in UInt8(truncatingIfNeeded: seed * 31 + p * 7 + i) } }
-        for p in payloads {
-            from.send(packet(sender.next(payloadType: 0, samples: 160), payload: p), to: port)
-            usleep(20_000)
-        }
-        // Bounded by time: a leg that hears music gets packets for ever.
-        let wanted = Set(payloads)
-        var got = 0
-        let deadline = Date().addingTimeInterval(1)
-        while got < 30, Date() < deadline, let d = to.receive(timeoutMilliseconds: 300) { if agentSetContains(wanted, d) { got += 1 } }
-        return got
-    }
 
     /// Consult, then hand over (issue 18, FEATURES A4): the caller holds with music while Alice
     /// and Bob talk (each hears the other, the caller hears neither), then the caller talks to
@@ -192,17 +178,17 @@ struct CallControlTests {
         let bobPort = try bob.answerNextCall(ringFor: 0.05)
         #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "consulting" })
         var aliceVoice = RTPSenderState(), bobVoice = RTPSenderState()
-        #expect(audio(from: alice.rtp, to: bob.rtp, port: alicePort, seed: 1, sender: &aliceVoice) >= 28, "Bob did not hear Alice")
-        #expect(audio(from: bob.rtp, to: alice.rtp, port: bobPort, seed: 2, sender: &bobVoice) >= 28, "Alice did not hear Bob")
-        #expect(audio(from: alice.rtp, to: call.rtp, port: alicePort, seed: 3, sender: &aliceVoice) == 0, "the holding caller heard Alice")
+        #expect(relayed(from: alice.rtp, to: bob.rtp, port: alicePort, seed: 1, sender: &aliceVoice) >= 28, "Bob did not hear Alice")
+        #expect(relayed(from: bob.rtp, to: alice.rtp, port: bobPort, seed: 2, sender: &bobVoice) >= 28, "Alice did not hear Bob")
+        #expect(relayed(from: alice.rtp, to: call.rtp, port: alicePort, seed: 3, sender: &aliceVoice) == 0, "the holding caller heard Alice")
 
         let done = try acdctl(daemon, ["transfer", String(id), "--complete"])
         #expect(done.status == 0 && done.output.contains("transferred to agent:1002"), "\(done.output)")
         let bye = try #require(try alice.nextRequest(.bye), "Alice's phone got no BYE")
         alice.respond(bye, .ok)
         #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["agent"] == "1002" })
-        #expect(audio(from: call.rtp, to: bob.rtp, port: call.daemonRTPPort, seed: 4, sender: &callerVoice) >= 28, "Bob did not hear the caller")
-        #expect(audio(from: bob.rtp, to: call.rtp, port: bobPort, seed: 5, sender: &bobVoice) >= 28, "the caller did not hear Bob")
+        #expect(relayed(from: call.rtp, to: bob.rtp, port: call.daemonRTPPort, seed: 4, sender: &callerVoice) >= 28, "Bob did not hear the caller")
+        #expect(relayed(from: bob.rtp, to: call.rtp, port: bobPort, seed: 5, sender: &bobVoice) >= 28, "the caller did not hear Bob")
 
         #expect(try call.hangUp(daemon)?.status == .ok)
         if let bye = try bob.nextRequest(.bye) { bob.respond(bye, .ok) }
@@ -235,8 +221,8 @@ struct CallControlTests {
         bob.respond(invite, .requestTerminated)
         #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" })
         var aliceVoice = RTPSenderState()
-        #expect(audio(from: call.rtp, to: alice.rtp, port: call.daemonRTPPort, seed: 6, sender: &callerVoice) >= 28, "Alice did not hear the caller")
-        #expect(audio(from: alice.rtp, to: call.rtp, port: alicePort, seed: 7, sender: &aliceVoice) >= 28, "the caller did not hear Alice")
+        #expect(relayed(from: call.rtp, to: alice.rtp, port: call.daemonRTPPort, seed: 6, sender: &callerVoice) >= 28, "Alice did not hear the caller")
+        #expect(relayed(from: alice.rtp, to: call.rtp, port: alicePort, seed: 7, sender: &aliceVoice) >= 28, "the caller did not hear Alice")
         let notConsulting = try acdctl(daemon, ["transfer", String(id), "--complete"])
         #expect(notConsulting.status != 0 && notConsulting.output.contains("is not consulting"), "\(notConsulting.output)")
         #expect(try call.hangUp(daemon)?.status == .ok)
@@ -326,8 +312,8 @@ struct CallControlTests {
         #expect(try bob.hangUp(cseq: 30)?.status == .ok)
         #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" })
         var callerVoice = RTPSenderState(), aliceVoice = RTPSenderState()
-        #expect(audio(from: call.rtp, to: alice.rtp, port: call.daemonRTPPort, seed: 8, sender: &callerVoice) >= 28)
-        #expect(audio(from: alice.rtp, to: call.rtp, port: alicePort, seed: 9, sender: &aliceVoice) >= 28)
+        #expect(relayed(from: call.rtp, to: alice.rtp, port: call.daemonRTPPort, seed: 8, sender: &callerVoice) >= 28)
+        #expect(relayed(from: alice.rtp, to: call.rtp, port: alicePort, seed: 9, sender: &aliceVoice) >= 28)
         #expect(try call.hangUp(daemon)?.status == .ok)
         if let bye = try alice.nextRequest(.bye) { alice.respond(bye, .ok) }
         let record = try lastRecord(daemon)
@@ -341,16 +327,6 @@ struct CallControlTests {
         #expect(PromptAudio.power(wav.right[...], 1400) > 100 * PromptAudio.power(wav.left[...], 1400), "the recording does not hold the party consulted")
     }
 
-    /// Presses `key` on a phone's RTP as RFC 4733 events (three updates, three ends).
-    func press(_ key: UInt8, from rtp: UDPProbe, to port: Int, sender: inout RTPSenderState) {
-        let ts = sender.nextTimestamp
-        for i in 1...6 {
-            let e = TelephoneEvent(event: key, end: i > 3, duration: UInt16(min(i, 4) * 160))
-            var payload = [UInt8](repeating: 0, count: 4)
-            payload.withUnsafeMutableBytes { e.write(to: $0) }
-            rtp.send(packet(sender.nextEvent(payloadType: 101, eventTimestamp: ts, first: i == 1), payload: payload), to: port)
-        }
-    }
 
     /// Everyone sends silence for 300 ms and what they receive is thrown away: the mixer's
     /// jitter buffers still hold the last speaker's tone for a few frames, which must not count
@@ -415,7 +391,7 @@ struct CallControlTests {
         #expect(heard[caller] < 50 && heard[agent] < 50, "the listening supervisor was heard: \(heard)")
 
         // Key 2 on the supervisor's phone: whisper to the agent only.
-        press(2, from: supervisor.rtp, to: supervisorPort, sender: &senders[sup])
+        pressRFC4733(2, from: supervisor.rtp, to: supervisorPort, sender: &senders[sup])
         #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["monitor"]?["mode"] == "whisper" })
         settle(parties, senders: &senders)
         heard = speak(parties, speaker: sup, senders: &senders)
@@ -435,8 +411,8 @@ struct CallControlTests {
         #expect(try supervisor.hangUp(cseq: 40)?.status == .ok)
         #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["monitor"] == .null })
         var callerVoice = senders[caller], aliceVoice = senders[agent]
-        #expect(audio(from: call.rtp, to: alice.rtp, port: call.daemonRTPPort, seed: 11, sender: &callerVoice) >= 28)
-        #expect(audio(from: alice.rtp, to: call.rtp, port: alicePort, seed: 12, sender: &aliceVoice) >= 28)
+        #expect(relayed(from: call.rtp, to: alice.rtp, port: call.daemonRTPPort, seed: 11, sender: &callerVoice) >= 28)
+        #expect(relayed(from: alice.rtp, to: call.rtp, port: alicePort, seed: 12, sender: &aliceVoice) >= 28)
         let noMonitor = try acdctl(daemon, ["monitor-mode", String(id), "listen"])
         #expect(noMonitor.status != 0 && noMonitor.output.contains("is not being monitored"), "\(noMonitor.output)")
         #expect(try call.hangUp(daemon)?.status == .ok)
@@ -492,12 +468,12 @@ struct CallControlTests {
         #expect(try state(of: "1001") == "held" && state(of: "1002") == "consulting" && state(of: "1004") == "bridged")
         var voices = [RTPSenderState](repeating: RTPSenderState(), count: 8)
         // C and 1004 still talk.
-        #expect(audio(from: c.rtp, to: phones[3].rtp, port: c.daemonRTPPort, seed: 21, sender: &voices[0]) >= 28, "1004 lost the caller after the reload")
-        #expect(audio(from: phones[3].rtp, to: c.rtp, port: port4, seed: 22, sender: &voices[1]) >= 28, "the caller lost 1004 after the reload")
+        #expect(relayed(from: c.rtp, to: phones[3].rtp, port: c.daemonRTPPort, seed: 21, sender: &voices[0]) >= 28, "1004 lost the caller after the reload")
+        #expect(relayed(from: phones[3].rtp, to: c.rtp, port: port4, seed: 22, sender: &voices[1]) >= 28, "the caller lost 1004 after the reload")
         // 1002 and 1003 still consult; B holds and hears neither.
-        #expect(audio(from: phones[1].rtp, to: phones[2].rtp, port: port2, seed: 23, sender: &voices[2]) >= 28, "1003 lost 1002 after the reload")
-        #expect(audio(from: phones[2].rtp, to: phones[1].rtp, port: port3, seed: 24, sender: &voices[3]) >= 28, "1002 lost 1003 after the reload")
-        #expect(audio(from: phones[2].rtp, to: b.rtp, port: port3, seed: 25, sender: &voices[3]) == 0, "the holding caller heard the consult")
+        #expect(relayed(from: phones[1].rtp, to: phones[2].rtp, port: port2, seed: 23, sender: &voices[2]) >= 28, "1003 lost 1002 after the reload")
+        #expect(relayed(from: phones[2].rtp, to: phones[1].rtp, port: port3, seed: 24, sender: &voices[3]) >= 28, "1002 lost 1003 after the reload")
+        #expect(relayed(from: phones[2].rtp, to: b.rtp, port: port3, seed: 25, sender: &voices[3]) == 0, "the holding caller heard the consult")
         // 1001 retrieves A: they talk again.
         #expect(try phones[0].reinvite(direction: "sendrecv", cseq: 31).status == .ok)
         #expect(try eventually { try state(of: "1001") == "bridged" })
@@ -505,8 +481,8 @@ struct CallControlTests {
         // the agent's first packets are dropped by our own socket.
         let drained = Date().addingTimeInterval(0.5)
         while Date() < drained, a.rtp.receive(timeoutMilliseconds: 20) != nil {}
-        #expect(audio(from: a.rtp, to: phones[0].rtp, port: a.daemonRTPPort, seed: 26, sender: &voices[4]) >= 28, "1001 lost the caller after the reload")
-        #expect(audio(from: phones[0].rtp, to: a.rtp, port: port1, seed: 27, sender: &voices[5]) >= 28, "the caller lost 1001 after the reload")
+        #expect(relayed(from: a.rtp, to: phones[0].rtp, port: a.daemonRTPPort, seed: 26, sender: &voices[4]) >= 28, "1001 lost the caller after the reload")
+        #expect(relayed(from: phones[0].rtp, to: a.rtp, port: port1, seed: 27, sender: &voices[5]) >= 28, "the caller lost 1001 after the reload")
 
         // B, 1002 and 1003 in a conference, through a second reload.
         #expect(try acdctl(daemon, ["conference", String(try id(of: "1002"))]).status == 0)

@@ -207,15 +207,6 @@ func copyConfigCompanions(to dir: String) throws {
     try FileManager.default.copyItem(atPath: "\(packageRoot)/config/tariffs.csv", toPath: "\(dir)/tariffs.csv")
 }
 
-/// Waits until `condition` holds, up to `seconds`, looking every 50 ms.
-func eventually(_ seconds: Double = 5, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try condition() { return true }
-        usleep(50_000)
-    }
-    return try condition()
-}
 
 /// A pcap capture (Ethernet, IPv4, UDP from 127.0.0.1:40000 to :40002) of RTP packets 20 ms apart,
 /// one per payload: what SIPp's `play_pcap_audio` replays, header and timing included.

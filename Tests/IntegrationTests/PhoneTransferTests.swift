@@ -77,19 +77,6 @@ struct PhoneTransferTests {
         return (notifies, byes)
     }
 
-    /// Sends 30 packets of a pattern from `from` to `port`; how many `to` got.
-    func audio(from: UDPProbe, to: UDPProbe, port: Int, seed: Int, sender: inout RTPSenderState) -> Int {
-        let payloads = (0..<30).map { p in (0..<160).map { i in UInt8(truncatingIfNeeded: seed * 31 + p * 7 + i) } }
-        for p in payloads {
-            from.send(packet(sender.next(payloadType: 0, samples: 160), payload: p), to: port)
-            usleep(20_000)
-        }
-        let wanted = Set(payloads)
-        var got = 0
-        let deadline = Date().addingTimeInterval(1)
-        while got < 30, Date() < deadline, let d = to.receive(timeoutMilliseconds: 300) { if agentSetContains(wanted, d) { got += 1 } }
-        return got
-    }
 
     func state(_ daemon: Daemon) throws -> String? { try daemon.control("calls").result?.arrayValue?.first?["state"]?.stringValue }
 
@@ -115,9 +102,9 @@ struct PhoneTransferTests {
         let bobPort = try bob.answerNextCall(ringFor: 0.05)
         var lineVoice = RTPSenderState(), bobVoice = RTPSenderState(), callerVoice = RTPSenderState()
         usleep(100_000)
-        #expect(audio(from: line.rtp, to: bob.rtp, port: line.daemonRTPPort, seed: 1, sender: &lineVoice) >= 28, "Bob did not hear Alice's second line")
-        #expect(audio(from: bob.rtp, to: line.rtp, port: bobPort, seed: 2, sender: &bobVoice) >= 28, "Alice's second line did not hear Bob")
-        #expect(audio(from: bob.rtp, to: call.rtp, port: bobPort, seed: 3, sender: &bobVoice) == 0, "the holding caller heard Bob")
+        #expect(relayed(from: line.rtp, to: bob.rtp, port: line.daemonRTPPort, seed: 1, sender: &lineVoice) >= 28, "Bob did not hear Alice's second line")
+        #expect(relayed(from: bob.rtp, to: line.rtp, port: bobPort, seed: 2, sender: &bobVoice) >= 28, "Alice's second line did not hear Bob")
+        #expect(relayed(from: bob.rtp, to: call.rtp, port: bobPort, seed: 3, sender: &bobVoice) == 0, "the holding caller heard Bob")
 
         // A Replaces that names no dialog: accepted, then NOTIFY 481; nothing else changes.
         let bogus = "sip:1002@127.0.0.1?Replaces=nosuchcall%40nowhere%3Bto-tag%3Dx%3Bfrom-tag%3Dy"
@@ -138,8 +125,8 @@ struct PhoneTransferTests {
         #expect(try state(daemon) == "bridged")
         let drained = Date().addingTimeInterval(0.5)
         while Date() < drained, call.rtp.receive(timeoutMilliseconds: 20) != nil {}
-        #expect(audio(from: call.rtp, to: bob.rtp, port: call.daemonRTPPort, seed: 4, sender: &callerVoice) >= 28, "Bob did not hear the caller")
-        #expect(audio(from: bob.rtp, to: call.rtp, port: bobPort, seed: 5, sender: &bobVoice) >= 28, "the caller did not hear Bob")
+        #expect(relayed(from: call.rtp, to: bob.rtp, port: call.daemonRTPPort, seed: 4, sender: &callerVoice) >= 28, "Bob did not hear the caller")
+        #expect(relayed(from: bob.rtp, to: call.rtp, port: bobPort, seed: 5, sender: &bobVoice) >= 28, "the caller did not hear Bob")
 
         #expect(try call.hangUp(daemon)?.status == .ok)
         if let bye = try bob.nextRequest(.bye) { bob.respond(bye, .ok) }

@@ -57,16 +57,26 @@ func packet(_ header: RTPHeader, payload: [UInt8]) -> [UInt8] {
     return bytes
 }
 
+/// Sends 30 packets of a pattern (from `seed`) from `from` to `port`; returns how many of them
+/// `to` got within a second: what one party of a bridge or consultation heard of the other.
+func relayed(from: UDPProbe, to: UDPProbe, port: Int, seed: Int, sender: inout RTPSenderState) -> Int {
+    let payloads = (0..<30).map { p in (0..<160).map { i in UInt8(truncatingIfNeeded: seed * 31 + p * 7 + i) } }
+    for p in payloads {
+        from.send(packet(sender.next(payloadType: 0, samples: 160), payload: p), to: port)
+        usleep(20_000)
+    }
+    // Bounded by time: a leg that hears music gets packets for ever.
+    let wanted = Set(payloads)
+    var got = 0
+    let deadline = Date().addingTimeInterval(1)
+    while got < 30, Date() < deadline, let d = to.receive(timeoutMilliseconds: 300) { if agentSetContains(wanted, d) { got += 1 } }
+    return got
+}
+
 extension Call {
     /// Presses `key` as RFC 4733 events (payload type 101): three updates and three end packets.
     func press(_ key: UInt8, sender: inout RTPSenderState) {
-        let ts = sender.nextTimestamp
-        for i in 1...6 {
-            let e = TelephoneEvent(event: key, end: i > 3, duration: UInt16(min(i, 4) * 160))
-            var payload = [UInt8](repeating: 0, count: 4)
-            payload.withUnsafeMutableBytes { e.write(to: $0) }
-            rtp.send(packet(sender.nextEvent(payloadType: 101, eventTimestamp: ts, first: i == 1), payload: payload), to: daemonRTPPort)
-        }
+        pressRFC4733(key, from: rtp, to: daemonRTPPort, sender: &sender)
     }
 
     /// Sends `keys` as DTMF tones in PCMU audio (spandsp's generator), `frames` packets of 20 ms

@@ -173,14 +173,7 @@ extension CallSession {
         }
         facts.transfers.append("attended:\(description)")
         out.append(.emit("call.transferred", ["from_agent": .string(from), "to": .string(description), "attended": .bool(true)]))
-        if byRefer {
-            // The phone hears that its REFER succeeded before its first line is hung up.
-            update(agentLeg) { $0.state = .releasing }
-            out.append(.disarm(.noAnswer(agentLeg)))
-            out.append(.completeRefer(agentLeg))
-        } else if !agentGone {
-            release(agentLeg, into: &out)
-        }
+        if !agentGone { letGo(agentLeg, byRefer: byRefer, into: &out) }
         if let line = c.line { release(line, into: &out) }
         consult = nil
         connected = target

@@ -217,12 +217,7 @@ extension CallSession {
     mutating func surveyRequested(by: String, byRefer: Bool = false, at time: CallTime, into out: inout [CallAction]) {
         guard let id = transferableLeg, let agent = leg(id)?.agent else { return }
         out.append(.tellACD(.agentHungUp(agent: agent)))
-        if byRefer {
-            update(id) { $0.state = .releasing }
-            out.append(.completeRefer(id))
-        } else {
-            release(id, into: &out)
-        }
+        letGo(id, byRefer: byRefer, into: &out)
         connected = nil
         acdHasCall = false
         startSurvey(agent: agent, cause: "agent ended the call for the survey", by: by, at: time, into: &out)

@@ -223,12 +223,7 @@ extension CallSession {
         facts.transfers.append(destination.description)
         out.append(.emit("call.transferred", ["from_agent": .string(from), "to": .string(destination.description)]))
         endTalk(at: time)
-        if byRefer {
-            update(id) { $0.state = .releasing }
-            out.append(.completeRefer(id))
-        } else {
-            release(id, into: &out)
-        }
+        letGo(id, byRefer: byRefer, into: &out)
         connected = nil
         agent = nil
         out.append(.split)
@@ -242,6 +237,15 @@ extension CallSession {
             out.append(.playRingback)
             dial(.number(n), device: "tel:\(n)", forwarded: true, into: &out)
         }
+    }
+
+    /// Hangs up the agent's leg from our side; when its phone asked (REFER), the phone hears
+    /// first that the REFER succeeded (NOTIFY 200), then the BYE.
+    mutating func letGo(_ id: LegID, byRefer: Bool, into out: inout [CallAction]) {
+        guard byRefer else { return release(id, into: &out) }
+        update(id) { $0.state = .releasing }
+        out.append(.disarm(.noAnswer(id)))
+        out.append(.completeRefer(id))
     }
 
     private mutating func requeue(_ group: String, agent: String?, into out: inout [CallAction]) {
