@@ -14,7 +14,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
 
     static let commands = [
         "status", "calls", "registrations", "reload", "hangup", "agents", "queues", "agent.login", "agent.logout", "agent.ready",
-        "agent.pause", "agent.skills", "agent.reset", "agent.answer", "agent.hangup", "transfer", "consult", "conference", "return", "release", "survey", "monitor", "monitor.mode", "dtmf", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
+        "agent.pause", "agent.skills", "agent.reset", "agent.answer", "agent.hangup", "transfer", "consult", "conference", "return", "release", "survey", "monitor", "monitor.mode", "monitor.stop", "dtmf", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
     ]
 
     func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
@@ -185,6 +185,15 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             switch await core.release(callID: Int(call), by: who) {
             case .success: return ControlResponse(id: id, result: ["released": JSONValue(Int(call)), "by": .string(who)])
             case .failure(let e): return ControlResponse(id: id, error: ControlError(.notFound, e.description))
+            }
+        case "monitor.stop":
+            guard let call = request.args?["call"]?.doubleValue, call >= 0, call == call.rounded() else {
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "monitor.stop needs args {\"call\": <call id from 'calls'>}"))
+            }
+            let who = Self.operatorName(connection.peer)
+            switch await core.monitorStop(callID: Int(call), by: who) {
+            case .success(let device): return ControlResponse(id: id, result: ["call": JSONValue(Int(call)), "device": .string(device), "by": .string(who)])
+            case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
             }
         case "monitor", "monitor.mode":
             let modes = MonitorMode.allCases.map(\.rawValue).joined(separator: ", ")

@@ -605,6 +605,10 @@ final class DaemonCore: @unchecked Sendable {
         (try? await loop.submit { self.calls.monitor(call: UInt64(id), device: device, mode: mode, by: who) }.get()) ?? .failure(.init("the daemon is stopping"))
     }
 
+    func monitorStop(callID id: Int, by who: String) async -> Result<String, InboundCallService.TransferError> {
+        (try? await loop.submit { self.calls.monitorStop(call: UInt64(id), by: who) }.get()) ?? .failure(.init("the daemon is stopping"))
+    }
+
     func monitorMode(callID id: Int, _ mode: MonitorMode) async -> Result<Void, InboundCallService.TransferError> {
         (try? await loop.submit { self.calls.monitorMode(call: UInt64(id), mode) }.get()) ?? .failure(.init("the daemon is stopping"))
     }

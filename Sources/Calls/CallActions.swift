@@ -97,21 +97,19 @@ extension InboundCallService {
             for card in soundCardLegs.values where card.call == id && card.bridge != nil { unbridgeSoundCard(call, card) }
             if let lease = call.lease { onMedia(lease) { RTPBridge.split($0) } }
         case .bridgeLegs(let a, let b):
-            if let card = soundCardLeg(call, a), let other = legSession(call, b)?.lease { bridgeSoundCard(call, card, to: other) }
-            if let one = legSession(call, a)?.lease, let other = legSession(call, b)?.lease.stream {
-                onMedia(one) { RTPBridge.join($0, other) }
-            }
+            bridgeLegs(call, a, b)
         case .mix(let legs):
-            let streams = legs.compactMap { $0 == .caller ? call.lease?.stream : legSession(call, $0)?.lease.stream }
+            let members = legs.compactMap { joiningMember(call, $0) }
             let room = "call-\(id)"
             if let lease = call.lease {
                 onMedia(lease) { callerStream in
                     guard let mixer = callerStream.clock?.room(room) else { return }
-                    for stream in streams { mixer.add(stream) }
+                    for member in members { member.join(mixer) }
                 }
             }
         case .recordParty(let leg):
             if let lease = legSession(call, leg)?.lease { recordParty(call, lease) }
+            if let card = soundCardLeg(call, leg) { recordCard(call, card, as: .party) }
         case .unmix:
             if let recording = call.recording, !recording.stopped, let lease = call.lease {
                 let box = recording.tap
@@ -139,7 +137,10 @@ extension InboundCallService {
             }
         case .startRecording(let leg):
             if let lease = legSession(call, leg)?.lease { recordBridge(call, agentLease: lease) }
-            if let card = soundCardLeg(call, leg), let bridge = card.bridge { recordBridge(call, agentLease: nil, card: bridge) }
+            if let card = soundCardLeg(call, leg), let bridge = card.bridge {
+                recordCard(call, card, as: .agent)
+                recordBridge(call, agentLease: nil, card: bridge)
+            }
         case .stopRecording:
             stopRecording(call)
         case .startVoicemail(let box):

@@ -10,7 +10,7 @@ public import SIPMessage
 /// a group, for an agent, or hearing ringback while a number is called) is the call machine's
 /// (`CallSession.transfer`).
 extension InboundCallService {
-    public struct TransferError: Error, CustomStringConvertible, Sendable {
+    public struct TransferError: Error, CustomStringConvertible, Sendable, Equatable {
         public var description: String
         public init(_ d: String) { description = d }
     }

@@ -9,25 +9,38 @@
 /// each participant's stream plays the participant's mix like any other source. Sums are taken
 /// in 32 bits and clipped once. Frames are preallocated: mixing allocates nothing.
 public final class Mixer {
+    /// A party with no RTP stream of its own (the host's sound card): each tick the mixer takes
+    /// the frame it says and hands it the frame it hears, both on the loop's clock, so the card
+    /// can sit in a conference or be listened to as any phone can.
+    public protocol LocalParty: AnyObject {
+        /// Fills `frame` with what the party says this tick (silence when it has nothing).
+        func say(into frame: UnsafeMutableBufferPointer<Int16>)
+        /// This tick's mix for the party.
+        func hear(_ frame: UnsafeBufferPointer<Int16>)
+    }
+
     public enum Role: Sendable, Equatable {
         case talker
         case listener
         case whisper(to: Int)
     }
 
-    /// One party: its input (decoded, reordered) and the mix it hears.
+    /// One party: its input (decoded, reordered) and the mix it hears. Either an RTP stream or a
+    /// local party.
     public final class Participant: AudioSource {
         public let id: Int
-        public let stream: RTPStream
+        public let stream: RTPStream?
+        public let local: (any LocalParty)?
         public let input: JitterBuffer
         public var role: Role
         fileprivate var heard = [Int16](repeating: 0, count: MediaClock.samplesPerFrame)
         fileprivate var out = [Int16](repeating: 0, count: MediaClock.samplesPerFrame)
         fileprivate var removed = false
 
-        init(id: Int, stream: RTPStream, input: JitterBuffer, role: Role) {
+        init(id: Int, stream: RTPStream?, local: (any LocalParty)? = nil, input: JitterBuffer, role: Role) {
             self.id = id
             self.stream = stream
+            self.local = local
             self.input = input
             self.role = role
         }
@@ -63,15 +76,32 @@ public final class Mixer {
         return p
     }
 
+    /// Adds a party that is no stream: it says and hears through `party` on each tick.
+    @discardableResult
+    public func add(local party: any LocalParty, role: Role = .talker) -> Participant {
+        let p = Participant(id: nextID, stream: nil, local: party, input: JitterBuffer(), role: role)
+        nextID += 1
+        participants.append(p)
+        if participants.count == 1 { clock.add(self) }
+        return p
+    }
+
     /// Removes the participant whose leg is `stream`, if there is one.
     public func remove(stream: RTPStream) {
         if let p = participants.first(where: { $0.stream === stream }) { remove(p) }
     }
 
+    /// Removes the local party `party`, if it is in the room.
+    public func remove(local party: any LocalParty) {
+        if let p = participants.first(where: { $0.local === party }) { remove(p) }
+    }
+
     public func remove(_ p: Participant) {
         p.removed = true
-        if p.stream.inbound === p.input { p.stream.inbound = nil }
-        p.stream.stopPlayback()
+        if let stream = p.stream {
+            if stream.inbound === p.input { stream.inbound = nil }
+            stream.stopPlayback()
+        }
         participants.removeAll { $0 === p }
         if participants.isEmpty { clock.remove(self) }
     }
@@ -88,13 +118,18 @@ public final class Mixer {
 
     /// One tick: pull every input once, then build each participant's mix.
     func mix() {
-        for p in participants { _ = p.heard.withUnsafeMutableBufferPointer { p.input.pull(into: $0) } }
+        for p in participants {
+            p.heard.withUnsafeMutableBufferPointer { heard in
+                if let local = p.local { local.say(into: heard) } else { _ = p.input.pull(into: heard) }
+            }
+        }
         for listener in participants {
             for i in 0..<sum.count { sum[i] = 0 }
             for speaker in participants where Self.hears(listener, speaker) {
                 for i in 0..<sum.count { sum[i] += Int32(speaker.heard[i]) }
             }
             for i in 0..<sum.count { listener.out[i] = Int16(clamping: sum[i]) }
+            if let local = listener.local { listener.out.withUnsafeBufferPointer { local.hear($0) } }
         }
     }
 }

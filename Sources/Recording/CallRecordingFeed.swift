@@ -13,7 +13,7 @@
 public final class CallRecordingFeed {
     /// `party`: the third in a conference of three, mixed into the agent's channel (or into the
     /// one channel of a mono file), so the file holds everyone the caller heard.
-    public enum Side: Int { case caller = 0, agent = 1, party = 2 }
+    public enum Side: Int, Sendable { case caller = 0, agent = 1, party = 2 }
     static let sides = 3
 
     public let recorder: Recorder

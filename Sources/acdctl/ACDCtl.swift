@@ -35,7 +35,7 @@ struct ACDCtl: ParsableCommand {
         commandName: "acdctl",
         abstract: "Control a running acdd over its control socket.",
         subcommands: [
-            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Release.self, Survey.self, Monitor.self, MonitorModeCommand.self, Dtmf.self, Consult.self, Conference.self, Transfer.self, Return.self, Voicemail.self,
+            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Release.self, Survey.self, Monitor.self, MonitorModeCommand.self, MonitorStop.self, Dtmf.self, Consult.self, Conference.self, Transfer.self, Return.self, Voicemail.self,
             RecordingCommand.self, CDR.self, ReportCommand.self, PromptCommand.self, Raw.self,
         ],
         defaultSubcommand: Status.self)
@@ -193,12 +193,24 @@ struct Monitor: ParsableCommand {
         discussion: "On the supervisor's phone, keys switch the mode: 0 listen, 1 whisper to the caller, 2 whisper to the agent, 3 barge.")
     @OptionGroup var connection: Connection
     @Argument(help: "Call id (from 'acdctl calls').") var call: Int
-    @Option(help: "The supervisor's phone: sip:USER (registered), sip:USER@ADDRESS:PORT, or a number through the trunk.") var device: String
+    @Option(help: "The supervisor's phone: sip:USER (registered), sip:USER@ADDRESS:PORT, a number through the trunk, or alsa:NAME (the host's sound card).") var device: String
     @Option(help: "listen, whisper, whisper-caller or barge.") var mode = "listen"
 
     func run() throws {
         let r = try connection.run("monitor", args: ["call": JSONValue(call), "device": .string(device), "mode": .string(mode)])
         if !connection.json { print("call \(call): ringing \(device) to \(mode) on agent \(text(r["agent"]))") }
+    }
+}
+
+struct MonitorStop: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "monitor-stop", abstract: "End the supervisor's session on a call (their phone gets a BYE, a sound card is put down).")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Call id (from 'acdctl calls').") var call: Int
+
+    func run() throws {
+        let r = try connection.run("monitor.stop", args: ["call": JSONValue(call)])
+        if !connection.json { print("call \(call): \(text(r["device"])) no longer monitors") }
     }
 }
 

@@ -89,6 +89,27 @@ import Testing
         #expect(f.session.monitor?.device == "sip:1004")
     }
 
+    /// An operator ends the session: the supervisor's leg is hung up, the bridge comes back, and
+    /// the events say who stopped it; with nobody monitoring it changes nothing.
+    @Test func anOperatorStopsTheMonitoring() throws {
+        var (f, agent, supervisor) = try Self.monitored(.barge)
+        let before = f.actions.count
+        f.send(.monitorStop(by: "operator:boss"))
+        let after = Array(f.actions[before...])
+        #expect(after.contains(.hangUpLeg(supervisor)))
+        let unmix = try #require(after.firstIndex(of: .unmix))
+        #expect(after[unmix...].contains(.bridge(agent)))
+        #expect(f.session.monitor == nil && f.phase == .bridged && !f.callerHungUp)
+        let ended = f.actions.compactMap { action -> JSONValue? in
+            if case .emit("call.monitor", let data) = action, data["state"] == "ended" { return data }
+            return nil
+        }
+        #expect(ended.last?["reason"] == "stopped by operator:boss")
+        let quiet = f.actions.count
+        f.send(.monitorStop(by: "operator:boss"))
+        #expect(f.actions.count == quiet)
+    }
+
     /// A phone that refuses or cannot be rung ends the session; the bridge was never touched.
     @Test func aRefusingSupervisorPhoneChangesNothing() throws {
         var f = try CallFixture()

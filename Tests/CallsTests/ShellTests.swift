@@ -107,4 +107,94 @@ struct ShellTests {
         #expect(refused.status == .forbidden)
         #expect(try f.calls().isEmpty)
     }
+
+    /// A phone on 127.0.0.1:`port` answers `offer` with its own RTP port; returns after the ACK.
+    func answer(_ f: ShellFixture, _ offer: SIPRequest, port: Int, user: String, tag: String) throws {
+        let phoneRTP = try UDPProbe(timeoutMilliseconds: 500)
+        let sdp = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio \(phoneRTP.port) RTP/AVP 0\r\n"
+        var ok = SIPFixtures.response(to: offer, .ok, toTag: tag, body: Array(sdp.utf8))
+        ok.contact = [.address(SIPNameAddr(uri: try SIPURI.parse("sip:\(user)@127.0.0.1:\(port)")))]
+        try f.receive(ok, fromPort: port)
+        _ = try f.await("ACK to \(user)") { s in s.request.flatMap { $0.method == .ack && s.peer.port == port ? $0 : nil } }
+    }
+
+    /// The first INVITE the shell sent to 127.0.0.1:`port`.
+    func invite(_ f: ShellFixture, to port: Int, _ what: String) throws -> SIPRequest {
+        try f.await(what) { s in s.request.flatMap { $0.method == .invite && s.peer.port == port ? $0 : nil } }
+    }
+
+    func byes(_ f: ShellFixture, to port: Int) throws -> Int {
+        try f.sent().filter { $0.request?.method == .bye && $0.peer.port == port }.count
+    }
+
+    /// The caller bridged to 1001's phone (logged in at `phonePort`); 1002 is logged in at the
+    /// next port. Returns the call's id.
+    func bridged(_ f: ShellFixture) throws -> UInt64 {
+        try f.on {
+            _ = f.service.acd?(.agentLogin(agent: "1001", device: "sip:1001@127.0.0.1:\(Self.phonePort)"))
+        }
+        let rtp = try UDPProbe(timeoutMilliseconds: 500)
+        let (_, _, port) = try call(f, rtp: rtp)
+        press(1, from: rtp, to: port)
+        let offer = try invite(f, to: Self.phonePort, "INVITE to 1001")
+        try answer(f, offer, port: Self.phonePort, user: "1001", tag: "ph1")
+        let id = try #require(try f.calls().first?.id)
+        #expect(try eventually(2, every: 0.005) { try f.state(id) == "bridged" })
+        try f.on { _ = f.service.acd?(.agentLogin(agent: "1002", device: "sip:1002@127.0.0.1:\(Self.phonePort + 1)")) }
+        return id
+    }
+
+    /// `consult --agent 1002` rings 1002's phone while the caller holds; its answer makes the
+    /// call `consulting`; the hand-over sends 1001's phone a BYE and leaves the caller with 1002,
+    /// and the ACD writes ATTENDEDTRANSFER. A consult of a call that is consulting is refused.
+    @Test func aConsultRingsTheSecondPhoneAndTheHandOverFreesTheFirst() throws {
+        let f = try ShellFixture()
+        let id = try bridged(f)
+        #expect(try f.on { f.service.consult(call: id, .agent("1002")) } == .success("agent:1002"))
+        let offer = try invite(f, to: Self.phonePort + 1, "INVITE to 1002")
+        #expect(offer.headers[SIPHeaderName("X-ACD-Call")] != nil)
+        try answer(f, offer, port: Self.phonePort + 1, user: "1002", tag: "ph2")
+        #expect(try eventually(2, every: 0.005) { try f.state(id) == "consulting" })
+        guard case .failure(let again) = try f.on({ f.service.consult(call: id, .agent("1002")) }) else { return #expect(Bool(false), "a second consult was taken") }
+        #expect(again.description.contains("is consulting already"))
+        #expect(try byes(f, to: Self.phonePort) == 0)
+        #expect(try f.on { f.service.completeConsult(call: id) } == .success("agent:1002"))
+        #expect(try eventually(2, every: 0.005) { try self.byes(f, to: Self.phonePort) == 1 })
+        #expect(try eventually(2, every: 0.005) { try f.calls().first?.agent == "1002" && f.state(id) == "bridged" })
+        #expect(try byes(f, to: Self.phonePort + 1) == 0)
+        #expect(try f.on { f.queueLog.map(\.event) }.contains("ATTENDEDTRANSFER"))
+    }
+
+    /// `monitor` rings the supervisor's phone; once it answers the call shows it monitoring;
+    /// `monitor-stop` sends that phone a BYE and the caller and the agent stay bridged; a second
+    /// stop is refused.
+    @Test func aSupervisorIsRungAndStoppedWithoutTouchingTheCall() throws {
+        let f = try ShellFixture()
+        let id = try bridged(f)
+        let supervisorPort = Self.phonePort + 5
+        #expect(try f.on { f.service.monitor(call: id, device: "sip:1003@127.0.0.1:\(supervisorPort)", mode: .listen, by: "operator:test") } == .success("1001"))
+        let offer = try invite(f, to: supervisorPort, "INVITE to the supervisor")
+        try answer(f, offer, port: supervisorPort, user: "1003", tag: "sup")
+        #expect(try eventually(2, every: 0.005) { try f.calls().first?.monitor?.answered == true })
+        #expect(try f.state(id) == "bridged")
+        #expect(try f.on { f.service.monitorStop(call: id, by: "operator:test") }.map { _ in true } == .success(true))
+        #expect(try eventually(2, every: 0.005) { try self.byes(f, to: supervisorPort) == 1 })
+        #expect(try f.calls().first?.monitor == nil && f.state(id) == "bridged" && byes(f, to: Self.phonePort) == 0)
+        guard case .failure(let again) = try f.on({ f.service.monitorStop(call: id, by: "operator:test") }) else { return #expect(Bool(false), "a second stop was taken") }
+        #expect(again.description.contains("is not being monitored"))
+    }
+
+    /// A force release sends BYE to the caller and to the agent's phone, and the record names
+    /// who released it.
+    @Test func aForceReleaseByesEveryLegAndTheRecordSaysWho() throws {
+        let f = try ShellFixture()
+        let id = try bridged(f)
+        #expect(try f.on { f.service.release(call: id, by: "operator:test") }.map { _ in true } == .success(true))
+        let released = try eventually(2, every: 0.005) { try self.byes(f, to: Self.trunkPort) == 1 && self.byes(f, to: Self.phonePort) == 1 }
+        let sent = try f.sent().compactMap { s in s.request.map { "\($0.method) \(s.peer)" } }
+        #expect(released, "\(sent)")
+        #expect(try eventually(2, every: 0.005) { try f.on { f.records.count } == 1 })
+        let record = try #require(try f.on { f.records.first })
+        #expect(record.hangupBy == "operator:test" && record.agent == "1001", "\(record)")
+    }
 }

@@ -247,34 +247,6 @@ struct CallControlTests {
         _ = try call.hangUp(daemon)
     }
 
-    /// One second of three parties talking at once: `speaker` sends a 600 Hz tone, the others
-    /// silence, every 20 ms; returns the mean energy (RMS of the decoded samples) each party
-    /// received, by index.
-    func speak(_ parties: [(rtp: UDPProbe, port: Int)], speaker: Int, senders: inout [RTPSenderState], frequency: Double = 600) -> [Double] {
-        var energy = [Double](repeating: 0, count: parties.count)
-        var counts = [Int](repeating: 0, count: parties.count)
-        for p in 0..<50 {
-            for (i, party) in parties.enumerated() {
-                let payload: [UInt8] =
-                    i == speaker
-                    ? (0..<160).map { n in G711.ulaw.encode(Int16(8000 * sin(2 * Double.pi * frequency * Double(p * 160 + n) / 8000))) }
-                    : [UInt8](repeating: 0xFF, count: 160)
-                party.rtp.send(packet(senders[i].next(payloadType: 0, samples: 160), payload: payload), to: party.port)
-            }
-            usleep(20_000)
-            for (i, party) in parties.enumerated() {
-                for _ in 0..<8 {
-                    guard let d = party.rtp.receive(timeoutMilliseconds: 1) else { break }
-                    guard let h = try? d.withUnsafeBytes({ try RTPHeader.parse($0) }), h.payloadType == 0 else { continue }
-                    let samples = d[h.payloadOffset...].map { Double(G711.ulaw.decode($0)) }
-                    energy[i] += (samples.reduce(0) { $0 + $1 * $1 } / Double(samples.count)).squareRoot()
-                    counts[i] += 1
-                }
-            }
-        }
-        return zip(energy, counts).map { $1 > 0 ? $0 / Double($1) : 0 }
-    }
-
     /// The conference of three (FEATURES A4): each party's voice reaches the two others and not
     /// itself; when Bob leaves, the caller and Alice are bridged again.
     @Test func aConferenceOfThreeHearEachOther() throws {
@@ -327,19 +299,6 @@ struct CallControlTests {
         #expect(PromptAudio.power(wav.right[...], 1400) > 100 * PromptAudio.power(wav.left[...], 1400), "the recording does not hold the party consulted")
     }
 
-
-    /// Everyone sends silence for 300 ms and what they receive is thrown away: the mixer's
-    /// jitter buffers still hold the last speaker's tone for a few frames, which must not count
-    /// for the next.
-    func settle(_ parties: [(rtp: UDPProbe, port: Int)], senders: inout [RTPSenderState]) {
-        for _ in 0..<15 {
-            for (i, party) in parties.enumerated() {
-                party.rtp.send(packet(senders[i].next(payloadType: 0, samples: 160), payload: [UInt8](repeating: 0xFF, count: 160)), to: party.port)
-            }
-            usleep(20_000)
-            for party in parties { while party.rtp.receive(timeoutMilliseconds: 1) != nil {} }
-        }
-    }
 
     /// A supervisor on an agent's call (FEATURES O3), checked by energy: listening, they hear
     /// both sides and neither hears them; whispering (their key 2) only the agent hears them;

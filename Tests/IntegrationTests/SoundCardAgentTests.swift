@@ -16,20 +16,48 @@ struct SoundCardAgentTests {
     }
 
     func level(_ x: ArraySlice<Int16>, _ f: Double) -> Double { PromptAudio.power(x, f) }
+    func level(_ x: [Int16], _ f: Double) -> Double { PromptAudio.power(x.dropFirst(1600), f) }
+
+    /// ALSA `file` devices in a fresh folder: what the card plays lands in `out`, and it
+    /// captures `seconds` of a 1 kHz tone (the voice at the card).
+    struct Card {
+        let dir: String
+        var out: String { "\(dir)/out.raw" }
+        var environment: [String: String] { ["ALSA_CONFIG_PATH": "/usr/share/alsa/alsa.conf:\(dir)/asound.conf"] }
+        var played: [Int16] { SoundCardAgentTests.samples(out) }
+
+        init(_ name: String, seconds: Int) throws {
+            dir = "/tmp/acdd-\(name)-\(UUID().uuidString.prefix(6))"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            // Two file devices: the file plugin also writes what it captures to its `file`, which
+            // must not mix with what the card played.
+            let conf = """
+                pcm.!default { type asym
+                  playback.pcm { type file slave.pcm "null" file "\(dir)/out.raw" format "raw" }
+                  capture.pcm { type file slave.pcm "null" file "\(dir)/captured.raw" infile "\(dir)/in.raw" format "raw" } }
+
+                """
+            try conf.write(toFile: "\(dir)/asound.conf", atomically: true, encoding: .utf8)
+            let voice = (0..<(seconds * 8000)).map { i in Int16(8000 * sin(2 * Double.pi * 1000 * Double(i) / 8000)) }
+            try Data(voice.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: UInt16(bitPattern: $0) >> 8)] }).write(to: URL(fileURLWithPath: "\(dir)/in.raw"))
+        }
+
+        /// What the card played while `body` ran, less its first 300 ms (rings and buffers).
+        func playedDuring(_ body: () throws -> Void) rethrows -> ArraySlice<Int16> {
+            let from = played.count
+            try body()
+            return played.dropFirst(from + 2400)
+        }
+    }
 
     /// The ACD's offer rings the card (the ring's 440 + 480 Hz on the card); `acdctl agent
     /// answer` bridges it: the caller's 600 Hz tone reaches the card and the card's input (a
     /// 1 kHz tone) reaches the caller; `acdctl agent hangup` ends the conversation like a phone's
     /// BYE (COMPLETEAGENT, the caller gets BYE).
     @Test func anAgentAnswersAndTalksOnTheSoundCard() throws {
-        let dir = "/tmp/acdd-cardagent-\(UUID().uuidString.prefix(6))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try "pcm.!default { type file slave.pcm \"null\" file \"\(dir)/out.raw\" infile \"\(dir)/in.raw\" format \"raw\" }\n".write(
-            toFile: "\(dir)/asound.conf", atomically: true, encoding: .utf8)
-        let voice = (0..<80_000).map { i in Int16(8000 * sin(2 * Double.pi * 1000 * Double(i) / 8000)) }
-        try Data(voice.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: UInt16(bitPattern: $0) >> 8)] }).write(to: URL(fileURLWithPath: "\(dir)/in.raw"))
-        let daemon = try Daemon(
-            sets: ["groups.0.wrap_up_seconds": "0"], environment: ["ALSA_CONFIG_PATH": "/usr/share/alsa/alsa.conf:\(dir)/asound.conf"])
+        let card = try Card("cardagent", seconds: 10)
+        let dir = card.dir
+        let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "0"], environment: card.environment)
         defer { daemon.stop() }
         let ctl = "\(binDir)/acdctl"
         let login = try run(ctl, ["--socket", daemon.socket, "agent", "login", "1001", "--device", "alsa:default"])
@@ -94,14 +122,9 @@ struct SoundCardAgentTests {
     /// consulted (the card's 1 kHz reaches Bob, Bob's 1400 Hz reaches the card), and the hand-over
     /// leaves the caller with Bob (ATTENDEDTRANSFER) and the card silent.
     @Test func aSoundCardAgentConsultsAndHandsOver() throws {
-        let dir = "/tmp/acdd-cardconsult-\(UUID().uuidString.prefix(6))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try "pcm.!default { type file slave.pcm \"null\" file \"\(dir)/out.raw\" infile \"\(dir)/in.raw\" format \"raw\" }\n".write(
-            toFile: "\(dir)/asound.conf", atomically: true, encoding: .utf8)
-        let voice = (0..<160_000).map { i in Int16(8000 * sin(2 * Double.pi * 1000 * Double(i) / 8000)) }
-        try Data(voice.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: UInt16(bitPattern: $0) >> 8)] }).write(to: URL(fileURLWithPath: "\(dir)/in.raw"))
-        let daemon = try Daemon(
-            sets: ["groups.0.wrap_up_seconds": "0"], environment: ["ALSA_CONFIG_PATH": "/usr/share/alsa/alsa.conf:\(dir)/asound.conf"])
+        let card = try Card("cardconsult", seconds: 20)
+        let dir = card.dir
+        let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "0"], environment: card.environment)
         defer { daemon.stop() }
         let ctl = "\(binDir)/acdctl"
         let bob = try AgentPhone("1002", daemon: daemon)
@@ -149,6 +172,162 @@ struct SoundCardAgentTests {
         #expect(log.contains("|Agent/1001|ATTENDEDTRANSFER|BRIDGE|"), "\(log)")
         #expect(try call.hangUp(daemon)?.status == .ok)
         if let bye = try bob.nextRequest(.bye) { bob.respond(bye, .ok) }
+    }
+
+    /// Puts the caller through to 1001 on the card and answers it there.
+    func cardAgentCall(_ daemon: Daemon) throws -> (Call, id: Int) {
+        let ctl = "\(binDir)/acdctl"
+        #expect(try run(ctl, ["--socket", daemon.socket, "agent", "login", "1001", "--device", "alsa:default"]).status == 0)
+        let (call, _) = try callSales(daemon)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "ringing" })
+        #expect(try run(ctl, ["--socket", daemon.socket, "agent", "answer", "1001"]).status == 0)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" })
+        return (call, try #require(try daemon.control("calls").result?.arrayValue?.first?["id"]?.intValue))
+    }
+
+    /// A supervisor at the host's sound card (O3, `--device alsa:default`): the card joins at
+    /// once and hears both sides while neither hears it; barging, both do; `monitor-stop` puts the
+    /// card down and leaves the caller and the agent bridged.
+    @Test func aSupervisorListensAndBargesInFromTheSoundCard() throws {
+        let card = try Card("cardsupervisor", seconds: 30)
+        let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "0"], environment: card.environment)
+        defer { daemon.stop() }
+        let ctl = "\(binDir)/acdctl"
+        let alice = try AgentPhone("1001", daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        let (call, _) = try callSales(daemon)
+        let alicePort = try alice.answerNextCall(ringFor: 0.05)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" })
+        let id = try #require(try daemon.control("calls").result?.arrayValue?.first?["id"]?.intValue)
+        let r = try run(ctl, ["--socket", daemon.socket, "monitor", String(id), "--device", "alsa:default"])
+        #expect(r.status == 0 && r.output.contains("to listen on agent 1001"), "\(r.output)")
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["monitor"]?["state"] == "monitoring" })
+        let parties: [Party] = [(call.rtp, call.daemonRTPPort), (alice.rtp, alicePort)]
+        var senders = [RTPSenderState](repeating: RTPSenderState(), count: 2)
+        settle(parties, senders: &senders)
+
+        // Listening: the caller says 600 Hz, Alice 1400 Hz, the card 1 kHz.
+        var heard: [[Int16]] = []
+        let listened = card.playedDuring { heard = exchange(parties, tones: [600, 1400], senders: &senders) }
+        #expect(listened.count > 4000, "the card played \(listened.count) samples")
+        #expect(level(listened, 600) > 100 * level(listened, 1000) && level(listened, 1400) > 100 * level(listened, 1000), "the card did not hear both sides")
+        #expect(level(heard[0], 1400) > 100 * level(heard[0], 1000), "the caller heard the listening card")
+        #expect(level(heard[1], 600) > 100 * level(heard[1], 1000), "the agent heard the listening card")
+
+        // Barging: both hear the card.
+        #expect(try run(ctl, ["--socket", daemon.socket, "monitor-mode", String(id), "barge"]).status == 0)
+        settle(parties, senders: &senders)
+        heard = exchange(parties, tones: [nil, nil], senders: &senders)
+        #expect(level(heard[0], 1000) > 100 * level(heard[0], 1400) && level(heard[1], 1000) > 100 * level(heard[1], 600), "barging, the card was not heard")
+
+        let stop = try run(ctl, ["--socket", daemon.socket, "monitor-stop", String(id)])
+        #expect(stop.status == 0 && stop.output.contains("alsa:default no longer monitors"), "\(stop.output)")
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["monitor"] == .null })
+        #expect(eventually { daemon.log.contains("sound card leg ended") })
+        let still = card.played.count
+        usleep(300_000)
+        #expect(card.played.count == still, "the card still plays after monitor-stop")
+        var callerVoice = senders[0], aliceVoice = senders[1]
+        #expect(relayed(from: call.rtp, to: alice.rtp, port: call.daemonRTPPort, seed: 21, sender: &callerVoice) >= 28)
+        #expect(relayed(from: alice.rtp, to: call.rtp, port: alicePort, seed: 22, sender: &aliceVoice) >= 28)
+        let again = try run(ctl, ["--socket", daemon.socket, "monitor-stop", String(id)])
+        #expect(again.status != 0 && again.output.contains("is not being monitored"), "\(again.output)")
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        if let bye = try alice.nextRequest(.bye) { alice.respond(bye, .ok) }
+    }
+
+    /// A supervisor's phone on a sound-card agent's call: listening, it hears the caller and the
+    /// card and nobody hears it; whispering, only the card does; the recording keeps the card's
+    /// side to the end and never holds the supervisor.
+    @Test func aSupervisorWhispersToASoundCardAgent() throws {
+        let card = try Card("cardwhisper", seconds: 30)
+        let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "0"], environment: card.environment)
+        defer { daemon.stop() }
+        let ctl = "\(binDir)/acdctl"
+        let supervisor = try AgentPhone("1003", daemon: daemon)
+        let (call, id) = try cardAgentCall(daemon)
+        #expect(try run(ctl, ["--socket", daemon.socket, "monitor", String(id), "--device", "sip:1003"]).status == 0)
+        let supervisorPort = try supervisor.answerNextCall(ringFor: 0.05)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["monitor"]?["state"] == "monitoring" })
+        let parties: [Party] = [(call.rtp, call.daemonRTPPort), (supervisor.rtp, supervisorPort)]
+        var senders = [RTPSenderState](repeating: RTPSenderState(), count: 2)
+        settle(parties, senders: &senders)
+
+        // The caller says 600 Hz, the supervisor 1400 Hz, the card 1 kHz.
+        var heard: [[Int16]] = []
+        var cardHeard = card.playedDuring { heard = exchange(parties, tones: [600, 1400], senders: &senders) }
+        #expect(level(heard[1], 600) > 100 * level(heard[1], 1400) && level(heard[1], 1000) > 100 * level(heard[1], 1400), "the supervisor did not hear both sides")
+        #expect(level(heard[0], 1000) > 100 * level(heard[0], 1400), "the caller heard the listening supervisor")
+        #expect(cardHeard.count > 4000 && level(cardHeard, 600) > 100 * level(cardHeard, 1400), "the card heard the listening supervisor")
+
+        #expect(try run(ctl, ["--socket", daemon.socket, "monitor-mode", String(id), "whisper"]).status == 0)
+        settle(parties, senders: &senders)
+        cardHeard = card.playedDuring { heard = exchange(parties, tones: [600, 1400], senders: &senders) }
+        #expect(level(cardHeard, 1400) > 100 * level(cardHeard, 1000), "the whisper did not reach the card")
+        #expect(level(heard[0], 1000) > 100 * level(heard[0], 1400), "the caller heard the whisper")
+
+        #expect(try run(ctl, ["--socket", daemon.socket, "monitor-stop", String(id)]).status == 0)
+        let bye = try #require(try supervisor.nextRequest(.bye), "the supervisor's phone got no BYE")
+        supervisor.respond(bye, .ok)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["monitor"] == .null })
+        settle(Array(parties.prefix(1)), senders: &senders)
+        cardHeard = card.playedDuring { heard = exchange(Array(parties.prefix(1)), tones: [600], senders: &senders) }
+        #expect(level(heard[0], 1000) > 100 * level(heard[0], 1400), "after the monitoring the caller does not hear the card")
+        #expect(level(cardHeard, 600) > 100 * level(cardHeard, 1400), "after the monitoring the card does not hear the caller")
+        #expect(try run(ctl, ["--socket", daemon.socket, "agent", "hangup", "1001"]).status == 0)
+
+        _ = try eventually { try daemon.control("cdr.list").result?.arrayValue?.isEmpty == false }
+        let unique = try #require(try daemon.control("cdr.list").result?.arrayValue?.last?["unique_id"]?.stringValue)
+        #expect(try eventually { try daemon.control("recording.info", ["unique_id": .string(unique)]).result?["status"] == "complete" })
+        let path = try #require(try daemon.control("recording.info", ["unique_id": .string(unique)]).result?["path"]?.stringValue)
+        let wav = try RecordingCDRTests.stereo(path)
+        #expect(level(wav.right[...], 1000) > 100 * level(wav.right[...], 1400), "the supervisor is in the recording")
+        let last = wav.right.suffix(4000)
+        #expect(level(last, 1000) > 100 * level(last, 1400), "the card's side left the recording after the monitoring")
+        _ = call
+    }
+
+    /// A sound-card agent makes a conference: the card, the caller and Bob each hear the two
+    /// others; Bob leaving leaves the caller with the card; the recording holds Bob.
+    @Test func aSoundCardAgentMakesAConference() throws {
+        let card = try Card("cardconference", seconds: 30)
+        let daemon = try Daemon(sets: ["groups.0.wrap_up_seconds": "0"], environment: card.environment)
+        defer { daemon.stop() }
+        let ctl = "\(binDir)/acdctl"
+        let bob = try AgentPhone("1002", daemon: daemon)
+        let (call, id) = try cardAgentCall(daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1002"]).ok)
+        #expect(try run(ctl, ["--socket", daemon.socket, "consult", String(id), "--agent", "1002"]).status == 0)
+        let bobPort = try bob.answerNextCall(ringFor: 0.05)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "consulting" })
+        #expect(try run(ctl, ["--socket", daemon.socket, "conference", String(id)]).status == 0)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "conference" })
+        let parties: [Party] = [(call.rtp, call.daemonRTPPort), (bob.rtp, bobPort)]
+        var senders = [RTPSenderState](repeating: RTPSenderState(), count: 2)
+        settle(parties, senders: &senders)
+
+        // The caller says 600 Hz, Bob 1400 Hz, the card 1 kHz.
+        var heard: [[Int16]] = []
+        var cardHeard = card.playedDuring { heard = exchange(parties, tones: [600, 1400], senders: &senders) }
+        #expect(level(heard[0], 1400) > 100 * level(heard[0], 600) && level(heard[0], 1000) > 100 * level(heard[0], 600), "the caller does not hear Bob and the card")
+        #expect(level(heard[1], 600) > 100 * level(heard[1], 1400) && level(heard[1], 1000) > 100 * level(heard[1], 1400), "Bob does not hear the caller and the card")
+        #expect(cardHeard.count > 4000 && level(cardHeard, 600) > 100 * level(cardHeard, 1000) && level(cardHeard, 1400) > 100 * level(cardHeard, 1000), "the card does not hear the caller and Bob")
+
+        #expect(try bob.hangUp(cseq: 30)?.status == .ok)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" })
+        settle(Array(parties.prefix(1)), senders: &senders)
+        cardHeard = card.playedDuring { heard = exchange(Array(parties.prefix(1)), tones: [600], senders: &senders) }
+        #expect(level(heard[0], 1000) > 100 * level(heard[0], 1400), "after the conference the caller does not hear the card")
+        #expect(level(cardHeard, 600) > 100 * level(cardHeard, 1400), "after the conference the card does not hear the caller")
+        #expect(try run(ctl, ["--socket", daemon.socket, "agent", "hangup", "1001"]).status == 0)
+
+        _ = try eventually { try daemon.control("cdr.list").result?.arrayValue?.isEmpty == false }
+        let unique = try #require(try daemon.control("cdr.list").result?.arrayValue?.last?["unique_id"]?.stringValue)
+        #expect(try eventually { try daemon.control("recording.info", ["unique_id": .string(unique)]).result?["status"] == "complete" })
+        let path = try #require(try daemon.control("recording.info", ["unique_id": .string(unique)]).result?["path"]?.stringValue)
+        let wav = try RecordingCDRTests.stereo(path)
+        #expect(level(wav.right[...], 1400) > 100 * level(wav.left[...], 1400), "the recording does not hold Bob")
+        #expect(level(wav.right[...], 1000) > 100 * level(wav.left[...], 1000), "the recording does not hold the card")
     }
 
     /// A card that cannot be opened is a phone that cannot be reached: the ACD hears a decline

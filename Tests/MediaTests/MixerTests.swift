@@ -104,4 +104,45 @@ import Testing
         heard = try run(loop, all, ticks: 30)
         #expect(level(heard[0], 1500) > 1e-3 && level(heard[1], 1500) > 1e-3)
     }
+
+    /// A party with no stream (the sound card's place in a room): it says a 1200 Hz tone and
+    /// keeps what it hears.
+    final class Local: Mixer.LocalParty {
+        var k = 0
+        var heard: [Int16] = []
+        func say(into frame: UnsafeMutableBufferPointer<Int16>) {
+            for i in 0..<frame.count { frame[i] = Int16(6000 * sin(2 * Double.pi * 1200 * Double(k * frame.count + i) / 8000)) }
+            k += 1
+        }
+        func hear(_ frame: UnsafeBufferPointer<Int16>) { heard += frame }
+    }
+
+    /// A local party listens as a supervisor: it hears both streams and neither stream hears it;
+    /// as a talker both hear it; removed, it is told nothing more and the room goes on.
+    @Test func aLocalPartyHearsAndIsHeardByItsRole() throws {
+        let loop = EmbeddedEventLoop()
+        let clock = MediaClock(loop: loop)
+        let mixer = Mixer(clock: clock)
+        let caller = try Party(loop: loop, port: 43020, freq: 400), agent = try Party(loop: loop, port: 43022, freq: 900)
+        for p in [caller, agent] { p.leg.stream.clock = clock }
+        mixer.add(caller.leg.stream)
+        mixer.add(agent.leg.stream)
+        let card = Local()
+        let party = mixer.add(local: card, role: .listener)
+        var heard = try run(loop, [caller, agent], ticks: 30)
+        let cardHeard = Array(card.heard.dropFirst(10 * 160))
+        #expect(cardHeard.count >= 19 * 160)
+        #expect(level(cardHeard, 400) > 1e-3 && level(cardHeard, 900) > 1e-3, "the local party does not hear both")
+        #expect(level(heard[0], 1200) < level(heard[0], 900) / 100 && level(heard[1], 1200) < level(heard[1], 400) / 100, "a listener was heard")
+
+        party.role = .talker
+        heard = try run(loop, [caller, agent], ticks: 30)
+        #expect(level(heard[0], 1200) > 1e-3 && level(heard[1], 1200) > 1e-3, "a talking local party was not heard")
+
+        mixer.remove(local: card)
+        let told = card.heard.count
+        heard = try run(loop, [caller, agent], ticks: 20)
+        #expect(card.heard.count == told, "a removed party was still handed frames")
+        #expect(mixer.participants.count == 2 && level(heard[0], 900) > 1e-3)
+    }
 }

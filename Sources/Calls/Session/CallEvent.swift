@@ -167,6 +167,8 @@ public enum CallEvent: Sendable, Equatable {
     /// Ring `device` and join it to the conversation in `mode`.
     case monitor(device: String, mode: MonitorMode, by: String)
     case monitorMode(MonitorMode)
+    /// An operator (`by`) ends the supervisor's session; the conversation goes on.
+    case monitorStop(by: String)
     /// A key from a leg other than the caller's (a supervisor switching modes).
     case legKey(LegID, Character)
 }

@@ -266,6 +266,7 @@ public struct CallSession: Sendable {
         case .survey(let by, let byRefer): surveyRequested(by: by, byRefer: byRefer, at: time, into: &out)
         case .monitor(let device, let mode, let by): startMonitor(device: device, mode: mode, by: by, at: time, into: &out)
         case .monitorMode(let mode): changeMonitor(to: mode, into: &out)
+        case .monitorStop(let by): out.append(contentsOf: endMonitor(reason: "stopped by \(by)"))
         case .legKey(let id, let key):
             if monitor?.leg == id, let mode = MonitorMode(key: key) { changeMonitor(to: mode, into: &out) }
         case .sendDigits(let digits):
@@ -330,9 +331,19 @@ public struct CallSession: Sendable {
     }
 
     /// Ends the call from our side: the record is written now, with this as its end, rather than
-    /// when the caller answers our BYE.
+    /// when the caller answers our BYE, and the ACD and the other legs are told at once (a trunk
+    /// that never answers our BYE must not hold an agent until Timer F).
     mutating func hangUp(cause: String, by: String, at time: CallTime, into out: inout [CallAction]) {
         writeRecord(cause: cause, by: by, at: time, into: &out)
+        if acdHasCall {
+            acdHasCall = false
+            out.append(.tellACD(.callerHungUp(call: acdCall)))
+        }
+        if let c = consult, c.acdHasIt, let id = c.acdCall {
+            consult?.acdHasIt = false
+            out.append(.tellACD(.callerHungUp(call: id)))
+        }
+        for leg in legs where leg.id != .caller && leg.isLive { release(leg.id, into: &out) }
         out.append(.hangUpCaller)
     }
 
