@@ -293,6 +293,7 @@ final class DaemonCore: @unchecked Sendable {
         }
         startRetention()
         calls.startOverloadWatch()
+        calls.startTrunkKeepalive()
         stack.handlers = [registrar, options, sessions]
         let events = self.events
         calls.observer = { what, c, data in
@@ -333,7 +334,8 @@ final class DaemonCore: @unchecked Sendable {
             trunks: c.trunks.map { t in
                 .init(
                     name: t.name, addresses: t.addresses, numbers: t.numbers, username: t.username, password: t.password, inbandDTMF: t.inbandDTMF,
-                    outbound: t.outboundHost.flatMap { host in (try? SocketAddress(ipAddress: host, port: t.outboundPort ?? 5060)).map { SIPPeer(.udp, $0) } })
+                    outbound: t.outboundHost.flatMap { host in (try? SocketAddress(ipAddress: host, port: t.outboundPort ?? 5060)).map { SIPPeer(.udp, $0) } },
+                    keepaliveSeconds: t.keepaliveSeconds, keepaliveFailures: t.keepaliveFailures)
             },
             phoneUsers: Dictionary(c.agents.map { ($0.id, $0.password) }, uniquingKeysWith: { a, _ in a }), media: c.media.capabilities,
             mediaTimeoutSeconds: c.media.timeoutSeconds, echoNumber: c.media.echoNumber, playbackNumber: c.media.playbackNumber,
@@ -458,6 +460,7 @@ final class DaemonCore: @unchecked Sendable {
         config = applied
         prompts = freshPrompts
         calls.policy = Self.callPolicy(applied, prompts: freshPrompts)
+        calls.startTrunkKeepalive()
         ports.configure(rtcpInterval: .seconds(Int64(applied.media.rtcpIntervalSeconds)), cname: "acdd@\(applied.media.address)")
         registrar.passwords = Self.passwords(applied)
         registrar.policy = applied.sip.registrar
@@ -498,6 +501,15 @@ final class DaemonCore: @unchecked Sendable {
                 "sip_loop_late_ms_max": JSONValue(Int(calls.loopLateMaxMilliseconds.rounded())),
                 "media_loop_late_ms_max": JSONValue(Int(calls.mediaLateMaxMilliseconds.rounded())),
             ],
+            // Trunks probed by OPTIONS keep-alive (issue 20); trunks without it are not listed.
+            "trunks": .array(
+                calls.trunkStates.map { h in
+                    [
+                        "name": .string(h.trunk), "state": .string(h.state.rawValue), "failures": JSONValue(h.failures),
+                        "last_status": h.lastStatus.map { JSONValue($0) } ?? .null, "last_answered_at": h.lastAnsweredAt.map { JSONValue($0) } ?? .null,
+                        "last_failure": h.lastFailure.map { .string($0) } ?? .null, "since": h.since.map { JSONValue($0) } ?? .null,
+                    ]
+                }),
             "crm": [
                 "enabled": .bool(crm != nil), "socket": .string(config.crm.socket), "connected": .bool(crm?.isConnected ?? false),
                 "outbox": JSONValue((try? crmOutbox.count()) ?? -1), "sent": JSONValue(crm?.eventsSent ?? 0),
@@ -650,6 +662,7 @@ final class DaemonCore: @unchecked Sendable {
     func drainCalls() async {
         let active = (try? await loop.submit {
             self.draining = true
+            self.calls?.stopTrunkKeepalive()
             self.sessions?.acceptingCalls = false
             self.options?.acceptingCalls = false
             return self.sessions?.sessions.count ?? 0

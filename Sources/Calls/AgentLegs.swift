@@ -42,7 +42,10 @@ extension InboundCallService {
         }
         let number = device.hasPrefix("tel:") ? String(device.dropFirst(4)) : device
         if !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || "+*#".contains($0)) }) {
-            guard let trunk = policy.trunks.first(where: { $0.outbound != nil }), let peer = trunk.outbound else {
+            // The first trunk that carries numbers and is not known to be down; the first of all
+            // when every one is down (a probe may be wrong, a call that tries costs little).
+            let carriers = policy.trunks.filter { $0.outbound != nil }
+            guard let trunk = carriers.first(where: { !trunkIsDown($0.name) }) ?? carriers.first, let peer = trunk.outbound else {
                 return .failure(DeviceError("no trunk has an outbound address for external number \(number)"))
             }
             let credentials = trunk.username.flatMap { u in trunk.password.map { DigestClient(username: u, password: $0) } }

@@ -24,12 +24,18 @@ public struct CallPolicy: Sendable {
         public var inbandDTMF: Bool
         /// Where calls to external numbers are sent through this trunk, if it carries them.
         public var outbound: SIPPeer?
+        /// OPTIONS to `outbound` this often (0: never), and how many failed in a row mark the
+        /// trunk down.
+        public var keepaliveSeconds: Int
+        public var keepaliveFailures: Int
 
         public init(
             name: String, addresses: [IPNetwork], numbers: [String], username: String? = nil, password: String? = nil, inbandDTMF: Bool = false,
-            outbound: SIPPeer? = nil
+            outbound: SIPPeer? = nil, keepaliveSeconds: Int = 0, keepaliveFailures: Int = 3
         ) {
             self.outbound = outbound
+            self.keepaliveSeconds = keepaliveSeconds
+            self.keepaliveFailures = keepaliveFailures
             self.name = name
             self.addresses = addresses
             self.numbers = numbers
@@ -206,6 +212,12 @@ public final class InboundCallService: SessionLayerDelegate {
     var agentLegs: [UInt64: AgentLeg] = [:]
     /// Agents' calls on the host's sound card, by agent.
     var soundCardLegs: [String: SoundCardLeg] = [:]
+    /// Trunks' keep-alive (TrunkKeepalive.swift): health by trunk, the next probe's timer, and
+    /// the probe waiting for its answer.
+    var trunkHealth: [String: TrunkHealth] = [:]
+    var keepaliveTimers: [String: SIPTimerToken] = [:]
+    var keepalivePending: [String: Int] = [:]
+    var keepaliveSerial = 0
     /// Calls in progress by their unique id (the ACD's name for them).
     var byUniqueID: [String: UInt64] = [:]
     /// Where events for the ACD go (its inbox); nil when no ACD runs (tests of other parts).

@@ -148,6 +148,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// trunk carries them: an IP address and port.
         public var outboundHost: String?
         public var outboundPort: Int?
+        /// OPTIONS to the outbound address every this many seconds (0: off), and how many
+        /// failures in a row mark the trunk down (issue 20).
+        public var keepaliveSeconds: Int = 0
+        public var keepaliveFailures: Int = 3
     }
 
     public struct Agent: Sendable, Equatable {
@@ -423,10 +427,15 @@ extension DaemonConfiguration {
                 }
                 (outHost, outPort) = (h, p)
             }
-            trunks.append(
-                Trunk(
-                    name: name, addresses: networks, numbers: numbers, username: username, password: password, inbandDTMF: dtmf == "inband",
-                    outboundHost: outHost, outboundPort: outPort))
+            let keepalive = try t.integer("keepalive_seconds", default: 0, range: 0...3600)
+            if keepalive > 0 && outHost == nil { throw t.error("keepalive_seconds needs an outbound address to probe", key: "keepalive_seconds") }
+            let failures = try t.integer("keepalive_failures", default: 3, range: 1...100)
+            var trunk = Trunk(
+                name: name, addresses: networks, numbers: numbers, username: username, password: password, inbandDTMF: dtmf == "inband",
+                outboundHost: outHost, outboundPort: outPort)
+            trunk.keepaliveSeconds = keepalive
+            trunk.keepaliveFailures = failures
+            trunks.append(trunk)
             try t.finish()
         }
 

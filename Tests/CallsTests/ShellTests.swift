@@ -2,6 +2,7 @@ import ACD
 @testable import Calls
 import Foundation
 import Media
+import NIOCore
 import SIP
 import SIPMessage
 import Testing
@@ -197,4 +198,66 @@ struct ShellTests {
         let record = try #require(try f.on { f.records.first })
         #expect(record.hangupBy == "operator:test" && record.agent == "1001", "\(record)")
     }
+
+    /// OPTIONS keep-alive (issue 20) on the manual clock: every 10 s an OPTIONS to each
+    /// trunk's outbound address; an answer brings it up; two probes unanswered when the next is
+    /// due mark it down, with one alarm; while it is down numbers go out on the other trunk; its
+    /// next answer brings it up again, with one alarm.
+    @Test func keepaliveMarksATrunkDownAndUpAndNumbersAvoidIt() throws {
+        let f = try ShellFixture()
+        let (first, second) = (5090, 5091)
+        try f.on {
+            f.service.policy.trunks[0].outbound = SIPPeer(.udp, try! SocketAddress(ipAddress: "127.0.0.1", port: first))
+            f.service.policy.trunks[0].keepaliveSeconds = 10
+            f.service.policy.trunks[0].keepaliveFailures = 2
+            f.service.policy.trunks.append(
+                .init(name: "backup", addresses: [], numbers: ["100"], outbound: SIPPeer(.udp, try! SocketAddress(ipAddress: "127.0.0.1", port: second))))
+        }
+        let raised = Box()
+        try f.on {
+            f.service.onAlarm = { kind, details in raised.items.append("\(kind) \(details["trunk"] ?? "")") }
+            f.service.startTrunkKeepalive()
+        }
+        // Each probe once (its retransmissions carry the same branch).
+        func options() throws -> [SIPRequest] {
+            var seen = Set<String>()
+            return try f.sent().compactMap { $0.request?.method == .options && $0.peer.port == first ? $0.request : nil }.filter { seen.insert($0.branch ?? "").inserted }
+        }
+        func state() throws -> TrunkHealth.State? { try f.on { f.service.trunkStates.first { $0.trunk == "carrier" }?.state } }
+        func tick() throws { try f.on { f.clock.advance(by: .seconds(10)) } }
+        func carrierFor() throws -> String? { try f.on { (try? f.service.locate("0301234567").get())?.trunk } }
+
+        let probe = try #require(try options().first, "no OPTIONS to the trunk")
+        #expect(probe.uri.host == "127.0.0.1" && probe.uri.port == first && probe.to.tag == nil)
+        #expect(try f.sent().allSatisfy { $0.peer.port != second }, "a trunk without keep-alive was probed")
+        try f.receive(SIPFixtures.response(to: probe, .ok, toTag: "carrier1"), fromPort: first)
+        #expect(try state() == .up)
+        #expect(try carrierFor() == "carrier")
+
+        try tick()  // the second probe goes out
+        try tick()  // unanswered: one failure; the third goes out
+        #expect(try state() == .up && options().count >= 3)
+        try tick()  // two in a row
+        #expect(try state() == .down)
+        #expect(try f.on { raised.items } == ["trunk_down carrier"])
+        #expect(try carrierFor() == "backup")
+        try tick()
+        #expect(try f.on { raised.items }.count == 1, "down was raised twice")
+
+        let latest = try #require(try options().last)
+        try f.receive(SIPFixtures.response(to: latest, .methodNotAllowed, toTag: "carrier1"), fromPort: first)
+        #expect(try state() == .up)
+        #expect(try f.on { raised.items } == ["trunk_down carrier", "trunk_up carrier"])
+        #expect(try carrierFor() == "carrier")
+        try f.on { f.service.stopTrunkKeepalive() }
+        let sent = try options().count
+        try tick()
+        #expect(try options().count == sent, "probes went on after stop")
+    }
+}
+
+/// Somewhere for a closure on the loop to put what it saw.
+final class Box: @unchecked Sendable {
+    // Unchecked: touched only on the fixture's loop.
+    var items: [String] = []
 }
