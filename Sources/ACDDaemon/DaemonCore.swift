@@ -247,7 +247,10 @@ final class DaemonCore: @unchecked Sendable {
             configuration: .init(host: c.sip.listenHost, port: c.sip.listenPort, advertisedHost: c.sip.advertise, parserLimits: c.sip.limits, enableTCP: c.sip.tcp),
             logger: logger)
         stack = SIPStack(
-            configuration: .init(timers: c.sip.timers, parserLimits: c.sip.limits, product: "\(c.sip.userAgent)/\(Self.version)"),
+            // "timer" (RFC 4028) is claimed only while session timers run.
+            configuration: .init(
+                timers: c.sip.timers, parserLimits: c.sip.limits, product: "\(c.sip.userAgent)/\(Self.version)",
+                supported: c.sip.sessionExpires > 0 ? ["replaces", "timer"] : ["replaces"]),
             scheduler: scheduler, transport: transport, logger: logger)
         transport.deliver = { [unowned stack] bytes, peer in stack!.receive(bytes, from: peer) }
         sourceGuard = SourceGuard(policy: c.security.guardPolicy, scheduler: scheduler, logger: logger)
@@ -260,6 +263,8 @@ final class DaemonCore: @unchecked Sendable {
             store: bindingStore, logger: logger, reportFailure: { peer, reason in guardRef.recordFailure(peer, reason: reason) })
         options = OptionsResponder(allow: stack.allowedMethods, supported: stack.configuration.supported)
         sessions = SessionLayer(stack: stack)
+        sessions.sessionExpires = c.sip.sessionExpires
+        sessions.minSE = c.sip.minSE
         ports = RTPPortPools(host: c.media.address, range: c.media.rtpPorts, loops: media.loops)
         ports.configure(rtcpInterval: .seconds(Int64(c.media.rtcpIntervalSeconds)), cname: "acdd@\(c.media.address)")
         calls = InboundCallService(
@@ -463,6 +468,10 @@ final class DaemonCore: @unchecked Sendable {
         calls.startTrunkKeepalive()
         ports.configure(rtcpInterval: .seconds(Int64(applied.media.rtcpIntervalSeconds)), cname: "acdd@\(applied.media.address)")
         registrar.passwords = Self.passwords(applied)
+        // Session timers of calls already up keep what they agreed; a change to or from 0 takes
+        // a restart to change what Supported claims.
+        sessions.minSE = applied.sip.minSE
+        if applied.sip.sessionExpires > 0 && stack.configuration.supported.contains("timer") { sessions.sessionExpires = applied.sip.sessionExpires }
         registrar.policy = applied.sip.registrar
         sourceGuard.policy = applied.security.guardPolicy
         if let level = Logger.Level(rawValue: applied.daemon.logLevel) { levelBox.value = level }

@@ -38,6 +38,7 @@ extension InboundCallService {
         case .ackTimeout: ("no ACK for our answer", "system")
         case .timeout: ("SIP timeout", "system")
         case .transportFailure: ("transport failure", "system")
+        case .sessionExpired: ("session timer expired", "system")
         }
     }
 

@@ -43,6 +43,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var registrar: RegistrarPolicy
         public var nonceLifetime: Int
         public var algorithms: [DigestAlgorithm]
+        /// RFC 4028 on calls we answer: the longest session interval (0: no timers) and the
+        /// shortest we accept.
+        public var sessionExpires = 1800
+        public var minSE = 90
     }
 
     public struct Security: Sendable, Equatable {
@@ -318,11 +322,18 @@ extension DaemonConfiguration {
         }
         if algorithms.isEmpty { throw r.error("algorithms must not be empty", key: "algorithms") }
         try r.finish()
-        let sip = SIPSettings(
+        let sessionExpires = try s.integer("session_expires", default: 1800, range: 0...86_400)
+        let minSE = try s.integer("min_se", default: 90, range: 90...86_400)
+        if sessionExpires > 0 && sessionExpires < minSE {
+            throw s.error("session_expires (\(sessionExpires)) must be 0 (off) or at least min_se (\(minSE))", key: "session_expires")
+        }
+        var sip = SIPSettings(
             listenHost: host, listenPort: port, advertise: advertise, realm: try s.string("realm", default: "acdd"),
             tcp: transports.map { $0.lowercased() }.contains("tcp"),
             timers: SIPTimerValues(t1: .milliseconds(t1), t2: .milliseconds(t2), t4: .milliseconds(t4)), limits: limits,
             userAgent: try s.string("user_agent", default: "acdd"), registrar: registrar, nonceLifetime: nonceLifetime, algorithms: algorithms)
+        sip.sessionExpires = sessionExpires
+        sip.minSE = minSE
         try s.finish()
 
         // [media]

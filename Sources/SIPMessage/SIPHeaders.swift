@@ -59,6 +59,7 @@ public struct SIPHeaderName: Sendable, Hashable, CustomStringConvertible {
     public static let referredBy = SIPHeaderName(canonical: "Referred-By")
     public static let replaces = SIPHeaderName(canonical: "Replaces")
     public static let sessionExpires = SIPHeaderName(canonical: "Session-Expires")
+    public static let minSE = SIPHeaderName(canonical: "Min-SE")
     public static let retryAfter = SIPHeaderName(canonical: "Retry-After")
     public static let reason = SIPHeaderName(canonical: "Reason")
     public static let warning = SIPHeaderName(canonical: "Warning")
@@ -69,7 +70,7 @@ public struct SIPHeaderName: Sendable, Hashable, CustomStringConvertible {
         via, from, to, callID, cseq, contact, maxForwards, contentLength, contentType, contentEncoding, route,
         recordRoute, allow, accept, supported, require, proxyRequire, unsupported, expires, minExpires,
         authorization, proxyAuthorization, wwwAuthenticate, proxyAuthenticate, authenticationInfo, userAgent,
-        server, subject, event, allowEvents, referTo, referredBy, sessionExpires, retryAfter, reason, warning,
+        server, subject, event, allowEvents, referTo, referredBy, sessionExpires, minSE, retryAfter, reason, warning,
         date, timestamp,
     ]
 

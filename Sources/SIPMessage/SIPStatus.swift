@@ -25,6 +25,7 @@ public struct SIPStatus: RawRepresentable, Hashable, Sendable, Comparable, Custo
     public static let requestTimeout = SIPStatus(408)
     public static let unsupportedMediaType = SIPStatus(415)
     public static let badExtension = SIPStatus(420)
+    public static let sessionIntervalTooSmall = SIPStatus(422)
     public static let intervalTooBrief = SIPStatus(423)
     public static let temporarilyUnavailable = SIPStatus(480)
     public static let callDoesNotExist = SIPStatus(481)
@@ -65,6 +66,7 @@ public struct SIPStatus: RawRepresentable, Hashable, Sendable, Comparable, Custo
         case 415: "Unsupported Media Type"
         case 416: "Unsupported URI Scheme"
         case 420: "Bad Extension"
+        case 422: "Session Interval Too Small"
         case 423: "Interval Too Brief"
         case 480: "Temporarily Unavailable"
         case 481: "Call/Transaction Does Not Exist"

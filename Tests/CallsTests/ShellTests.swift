@@ -256,6 +256,42 @@ struct ShellTests {
     }
 }
 
+extension ShellTests {
+    /// RFC 4028 (issue 20): a trunk's INVITE asking for a 90 s session that the trunk refreshes
+    /// gets it in the 200 (with Require: timer); when no refresh comes, the daemon sends BYE 60 s
+    /// in (the interval less a third) and the record says the session timer ended the call.
+    @Test func aCallerThatStopsRefreshingIsHungUpAndRecordedAsExpired() throws {
+        let f = try ShellFixture()
+        try f.on { f.service.policy.mediaTimeoutSeconds = 0 }
+        let rtp = try UDPProbe(timeoutMilliseconds: 500)
+        let id = "shell-session-timer"
+        let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio \(rtp.port) RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+        var invite = SIPFixtures.request(
+            .invite, uri: "sip:100@127.0.0.1:5060", branch: "z9hG4bK\(id)", viaPort: Self.trunkPort, callID: id, body: Array(sdp.utf8), fromUser: "0301234567")
+        invite.headers.add(.supported, "timer")
+        invite.headers.add(.sessionExpires, "90;refresher=uac")
+        try f.receive(invite, fromPort: Self.trunkPort)
+        let ok = try f.await("200 for the INVITE") { s in s.response.flatMap { $0.callID == id && $0.status == .ok ? $0 : nil } }
+        #expect(ok.headers[.sessionExpires] == "90;refresher=uac" && ok.headers.tokens(.require).contains("timer"), "\(ok.headers)")
+        let ack = SIPFixtures.request(.ack, uri: "sip:100@127.0.0.1:5060", branch: "z9hG4bK\(id)ack", viaPort: Self.trunkPort, toTag: ok.to.tag, callID: id)
+        try f.receive(ack, fromPort: Self.trunkPort)
+        let port = try #require(try SDPSession.parse(ok.body).media.first?.port)
+        press(1, from: rtp, to: port)
+        let call = try #require(try f.calls().first?.id)
+        #expect(try eventually(2, every: 0.005) { try f.state(call) == "queued" })
+
+        try f.on { f.clock.advance(by: .seconds(59)) }
+        #expect(try byes(f, to: Self.trunkPort) == 0, "BYE before the session's time")
+        try f.on { f.clock.advance(by: .seconds(2)) }
+        // Unanswered here, so retransmitted on the advanced clock: at least one.
+        #expect(try eventually(2, every: 0.005) { try self.byes(f, to: Self.trunkPort) >= 1 })
+        #expect(try eventually(2, every: 0.005) { try f.on { f.records.count } == 1 })
+        let record = try #require(try f.on { f.records.first })
+        #expect(record.hangupCause == "session timer expired" && record.hangupBy == "system", "\(record)")
+        #expect(try f.on { f.queueLog.map(\.event) }.contains("ABANDON"))
+    }
+}
+
 /// Somewhere for a closure on the loop to put what it saw.
 final class Box: @unchecked Sendable {
     // Unchecked: touched only on the fixture's loop.

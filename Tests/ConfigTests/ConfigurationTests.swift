@@ -86,6 +86,8 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         ("[media]\nrtp_ports = \"30000-30001\"", [:], "test.toml:2", "rtp_ports"),
         ("[media]\ncodecs = [\"G729\"]", [:], "test.toml:2", "codecs"),
         ("[daemon]\ndrain_seconds = -1", [:], "test.toml:2", "between 0 and 3600"),
+        ("[sip]\nsession_expires = 60", [:], "test.toml:2", "must be 0 (off) or at least min_se (90)"),
+        ("[sip]\nmin_se = 30", [:], "test.toml:2", "min_se"),
         ("[daemon]\nlog_level = \"loud\"", [:], "test.toml:2", "log_level"),
         ("[control]\nmode = \"rw\"", [:], "test.toml:2", "octal"),
         ("[[groups]]\nname = \"a\"\nstrategy = \"fastest\"", [:], "test.toml:3", "strategy must be one of"),

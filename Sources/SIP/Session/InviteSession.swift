@@ -31,6 +31,8 @@ public final class InviteSession {
         case ackTimeout
         case timeout
         case transportFailure
+        /// RFC 4028: the session was not refreshed in time (or our refresh failed); we sent BYE.
+        case sessionExpired
 
         public var description: String {
             switch self {
@@ -42,6 +44,7 @@ public final class InviteSession {
             case .ackTimeout: "no ACK"
             case .timeout: "timeout"
             case .transportFailure: "transport failure"
+            case .sessionExpired: "session timer expired"
             }
         }
     }
@@ -81,6 +84,10 @@ public final class InviteSession {
     private var provisionalSeen = false
     /// A re-INVITE of the far end waiting for its ACK, or one of ours waiting for its answer.
     var pendingReinvite = false
+    /// The session timer our 2xx agreed (RFC 4028), and its running clock: our next refresh, or
+    /// the moment the far end's refresh is overdue.
+    public internal(set) var sessionTimer: SessionTimer?
+    var sessionTimerToken: SIPTimerToken?
     var reinviteTransaction: ServerTransaction?
 
     init(id: UInt64, role: Role, invite: SIPRequest, peer: SIPPeer, layer: SessionLayer) {
@@ -123,11 +130,72 @@ public final class InviteSession {
         r.headers.add(.supported, layer.stack.configuration.supported.joined(separator: ", "))
         r.headers.add(.contentType, "application/sdp")
         r.body = sdp.serialized()
+        addSessionTimer(to: &r)
         localSDP = sdp
         dialog = SIPDialog(uasFor: invite, localTag: tx.toTag, peer: tx.responsePeer)
         state = .accepted
         layer.register(self)
         tx.respond(r)
+        startSessionTimer()
+    }
+
+    // MARK: Session timer (RFC 4028)
+
+    /// The agreed timer in a 2xx: `Session-Expires`, and `Require: timer` when the far end is to
+    /// refresh.
+    func addSessionTimer(to response: inout SIPResponse) {
+        guard let timer = sessionTimer else { return }
+        response.headers.add(.sessionExpires, timer.headerValue)
+        if timer.refresher == .uac { response.headers.add(.require, "timer") }
+    }
+
+    /// (Re)starts the clock: we refresh at half the interval, or end the session when the far
+    /// end's refresh is overdue.
+    func startSessionTimer() {
+        sessionTimerToken?.cancel()
+        sessionTimerToken = nil
+        guard let timer = sessionTimer, let layer else { return }
+        let delay = timer.weRefresh ? timer.refreshAfter : timer.expireAfter
+        sessionTimerToken = layer.stack.scheduler.schedule(after: .seconds(delay)) { [weak self] in
+            guard let self else { return }
+            self.sessionTimerToken = nil
+            if timer.weRefresh { self.sendRefresh() } else { self.expire("no refresh within \(timer.expireAfter) s of a \(timer.interval) s session") }
+        }
+    }
+
+    /// Our refresh: an UPDATE without a body. 408, 481, a timeout or a send that fails ends the
+    /// session (§10); any other answer keeps it.
+    private func sendRefresh() {
+        guard let layer, var dialog, let timer = sessionTimer, state == .confirmed || state == .accepted else { return }
+        var update = dialog.makeRequest(.update, via: layer.stack.makeVia(transport: dialog.peer.transport), contact: nil)
+        self.dialog = dialog
+        update.headers.add(.sessionExpires, timer.headerValue)
+        update.headers.add(.supported, "timer")
+        layer.stack.sendRequest(update, to: dialog.peer) { [weak self] event in
+            guard let self, !self.isEnded else { return }
+            switch event {
+            case .response(let r) where r.status.isFinal:
+                if r.status == .requestTimeout || r.status == .callDoesNotExist {
+                    self.expire("our refresh got \(r.status.rawValue)")
+                } else {
+                    self.startSessionTimer()
+                }
+            case .timeout: self.expire("our refresh got no answer")
+            case .transportFailure: self.expire("our refresh could not be sent")
+            default: break
+            }
+        }
+    }
+
+    /// The session is over by its timer: BYE, and the session ends with `.sessionExpired`.
+    private func expire(_ why: String) {
+        guard !isEnded, state != .terminating, let layer, var dialog else { return }
+        layer.logger.notice("session timer expired; sending BYE", metadata: ["sip.call_id": "\(callID)", "sip.session_timer": "\(why)"])
+        state = .terminating
+        let bye = dialog.makeRequest(.bye, via: layer.stack.makeVia(transport: dialog.peer.transport), contact: nil)
+        self.dialog = dialog
+        layer.stack.sendRequest(bye, to: dialog.peer) { _ in }
+        end(.sessionExpired)
     }
 
     /// A response to our unanswered INVITE, with our Contact; nil unless this is a UAS session that
@@ -245,6 +313,17 @@ public final class InviteSession {
         if byeAfterAck {
             byeAfterAck = false
             transmitBye()
+            return
+        }
+        if let timer = SessionTimer.fromAnswer(response) {
+            if timer.weRefresh && !response.headers.tokens(.allow).contains(where: { $0.uppercased() == "UPDATE" }) {
+                layer.logger.warning(
+                    "the far end wants us to refresh the session but does not allow UPDATE; it may end the call at its timer",
+                    metadata: ["sip.call_id": "\(callID)", "sip.session_expires": "\(timer.interval)"])
+            } else {
+                sessionTimer = timer
+                startSessionTimer()
+            }
         }
     }
 
@@ -329,6 +408,8 @@ public final class InviteSession {
         guard state != .ended else { return }
         state = .ended
         endReason = reason
+        sessionTimerToken?.cancel()
+        sessionTimerToken = nil
         serverTransaction?.onCancel = nil
         layer?.unregister(self)
         let handler = onEvent

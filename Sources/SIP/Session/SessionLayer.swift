@@ -42,6 +42,10 @@ public final class SessionLayer: SIPRequestHandler {
     /// Every session not ended yet, dialog or not.
     public private(set) var sessions: [UInt64: InviteSession] = [:]
     var logger: Logger { stack.logger }
+    /// RFC 4028 for calls we answer: the session interval we offer or accept at most (0: no
+    /// timers) and the shortest we accept (`Min-SE`, at least 90 s by the RFC).
+    public var sessionExpires = 1800
+    public var minSE = 90
     private var nextID: UInt64 = 0
 
     public init(stack: SIPStack) {
@@ -162,7 +166,21 @@ public final class SessionLayer: SIPRequestHandler {
             logger.notice("INVITE refused: acdd does not replace a dialog by INVITE", metadata: ["sip.call_id": "\(request.callID)", "sip.replaces": "\(value)"])
             return tx.respond(.decline, reason: "Dialogs are not replaced by INVITE here")
         }
+        let timer: SessionTimer?
+        switch SessionTimer.negotiate(request, ourInterval: sessionExpires, ourMinSE: minSE) {
+        case .none: timer = nil
+        case .timer(let t, _): timer = t
+        case .tooSmall(let min):
+            logger.info("INVITE refused: session interval too small", metadata: ["sip.call_id": "\(request.callID)", "sip.session_expires": "\(request.headers[.sessionExpires] ?? "")"])
+            var r = tx.makeResponse(.sessionIntervalTooSmall)
+            r.headers.add(.minSE, String(min))
+            return tx.respond(r)
+        case .malformed(let why):
+            logger.info("INVITE refused: bad Session-Expires", metadata: ["sip.call_id": "\(request.callID)", "sip.reason": "\(why)"])
+            return tx.respond(.badRequest, reason: why)
+        }
         let session = InviteSession(id: makeID(), role: .uas, invite: request, peer: tx.source, layer: self)
+        session.sessionTimer = timer
         if !request.body.isEmpty {
             do {
                 session.remoteSDP = try SDPSession.parse(request.body)
@@ -202,10 +220,35 @@ public final class SessionLayer: SIPRequestHandler {
             tx.respond(.notAcceptableHere)
             return
         }
+        // A re-INVITE or UPDATE refreshes the session timer (RFC 4028 §9), and may change it.
+        var refreshed = session.sessionTimer
+        if session.role == .uas, session.sessionTimer != nil || tx.request.headers[.sessionExpires] != nil {
+            switch SessionTimer.negotiate(tx.request, ourInterval: sessionExpires, ourMinSE: minSE) {
+            case .none: break
+            case .timer(let t, _): refreshed = t
+            case .tooSmall(let min):
+                var r = tx.makeResponse(.sessionIntervalTooSmall)
+                r.headers.add(.minSE, String(min))
+                return tx.respond(r)
+            case .malformed(let why): return tx.respond(.badRequest, reason: why)
+            }
+        }
+        // An UPDATE without a body changes no media (RFC 3311 §5.2): it is a refresh, answered
+        // here, whatever the call layer would say to an offer.
+        if tx.request.method == .update && offer == nil {
+            var r = tx.makeResponse(.ok)
+            session.sessionTimer = refreshed
+            session.addSessionTimer(to: &r)
+            session.startSessionTimer()
+            return tx.respond(r)
+        }
         switch delegate.reoffer(offer, in: session) {
         case .answer(let answer):
             let sdp = session.nextLocalSDP(from: answer)
             var r = tx.makeResponse(.ok)
+            session.sessionTimer = refreshed
+            session.addSessionTimer(to: &r)
+            session.startSessionTimer()
             r.contact = [.address(SIPNameAddr(uri: contactURI(for: session.peer.transport)))]
             r.headers.add(.contentType, "application/sdp")
             r.body = sdp.serialized()

@@ -1,0 +1,112 @@
+import SIP
+import SIPMessage
+import TestSupport
+import Testing
+
+/// RFC 4028 session timers (issue 20): what we answer an INVITE with, on made-up requests, and
+/// the clock on two of our session layers talking to each other over the paired transport.
+@Suite struct SessionTimerTests {
+    func invite(_ headers: [(SIPHeaderName, String)]) -> SIPRequest {
+        var r = SIPFixtures.request(.invite, uri: "sip:100@127.0.0.1")
+        for (name, value) in headers { r.headers.add(name, value) }
+        return r
+    }
+
+    func negotiate(_ headers: [(SIPHeaderName, String)]) -> SessionTimer.Negotiation {
+        SessionTimer.negotiate(invite(headers), ourInterval: 1800, ourMinSE: 90)
+    }
+
+    @Test func whatWeAnswerAnInviteWith() {
+        // The far end knows timers and names nothing: it refreshes, at our interval.
+        #expect(negotiate([(.supported, "timer")]) == .timer(SessionTimer(interval: 1800, refresher: .uac), require: true))
+        // It asks for less, naming itself: kept.
+        #expect(negotiate([(.supported, "timer"), (.sessionExpires, "600;refresher=uac")]) == .timer(SessionTimer(interval: 600, refresher: .uac), require: true))
+        // It asks for more than we allow: shortened to ours.
+        #expect(negotiate([(.supported, "timer"), (.sessionExpires, "7200")]) == .timer(SessionTimer(interval: 1800, refresher: .uac), require: true))
+        // It names us and takes UPDATE: we refresh, no Require.
+        #expect(negotiate([(.supported, "timer"), (.allow, "INVITE, ACK, BYE, UPDATE"), (.sessionExpires, "300;refresher=uas")])
+            == .timer(SessionTimer(interval: 300, refresher: .uas), require: false))
+        // It names us but takes no UPDATE: we cannot refresh, so no timer.
+        #expect(negotiate([(.supported, "timer"), (.allow, "INVITE, ACK, BYE"), (.sessionExpires, "300;refresher=uas")]) == .none)
+        // Too small from one that knows timers: 422 with our Min-SE.
+        #expect(negotiate([(.supported, "timer"), (.sessionExpires, "30")]) == .tooSmall(minSE: 90))
+        // Too small from one that does not: raised to Min-SE instead (errata 1687); we refresh.
+        #expect(negotiate([(.allow, "UPDATE"), (.sessionExpires, "30")]) == .timer(SessionTimer(interval: 90, refresher: .uas), require: false))
+        // Their Min-SE is respected when ours is lower.
+        #expect(negotiate([(.supported, "timer"), (.sessionExpires, "200"), (.minSE, "400")]) == .timer(SessionTimer(interval: 400, refresher: .uac), require: true))
+        // No support, no UPDATE: nothing we can run.
+        #expect(negotiate([]) == .none)
+        #expect(negotiate([(.sessionExpires, "soon")]) == .malformed("Session-Expires must be delta-seconds, not 'soon'"))
+        #expect(negotiate([(.supported, "timer"), (.sessionExpires, "900;refresher=proxy")]) == .malformed("refresher must be uac or uas, not 'proxy'"))
+        #expect(SessionTimer.negotiate(invite([(.supported, "timer")]), ourInterval: 0, ourMinSE: 90) == .none)
+    }
+
+    @Test func refreshAndExpiryTimes() {
+        let t = SessionTimer(interval: 1800, refresher: .uac)
+        #expect(t.refreshAfter == 900 && t.expireAfter == 1768 && !t.weRefresh && t.headerValue == "1800;refresher=uac")
+        #expect(SessionTimer(interval: 90, refresher: .uas).expireAfter == 60)
+        #expect(SessionTimer(interval: 90, refresher: .uac, weAre: .uac).weRefresh)
+    }
+
+    /// a places the call, b answers; both are our session layer.
+    func setUp() -> (SessionLayer, SessionLayer, TestCallLayer, PairedTransport, PairedTransport, ManualScheduler, InviteSession) {
+        let (a, b, aWire, bWire, clock) = PairedTransport.pair()
+        let uac = SessionLayer(stack: a)
+        let uas = SessionLayer(stack: b)
+        a.handlers = [uac]
+        b.handlers = [uas]
+        let caller = TestCallLayer()
+        let callee = TestCallLayer()
+        uac.delegate = caller
+        uas.delegate = callee
+        let offer = SDPNegotiation.offer(capabilities: MediaCapabilities(address: "127.0.0.1"), localPort: 40000, sessionID: "5", sessionVersion: 1)
+        let session = uac.invite(
+            to: try! SIPURI.parse("sip:100@127.0.0.1:5070"), peer: .udp(5070), from: SIPNameAddr(uri: try! SIPURI.parse("sip:1001@127.0.0.1")), offer: offer)
+        clock.advance(by: .zero)
+        return (uac, uas, callee, aWire, bWire, clock, session)
+    }
+
+    /// Our INVITE says Supported: timer, so our answer makes the caller the refresher: its
+    /// UPDATE at half the interval keeps the call; once it stops refreshing, the answering side
+    /// sends BYE 32 s before the interval ends and the session ends as expired.
+    @Test func theCallerRefreshesAndACallerThatStopsIsHungUp() throws {
+        let (_, uas, callee, aWire, bWire, clock, session) = setUp()
+        let ok = try #require(bWire.sentResponses.first { $0.status == .ok })
+        #expect(ok.headers[.sessionExpires] == "1800;refresher=uac" && ok.headers.tokens(.require).contains("timer"))
+        let answered = try #require(callee.incoming.first)
+        #expect(answered.sessionTimer == SessionTimer(interval: 1800, refresher: .uac) && session.sessionTimer?.weRefresh == true)
+
+        clock.advance(by: .seconds(900))
+        let update = try #require(aWire.sentRequests.last { $0.method == .update }, "the caller did not refresh")
+        #expect(update.headers[.sessionExpires] == "1800;refresher=uac")
+        #expect(bWire.sentResponses.last { $0.cseq.method == .update }?.status == .ok)
+        // Past the first interval's expiry: still up, thanks to the refresh.
+        clock.advance(by: .seconds(1000))
+        #expect(answered.state == .confirmed && callee.ended.isEmpty)
+
+        // The caller's refreshes no longer arrive.
+        aWire.dropping = true
+        clock.advance(by: .seconds(1800))
+        #expect(callee.ended == ["session timer expired"], "\(callee.ended)")
+        #expect(bWire.sentRequests.contains { $0.method == .bye })
+        _ = uas
+    }
+
+    /// An INVITE asking for 30 s from a caller that knows timers gets 422 with Min-SE: 90.
+    @Test func aTooShortIntervalGets422() throws {
+        let (a, b, _, bWire, clock) = PairedTransport.pair()
+        let uas = SessionLayer(stack: b)
+        b.handlers = [uas]
+        let callee = TestCallLayer()
+        uas.delegate = callee
+        var request = SIPFixtures.request(.invite, uri: "sip:100@127.0.0.1:5070", body: [])
+        request.headers.add(.supported, "timer")
+        request.headers.add(.sessionExpires, "30")
+        b.receive(request.serialized(), from: .udp(5060))
+        clock.advance(by: .zero)
+        let refused = try #require(bWire.sentResponses.last)
+        #expect(refused.status == .sessionIntervalTooSmall && refused.headers[.minSE] == "90")
+        #expect(callee.incoming.isEmpty)
+        _ = a
+    }
+}
