@@ -514,7 +514,7 @@ final class DaemonCore: @unchecked Sendable {
             "trunks": .array(
                 calls.trunkStates.map { h in
                     [
-                        "name": .string(h.trunk), "state": .string(h.state.rawValue), "failures": JSONValue(h.failures),
+                        "name": .string(h.trunk), "outbound": .string(h.target), "state": .string(h.state.rawValue), "failures": JSONValue(h.failures),
                         "last_status": h.lastStatus.map { JSONValue($0) } ?? .null, "last_answered_at": h.lastAnsweredAt.map { JSONValue($0) } ?? .null,
                         "last_failure": h.lastFailure.map { .string($0) } ?? .null, "since": h.since.map { JSONValue($0) } ?? .null,
                     ]

@@ -138,8 +138,9 @@ extension InboundCallService {
         case .startRecording(let leg):
             if let lease = legSession(call, leg)?.lease { recordBridge(call, agentLease: lease) }
             if let card = soundCardLeg(call, leg), let bridge = card.bridge {
+                // A recording under way takes the card from here; the first one starts now.
                 recordCard(call, card, as: .agent)
-                recordBridge(call, agentLease: nil, card: bridge)
+                if call.recording == nil { recordBridge(call, agentLease: nil, card: bridge) }
             }
         case .stopRecording:
             stopRecording(call)

@@ -89,7 +89,6 @@ extension InboundCallService {
         case .supervisor: (holder, recordAs) = ("supervisor:\(call.session.id)", nil)
         default: return deliver(.legFailed(leg, reason: "a sound card takes agents' and supervisors' legs only"), to: call)
         }
-        let agent = holder
         if soundCardLegs.values.contains(where: { $0.phone.device == name }) {
             return deliver(.legFailed(leg, reason: "sound card \(name) is on another call"), to: call)
         }
@@ -97,13 +96,13 @@ extension InboundCallService {
         do {
             phone = try SoundCardPhone(device: name)
         } catch {
-            logger.warning("sound card cannot ring", metadata: ["call.id": "\(call.session.id)", "agent.id": "\(agent)", "agent.device": "\(device)", "agent.reason": "\(error)"])
+            logger.warning("sound card cannot ring", metadata: ["call.id": "\(call.session.id)", "agent.id": "\(holder)", "agent.device": "\(device)", "agent.reason": "\(error)"])
             return deliver(.legFailed(leg, reason: error.description), to: call)
         }
         soundCardLegs[holder] = SoundCardLeg(call: call.session.id, leg: leg, holder: holder, phone: phone, recordAs: recordAs)
         guard case .supervisor = call.machine.leg(leg)?.role else {
             phone.start()
-            logger.info("ringing the sound card", metadata: ["call.id": "\(call.session.id)", "agent.id": "\(agent)", "agent.device": "\(device)"])
+            logger.info("ringing the sound card", metadata: ["call.id": "\(call.session.id)", "agent.id": "\(holder)", "agent.device": "\(device)"])
             return deliver(.legRinging(leg), to: call)
         }
         phone.answer()
@@ -149,7 +148,6 @@ extension InboundCallService {
     /// the card captured.
     func bridgeSoundCard(_ call: ActiveCall, _ s: SoundCardLeg, to lease: RTPPortLease? = nil) {
         guard let target = lease ?? call.lease else { return }
-        if s.bridge != nil { unbridgeSoundCard(call, s) }
         let bridge = newCardBridge(call, s)
         s.bridgedTo = target
         onMedia(target) { stream in
@@ -161,16 +159,12 @@ extension InboundCallService {
         }
     }
 
-    /// The card as a party of the call's room (a conference, a supervisor's mix), taken out of
-    /// any bridge first. Runs the joining on the caller's loop, where the room is.
-    func cardInRoom(_ call: ActiveCall, _ s: SoundCardLeg) -> SoundCardBridge {
+    /// A fresh bridge for the card, out of any stream or room it was in, with the call's
+    /// recording attached (on the caller's loop) if the card's side is recorded: a retrieve, a
+    /// return or the end of a mix keeps the file whole. The caller places it (a stream or the
+    /// call's room).
+    func newCardBridge(_ call: ActiveCall, _ s: SoundCardLeg) -> SoundCardBridge {
         if s.bridge != nil { unbridgeSoundCard(call, s) }
-        return newCardBridge(call, s)
-    }
-
-    /// A fresh bridge for the card, with the call's recording attached (on the caller's loop) if
-    /// the card's side is recorded: a retrieve, a return or the end of a mix keeps the file whole.
-    private func newCardBridge(_ call: ActiveCall, _ s: SoundCardLeg) -> SoundCardBridge {
         s.phone.answer()
         let bridge = SoundCardBridge(phone: s.phone, side: s.recordAs ?? .agent)
         s.bridge = bridge
@@ -234,7 +228,7 @@ extension InboundCallService {
 
     /// A leg as it joins the call's room: a card leaves any bridge for the room.
     func joiningMember(_ call: ActiveCall, _ leg: LegID) -> RoomMember? {
-        if let card = soundCardLeg(call, leg) { return .card(cardInRoom(call, card)) }
+        if let card = soundCardLeg(call, leg) { return .card(newCardBridge(call, card)) }
         return member(call, leg)
     }
 

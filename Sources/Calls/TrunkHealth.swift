@@ -25,6 +25,8 @@ public struct TrunkHealth: Sendable, Equatable {
     }
 
     public let trunk: String
+    /// The address probed (`ADDRESS:PORT`); a new one starts a new judgement.
+    public let target: String
     public let failuresToDown: Int
     public private(set) var state: State = .unknown
     /// Probes failed in a row, and why the last one did.
@@ -35,8 +37,9 @@ public struct TrunkHealth: Sendable, Equatable {
     public private(set) var lastAnsweredAt: Double?
     public private(set) var since: Double?
 
-    public init(trunk: String, failuresToDown: Int = 3) {
+    public init(trunk: String, target: String = "", failuresToDown: Int = 3) {
         self.trunk = trunk
+        self.target = target
         self.failuresToDown = max(1, failuresToDown)
     }
 

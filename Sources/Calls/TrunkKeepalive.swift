@@ -7,8 +7,8 @@ import SIPMessage
 /// (`trunk_down`, `trunk_up`) once each, and `locate` sends numbers out on a trunk that is not
 /// down. Everything here runs on the SIP loop.
 extension InboundCallService {
-    /// Starts (or, after a reload, re-aims) the probes: trunks that keep their name keep their
-    /// health; trunks gone or without keep-alive stop being probed.
+    /// Starts (or, after a reload, re-aims) the probes: a trunk that keeps its name, address and
+    /// threshold keeps its health; trunks gone or without keep-alive stop being probed.
     public func startTrunkKeepalive() {
         let probed = policy.trunks.filter { $0.outbound != nil && $0.keepaliveSeconds > 0 }
         let names = Set(probed.map(\.name))
@@ -19,8 +19,9 @@ extension InboundCallService {
             trunkHealth[name] = nil
         }
         for trunk in probed {
-            if trunkHealth[trunk.name]?.failuresToDown != trunk.keepaliveFailures {
-                trunkHealth[trunk.name] = TrunkHealth(trunk: trunk.name, failuresToDown: trunk.keepaliveFailures)
+            let target = trunk.outbound.map { "\($0.ip):\($0.port)" } ?? ""
+            if let h = trunkHealth[trunk.name], h.failuresToDown == trunk.keepaliveFailures, h.target == target {} else {
+                trunkHealth[trunk.name] = TrunkHealth(trunk: trunk.name, target: target, failuresToDown: trunk.keepaliveFailures)
             }
             if keepaliveTimers[trunk.name] == nil { keepaliveTick(trunk.name) }
         }
@@ -94,7 +95,7 @@ extension InboundCallService {
         let change = health.observe(outcome, at: scheduler.wallClock)
         trunkHealth[name] = health
         guard let change else { return }
-        let peer = policy.trunks.first { $0.name == name }?.outbound.map { "\($0)" } ?? ""
+        let peer = health.target
         switch change {
         case .down(let reason):
             logger.error("trunk is down", metadata: ["trunk": "\(name)", "trunk.outbound": "\(peer)", "trunk.reason": "\(reason)"])

@@ -31,13 +31,14 @@ public final class Mixer {
         public let id: Int
         public let stream: RTPStream?
         public let local: (any LocalParty)?
-        public let input: JitterBuffer
+        /// A stream's received audio, decoded and reordered (a local party says its own).
+        public let input: JitterBuffer?
         public var role: Role
         fileprivate var heard = [Int16](repeating: 0, count: MediaClock.samplesPerFrame)
         fileprivate var out = [Int16](repeating: 0, count: MediaClock.samplesPerFrame)
         fileprivate var removed = false
 
-        init(id: Int, stream: RTPStream?, local: (any LocalParty)? = nil, input: JitterBuffer, role: Role) {
+        init(id: Int, stream: RTPStream?, local: (any LocalParty)? = nil, input: JitterBuffer?, role: Role) {
             self.id = id
             self.stream = stream
             self.local = local
@@ -79,7 +80,7 @@ public final class Mixer {
     /// Adds a party that is no stream: it says and hears through `party` on each tick.
     @discardableResult
     public func add(local party: any LocalParty, role: Role = .talker) -> Participant {
-        let p = Participant(id: nextID, stream: nil, local: party, input: JitterBuffer(), role: role)
+        let p = Participant(id: nextID, stream: nil, local: party, input: nil, role: role)
         nextID += 1
         participants.append(p)
         if participants.count == 1 { clock.add(self) }
@@ -120,7 +121,7 @@ public final class Mixer {
     func mix() {
         for p in participants {
             p.heard.withUnsafeMutableBufferPointer { heard in
-                if let local = p.local { local.say(into: heard) } else { _ = p.input.pull(into: heard) }
+                if let local = p.local { local.say(into: heard) } else { _ = p.input?.pull(into: heard) }
             }
         }
         for listener in participants {

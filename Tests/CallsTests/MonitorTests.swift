@@ -7,12 +7,18 @@ import Testing
 /// gone the moment the two-party conversation is.
 @Suite struct MonitorTests {
     /// The caller talks to 1001; the supervisor's phone `sip:1003` is rung and answers in `mode`.
-    static func monitored(_ mode: MonitorMode = .listen) throws -> (CallFixture, agent: LegID, supervisor: LegID) {
-        var f = try CallFixture()
+    /// The caller talking to 1001.
+    static func talking(rules: CallSession.Rules = CallFixture.rules()) throws -> (CallFixture, agent: LegID) {
+        var f = try CallFixture(rules: rules)
         f.loginBoth()
         let reached = f.reachSales()
         let agent = try #require(reached)
         f.pickUp(agent)
+        return (f, agent)
+    }
+
+    static func monitored(_ mode: MonitorMode = .listen) throws -> (CallFixture, agent: LegID, supervisor: LegID) {
+        var (f, agent) = try talking()
         f.advance(5)
         f.send(.monitor(device: "sip:1003", mode: mode, by: "operator:sup"))
         let supervisor = try #require(f.session.monitor?.leg)
@@ -60,11 +66,7 @@ import Testing
 
     /// The mode can be chosen before the phone answers; it is the one mixed in.
     @Test func aModeChangedWhileRingingIsTheOneMixed() throws {
-        var f = try CallFixture()
-        f.loginBoth()
-        let reached = f.reachSales()
-        let agent = try #require(reached)
-        f.pickUp(agent)
+        var (f, agent) = try Self.talking()
         f.send(.monitor(device: "sip:1003", mode: .listen, by: "operator:sup"))
         let supervisor = try #require(f.session.monitor?.leg)
         f.send(.monitorMode(.whisper))
@@ -112,11 +114,7 @@ import Testing
 
     /// A phone that refuses or cannot be rung ends the session; the bridge was never touched.
     @Test func aRefusingSupervisorPhoneChangesNothing() throws {
-        var f = try CallFixture()
-        f.loginBoth()
-        let reached = f.reachSales()
-        let agent = try #require(reached)
-        f.pickUp(agent)
+        var (f, _) = try Self.talking()
         f.send(.monitor(device: "sip:1003", mode: .listen, by: "operator:sup"))
         let supervisor = try #require(f.session.monitor?.leg)
         f.send(.legRinging(supervisor))
@@ -158,11 +156,7 @@ import Testing
     @Test func theSurveyEndsTheMonitoring() throws {
         var rules = CallFixture.rules()
         rules.surveyGroups = ["sales"]
-        var f = try CallFixture(rules: rules)
-        f.loginBoth()
-        let reached = f.reachSales()
-        let agent = try #require(reached)
-        f.pickUp(agent)
+        var (f, agent) = try Self.talking(rules: rules)
         f.send(.monitor(device: "sip:1003", mode: .whisper, by: "operator:sup"))
         let supervisor = try #require(f.session.monitor?.leg)
         f.pickUp(supervisor)

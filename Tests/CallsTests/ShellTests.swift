@@ -253,6 +253,15 @@ struct ShellTests {
         let sent = try options().count
         try tick()
         #expect(try options().count == sent, "probes went on after stop")
+
+        // A reload that keeps the address keeps the verdict; a new address starts afresh.
+        try f.on { f.service.startTrunkKeepalive() }
+        #expect(try state() == .up)
+        try f.on {
+            f.service.policy.trunks[0].outbound = SIPPeer(.udp, try! SocketAddress(ipAddress: "127.0.0.1", port: first + 10))
+            f.service.startTrunkKeepalive()
+        }
+        #expect(try state() == .unknown && f.on { f.service.trunkStates.first?.target } == "127.0.0.1:\(first + 10)")
     }
 }
 

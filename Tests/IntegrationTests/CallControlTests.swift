@@ -291,10 +291,7 @@ struct CallControlTests {
         let record = try lastRecord(daemon)
         #expect(record["transfers"] == "conference:agent:1002")
         // One file for the call, with the third party in it (mixed into the agent's channel).
-        let unique = try #require(record["unique_id"]?.stringValue)
-        #expect(try eventually { try daemon.control("recording.info", ["unique_id": .string(unique)]).result?["status"] == "complete" })
-        let path = try #require(try daemon.control("recording.info", ["unique_id": .string(unique)]).result?["path"]?.stringValue)
-        let wav = try RecordingCDRTests.stereo(path)
+        let wav = try daemon.lastRecording()
         #expect(wav.channels == 2)
         #expect(PromptAudio.power(wav.right[...], 1400) > 100 * PromptAudio.power(wav.left[...], 1400), "the recording does not hold the party consulted")
     }

@@ -344,20 +344,8 @@ import TestSupport
         let freqs = [400.0, 900.0, 1500.0]
         let calls = try freqs.map { _ in try place(daemon, number: "603") }
         var senders = freqs.map { _ in RTPSenderState() }
-        var heard = [[Int16]](repeating: [], count: 3)
-        for t in 0..<75 {
-            for (i, call) in calls.enumerated() {
-                let payload = (0..<160).map { n in G711.ulaw.encode(Int16(6000 * sin(2 * Double.pi * freqs[i] * Double(t * 160 + n) / 8000))) }
-                call.rtp.send(packet(senders[i].next(payloadType: 0, samples: 160), payload: payload), to: call.daemonRTPPort)
-            }
-            usleep(20_000)
-            for (i, call) in calls.enumerated() {
-                while let d = call.rtp.receive(timeoutMilliseconds: 0) {
-                    let h = try d.withUnsafeBytes { try RTPHeader.parse($0) }
-                    if t >= 25 { heard[i] += d[h.payloadOffset..<(h.payloadOffset + h.payloadLength)].map { G711.ulaw.decode($0) } }
-                }
-            }
-        }
+        // The first half second (the rooms filling, the jitter buffers priming) is not counted.
+        let heard = exchange(calls.map { (rtp: $0.rtp, port: $0.daemonRTPPort) }, tones: freqs, senders: &senders, frames: 75).map { Array($0.dropFirst(25 * 160)) }
         func level(_ x: [Int16], _ f: Double) -> Double { PromptAudio.power(x[...], f) }
         for i in 0..<3 {
             #expect(heard[i].count > 30 * 160, "caller \(i) heard \(heard[i].count) samples")
@@ -377,20 +365,8 @@ import TestSupport
         let freqs = [400.0, 900.0, 1500.0, 2100.0]
         let calls = try freqs.map { _ in try place(daemon, number: "603") }
         var senders = freqs.map { _ in RTPSenderState() }
-        var heard = [[Int16]](repeating: [], count: 4)
-        for t in 0..<75 {
-            for (i, call) in calls.enumerated() {
-                let payload = (0..<160).map { n in G711.ulaw.encode(Int16(6000 * sin(2 * Double.pi * freqs[i] * Double(t * 160 + n) / 8000))) }
-                call.rtp.send(packet(senders[i].next(payloadType: 0, samples: 160), payload: payload), to: call.daemonRTPPort)
-            }
-            usleep(20_000)
-            for (i, call) in calls.enumerated() {
-                while let d = call.rtp.receive(timeoutMilliseconds: 0) {
-                    let h = try d.withUnsafeBytes { try RTPHeader.parse($0) }
-                    if t >= 25 { heard[i] += d[h.payloadOffset..<(h.payloadOffset + h.payloadLength)].map { G711.ulaw.decode($0) } }
-                }
-            }
-        }
+        // The first half second (the rooms filling, the jitter buffers priming) is not counted.
+        let heard = exchange(calls.map { (rtp: $0.rtp, port: $0.daemonRTPPort) }, tones: freqs, senders: &senders, frames: 75).map { Array($0.dropFirst(25 * 160)) }
         func level(_ x: [Int16], _ f: Double) -> Double { PromptAudio.power(x[...], f) }
         for i in 0..<4 {
             let partner = i ^ 1

@@ -250,3 +250,14 @@ import JSON
         #expect(try daemon.control("recording.play", ["unique_id": "no-such-call"]).error?.code == .notFound)
     }
 }
+
+extension Daemon {
+    /// The recording of the call whose record is newest, once the daemon says it is complete.
+    func lastRecording() throws -> (channels: Int, left: [Int16], right: [Int16]) {
+        _ = try eventually { try control("cdr.list").result?.arrayValue?.isEmpty == false }
+        let unique = try #require(try control("cdr.list").result?.arrayValue?.last?["unique_id"]?.stringValue)
+        #expect(try eventually { try control("recording.info", ["unique_id": .string(unique)]).result?["status"] == "complete" }, "recording \(unique) did not complete")
+        let path = try #require(try control("recording.info", ["unique_id": .string(unique)]).result?["path"]?.stringValue)
+        return try RecordingCDRTests.stereo(path)
+    }
+}

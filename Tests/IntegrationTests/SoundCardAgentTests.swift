@@ -109,11 +109,7 @@ struct SoundCardAgentTests {
         #expect(log.contains("|Agent/1001|CONNECT|") && log.contains("|Agent/1001|COMPLETEAGENT|"), "\(log)")
         #expect(try eventually(3) { try daemon.control("agents").result?.arrayValue?.first { $0["id"] == "1001" }?["state"] == "ready" })
         // Recorded as any call: the caller left, the card's input right.
-        _ = try eventually { try daemon.control("cdr.list").result?.arrayValue?.isEmpty == false }
-        let unique = try #require(try daemon.control("cdr.list").result?.arrayValue?.last?["unique_id"]?.stringValue)
-        #expect(try eventually { try daemon.control("recording.info", ["unique_id": .string(unique)]).result?["status"] == "complete" })
-        let path = try #require(try daemon.control("recording.info", ["unique_id": .string(unique)]).result?["path"]?.stringValue)
-        let wav = try RecordingCDRTests.stereo(path)
+        let wav = try daemon.lastRecording()
         #expect(level(wav.left[...], 600) > 100 * level(wav.left[...], 1000), "the recording's left channel is not the caller")
         #expect(level(wav.right[...], 1000) > 100 * level(wav.right[...], 600), "the recording's right channel is not the card")
     }
@@ -280,11 +276,7 @@ struct SoundCardAgentTests {
         #expect(level(cardHeard, 600) > 100 * level(cardHeard, 1400), "after the monitoring the card does not hear the caller")
         #expect(try run(ctl, ["--socket", daemon.socket, "agent", "hangup", "1001"]).status == 0)
 
-        _ = try eventually { try daemon.control("cdr.list").result?.arrayValue?.isEmpty == false }
-        let unique = try #require(try daemon.control("cdr.list").result?.arrayValue?.last?["unique_id"]?.stringValue)
-        #expect(try eventually { try daemon.control("recording.info", ["unique_id": .string(unique)]).result?["status"] == "complete" })
-        let path = try #require(try daemon.control("recording.info", ["unique_id": .string(unique)]).result?["path"]?.stringValue)
-        let wav = try RecordingCDRTests.stereo(path)
+        let wav = try daemon.lastRecording()
         #expect(level(wav.right[...], 1000) > 100 * level(wav.right[...], 1400), "the supervisor is in the recording")
         let last = wav.right.suffix(4000)
         #expect(level(last, 1000) > 100 * level(last, 1400), "the card's side left the recording after the monitoring")
@@ -325,11 +317,7 @@ struct SoundCardAgentTests {
         #expect(level(cardHeard, 600) > 100 * level(cardHeard, 1400), "after the conference the card does not hear the caller")
         #expect(try run(ctl, ["--socket", daemon.socket, "agent", "hangup", "1001"]).status == 0)
 
-        _ = try eventually { try daemon.control("cdr.list").result?.arrayValue?.isEmpty == false }
-        let unique = try #require(try daemon.control("cdr.list").result?.arrayValue?.last?["unique_id"]?.stringValue)
-        #expect(try eventually { try daemon.control("recording.info", ["unique_id": .string(unique)]).result?["status"] == "complete" })
-        let path = try #require(try daemon.control("recording.info", ["unique_id": .string(unique)]).result?["path"]?.stringValue)
-        let wav = try RecordingCDRTests.stereo(path)
+        let wav = try daemon.lastRecording()
         #expect(level(wav.right[...], 1400) > 100 * level(wav.left[...], 1400), "the recording does not hold Bob")
         #expect(level(wav.right[...], 1000) > 100 * level(wav.left[...], 1000), "the recording does not hold the card")
     }

@@ -38,7 +38,7 @@ struct TrunkKeepaliveTests {
         let answered = try carrier(probe, daemon: daemon, seconds: 2.5, answer: .ok)
         #expect(answered >= 2, "the carrier got \(answered) OPTIONS in 2.5 s at one a second")
         var t = try trunk()
-        #expect(t?["name"] == "local" && t?["state"] == "up" && t?["last_status"] == 200, "\(String(describing: t))")
+        #expect(t?["name"] == "local" && t?["outbound"] == .string("127.0.0.1:\(probe.port)") && t?["state"] == "up" && t?["last_status"] == 200, "\(String(describing: t))")
 
         _ = try carrier(probe, daemon: daemon, seconds: 3.5, answer: nil)
         t = try trunk()

@@ -48,29 +48,24 @@ import Testing
         #expect(SessionTimer(interval: 90, refresher: .uac, weAre: .uac).weRefresh)
     }
 
-    /// a places the call, b answers; both are our session layer.
-    func setUp() -> (SessionLayer, SessionLayer, TestCallLayer, PairedTransport, PairedTransport, ManualScheduler, InviteSession) {
-        let (a, b, aWire, bWire, clock) = PairedTransport.pair()
-        let uac = SessionLayer(stack: a)
-        let uas = SessionLayer(stack: b)
-        a.handlers = [uac]
-        b.handlers = [uas]
-        let caller = TestCallLayer()
-        let callee = TestCallLayer()
-        uac.delegate = caller
-        uas.delegate = callee
+    /// a places the call (with `headers`), b answers; both are our session layer, set up as
+    /// SessionLayerTests sets them up.
+    /// The caller's call layer is returned too: the session layer holds its delegate weakly.
+    func setUp(headers: [SIPHeaderField] = []) -> (TestCallLayer, TestCallLayer, PairedTransport, PairedTransport, ManualScheduler, InviteSession) {
+        let (uac, _, caller, callee, aWire, bWire, clock) = SessionLayerTests().setUp()
         let offer = SDPNegotiation.offer(capabilities: MediaCapabilities(address: "127.0.0.1"), localPort: 40000, sessionID: "5", sessionVersion: 1)
         let session = uac.invite(
-            to: try! SIPURI.parse("sip:100@127.0.0.1:5070"), peer: .udp(5070), from: SIPNameAddr(uri: try! SIPURI.parse("sip:1001@127.0.0.1")), offer: offer)
+            to: try! SIPURI.parse("sip:100@127.0.0.1:5070"), peer: .udp(5070), from: SIPNameAddr(uri: try! SIPURI.parse("sip:1001@127.0.0.1")), offer: offer,
+            headers: headers)
         clock.advance(by: .zero)
-        return (uac, uas, callee, aWire, bWire, clock, session)
+        return (caller, callee, aWire, bWire, clock, session)
     }
 
     /// Our INVITE says Supported: timer, so our answer makes the caller the refresher: its
     /// UPDATE at half the interval keeps the call; once it stops refreshing, the answering side
     /// sends BYE 32 s before the interval ends and the session ends as expired.
     @Test func theCallerRefreshesAndACallerThatStopsIsHungUp() throws {
-        let (_, uas, callee, aWire, bWire, clock, session) = setUp()
+        let (caller, callee, aWire, bWire, clock, session) = setUp()
         let ok = try #require(bWire.sentResponses.first { $0.status == .ok })
         #expect(ok.headers[.sessionExpires] == "1800;refresher=uac" && ok.headers.tokens(.require).contains("timer"))
         let answered = try #require(callee.incoming.first)
@@ -89,7 +84,7 @@ import Testing
         clock.advance(by: .seconds(1800))
         #expect(callee.ended == ["session timer expired"], "\(callee.ended)")
         #expect(bWire.sentRequests.contains { $0.method == .bye })
-        _ = uas
+        withExtendedLifetime(caller) {}
     }
 
     /// An INVITE asking for 30 s from a caller that knows timers gets 422 with Min-SE: 90.
@@ -108,5 +103,29 @@ import Testing
         #expect(refused.status == .sessionIntervalTooSmall && refused.headers[.minSE] == "90")
         #expect(callee.incoming.isEmpty)
         _ = a
+    }
+
+    /// A caller that names us the refresher: our UPDATE at half the interval says
+    /// `refresher=uac` (the refresher is the side that sends it), the caller, which watches the
+    /// session, is kept by it; once the caller stops answering, our refresh times out and we end
+    /// the session as expired.
+    @Test func weRefreshWhenNamedAndEndTheSessionWhenTheRefreshFails() throws {
+        let (caller, callee, aWire, bWire, clock, session) = setUp(headers: [SIPHeaderField(.sessionExpires, "120;refresher=uas")])
+        defer { withExtendedLifetime(caller) {} }
+        let ok = try #require(bWire.sentResponses.first { $0.status == .ok })
+        #expect(ok.headers[.sessionExpires] == "120;refresher=uas" && !ok.headers.tokens(.require).contains("timer"))
+        #expect(session.sessionTimer?.weRefresh == false)
+        clock.advance(by: .seconds(60))
+        let update = try #require(bWire.sentRequests.last { $0.method == .update }, "we did not refresh")
+        #expect(update.headers[.sessionExpires] == "120;refresher=uac")
+        #expect(aWire.sentResponses.last { $0.cseq.method == .update }?.status == .ok)
+        // Past the caller's own expiry (88 s) and a second refresh: both sides still up.
+        clock.advance(by: .seconds(90))
+        #expect(session.state == .confirmed && callee.incoming.first?.state == .confirmed)
+        #expect(bWire.sentRequests.filter { $0.method == .update }.count == 2)
+
+        aWire.dropping = true
+        clock.advance(by: .seconds(120))
+        #expect(callee.ended == ["session timer expired"], "\(callee.ended)")
     }
 }

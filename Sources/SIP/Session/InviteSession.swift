@@ -149,6 +149,16 @@ public final class InviteSession {
         if timer.refresher == .uac { response.headers.add(.require, "timer") }
     }
 
+    /// A refresh from the far end was accepted: the clock starts again. On a call we answered the
+    /// 2xx repeats the (maybe changed) timer; on one we placed the phone sent this request, so
+    /// `refresher` in our terms would name the wrong side, and the 2xx says nothing of it.
+    func refreshed(_ timer: SessionTimer?, answering response: inout SIPResponse) {
+        guard role == .uas else { return startSessionTimer() }
+        sessionTimer = timer
+        addSessionTimer(to: &response)
+        startSessionTimer()
+    }
+
     /// (Re)starts the clock: we refresh at half the interval, or end the session when the far
     /// end's refresh is overdue.
     func startSessionTimer() {
@@ -169,7 +179,8 @@ public final class InviteSession {
         guard let layer, var dialog, let timer = sessionTimer, state == .confirmed || state == .accepted else { return }
         var update = dialog.makeRequest(.update, via: layer.stack.makeVia(transport: dialog.peer.transport), contact: nil)
         self.dialog = dialog
-        update.headers.add(.sessionExpires, timer.headerValue)
+        // `refresher` names a side of this request, not of the INVITE: we send it and we refresh.
+        update.headers.add(.sessionExpires, "\(timer.interval);refresher=uac")
         update.headers.add(.supported, "timer")
         layer.stack.sendRequest(update, to: dialog.peer) { [weak self] event in
             guard let self, !self.isEnded else { return }

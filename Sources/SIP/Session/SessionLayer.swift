@@ -237,18 +237,14 @@ public final class SessionLayer: SIPRequestHandler {
         // here, whatever the call layer would say to an offer.
         if tx.request.method == .update && offer == nil {
             var r = tx.makeResponse(.ok)
-            session.sessionTimer = refreshed
-            session.addSessionTimer(to: &r)
-            session.startSessionTimer()
+            session.refreshed(refreshed, answering: &r)
             return tx.respond(r)
         }
         switch delegate.reoffer(offer, in: session) {
         case .answer(let answer):
             let sdp = session.nextLocalSDP(from: answer)
             var r = tx.makeResponse(.ok)
-            session.sessionTimer = refreshed
-            session.addSessionTimer(to: &r)
-            session.startSessionTimer()
+            session.refreshed(refreshed, answering: &r)
             r.contact = [.address(SIPNameAddr(uri: contactURI(for: session.peer.transport)))]
             r.headers.add(.contentType, "application/sdp")
             r.body = sdp.serialized()
