@@ -95,6 +95,23 @@ import TestSupport
         #expect(daemon.stop() == 0)
     }
 
+    /// RFC 4028 with a real peer (issue 20): SIPp asks for a 90 s session it would refresh, gets
+    /// it in the 200, sends no refresh and no audio; the daemon sends BYE 60 s in (the interval
+    /// less a third), and the record's cause says the session timer ended the call.
+    @Test(.enabled(if: sippPath != nil, "SIPp is not installed; scripts/setup.sh installs it"), .timeLimit(.minutes(2)))
+    func aSIPpCallerThatStopsRefreshingIsHungUpByTheSessionTimer() throws {
+        let daemon = try Daemon(sets: ["media.timeout_seconds": "0"])
+        let started = Date()
+        let (status, stats, output) = try sipp(daemon, scenario: "caller_session_timer.xml", calls: 1, rate: 1, service: "600", timeout: 100)
+        let took = Date().timeIntervalSince(started)
+        #expect(status == 0 && stats.successful == 1 && stats.failed == 0, "\(output)")
+        #expect(took > 58 && took < 75, "the BYE came \(took) s after the call began")
+        let record = try #require(try daemon.control("cdr.list").result?.arrayValue?.last)
+        #expect(record["hangup_cause"] == "session timer expired", "\(record)")
+        #expect(daemon.log.contains("session timer expired; sending BYE"))
+        #expect(daemon.stop() == 0)
+    }
+
     /// The playback test number: the prompt audio arrives as it is in the file (checked by
     /// correlation, packet timing and RTP numbering), a key press cuts it short and is read back,
     /// then goodbye and a BYE from the daemon.
