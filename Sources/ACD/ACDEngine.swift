@@ -25,6 +25,9 @@ public struct ACDEngine: Sendable {
             case ringing(call: String, since: ACDTime, until: ACDTime)
             case onCall(String)
             case wrapUp(until: ACDTime)
+            /// On a call the agent placed; `resume` is the not-ready reason to return to (nil:
+            /// back to ready). No wrap-up: the agent chose to call, and chooses when to be ready.
+            case outbound(call: String, resume: String?)
         }
 
         var settings: AgentSettings
@@ -103,6 +106,8 @@ public struct ACDEngine: Sendable {
 
     private(set) var agents: [String: Agent] = [:]
     private(set) var callers: [String: Caller] = [:]
+    /// Calls agents placed themselves, by call id: whose they are.
+    private(set) var outboundCalls: [String: String] = [:]
     private(set) var groups: [String: Group] = [:]
     private var timers = Heap<Timer>()
     private var timerSeq: UInt64 = 0
@@ -141,6 +146,9 @@ public struct ACDEngine: Sendable {
                 guard a.settings.level(arrival.group) != nil else { throw ACDError(.invalid, "agent \(only) is not in group '\(arrival.group)'") }
             }
             enqueue(arrival, into: arrival.group, now: now, hops: 0, into: &actions)
+
+        case .callerHungUp(let call) where outboundCalls[call] != nil:
+            endOutbound(call, now: now, into: &actions)
 
         case .callerHungUp(let call):
             guard let c = callers[call] else { throw ACDError(.unknownCall, "no call \(call) in the ACD") }
@@ -189,7 +197,7 @@ public struct ACDEngine: Sendable {
             let a = try agent(id)
             switch a.state {
             case .loggedOut: throw ACDError(.illegalTransition, "agent \(id) is not logged in")
-            case .onCall: throw ACDError(.illegalTransition, "agent \(id) is on a call: log out after it ends")
+            case .onCall, .outbound: throw ACDError(.illegalTransition, "agent \(id) is on a call: log out after it ends")
             case .ringing(let call, _, _):
                 let group = withdrawOffer(call, from: id, now: now, into: &actions)
                 logOut(id, now: now, into: &actions)
@@ -240,8 +248,28 @@ public struct ACDEngine: Sendable {
             guard case .ringing(call, _, _) = a.state else { throw ACDError(.illegalTransition, "agent \(id) is not ringing for call \(call)") }
             ringFailed(agent: id, call: call, reason: "rejected", cancel: false, now: now, into: &actions)
 
+        case .agentOutbound(let id, let call):
+            let a = try agent(id)
+            guard !a.retired else { throw ACDError(.unknownAgent, "agent \(id) was removed from the configuration") }
+            guard callers[call] == nil, outboundCalls[call] == nil else { throw ACDError(.duplicateCall, "call \(call) is already in the ACD") }
+            let resume: String?
+            switch a.state {
+            case .ready: resume = nil
+            case .notReady(let reason): resume = reason
+            case .wrapUp:
+                finishWrapUp(id, now: now)
+                resume = nil
+            default:
+                throw ACDError(.illegalTransition, "agent \(id) is \(stateName(a.state).rawValue): a call can be placed only when ready, not ready or in wrap-up")
+            }
+            outboundCalls[call] = id
+            agents[inPlace: id].stats.outbound += 1
+            setState(id, .outbound(call: call, resume: resume), now: now, into: &actions)
+            checkLeaveRules(groups: memberGroups(of: id), now: now, into: &actions)
+
         case .agentHungUp(let id):
             let a = try agent(id)
+            if case .outbound(let call, _) = a.state { return endOutbound(call, now: now, into: &actions) }
             guard case .onCall(let call) = a.state else { throw ACDError(.illegalTransition, "agent \(id) is not on a call") }
             complete(call, agent: id, event: "COMPLETEAGENT", now: now, into: &actions)
 
@@ -293,6 +321,9 @@ public struct ACDEngine: Sendable {
                 actions.append(.endCall(call: call))
                 checkLeaveRules(groups: memberGroups(of: id), now: now, into: &actions)
                 return
+            case .outbound(let call, _):
+                outboundCalls[call] = nil
+                actions.append(.endCall(call: call))
             case .wrapUp: finishWrapUp(id, now: now)
             case .ready, .notReady: break
             }
@@ -659,6 +690,21 @@ public struct ACDEngine: Sendable {
         }
     }
 
+    /// The agent's own call ended: back to where they dialled from, ready (and offered the next
+    /// caller) or paused with the same reason; an agent removed from the configuration leaves.
+    private mutating func endOutbound(_ call: String, now: ACDTime, into actions: inout [ACDAction]) {
+        guard let id = outboundCalls.removeValue(forKey: call), let a = agents[id], case .outbound(call, let resume) = a.state else { return }
+        agents[inPlace: id].stats.outboundMs += now - a.since
+        agents[inPlace: id].idleSince = now
+        if a.retired { return logOut(id, now: now, into: &actions) }
+        if let resume {
+            setState(id, .notReady(resume), now: now, into: &actions)
+        } else {
+            setState(id, .ready, now: now, into: &actions)
+            dispatch(agent: id, now: now, into: &actions)
+        }
+    }
+
     /// Records the handle time (talk + after-call work) of the call whose wrap-up ends now.
     private mutating func finishWrapUp(_ id: String, now: ACDTime) {
         guard let p = agents[id]?.pendingHandle else { return }
@@ -781,7 +827,7 @@ public struct ACDEngine: Sendable {
         case .ready: .ready
         case .notReady: .notReady
         case .ringing: .ringing
-        case .onCall: .onCall
+        case .onCall, .outbound: .onCall
         case .wrapUp: .wrapUp
         }
     }
@@ -871,6 +917,9 @@ public struct AgentStats: Sendable, Equatable, Codable {
     /// Rings not answered (RONA) or refused by the phone.
     public var missed = 0
     public var talkMs: ACDTime = 0
+    /// Calls the agent placed (click-to-dial), and the time spent on them, ringing included.
+    public var outbound = 0
+    public var outboundMs: ACDTime = 0
 
     public init() {}
 }

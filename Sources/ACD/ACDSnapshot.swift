@@ -84,6 +84,7 @@ extension ACDEngine {
             case .notReady(let r): reason = r
             case .ringing(let c, _, _): call = c
             case .onCall(let c): call = c
+            case .outbound(let c, _): call = c
             default: break
             }
             return ACDSnapshot.AgentView(
@@ -180,6 +181,8 @@ extension ACDEngine {
                     problems.append("agent \(id) is on \(call), which is not connected to it")
                     continue
                 }
+            case .outbound(let call, _):
+                if outboundCalls[call] != id { problems.append("agent \(id) is on outbound call \(call), which is not theirs") }
             default: break
             }
         }

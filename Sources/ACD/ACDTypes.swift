@@ -189,6 +189,9 @@ public enum ACDEvent: Sendable, Equatable {
     case agentDeclined(agent: String, call: String)
     /// The agent ended the connected call.
     case agentHungUp(agent: String)
+    /// The agent places a call of their own (click-to-dial) as `call`: they take no offers until
+    /// it ends (`callerHungUp(call:)`), then go back to ready or to the reason they paused with.
+    case agentOutbound(agent: String, call: String)
     /// The agent transferred the connected call away without talking to the target first
     /// (BLINDTRANSFER).
     case callTransferred(call: String, to: String)
