@@ -14,7 +14,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
 
     static let commands = [
         "status", "calls", "registrations", "reload", "hangup", "agents", "queues", "agent.login", "agent.logout", "agent.ready",
-        "agent.pause", "agent.skills", "agent.reset", "agent.answer", "agent.hangup", "transfer", "consult", "conference", "return", "release", "survey", "monitor", "monitor.mode", "monitor.stop", "dtmf", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
+        "agent.pause", "agent.skills", "agent.reset", "agent.answer", "agent.hangup", "dial", "transfer", "consult", "conference", "return", "release", "survey", "monitor", "monitor.mode", "monitor.stop", "dtmf", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
     ]
 
     func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
@@ -175,6 +175,16 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             }
             switch await core.transfer(callID: Int(call), to: target) {
             case .success: return ControlResponse(id: id, result: ["transferred": JSONValue(Int(call)), "to": .string(target.description)])
+            case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
+            }
+        case "dial":
+            guard let agent = string("agent"), !agent.isEmpty, let number = string("number") else {
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "dial needs args {\"agent\": \"<id>\", \"number\": \"<digits>\"}"))
+            }
+            switch await core.dial(agent: agent, number: number) {
+            case .success(let placed):
+                return ControlResponse(
+                    id: id, result: ["call": JSONValue(Int(placed.id)), "unique_id": .string(placed.uniqueID), "agent": .string(agent), "number": .string(number)])
             case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
             }
         case "release":

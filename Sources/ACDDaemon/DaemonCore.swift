@@ -279,6 +279,7 @@ final class DaemonCore: @unchecked Sendable {
         calls.bindings = { [unowned registrar] user in registrar!.bindings(for: user) }
         calls.agentLoggedIn = { agent in runner.snapshot.agents.contains { $0.id == agent && $0.state != .loggedOut } }
         calls.agentReady = { agent in runner.snapshot.agents.contains { $0.id == agent && $0.state == .ready } }
+        calls.agentDevice = { agent in runner.snapshot.agents.first { $0.id == agent && $0.state != .loggedOut }?.device }
         calls.recordingWriter = recordingWriter
         let index = voicemails!
         calls.onVoicemail = { index.add($0) }
@@ -326,6 +327,8 @@ final class DaemonCore: @unchecked Sendable {
             if c.media.playbackNumber != nil { _ = try store.require(InboundCallService.playbackTestPrompts, language: c.prompts.language) }
             _ = try store.requireMusic(c.prompts.musicOnHold)
             if !c.ivr.nodes.isEmpty { _ = try store.require(InboundCallService.queuePrompts, language: c.prompts.language) }
+            // An agent's own call tells the agent when the number is not reached.
+            if c.trunks.contains(where: { $0.outboundHost != nil }) { _ = try store.require(CallSession.outboundPrompts, language: c.prompts.language) }
             if !c.agents.isEmpty { _ = try store.require(InboundCallService.featureCodePrompts, language: c.prompts.language) }
         } catch {
             throw ConfigError(error.description, at: "paths.prompts")
@@ -340,7 +343,7 @@ final class DaemonCore: @unchecked Sendable {
                 .init(
                     name: t.name, addresses: t.addresses, numbers: t.numbers, username: t.username, password: t.password, inbandDTMF: t.inbandDTMF,
                     outbound: t.outboundHost.flatMap { host in (try? SocketAddress(ipAddress: host, port: t.outboundPort ?? 5060)).map { SIPPeer(.udp, $0) } },
-                    keepaliveSeconds: t.keepaliveSeconds, keepaliveFailures: t.keepaliveFailures)
+                    keepaliveSeconds: t.keepaliveSeconds, keepaliveFailures: t.keepaliveFailures, prefixes: t.prefixes, callerID: t.callerID)
             },
             phoneUsers: Dictionary(c.agents.map { ($0.id, $0.password) }, uniquingKeysWith: { a, _ in a }), media: c.media.capabilities,
             mediaTimeoutSeconds: c.media.timeoutSeconds, echoNumber: c.media.echoNumber, playbackNumber: c.media.playbackNumber,
@@ -616,6 +619,15 @@ final class DaemonCore: @unchecked Sendable {
     /// Sends a caller who talks to an agent to another group (blind transfer).
     func transfer(callID id: Int, to target: InboundCallService.TransferTarget) async -> Result<Void, InboundCallService.TransferError> {
         (try? await loop.submit { self.calls.transfer(call: UInt64(id), to: target) }.get()) ?? .failure(.init("the daemon is stopping"))
+    }
+
+    /// Click-to-dial: rings the agent, then the number (issue 19).
+    func dial(agent: String, number: String) async -> Result<(id: UInt64, uniqueID: String), InboundCallService.DialError> {
+        await withCheckedContinuation { c in
+            loop.execute {
+                self.calls.placeCall(agent: agent, number: number) { c.resume(returning: $0) }
+            }
+        }
     }
 
     func release(callID id: Int, by who: String) async -> Result<Void, InboundCallService.TransferError> {

@@ -42,9 +42,11 @@ extension InboundCallService {
         }
         let number = device.hasPrefix("tel:") ? String(device.dropFirst(4)) : device
         if !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || "+*#".contains($0)) }) {
-            // The first trunk that carries numbers and is not known to be down; the first of all
-            // when every one is down (a probe may be wrong, a call that tries costs little).
-            let carriers = policy.trunks.filter { $0.outbound != nil }
+            // The trunks whose longest matching prefix is longest of all (one without prefixes
+            // matches everything, shortest), in configuration order; of those the first not known
+            // to be down, or the first when every one is down (a probe may be wrong, a call that
+            // tries costs little).
+            let carriers = Self.route(number, policy.trunks)
             guard let trunk = carriers.first(where: { !trunkIsDown($0.name) }) ?? carriers.first, let peer = trunk.outbound else {
                 return .failure(DeviceError("no trunk has an outbound address for external number \(number)"))
             }
@@ -58,6 +60,19 @@ extension InboundCallService {
             return .failure(DeviceError("device '\(device)' needs an IP address"))
         }
         return .success(Destination(uri: uri, peer: SIPPeer(.udp, address)))
+    }
+
+    /// The outbound routes for `number`: trunks with an `outbound` address whose best prefix is
+    /// the longest any of them has, in configuration order.
+    static func route(_ number: String, _ trunks: [CallPolicy.Trunk]) -> [CallPolicy.Trunk] {
+        let scored = trunks.compactMap { t -> (CallPolicy.Trunk, Int)? in
+            guard t.outbound != nil else { return nil }
+            if t.prefixes.isEmpty { return (t, 0) }
+            let best = t.prefixes.filter { number.hasPrefix($0) }.map(\.count).max()
+            return best.map { (t, $0) }
+        }
+        guard let top = scored.map(\.1).max() else { return [] }
+        return scored.filter { $0.1 == top }.map(\.0)
     }
 
     /// Where an agent's leg is sent.
@@ -118,7 +133,15 @@ extension InboundCallService {
         var capabilities = policy.media
         if let codec = call.audio?.codec { capabilities.codecs = [codec] + capabilities.codecs.filter { $0 != codec } }
         let sdp = SDPNegotiation.offer(capabilities: capabilities, localPort: lease.rtpPort, sessionID: String(call.session.id), sessionVersion: 1)
-        let callerURI = SIPURI(user: call.session.invite.from.uri.user ?? "anonymous", host: policy.media.address)
+        // An agent's own call shows the trunk's caller id (or its first number); a transfer shows
+        // the caller's number.
+        let shown: String
+        if call.machine.direction == .outbound, let trunk = policy.trunks.first(where: { $0.name == target.trunk }) {
+            shown = trunk.callerID ?? trunk.numbers.first ?? "anonymous"
+        } else {
+            shown = call.session.invite.from.uri.user ?? "anonymous"
+        }
+        let callerURI = SIPURI(user: shown, host: policy.media.address)
         let session = sessions.invite(
             to: target.uri, peer: target.peer, from: SIPNameAddr(uri: callerURI), offer: sdp, credentials: target.credentials,
             headers: [

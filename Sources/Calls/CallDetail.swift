@@ -18,10 +18,12 @@ extension InboundCallService {
         let recordingStatus: String =
             if let state = call.recording { state.failure == nil ? "recorded" : "failed" } else { "none" }
         let record = CallDetailRecord(
-            uniqueID: call.machine.uniqueID, sipCallID: s.callID, caller: s.caller, called: s.called, trunk: s.origin, start: s.startedAt, answer: s.answeredAt,
+            uniqueID: call.machine.uniqueID, sipCallID: s.callID, caller: s.caller, called: s.called, trunk: s.origin, start: s.startedAt,
+            // An agent's own call is billed from the number's answer; unanswered, it has none.
+            answer: facts.direction == .outbound ? facts.targetAnsweredAt : s.answeredAt,
             end: facts.end, outcome: facts.outcome, queue: facts.queue, agent: facts.agent, waitSeconds: facts.waitSeconds, talkSeconds: facts.talkSeconds,
             ivrPath: facts.ivrPath, transfers: facts.transfers, recordingPath: s.recordingPath, recordingStatus: recordingStatus,
-            surveyScore: facts.surveyScore, hangupCause: facts.cause, hangupBy: facts.by, codec: s.codec)
+            surveyScore: facts.surveyScore, hangupCause: facts.cause, hangupBy: facts.by, codec: s.codec, direction: facts.direction.rawValue)
         onRecord?(record)
         // After the record, through the same writer: committed in the same transaction or a later one.
         emit(call, "call.ended", ["cdr": CRMEvents.cdr(record)])
@@ -39,6 +41,17 @@ extension InboundCallService {
         case .timeout: ("SIP timeout", "system")
         case .transportFailure: ("transport failure", "system")
         case .sessionExpired: ("session timer expired", "system")
+        }
+    }
+
+    /// The same for an agent's own call, whose first leg is the agent's phone.
+    static func agentCause(of reason: InviteSession.EndReason) -> (cause: String, by: String) {
+        switch reason {
+        case .remoteHangup, .cancelled: ("agent hung up", "agent")
+        case .rejected(let status), .failed(let status, _): ("agent's phone refused (\(status.rawValue))", "agent")
+        case .timeout: ("agent's phone did not answer (SIP timeout)", "system")
+        case .transportFailure: ("agent's phone: transport failure", "system")
+        default: cause(of: reason)
         }
     }
 

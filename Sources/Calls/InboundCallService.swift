@@ -24,6 +24,11 @@ public struct CallPolicy: Sendable {
         public var inbandDTMF: Bool
         /// Where calls to external numbers are sent through this trunk, if it carries them.
         public var outbound: SIPPeer?
+        /// Numbers this trunk carries out, by prefix: the longest prefix of any trunk wins; a
+        /// trunk without prefixes carries any number no prefix claims.
+        public var prefixes: [String] = []
+        /// The number our calls out through this trunk show (nil: the trunk's first number).
+        public var callerID: String?
         /// OPTIONS to `outbound` this often (0: never), and how many failed in a row mark the
         /// trunk down.
         public var keepaliveSeconds: Int
@@ -31,8 +36,10 @@ public struct CallPolicy: Sendable {
 
         public init(
             name: String, addresses: [IPNetwork], numbers: [String], username: String? = nil, password: String? = nil, inbandDTMF: Bool = false,
-            outbound: SIPPeer? = nil, keepaliveSeconds: Int = 0, keepaliveFailures: Int = 3
+            outbound: SIPPeer? = nil, keepaliveSeconds: Int = 0, keepaliveFailures: Int = 3, prefixes: [String] = [], callerID: String? = nil
         ) {
+            self.prefixes = prefixes
+            self.callerID = callerID
             self.outbound = outbound
             self.keepaliveSeconds = keepaliveSeconds
             self.keepaliveFailures = keepaliveFailures
@@ -245,6 +252,8 @@ public final class InboundCallService: SessionLayerDelegate {
     /// Whether an agent is logged in now, and whether ready (from the ACD's published snapshot).
     public var agentLoggedIn: ((String) -> Bool)?
     public var agentReady: ((String) -> Bool)?
+    /// The device an agent logged in on (nil: logged out), for the agent's own calls.
+    public var agentDevice: ((String) -> String?)?
     /// Asks the CRM store about a caller's number; the answer may come on any thread, or never.
     public var crmLookup: ((String, @escaping @Sendable (CRMCustomer?) -> Void) -> Void)?
     /// Recordings not yet complete, by the call's unique id (they outlive the call briefly).
@@ -640,7 +649,7 @@ public final class InboundCallService: SessionLayerDelegate {
         if let leg = agentLegs.removeValue(forKey: session.id) { return agentLegEnded(leg, reason: reason) }
         guard let call = calls[session.id] else { return }
         forget(call)
-        let (cause, by) = Self.cause(of: reason)
+        let (cause, by) = call.machine.direction == .outbound ? Self.agentCause(of: reason) : Self.cause(of: reason)
         deliver(.callerEnded(cause: cause, by: by), to: call)
         for timer in call.timers.values { timer.cancel() }
         call.timers.removeAll()

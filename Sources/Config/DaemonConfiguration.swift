@@ -156,6 +156,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// failures in a row mark the trunk down (issue 20).
         public var keepaliveSeconds: Int = 0
         public var keepaliveFailures: Int = 3
+        /// Outbound routes (issue 19): the number prefixes this trunk carries (empty: any), and
+        /// the caller id our calls out on it show.
+        public var prefixes: [String] = []
+        public var callerID: String?
     }
 
     public struct Agent: Sendable, Equatable {
@@ -446,6 +450,16 @@ extension DaemonConfiguration {
                 outboundHost: outHost, outboundPort: outPort)
             trunk.keepaliveSeconds = keepalive
             trunk.keepaliveFailures = failures
+            let prefixes = try t.strings("prefixes") ?? []
+            for p in prefixes where p.isEmpty || !p.allSatisfy({ $0.isASCII && ($0.isNumber || "+*#".contains($0)) }) {
+                throw t.error("prefixes are the digits numbers start with (0-9, +, *, #), not '\(p)'", key: "prefixes")
+            }
+            if !prefixes.isEmpty && outHost == nil { throw t.error("prefixes need an outbound address to send those numbers to", key: "prefixes") }
+            trunk.prefixes = prefixes
+            trunk.callerID = try t.string("caller_id")
+            if let id = trunk.callerID, id.isEmpty || !id.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "+") }) {
+                throw t.error("caller_id is a number (digits and +), not '\(id)'", key: "caller_id")
+            }
             trunks.append(trunk)
             try t.finish()
         }

@@ -42,13 +42,16 @@ public struct CallDetailRecord: Sendable, Equatable {
     /// Who ended it: `caller`, `agent` or `system`.
     public var hangupBy: String
     public var codec: String?
+    /// `inbound` (a caller rang in) or `outbound` (an agent placed the call: click-to-dial).
+    public var direction: String
 
     public init(
         uniqueID: String, linkedID: String? = nil, sipCallID: String, caller: String, called: String, trunk: String, start: Double, answer: Double?,
         end: Double, outcome: String, queue: String? = nil, agent: String? = nil, waitSeconds: Int? = nil, talkSeconds: Int? = nil,
         ivrPath: String = "", transfers: String = "", recordingPath: String? = nil, recordingStatus: String = "none", surveyScore: Int? = nil,
-        hangupCause: String, hangupBy: String, codec: String? = nil
+        hangupCause: String, hangupBy: String, codec: String? = nil, direction: String = "inbound"
     ) {
+        self.direction = direction
         self.uniqueID = uniqueID
         self.linkedID = linkedID ?? uniqueID
         self.sipCallID = sipCallID
@@ -80,6 +83,7 @@ public struct CallDetailRecord: Sendable, Equatable {
     /// Asterisk's disposition, for tools that read cdr_csv.
     public var disposition: String {
         if answer != nil { return "ANSWERED" }
+        if outcome == "busy" { return "BUSY" }
         return outcome == "failed" ? "FAILED" : "NO ANSWER"
     }
 }

@@ -95,7 +95,7 @@ public struct CallRecords: Sendable {
             start: r["start"], answer: r["answer"], end: r["end"], outcome: r["outcome"], queue: r["queue"], agent: r["agent"],
             waitSeconds: r["wait_seconds"], talkSeconds: r["talk_seconds"], ivrPath: r["ivr_path"], transfers: r["transfers"],
             recordingPath: r["recording_path"], recordingStatus: (r["final_recording_status"] as String?) ?? r["recording_status"],
-            surveyScore: r["survey_score"], hangupCause: r["hangup_cause"], hangupBy: r["hangup_by"], codec: r["codec"])
+            surveyScore: r["survey_score"], hangupCause: r["hangup_cause"], hangupBy: r["hangup_by"], codec: r["codec"], direction: r["direction"])
     }
 
     static func recording(_ r: Row) -> RecordingEntry {
@@ -114,7 +114,7 @@ public enum CDRCSV {
     ]
     public static let extraColumns = [
         "linkedid", "outcome", "queue", "agent", "wait", "talk", "ivr_path", "transfers", "recording_path", "recording_status", "survey_score",
-        "hangup_cause", "hangup_by", "sip_call_id", "codec",
+        "hangup_cause", "hangup_by", "sip_call_id", "codec", "direction",
     ]
 
     public static var header: String { (asteriskColumns + extraColumns).joined(separator: ",") }
@@ -123,6 +123,7 @@ public enum CDRCSV {
     public static func line(_ r: CallDetailRecord) -> String {
         let lastApp: String =
             switch r.outcome {
+            case _ where r.direction == "outbound": "Dial"
             case "connected", "abandoned", "timeout": "Queue"
             case "voicemail": "VoiceMail"
             case "transferred": "Dial"
@@ -135,7 +136,7 @@ public enum CDRCSV {
             .text(r.disposition), .text("DOCUMENTATION"), .text(r.uniqueID), .text(""),
             .text(r.linkedID), .text(r.outcome), .text(r.queue ?? ""), .text(r.agent ?? ""), .optional(r.waitSeconds), .optional(r.talkSeconds),
             .text(r.ivrPath), .text(r.transfers), .text(r.recordingPath ?? ""), .text(r.recordingStatus), .optional(r.surveyScore),
-            .text(r.hangupCause), .text(r.hangupBy), .text(r.sipCallID), .text(r.codec ?? ""),
+            .text(r.hangupCause), .text(r.hangupBy), .text(r.sipCallID), .text(r.codec ?? ""), .text(r.direction),
         ]
         return fields.map(\.csv).joined(separator: ",")
     }

@@ -131,6 +131,10 @@ public final class ACDDatabase: Sendable {
                 t.column("created_at", .double).notNull()
             }
         }
+        // Agents' own calls (click-to-dial, issue 19): rows before it were all callers ringing in.
+        m.registerMigration("v6-cdr-direction") { db in
+            try db.alter(table: "cdr") { t in t.add(column: "direction", .text).notNull().defaults(to: "inbound") }
+        }
         return m
     }
 }

@@ -35,7 +35,7 @@ struct ACDCtl: ParsableCommand {
         commandName: "acdctl",
         abstract: "Control a running acdd over its control socket.",
         subcommands: [
-            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Release.self, Survey.self, Monitor.self, MonitorModeCommand.self, MonitorStop.self, Dtmf.self, Consult.self, Conference.self, Transfer.self, Return.self, Voicemail.self,
+            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Release.self, Dial.self, Survey.self, Monitor.self, MonitorModeCommand.self, MonitorStop.self, Dtmf.self, Consult.self, Conference.self, Transfer.self, Return.self, Voicemail.self,
             RecordingCommand.self, CDR.self, ReportCommand.self, PromptCommand.self, Raw.self,
         ],
         defaultSubcommand: Status.self)
@@ -172,6 +172,20 @@ struct Hangup: ParsableCommand {
     func run() throws {
         _ = try connection.run("hangup", args: ["call": JSONValue(call)])
         if !connection.json { print("call \(call) hung up") }
+    }
+}
+
+struct Dial: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Click-to-dial: ring an agent's phone, and when the agent answers call NUMBER through the trunk the outbound routes pick.",
+        discussion: "The agent hears ringback, then the number; busy, no answer and failure are told to the agent by a prompt. The call is recorded and gets a record with direction outbound.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "Agent id (logged in; ready, paused or in wrap-up).") var agent: String
+    @Argument(help: "The number to call (digits, +, * and #).") var number: String
+
+    func run() throws {
+        let r = try connection.run("dial", args: ["agent": .string(agent), "number": .string(number)])
+        if !connection.json { print("call \(text(r["call"])) (\(text(r["unique_id"]))): ringing agent \(agent), then \(number)") }
     }
 }
 

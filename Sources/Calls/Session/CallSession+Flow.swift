@@ -30,7 +30,7 @@ extension CallSession {
             if recordingVoicemail, key == "#" { stopVoicemail(reason: "caller pressed #", thank: true, into: &out) }
         } else if ivr != nil {
             ivrEvent(.digit(key), at: time, into: &out)
-        } else if acdHasCall, connected == nil {
+        } else if acdHasCall, connected == nil, direction == .inbound {
             out.append(.tellACD(.callerPressed(call: acdCall, key: String(key))))
         }
     }

@@ -57,6 +57,7 @@ extension CallSession {
         update(id) { $0.state = .ended }
         out.append(.log(.warning, "leg cannot be started", ["agent.id": leg.agent ?? leg.number ?? "", "agent.reason": reason]))
         if leg.consult { return consultDeclined(leg, into: &out) }
+        if direction == .outbound, leg.number != nil { return numberNotReached(outcome: "failed", cause: "call failed: \(reason)", into: &out) }
         if leg.number != nil { return farewell(Self.allBusy, cause: "transfer target unreachable", into: &out) }
         if let a = leg.agent { out.append(.tellACD(.agentDeclined(agent: a, call: acdCall))) }
         offerGone()
@@ -93,11 +94,13 @@ extension CallSession {
         update(id) { $0.state = .answered }
         out.append(.disarm(.noAnswer(id)))
         connected = id
-        let external = leg.number != nil
+        // The number an agent's own call dials is the conversation, not a transfer away from it.
+        let external = leg.number != nil && direction == .inbound
         if let a = leg.agent { agent = a }
         phase = external ? .transferred : .bridged
         facts.connectedAt = time.wall
         if external { facts.transferredOut = true } else { facts.firstConnectedAt = facts.firstConnectedAt ?? time.wall }
+        if direction == .outbound { facts.targetAnsweredAt = facts.targetAnsweredAt ?? time.wall }
         playback = nil
         out.append(.bridge(id))
         out.append(.startRecording(id))
@@ -165,6 +168,11 @@ extension CallSession {
             if connected == id, consult?.answered == true { return consultComplete(agentGone: true, at: time, into: &out) }
             if let a = leg.agent { out.append(.tellACD(.agentHungUp(agent: a))) }
             guard connected == id else { return }
+            if direction == .outbound {
+                // The ACD still has the call: the hang-up below tells it, and the agent is free.
+                connected = nil
+                return hangUp(cause: "customer hung up", by: "customer", at: time, into: &out)
+            }
             // One still ringing is dropped with the call.
             if consult != nil { endConsult(retrieve: false, into: &out) }
             connected = nil
@@ -172,6 +180,11 @@ extension CallSession {
             if leg.number == nil, let a = leg.agent, takesSurvey(afterAgent: a) { return startSurvey(agent: a, cause: "agent hung up", by: "agent", at: time, into: &out) }
             hangUp(cause: leg.number != nil ? "transfer target hung up" : "agent hung up", by: "agent", at: time, into: &out)
         case .dialling, .ringing:
+            if direction == .outbound, leg.number != nil {
+                out.append(.disarm(.noAnswer(id)))
+                let (outcome, cause) = Self.notReached(end)
+                return numberNotReached(outcome: outcome, cause: cause, into: &out)
+            }
             if let n = leg.number {
                 out.append(.log(.info, "transfer target did not answer", ["transfer.to": "number:\(n)", "call.reason": "\(end)"]))
                 return farewell(Self.allBusy, cause: "transfer target unreachable", into: &out)
@@ -189,7 +202,8 @@ extension CallSession {
 
     /// Forwarding on no answer: the phone's leg ends without a word to the ACD and the forward
     /// target is rung instead.
-    mutating func noAnswer(_ id: LegID, into out: inout [CallAction]) {
+    mutating func noAnswer(_ id: LegID, at time: CallTime, into out: inout [CallAction]) {
+        if direction == .outbound { return outboundNoAnswer(id, at: time, into: &out) }
         guard let leg = leg(id), leg.isOffer, let a = leg.agent, let target = rules.forwarding[a]?.noAnswer else { return }
         out.append(.log(.info, "forwarding the agent's call", ["agent.id": a, "agent.forward_to": target, "agent.forward_reason": "no answer"]))
         release(id, into: &out)
@@ -208,7 +222,7 @@ extension CallSession {
             out.append(.split)
             out.append(.playMusic)
         } else {
-            phase = leg.number != nil ? .transferred : .bridged
+            phase = leg.number != nil && direction == .inbound ? .transferred : .bridged
             out.append(.bridge(id))
         }
         out.append(.log(.info, held ? "agent holds the caller" : "agent retrieves the caller", ["agent.id": leg.agent ?? leg.number ?? ""]))

@@ -43,6 +43,9 @@ public struct CallSession: Sendable {
         case survey
         /// An agent's feature code is being applied.
         case feature
+        /// An agent's own call: the agent answered and the number is being called while the
+        /// agent hears ringback (click-to-dial, issue 19).
+        case calling
         case ended
     }
 
@@ -55,6 +58,9 @@ public struct CallSession: Sendable {
     /// calls after it, so a live call never finds the IVR node or the group it is in gone.
     public struct Rules: Sendable {
         public var language: String
+        /// An agent's own call: how long the agent's phone, then the number, may ring.
+        public var agentRingSeconds = 30
+        public var outboundNoAnswerSeconds = 45
         /// No RTP from an answered leg for this long ends the call; nil: never.
         public var mediaTimeout: Duration?
         public var forwarding: [String: CallPolicy.Forwarding]
@@ -79,8 +85,16 @@ public struct CallSession: Sendable {
         }
     }
 
+    /// Who started the call: a caller who rang in, or an agent who placed it. On an agent's own
+    /// call the agent's leg is the machine's first leg (`.caller`): it is the one rung first and
+    /// the one that hears the ringback and the prompts, and the number is an ordinary other leg.
+    public enum Direction: String, Sendable { case inbound, outbound }
+
     /// The id the ACD, the queue log and the records know the call by.
     public let uniqueID: String
+    public let direction: Direction
+    /// The number an agent's own call dials once the agent answers.
+    public let target: String?
     /// The caller's number (ENTERQUEUE's caller id after a transfer).
     public let caller: String
     public var rules: Rules
@@ -157,11 +171,16 @@ public struct CallSession: Sendable {
         var surveyAfter: SurveyAfter?
         var failed = false
         var written = false
+        /// An agent's own call: when the number answered, and how it ended when it did not.
+        var targetAnsweredAt: Double?
+        var outboundOutcome: String?
     }
 
     public init(uniqueID: String, caller: String, rules: Rules) {
         self.uniqueID = uniqueID
         self.caller = caller
+        direction = .inbound
+        target = nil
         self.rules = rules
         acdCall = uniqueID
         legs = [CallLeg(id: .caller, role: .caller, state: .ringing)]
@@ -191,6 +210,8 @@ public struct CallSession: Sendable {
         var out: [CallAction] = []
         guard phase != .ended else { return out }
         switch event {
+        case .answered where direction == .outbound:
+            agentAnswered(at: time, into: &out)
         case .answered:
             legs[0].state = .answered
             phase = .answered
@@ -324,7 +345,7 @@ public struct CallSession: Sendable {
     mutating func fired(_ timer: CallTimer, at time: CallTime, into out: inout [CallAction]) {
         switch timer {
         case .ivr: ivrEvent(.timeout(id: ivrTimerID), at: time, into: &out)
-        case .noAnswer(let id): noAnswer(id, into: &out)
+        case .noAnswer(let id): noAnswer(id, at: time, into: &out)
         case .mediaCheck: break  // the shell answers it with `.mediaSample`
         case .voicemailLimit: stopVoicemail(reason: "maximum length", thank: true, into: &out)
         }
@@ -403,7 +424,7 @@ public struct CallSession: Sendable {
                     end: time.wall, outcome: outcome ?? self.outcome, cause: cause, by: by, queue: queue, agent: f.firstConnectedAt == nil ? nil : agent,
                     waitSeconds: f.queuedAt.map { Int(((f.firstConnectedAt ?? time.wall) - $0).rounded()) },
                     talkSeconds: f.firstConnectedAt == nil ? nil : Int(f.talkSeconds.rounded()), ivrPath: ivrPath.joined(separator: ">"),
-                    transfers: f.transfers.joined(separator: ";"), surveyScore: surveyScore)))
+                    transfers: f.transfers.joined(separator: ";"), surveyScore: surveyScore, direction: direction, targetAnsweredAt: f.targetAnsweredAt)))
     }
 
     /// A call admitted but never answered (no RTP port, an SDP we cannot meet).
@@ -415,6 +436,12 @@ public struct CallSession: Sendable {
     }
 
     var outcome: String {
+        if direction == .outbound {
+            if let o = facts.outboundOutcome { return o }
+            if facts.firstConnectedAt != nil { return "connected" }
+            // The agent answered and hung up before the number did; or the agent never answered.
+            return legs[0].state == .answered ? "cancelled" : "failed"
+        }
         switch service {
         case .featureCode?: return "feature"
         case .test?: return "test"
@@ -467,8 +494,9 @@ public struct CallSession: Sendable {
             release(id, into: &out)
             if connected == id {
                 connected = nil
-                acdHasCall = false
-                hangUp(cause: "agent's phone sent no RTP", by: "system", at: time, into: &out)
+                // An agent's own call: the ACD hears of it from the hang-up (no agent leg here).
+                if direction == .inbound { acdHasCall = false }
+                hangUp(cause: direction == .inbound ? "agent's phone sent no RTP" : "no RTP from the customer", by: "system", at: time, into: &out)
                 return
             }
         }
@@ -490,4 +518,8 @@ public struct CallRecordFacts: Sendable, Equatable {
     public var ivrPath: String
     public var transfers: String
     public var surveyScore: Int?
+    public var direction: CallSession.Direction = .inbound
+    /// An agent's own call: when the number answered (billing starts there, not at the agent's
+    /// answer).
+    public var targetAnsweredAt: Double?
 }

@@ -66,6 +66,10 @@ public final class SessionLayer: SIPRequestHandler {
         return nextID
     }
 
+    /// An id for a session not yet placed (pass it to `invite(id:)`): a call that must be named
+    /// before its INVITE goes out (an agent's own call, which the ACD is asked about first).
+    public func reserveID() -> UInt64 { makeID() }
+
     // MARK: Requests
 
     public func handle(_ tx: ServerTransaction) -> Bool {
@@ -273,7 +277,7 @@ public final class SessionLayer: SIPRequestHandler {
     /// `onEvent`; set it before the next turn of the loop.
     public func invite(
         to uri: SIPURI, peer: SIPPeer, from: SIPNameAddr, offer: SDPSession, credentials: DigestClient? = nil,
-        headers: [SIPHeaderField] = []
+        headers: [SIPHeaderField] = [], id: UInt64? = nil
     ) -> InviteSession {
         var fromParty = from
         fromParty.tag = stack.makeTag()
@@ -287,7 +291,7 @@ public final class SessionLayer: SIPRequestHandler {
             method: .invite, uri: uri, via: [stack.makeVia(transport: peer.transport)], from: fromParty,
             to: SIPNameAddr(uri: uri), callID: stack.makeCallID(), cseq: SIPCSeq(1, .invite), maxForwards: 70,
             contact: [.address(SIPNameAddr(uri: contactURI(for: peer.transport)))], headers: extra, body: offer.serialized())
-        let session = InviteSession(id: makeID(), role: .uac, invite: request, peer: peer, layer: self)
+        let session = InviteSession(id: id ?? makeID(), role: .uac, invite: request, peer: peer, layer: self)
         session.localSDP = offer
         session.credentials = credentials
         sessions[session.id] = session
