@@ -242,6 +242,18 @@ struct CallFixture {
         return ringingLeg()
     }
 
+    /// An agent's own call (click-to-dial) replaces the fixture's caller: the ACD takes the agent
+    /// off offers first, as the shell asks it, then the agent's phone is rung. False if refused.
+    @discardableResult
+    mutating func placeCall(agent: String = "1001", number: String = "5551234") -> Bool {
+        guard acd(.agentOutbound(agent: agent, call: Self.unique)) else { return false }
+        session = CallSession(uniqueID: Self.unique, agent: agent, dials: number, rules: session.rules)
+        let out = session.startOutbound(at: now)
+        actions += out
+        for action in out { perform(action) }
+        return true
+    }
+
     /// The newest leg asked for that has not ended.
     func ringingLeg() -> LegID? {
         session.legs.last { $0.id != .caller && ($0.state == .dialling || $0.state == .ringing) }?.id
