@@ -59,7 +59,8 @@ enum ReportCommands {
         let calls: [BillableCall]
         do {
             calls = try records.cdrs(from: from, to: to).map {
-                BillableCall(uniqueID: $0.uniqueID, start: $0.start, caller: $0.caller, called: $0.called, trunk: $0.trunk, agent: $0.agent, billableSeconds: $0.billableSeconds)
+                BillableCall(uniqueID: $0.uniqueID, start: $0.start, caller: $0.caller, called: $0.called, trunk: $0.trunk, agent: $0.agent, billableSeconds: $0.billableSeconds,
+                    outbound: $0.direction == "outbound")
             }
         } catch {
             return .failure(ControlError(.failed, "cannot read the call records: \(error)"))

@@ -9,8 +9,12 @@ public struct BillableCall: Sendable, Equatable {
     public var trunk: String
     public var agent: String?
     public var billableSeconds: Int
+    /// An agent's own call (click-to-dial) is rated by the number called, whatever `rateBy`
+    /// says: the number is what the carrier charges us to reach.
+    public var outbound: Bool
 
-    public init(uniqueID: String, start: Double, caller: String, called: String, trunk: String, agent: String?, billableSeconds: Int) {
+    public init(uniqueID: String, start: Double, caller: String, called: String, trunk: String, agent: String?, billableSeconds: Int, outbound: Bool = false) {
+        self.outbound = outbound
         self.uniqueID = uniqueID
         self.start = start
         self.caller = caller
@@ -71,7 +75,7 @@ public struct BillingReport: Sendable {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
         for call in calls.sorted(by: { ($0.start, $0.uniqueID) < ($1.start, $1.uniqueID) }) {
-            let number = rateBy == .caller ? call.caller : call.called
+            let number = rateBy == .caller && !call.outbound ? call.caller : call.called
             guard let r = tariff.rate(number: number, seconds: call.billableSeconds) else {
                 unrated.append(call)
                 continue

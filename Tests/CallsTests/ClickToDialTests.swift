@@ -1,5 +1,7 @@
 import ACD
 @testable import Calls
+import NIOCore
+import SIP
 import Testing
 
 /// An agent's own call (click-to-dial, FEATURES A5): the agent's phone first, then the number,
@@ -171,5 +173,27 @@ import Testing
         #expect(f.callerHungUp)
         #expect(f.record?.cause == "no RTP from the customer")
         #expect(Self.agentState(f) == .ready)
+    }
+}
+
+/// Outbound routes (issue 19): which trunks carry a number.
+@Suite struct OutboundRouteTests {
+    static func trunk(_ name: String, _ prefixes: [String], outbound: Bool = true) throws -> CallPolicy.Trunk {
+        CallPolicy.Trunk(
+            name: name, addresses: [], numbers: ["100"], outbound: outbound ? SIPPeer(.udp, try SocketAddress(ipAddress: "127.0.0.1", port: 5070)) : nil,
+            prefixes: prefixes)
+    }
+
+    @Test func theLongestPrefixWinsAndATrunkWithoutPrefixesTakesTheRest() throws {
+        let trunks = [
+            try Self.trunk("any", []), try Self.trunk("intl", ["00"]), try Self.trunk("mobile", ["015", "016"]), try Self.trunk("mobile-backup", ["01"]),
+            try Self.trunk("inbound-only", [], outbound: false),
+        ]
+        #expect(InboundCallService.route("0049301234", trunks).map(\.name) == ["intl"])
+        #expect(InboundCallService.route("01511234", trunks).map(\.name) == ["mobile"])
+        #expect(InboundCallService.route("01711234", trunks).map(\.name) == ["mobile-backup"])
+        #expect(InboundCallService.route("0301234", trunks).map(\.name) == ["any"])
+        #expect(InboundCallService.route("0301234", [try Self.trunk("intl", ["00"])]).isEmpty, "no trunk carries it")
+        #expect(InboundCallService.route("0301234", [try Self.trunk("a", []), try Self.trunk("b", [])]).map(\.name) == ["a", "b"], "ties in configuration order, for failover")
     }
 }

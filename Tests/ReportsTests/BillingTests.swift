@@ -82,6 +82,14 @@ import Testing
         #expect(r.html().contains("2 calls matched no rate"))
     }
 
+    @Test func anAgentsOwnCallIsRatedByTheNumberCalledWhateverRateBySays() throws {
+        // 40 s to a mobile (0049151, 6/6): 42 s billed; 42/60 × 0.19 = 0.133, + fee 0.10 = 0.2330.
+        let out = BillableCall(uniqueID: "7", start: Self.day1, caller: "1001", called: "004915112345", trunk: "carrier-a", agent: "1001", billableSeconds: 40, outbound: true)
+        let r = BillingReport(calls: [out], tariff: try Tariff.parse(Self.tariffText), rateBy: .caller, currency: "EUR", from: 0, to: .greatestFiniteMagnitude)
+        #expect(r.lines.first?.rated == "004915112345")
+        #expect(r.lines.first?.cost.description == "0.2330")
+    }
+
     @Test func aBrokenTariffNamesItsLine() {
         func error(_ text: String) -> String {
             do {
