@@ -76,7 +76,8 @@ final class CRMDatabase: Sendable {
         case "call.ended":
             let cdr = data["cdr"] ?? .null
             let unique = cdr["unique_id"]?.stringValue ?? stream
-            let number = cdr["caller"]?.stringValue ?? ""
+            // An agent's own call is a contact with the number called; the caller is the agent.
+            let number = (cdr["direction"] == "outbound" ? cdr["called"] : cdr["caller"])?.stringValue ?? ""
             let customer = number.isEmpty ? nil : try customerID(number, create: true, db: db)
             try db.execute(
                 sql: "INSERT OR REPLACE INTO call_record (unique_id, customer_id, cdr, received_at) VALUES (?, ?, ?, ?)",

@@ -272,7 +272,9 @@ final class DaemonCore: @unchecked Sendable {
         let runner = acd!
         calls.acd = { runner.send($0) }
         calls.acdRequest = { event, done in
-            runner.send(event, withSnapshot: false) { result in
+            // An agent's own call is an operator's command: the next `agents` must show it.
+            let operators: Bool = if case .agentOutbound = event { true } else { false }
+            runner.send(event, withSnapshot: operators) { result in
                 if case .failure(let e) = result { done(e) } else { done(nil) }
             }
         }

@@ -10,6 +10,13 @@ extension InboundCallService {
     func emit(_ call: ActiveCall, _ type: String, _ data: JSONValue) {
         guard let onOutbox else { return }
         call.crmSeq += 1
+        // Every call event says which way the call goes: a store files an agent's own call under
+        // the number called, a caller's under the caller.
+        var data = data
+        if case .object(var fields) = data {
+            fields["direction"] = .string(call.machine.direction.rawValue)
+            data = .object(fields)
+        }
         onOutbox(CRMEvents.call(type, unique: call.machine.uniqueID, seq: call.crmSeq, time: scheduler.wallClock, data: data))
     }
 

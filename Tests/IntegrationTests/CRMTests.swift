@@ -249,4 +249,35 @@ final class CRMStoreProcess: @unchecked Sendable {
         #expect(Set(records.compactMap { $0["unique_id"]?.stringValue }) == ended, "\(records.count) call records in the store")
         #expect(daemon.stop() == 0)
     }
+
+    /// An agent's own call (click-to-dial) reaches the store as an outbound call: every event says
+    /// so, and the contact is filed under the number called, never under the agent.
+    @Test func anAgentsOwnCallIsFiledUnderTheNumberCalled() throws {
+        let dir = temp("crm-out")
+        let store = try CRMStoreProcess(directory: "\(dir)/store")
+        let carrier = try UDPProbe(timeoutMilliseconds: 3000)
+        let daemon = try Daemon(sets: ["crm.socket": store.socket, "trunks.0.outbound": "127.0.0.1:\(carrier.port)"])
+        defer { daemon.stop() }
+        #expect(try eventually { try daemon.status()["crm"]?["connected"] == true })
+        let phone = try AgentPhone("1001", daemon: daemon)
+        let customer = try AgentPhone(unregistered: "customer", sip: carrier, daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        let unique = try #require(try daemon.control("dial", ["agent": "1001", "number": "0301234567"]).result?["unique_id"]?.stringValue)
+        _ = try phone.answerNextCall(ringFor: 0.05)
+        _ = try customer.answerNextCall(ringFor: 0.05)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" })
+        #expect(try phone.hangUp()?.status == .ok)
+        _ = try customer.answerUntilBye()
+        #expect(try eventually { try daemon.status()["crm"]?["outbox"] == 0 })
+
+        let events = try store.dump("events").filter { $0["stream"]?.stringValue == unique }
+        #expect(events.compactMap { $0["event"]?.stringValue } == ["call.outbound", "call.dialling", "call.answered", "call.ended"], "\(events)")
+        #expect(events.allSatisfy { $0["data"]?["direction"] == "outbound" }, "\(events)")
+        #expect(events.first?["data"]?["number"] == "0301234567" && events.first?["data"]?["agent"] == "1001")
+        let customers = try store.dump("customers").compactMap { $0["number"]?.stringValue }
+        #expect(customers == ["0301234567"], "the number called became the customer, the agent did not: \(customers)")
+        let records = try store.dump("records")
+        #expect(records.count == 1 && records.first?["direction"] == "outbound", "\(records)")
+        #expect(daemon.stop() == 0)
+    }
 }

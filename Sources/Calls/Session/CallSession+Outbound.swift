@@ -28,10 +28,7 @@ extension CallSession {
     /// The shell has sent the INVITE to the agent's phone: its ring is timed from now.
     public mutating func startOutbound(at time: CallTime) -> [CallAction] {
         guard direction == .outbound, phase == .ringing else { return [] }
-        return [
-            .arm(.noAnswer(.caller), after: .seconds(Int64(rules.agentRingSeconds))),
-            .emit("call.dialling", ["agent": .string(agent ?? ""), "number": .string(target ?? "")]),
-        ]
+        return [.arm(.noAnswer(.caller), after: .seconds(Int64(rules.agentRingSeconds)))]
     }
 
     /// The agent's phone answered: the number is dialled, and the agent hears ringback.
@@ -45,6 +42,7 @@ extension CallSession {
         let id = newLeg(.number(number), forwarded: false)
         out.append(.dial(id, device: "tel:\(number)"))
         out.append(.arm(.noAnswer(id), after: .seconds(Int64(rules.outboundNoAnswerSeconds))))
+        out.append(.emit("call.dialling", ["agent": .string(agent ?? ""), "number": .string(number)]))
         out.append(.log(.info, "agent answered; dialling the number", ["agent.id": agent ?? "", "call.to": number]))
     }
 
