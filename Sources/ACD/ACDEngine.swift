@@ -60,6 +60,7 @@ public struct ACDEngine: Sendable {
         var offeredTo: [String] = []
         var ringStart: ACDTime = 0
         var nextAnnounceAt: ACDTime?
+        var isCallback: Bool { arrival.callback != nil }
     }
 
     struct Group: Sendable {
@@ -153,6 +154,14 @@ public struct ACDEngine: Sendable {
         case .callerHungUp(let call):
             guard let c = callers[call] else { throw ACDError(.unknownCall, "no call \(call) in the ACD") }
             switch c.phase {
+            case .waiting where c.isCallback:
+                // A callback withdrawn (an operator, or it was served elsewhere): not an abandon.
+                let position = removeFromQueue(call)
+                releaseOffers(of: call, now: now, into: &actions)
+                groups[inPlace: c.group].stats.callbacksWithdrawn += 1
+                actions.append(.log(QueueLogEntry(call: call, queue: c.group, event: "CALLBACKCANCEL", data: [String(position), String(c.origPosition), seconds(now - c.enteredAt)])))
+                forget(call)
+                dispatch(group: c.group, now: now, into: &actions)
             case .waiting:
                 let position = removeFromQueue(call)
                 releaseOffers(of: call, now: now, into: &actions)
@@ -164,6 +173,20 @@ public struct ACDEngine: Sendable {
             case .connected(let agent, _, _):
                 complete(call, agent: agent, event: "COMPLETECALLER", now: now, into: &actions)
             }
+
+        case .callerCallback(let call, let number):
+            guard let c = callers[call] else { throw ACDError(.unknownCall, "no call \(call) in the ACD") }
+            guard c.phase == .waiting, !c.isCallback else { throw ACDError(.illegalTransition, "call \(call) is not a caller waiting in a queue") }
+            guard !number.isEmpty else { throw ACDError(.invalid, "a callback needs a number") }
+            callers[inPlace: call].arrival.callback = number
+            callers[inPlace: call].nextAnnounceAt = nil
+            // A ring for the caller who is leaving is withdrawn; the callback is offered afresh.
+            let ringing = !c.offeredTo.isEmpty
+            releaseOffers(of: call, now: now, into: &actions)
+            groups[inPlace: c.group].stats.callbacks += 1
+            let position = (groups[inPlace: c.group].queue.firstIndex(of: call) ?? 0) + 1
+            actions.append(.log(QueueLogEntry(call: call, queue: c.group, event: "CALLBACK", data: [number, String(position), String(c.origPosition), seconds(now - c.enteredAt)])))
+            if ringing { dispatch(group: c.group, now: now, into: &actions) }
 
         case .callerPressed(let call, let key):
             guard let c = callers[call] else { throw ACDError(.unknownCall, "no call \(call) in the ACD") }
@@ -351,12 +374,13 @@ public struct ACDEngine: Sendable {
     private mutating func enqueue(_ arrival: CallArrival, into groupName: String, now: ACDTime, hops: Int, into actions: inout [ACDAction]) {
         let g = groups[inPlace: groupName]
         var record = Caller(arrival: arrival, group: groupName, enteredAt: now, origPosition: 0)
-        if isEmpty(g, under: g.settings.joinRefusedWhen) {
+        let callback = arrival.callback != nil
+        if !callback, isEmpty(g, under: g.settings.joinRefusedWhen) {
             groups[inPlace: groupName].stats.refused += 1
             leave(record, reason: .joinEmpty, then: g.settings.overflow, now: now, hops: hops, into: &actions)
             return
         }
-        if g.settings.maxLength > 0 && g.queue.count >= g.settings.maxLength {
+        if !callback, g.settings.maxLength > 0 && g.queue.count >= g.settings.maxLength {
             groups[inPlace: groupName].stats.refused += 1
             leave(record, reason: .full, then: g.settings.overflow, now: now, hops: hops, into: &actions)
             return
@@ -365,13 +389,19 @@ public struct ACDEngine: Sendable {
         groups[inPlace: groupName].queue.insert(arrival.call, at: index)
         record.origPosition = index + 1
         let s = g.settings
-        if s.announceSeconds > 0 {
+        if s.announceSeconds > 0, !callback {
             record.nextAnnounceAt = now + ACDTime(s.announceSeconds) * 1000
             schedule(record.nextAnnounceAt!, .announce(call: arrival.call))
         }
         callers[arrival.call] = record
-        groups[inPlace: groupName].stats.entered += 1
+        // A callback joining from the worklist (a retry, a restart) was counted when it was asked
+        // for; its ENTERQUEUE is logged again so the queue log's CONNECT has one before it.
+        if callback { groups[inPlace: groupName].stats.callbacksJoined += 1 } else { groups[inPlace: groupName].stats.entered += 1 }
         actions.append(.log(QueueLogEntry(call: arrival.call, queue: groupName, event: "ENTERQUEUE", data: ["", arrival.callerID])))
+        if let number = arrival.callback {
+            actions.append(.log(QueueLogEntry(call: arrival.call, queue: groupName, event: "CALLBACK", data: [number, String(index + 1), String(index + 1), "0"])))
+            return dispatch(group: groupName, now: now, into: &actions)
+        }
         if s.maxWaitSeconds > 0 { schedule(now + ACDTime(s.maxWaitSeconds) * 1000, .maxWait(call: arrival.call, entered: now)) }
         if s.tiers.count > 1 && s.widenAfterSeconds > 0 {
             for k in 1..<s.tiers.count { schedule(now + ACDTime(k * s.widenAfterSeconds) * 1000, .widen(call: arrival.call, entered: now)) }
@@ -450,7 +480,7 @@ public struct ACDEngine: Sendable {
     private mutating func checkLeaveRules(groups names: [String], now: ACDTime, into actions: inout [ACDAction]) {
         for name in names {
             guard let g = groups[name], isEmpty(g, under: g.settings.leaveWhen) else { continue }
-            for call in g.queue where callers[call]?.offeredTo.isEmpty == true {
+            for call in g.queue where callers[call]?.offeredTo.isEmpty == true && callers[call]?.isCallback == false {
                 exitEmpty(call, now: now, into: &actions)
             }
         }
@@ -742,7 +772,7 @@ public struct ACDEngine: Sendable {
             setState(id, .ready, now: now, into: &actions)
             dispatch(agent: id, now: now, into: &actions)
         case .maxWait(let call, let entered):
-            guard let c = callers[call], c.phase == .waiting, c.enteredAt == entered else { return }
+            guard let c = callers[call], c.phase == .waiting, c.enteredAt == entered, !c.isCallback else { return }
             if !c.offeredTo.isEmpty {
                 // Not while a phone rings for them: try again when that ring has ended.
                 let until = c.offeredTo.compactMap { id -> ACDTime? in
@@ -907,6 +937,12 @@ public struct GroupStats: Sendable, Equatable, Codable {
     /// Talk plus after-call work, over `handled` calls.
     public var handleMs: ACDTime = 0
     public var handled = 0
+    /// Callers who asked to be called back while waiting (offered, not abandoned).
+    public var callbacks = 0
+    /// Callbacks that joined from the worklist (a retry, a restart): counted when asked for, so
+    /// not in `entered`; and callbacks withdrawn while waiting (cancelled, not abandoned).
+    public var callbacksJoined = 0
+    public var callbacksWithdrawn = 0
 
     public init() {}
 }

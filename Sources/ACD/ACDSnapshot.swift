@@ -47,6 +47,8 @@ public final class ACDSnapshot: Sendable, AtomicReference {
         public var waitedSeconds: Int
         public var offeredTo: [String]
         public var callerID: String
+        /// The number a callback will call; nil for a caller on the line.
+        public var callback: String?
     }
 
     public let takenAt: ACDTime
@@ -106,7 +108,7 @@ extension ACDEngine {
                 if !c.offeredTo.isEmpty { ringing += 1 }
                 waiting.append(ACDSnapshot.CallerView(
                     call: call, group: name, position: i + 1, priority: c.arrival.priority, waitedSeconds: Int(max(0, now - c.enteredAt) / 1000),
-                    offeredTo: c.offeredTo, callerID: c.arrival.callerID))
+                    offeredTo: c.offeredTo, callerID: c.arrival.callerID, callback: c.arrival.callback))
             }
             let s = g.stats
             let finished = s.answered + s.abandoned + s.timedOut + s.exitedEmpty + s.exitedKey
@@ -141,8 +143,8 @@ extension ACDEngine {
             }
             if Set(g.queue).count != g.queue.count { problems.append("queue \(name) holds a call twice") }
             let s = g.stats
-            if s.entered != s.answered + s.abandoned + s.timedOut + s.exitedEmpty + s.exitedKey + g.queue.count {
-                problems.append("group \(name): entered \(s.entered) != answered+abandoned+timed out+exited+waiting")
+            if s.entered + s.callbacksJoined != s.answered + s.abandoned + s.timedOut + s.exitedEmpty + s.exitedKey + s.callbacksWithdrawn + g.queue.count {
+                problems.append("group \(name): entered \(s.entered) + callbacks joined != answered+abandoned+timed out+exited+withdrawn+waiting")
             }
             var loggedIn = 0, available = 0
             var ready: Set<String> = []

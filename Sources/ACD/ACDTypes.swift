@@ -157,12 +157,16 @@ public struct CallArrival: Sendable, Equatable {
     public var callerID: String
     /// Only this agent may take the call (a transfer to an agent); nil: anyone eligible.
     public var agent: String?
+    /// A callback waiting its turn (C4, A8): the number to call when an agent takes it. It waits
+    /// for ever, whatever the group's maximum wait, join and leave rules, and hears nothing.
+    public var callback: String?
 
     public init(
         call: String, group: String, priority: Int = 0, position: Int? = nil, requiredSkills: [AgentSettings.Skill] = [], minimumLevel: Int = 0, callerID: String = "",
-        agent: String? = nil
+        agent: String? = nil, callback: String? = nil
     ) {
         self.agent = agent
+        self.callback = callback
         self.call = call
         self.group = group
         self.priority = priority
@@ -179,6 +183,9 @@ public enum ACDEvent: Sendable, Equatable {
     /// The caller hung up: abandon while waiting or ringing, COMPLETECALLER when connected.
     case callerHungUp(call: String)
     case callerPressed(call: String, key: String)
+    /// The waiting caller asked to be called back at `number` and hangs up: the call keeps its
+    /// place as a callback, which is offered to an agent like a caller when its turn comes.
+    case callerCallback(call: String, number: String)
     /// Logs an agent in on a device (phone URI or number); `pausedReason` logs in not ready.
     case agentLogin(agent: String, device: String, pausedReason: String? = nil)
     case agentLogout(agent: String)

@@ -28,7 +28,7 @@ enum ACDViews {
                 "agents_ready": JSONValue(g.agentsReady), "agents_available": JSONValue(g.agentsAvailable),
                 "entered": JSONValue(st.entered), "refused": JSONValue(st.refused), "answered": JSONValue(st.answered), "abandoned": JSONValue(st.abandoned),
                 "timed_out": JSONValue(st.timedOut), "exited_empty": JSONValue(st.exitedEmpty), "exited_key": JSONValue(st.exitedKey),
-                "ring_no_answer": JSONValue(st.ringNoAnswer), "transferred": JSONValue(st.transferred),
+                "ring_no_answer": JSONValue(st.ringNoAnswer), "transferred": JSONValue(st.transferred), "callbacks": JSONValue(st.callbacks),
                 "abandoned_average_wait_seconds": st.abandoned > 0 ? JSONValue(Double(st.abandonedWaitMs) / Double(st.abandoned) / 1000) : .null,
                 "longest_answered_wait_seconds": JSONValue(Int(st.longestAnsweredWaitMs / 1000)),
                 "service_level": g.serviceLevel.map { JSONValue($0) } ?? .null, "service_level_seconds": JSONValue(g.serviceLevelSeconds),
@@ -39,7 +39,7 @@ enum ACDViews {
                     [
                         "call": .string(c.call), "position": JSONValue(c.position), "priority": JSONValue(c.priority),
                         "waited_seconds": JSONValue(c.waitedSeconds), "offered_to": .array(c.offeredTo.map { .string($0) }),
-                        "caller_id": .string(c.callerID),
+                        "caller_id": .string(c.callerID), "callback": JSONValue(c.callback),
                     ]
                 }),
             ]
