@@ -45,6 +45,8 @@ say agent-paused "You are paused."
 say number-busy "The number you called is busy."
 say no-answer "There was no answer from the number you called."
 say call-failed "Sorry, the call could not be completed."
+say callback-confirm "To be called back at the number you are calling from, press 1. To give another number, key it in, then press hash."
+say callback-thanks "Thank you. You keep your place in the queue, and we will call you back. Goodbye."
 for n in $(seq 0 20); do say "number-$n" "$n"; done
 say star "star"
 say hash "hash"

@@ -97,6 +97,11 @@ public struct GroupSettings: Sendable, Equatable {
     /// A key that takes a waiting caller out of the queue to `exitTarget`.
     public var exitKey: String?
     public var exitTarget: QueueExit = .voicemail(nil)
+    /// A key that lets a waiting caller ask to be called back (keeping their place), how many
+    /// times a callback's number is tried, and how long apart (issue 19).
+    public var callbackKey: String?
+    public var callbackAttempts = 3
+    public var callbackRetrySeconds = 300
 
     public init(name: String) { self.name = name }
 }

@@ -14,7 +14,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
 
     static let commands = [
         "status", "calls", "registrations", "reload", "hangup", "agents", "queues", "agent.login", "agent.logout", "agent.ready",
-        "agent.pause", "agent.skills", "agent.reset", "agent.answer", "agent.hangup", "dial", "transfer", "consult", "conference", "return", "release", "survey", "monitor", "monitor.mode", "monitor.stop", "dtmf", "voicemail.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
+        "agent.pause", "agent.skills", "agent.reset", "agent.answer", "agent.hangup", "dial", "transfer", "consult", "conference", "return", "release", "survey", "monitor", "monitor.mode", "monitor.stop", "dtmf", "voicemail.list", "callback.list", "callback.cancel", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
     ]
 
     func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
@@ -126,6 +126,19 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             switch core.voicemailList(status: request.args?["status"]?.stringValue) {
             case .success(let list): return ControlResponse(id: id, result: list)
             case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, "cannot read the voicemail index: \(e)"))
+            }
+        case "callback.list":
+            switch core.callbackList(status: string("status")) {
+            case .success(let list): return ControlResponse(id: id, result: list)
+            case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, "cannot read the callbacks: \(e)"))
+            }
+        case "callback.cancel":
+            guard let callback = string("id"), !callback.isEmpty else {
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "callback.cancel needs args {\"id\": \"<callback id from callback.list>\"}"))
+            }
+            switch await core.cancelCallback(callback, by: Self.operatorName(connection.peer)) {
+            case .success(let entry): return ControlResponse(id: id, result: DaemonCore.callbackView(entry))
+            case .failure(let e): return ControlResponse(id: id, error: ControlError(.notFound, e.description))
             }
         case "transfer" where request.args?["complete"] == .bool(true):
             guard let call = request.args?["call"]?.doubleValue, call >= 0, call == call.rounded() else {

@@ -65,6 +65,7 @@ final class DaemonCore: @unchecked Sendable {
     /// Voicemails (and later recordings) go to disk here, off every loop.
     private var recordingWriter: RecordingWriter!
     private var voicemails: VoicemailIndex!
+    private(set) var callbackList: CallbackList!
     /// Call-detail records and the recordings' index, batched on a thread of their own.
     private var callRecordWriter: CallRecordWriter!
     private(set) var callRecords: CallRecords!
@@ -102,6 +103,7 @@ final class DaemonCore: @unchecked Sendable {
         database = try ACDDatabase(path: config.paths.database)
         bindingStore = SQLiteBindingStore(database: database, logger: logger)
         voicemails = VoicemailIndex(database: database, logger: logger)
+        callbackList = CallbackList(database: database, logger: logger)
         crmOutbox = CRMOutbox(database: database)
         if config.crm.enabled { crm = CRMClient(socketPath: config.crm.socket, outbox: crmOutbox, logger: logger) }
         let client = crm
@@ -112,6 +114,7 @@ final class DaemonCore: @unchecked Sendable {
     func stopRecords() {
         bindingStore?.flush()
         voicemails?.flush()
+        callbackList?.flush()
         callRecordWriter?.close()
         crm?.stop()
     }
@@ -302,6 +305,12 @@ final class DaemonCore: @unchecked Sendable {
         startRetention()
         calls.startOverloadWatch()
         calls.startTrunkKeepalive()
+        calls.callbackList = callbackList
+        do {
+            calls.restoreCallbacks(try callbackList.list(status: "waiting"))
+        } catch {
+            logger.error("could not read the waiting callbacks; they are not offered until a restart reads them", metadata: ["error": "\(error)"])
+        }
         stack.handlers = [registrar, options, sessions]
         let events = self.events
         calls.observer = { what, c, data in
@@ -331,6 +340,9 @@ final class DaemonCore: @unchecked Sendable {
             if !c.ivr.nodes.isEmpty { _ = try store.require(InboundCallService.queuePrompts, language: c.prompts.language) }
             // An agent's own call tells the agent when the number is not reached.
             if c.trunks.contains(where: { $0.outboundHost != nil }) { _ = try store.require(CallSession.outboundPrompts, language: c.prompts.language) }
+            if c.groups.contains(where: { $0.callbackKey != nil }) {
+                _ = try store.require(CallSession.callbackPrompts + ["invalid"] + CallSession.outboundPrompts, language: c.prompts.language)
+            }
             if !c.agents.isEmpty { _ = try store.require(InboundCallService.featureCodePrompts, language: c.prompts.language) }
         } catch {
             throw ConfigError(error.description, at: "paths.prompts")
@@ -361,6 +373,10 @@ final class DaemonCore: @unchecked Sendable {
                 ? RecordingPolicy(directory: c.paths.recordings, channels: c.recording.channels, maxSeconds: c.recording.maxSeconds) : nil,
             crmLookupTimeoutMilliseconds: c.crm.lookupTimeoutMilliseconds, vipPriority: c.crm.vipPriority, routeToOwnAgent: c.crm.ownAgent)
         policy.surveyGroups = c.surveyGroups
+        for g in c.groups {
+            guard let key = g.callbackKey?.first else { continue }
+            policy.callbackRules[g.name] = .init(key: key, attempts: g.callbackAttempts, retrySeconds: g.callbackRetrySeconds)
+        }
         policy.conferenceSize = c.media.conferenceSize
         policy.maxCalls = c.daemon.maxCalls
         policy.overloadLagMilliseconds = c.daemon.overloadLagMilliseconds
@@ -600,6 +616,23 @@ final class DaemonCore: @unchecked Sendable {
     }
 
     /// Voicemails, newest first (`status` nil: all).
+    /// The callbacks' worklist, oldest first (`status` nil for all).
+    func callbackList(status: String?) -> Result<JSONValue, any Error> {
+        Result { .array(try callbackList.list(status: status).map(Self.callbackView)) }
+    }
+
+    static func callbackView(_ c: CallbackEntry) -> JSONValue {
+        [
+            "id": .string(c.id), "queue": .string(c.queue), "number": .string(c.number), "caller": .string(c.caller), "source": .string(c.source),
+            "status": .string(c.status), "attempts": JSONValue(c.attempts), "next_at": c.nextAt.map { JSONValue($0) } ?? .null,
+            "created_at": JSONValue(c.createdAt), "updated_at": JSONValue(c.updatedAt), "last_outcome": JSONValue(c.lastOutcome), "agent": JSONValue(c.agent),
+        ]
+    }
+
+    func cancelCallback(_ id: String, by who: String) async -> Result<CallbackEntry, InboundCallService.CallbackError> {
+        (try? await loop.submit { self.calls.cancelCallback(id, by: who) }.get()) ?? .failure(.init(description: "the daemon is stopping"))
+    }
+
     func voicemailList(status: String?) -> Result<JSONValue, any Error> {
         Result {
             .array(

@@ -56,7 +56,11 @@ extension InboundCallService {
         case .disarm(let timer):
             call.timers.removeValue(forKey: timer)?.cancel()
         case .tellACD(let event):
+            // From now on the ACD's id is the callback's, no longer this caller's.
+            if case .callerCallback(let unique, _) = event, byUniqueID[unique] == id { byUniqueID[unique] = nil }
             acd?(event)
+        case .saveCallback(let number):
+            saveCallback(call, number: number)
         case .confirmAnswer(let agent, let acdCall, let leg):
             let (service, sip) = (bound, loop)
             acdRequest?(.agentAnswered(agent: agent, call: acdCall)) { error in

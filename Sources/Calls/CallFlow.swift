@@ -104,7 +104,10 @@ extension InboundCallService {
         for action in actions {
             switch action {
             case .offer(let unique, let agent, _, let device):
-                guard let call = caller(unique) else { continue }
+                guard let call = caller(unique) else {
+                    if callbacks[unique] != nil { offerCallback(unique, agent: agent, device: device) }
+                    continue
+                }
                 deliver(isConsult(unique, call) ? .consultOffer(agent: agent, device: device) : .offer(agent: agent, device: device), to: call)
             case .cancelOffer(let unique, let agent):
                 guard let call = caller(unique) else { continue }

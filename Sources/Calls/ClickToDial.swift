@@ -4,6 +4,7 @@ import Media
 import NIOCore
 import SIP
 import SIPMessage
+import JSON
 
 /// Click-to-dial (FEATURES A5; issue 19): the I/O of an agent's own call. The machine
 /// (Session/CallSession+Outbound.swift) decides what follows each answer and refusal; this finds
@@ -56,21 +57,30 @@ extension InboundCallService {
         }
     }
 
-    private func ringAgent(agent: String, number: String, phone: Destination, trunk: String, id: UInt64, unique: String, startedAt: Double, lease: RTPPortLease) {
+    /// `callbackOf`: the attempt of a callback the ACD offered to the agent.
+    func ringAgent(
+        agent: String, number: String, phone: Destination, trunk: String, id: UInt64, unique: String, startedAt: Double, lease: RTPPortLease,
+        callbackOf: String? = nil
+    ) {
         let sdp = SDPNegotiation.offer(capabilities: policy.media, localPort: lease.rtpPort, sessionID: String(id), sessionVersion: 1)
         // The agent's phone shows the number it is about to call.
-        let from = SIPNameAddr(displayName: "Call \(number)", uri: SIPURI(user: number, host: policy.media.address))
+        let from = SIPNameAddr(displayName: callbackOf == nil ? "Call \(number)" : "Callback \(number)", uri: SIPURI(user: number, host: policy.media.address))
         let session = sessions.invite(
             to: phone.uri, peer: phone.peer, from: from, offer: sdp, credentials: phone.credentials,
-            headers: [SIPHeaderField(.init("X-ACD-Call"), unique), SIPHeaderField(.init("X-ACD-Direction"), "outbound")], id: id)
+            headers: [
+                SIPHeaderField(.init("X-ACD-Call"), unique), SIPHeaderField(.init("X-ACD-Direction"), "outbound"),
+                SIPHeaderField(.init("X-ACD-Callback"), callbackOf ?? ""),
+            ], id: id)
         let call = ActiveCall(
-            session: session, machine: CallSession(uniqueID: unique, agent: agent, dials: number, rules: rules),
+            session: session, machine: CallSession(uniqueID: unique, agent: agent, dials: number, rules: rules, callbackOf: callbackOf),
             info: CallSummary(id: id, callID: session.callID, caller: agent, called: number, origin: trunk, state: "ringing", startedAt: startedAt))
         call.info.uniqueID = unique
         call.info.localRTPPort = lease.rtpPort
         call.lease = lease
         calls[id] = call
         byUniqueID[unique] = id
+        // The ACD's withdrawal of the offer, or its end of the call, finds the attempt.
+        if let callbackOf { byUniqueID[callbackOf] = id }
         session.onEvent = { [weak self] event in
             guard let self, case .answered(let answer) = event, let call = self.calls[id] else { return }
             self.agentPhoneAnswered(call, answer: answer)
@@ -83,7 +93,12 @@ extension InboundCallService {
         logger.info(
             "placing a call: ringing the agent", metadata: ["call.id": "\(id)", "call.unique_id": "\(unique)", "agent.id": "\(agent)", "call.to": "\(number)", "agent.peer": "\(phone.peer)"])
         perform(call.machine.startOutbound(at: now), call)
-        emit(call, "call.outbound", ["agent": .string(agent), "number": .string(number), "trunk": .string(trunk), "sip_call_id": .string(session.callID)])
+        var event: [String: JSONValue] = ["agent": .string(agent), "number": .string(number), "trunk": .string(trunk), "sip_call_id": .string(session.callID)]
+        if let callbackOf, let entry = callbacks[callbackOf] {
+            // The screen pop of a callback: whose, from which queue, and how many tries so far.
+            event["callback"] = ["id": .string(callbackOf), "queue": .string(entry.queue), "caller": .string(entry.caller), "attempts": JSONValue(entry.attempts)]
+        }
+        emit(call, "call.outbound", .object(event))
     }
 
     /// The agent's phone answered our INVITE: its audio is set up before the machine asks for

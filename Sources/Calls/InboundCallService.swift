@@ -110,6 +110,20 @@ public struct CallPolicy: Sendable {
     public var routeToOwnAgent = true
     /// Groups whose callers take the survey when the agent hangs up first (C6).
     public var surveyGroups: Set<String> = []
+    /// Groups that offer callbacks: their key, tries and spacing (issue 19).
+    public var callbackRules: [String: CallbackRule] = [:]
+
+    public struct CallbackRule: Sendable {
+        public var key: Character
+        public var attempts: Int
+        public var retrySeconds: Int
+        public init(key: Character, attempts: Int = 3, retrySeconds: Int = 300) {
+            self.key = key
+            self.attempts = attempts
+            self.retrySeconds = retrySeconds
+        }
+    }
+
     /// Calls at once past which new INVITEs get 503 (0: no cap).
     public var maxCalls = 0
     /// SIP-loop lateness that means overload (0: never; see `OverloadGuard`).
@@ -256,6 +270,10 @@ public final class InboundCallService: SessionLayerDelegate {
     public var agentDevice: ((String) -> String?)?
     /// Asks the CRM store about a caller's number; the answer may come on any thread, or never.
     public var crmLookup: ((String, @escaping @Sendable (CRMCustomer?) -> Void) -> Void)?
+    /// The callbacks' worklist on disk, the waiting callbacks by id, and each retry's timer.
+    public var callbackList: CallbackList?
+    var callbacks: [String: CallbackEntry] = [:]
+    var callbackTimers: [String: SIPTimerToken] = [:]
     /// Recordings not yet complete, by the call's unique id (they outlive the call briefly).
     var recordings: [String: CallRecordingState] = [:]
     /// Each media loop's frame pool: a recording is fed on its caller's loop, so its frames wait
@@ -336,7 +354,7 @@ public final class InboundCallService: SessionLayerDelegate {
             language: policy.language, mediaTimeout: policy.mediaTimeoutSeconds > 0 ? .seconds(policy.mediaTimeoutSeconds) : nil,
             forwarding: policy.forwarding, flow: policy.ivr,
             voicemail: recordingWriter != nil && policy.voicemailDirectory != nil && policy.prompts != nil,
-            voicemailMaxSeconds: policy.voicemailMaxSeconds, surveyGroups: policy.surveyGroups)
+            voicemailMaxSeconds: policy.voicemailMaxSeconds, surveyGroups: policy.surveyGroups, callbackKeys: policy.callbackRules.mapValues(\.key))
     }
 
     public init(
@@ -681,7 +699,7 @@ public final class InboundCallService: SessionLayerDelegate {
     /// The call is over for the service: no event will find it.
     func forget(_ call: ActiveCall) {
         calls[call.session.id] = nil
-        for unique in [call.machine.uniqueID] + call.consultIDs where byUniqueID[unique] == call.session.id { byUniqueID[unique] = nil }
+        for unique in [call.machine.uniqueID, call.machine.acdCall] + call.consultIDs where byUniqueID[unique] == call.session.id { byUniqueID[unique] = nil }
     }
 
     /// Gives a leg's ports back (which splits a bridge) after reading its last figures, both on

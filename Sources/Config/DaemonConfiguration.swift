@@ -503,6 +503,13 @@ extension DaemonConfiguration {
                 guard key.count == 1, "0123456789*#".contains(key) else { throw g.error("exit_key must be one key: 0-9, * or #, not '\(key)'", key: "exit_key") }
                 s.exitKey = key
             }
+            if let key = try g.string("callback_key") {
+                guard key.count == 1, "0123456789*#".contains(key) else { throw g.error("callback_key must be one key: 0-9, * or #, not '\(key)'", key: "callback_key") }
+                if key == s.exitKey { throw g.error("callback_key and exit_key must differ (both are '\(key)')", key: "callback_key") }
+                s.callbackKey = key
+            }
+            s.callbackAttempts = try g.integer("callback_attempts", default: 3, range: 1...20)
+            s.callbackRetrySeconds = try g.integer("callback_retry_seconds", default: 300, range: 10...86_400)
             s.tiers = try g.integers("tiers") ?? []
             guard s.tiers.allSatisfy({ (1...10).contains($0) }), s.tiers == s.tiers.sorted(by: >) else {
                 throw g.error("tiers must be skill levels 1-10, highest first, such as [8, 5, 1]", key: "tiers")

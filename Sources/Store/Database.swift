@@ -135,6 +135,24 @@ public final class ACDDatabase: Sendable {
         m.registerMigration("v6-cdr-direction") { db in
             try db.alter(table: "cdr") { t in t.add(column: "direction", .text).notNull().defaults(to: "inbound") }
         }
+        // The groups' callbacks (issue 19): one row per callback, its tries and its state.
+        m.registerMigration("v7-callbacks") { db in
+            try db.create(table: "callback") { t in
+                t.column("id", .text).notNull().primaryKey()
+                t.column("queue", .text).notNull()
+                t.column("number", .text).notNull()
+                t.column("caller", .text).notNull()
+                t.column("source", .text).notNull()
+                t.column("status", .text).notNull()
+                t.column("attempts", .integer).notNull()
+                t.column("next_at", .double)
+                t.column("created_at", .double).notNull()
+                t.column("updated_at", .double).notNull()
+                t.column("last_outcome", .text)
+                t.column("agent", .text)
+            }
+            try db.create(index: "callback_status", on: "callback", columns: ["status", "created_at"])
+        }
         return m
     }
 }

@@ -35,7 +35,7 @@ struct ACDCtl: ParsableCommand {
         commandName: "acdctl",
         abstract: "Control a running acdd over its control socket.",
         subcommands: [
-            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Release.self, Dial.self, Survey.self, Monitor.self, MonitorModeCommand.self, MonitorStop.self, Dtmf.self, Consult.self, Conference.self, Transfer.self, Return.self, Voicemail.self,
+            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Release.self, Dial.self, Survey.self, Monitor.self, MonitorModeCommand.self, MonitorStop.self, Dtmf.self, Consult.self, Conference.self, Transfer.self, Return.self, Voicemail.self, Callbacks.self, CallbackCommand.self,
             RecordingCommand.self, CDR.self, ReportCommand.self, PromptCommand.self, Raw.self,
         ],
         defaultSubcommand: Status.self)
@@ -354,6 +354,38 @@ struct Voicemail: ParsableCommand {
                     let seconds = v["seconds"]?.doubleValue.map { String(format: "%.1f", $0) } ?? "-"
                     return [text(v["id"]), when, text(v["caller"]), text(v["box"]), text(v["queue"]), seconds, text(v["status"]), text(v["path"])]
                 })
+        }
+    }
+}
+
+struct Callbacks: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The groups' callbacks: asked for by waiting callers, oldest first.")
+    @OptionGroup var connection: Connection
+    @Option(help: "Only callbacks with this status (waiting, done, failed, cancelled).") var status: String?
+
+    func run() throws {
+        let r = try connection.run("callback.list", args: status.map { ["status": .string($0)] } ?? [:])
+        guard !connection.json else { return }
+        table(
+            ["ID", "WHEN", "QUEUE", "NUMBER", "STATUS", "TRIES", "LAST", "AGENT"],
+            (r.arrayValue ?? []).map { c in
+                let when = c["created_at"]?.doubleValue.map { Date(timeIntervalSince1970: $0).formatted(.iso8601) } ?? "-"
+                return [text(c["id"]), when, text(c["queue"]), text(c["number"]), text(c["status"]), text(c["attempts"]), text(c["last_outcome"]), text(c["agent"])]
+            })
+    }
+}
+
+struct CallbackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "callback", abstract: "Work a callback.", subcommands: [Cancel.self])
+
+    struct Cancel: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Withdraw a waiting callback: it leaves its queue, and the worklist says who cancelled it.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Callback id (from 'acdctl callbacks').") var id: String
+
+        func run() throws {
+            let r = try connection.run("callback.cancel", args: ["id": .string(id)])
+            if !connection.json { print("callback \(id) to \(text(r["number"])) cancelled") }
         }
     }
 }

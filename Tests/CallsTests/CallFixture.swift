@@ -35,6 +35,8 @@ struct CallFixture {
     var record: CallRecordFacts?
     var records = 0
     var callerHungUp = false
+    /// Callbacks the session asked the worklist to save.
+    var savedCallbacks: [String] = []
     /// The ACD refuses every answer, as when its ring timeout crossed the phone's 200.
     var refuseAnswers = false
     private var inbox: [CallEvent] = []
@@ -130,6 +132,8 @@ struct CallFixture {
             hungUp.append(leg)
         case .hangUpCaller:
             callerHungUp = true
+        case .saveCallback(let number):
+            savedCallbacks.append(number)
         case .writeRecord(let facts):
             record = facts
             records += 1

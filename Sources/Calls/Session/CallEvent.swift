@@ -25,6 +25,8 @@ public enum CallTimer: Hashable, Sendable {
     case mediaCheck
     /// The longest voicemail.
     case voicemailLimit
+    /// The wait for a callback's number to be keyed.
+    case callbackEntry
 }
 
 /// Why a prompt was played, so its end leads where it should. Each playback has its own serial:
@@ -117,6 +119,8 @@ public enum CallEvent: Sendable, Equatable {
     case leaveQueue(reason: LeaveReason, then: QueueExit)
     /// The ACD forgot the call (an operator's reset) and asks for it to end.
     case acdEnds
+    /// The callback the caller asked for is on disk (or could not be written).
+    case callbackSaved(Bool)
     /// The ACD had moved on when the agent answered (a ring timeout crossed the answer).
     case answerRefused(LegID)
 
@@ -260,6 +264,8 @@ public enum CallAction: Sendable, Equatable {
     case startRecording(LegID)
     case stopRecording
     case startVoicemail(box: String)
+    /// Write the caller's callback to the worklist; `.callbackSaved` reports back.
+    case saveCallback(number: String)
     case stopVoicemail
     case emit(String, JSONValue)
     /// The call-detail record, written once.

@@ -26,6 +26,8 @@ extension CallSession {
     mutating func pressed(_ key: Character, at time: CallTime, into out: inout [CallAction]) {
         digits.append(key)
         out.append(.log(.info, "key pressed", ["call.digit": "\(key)"]))
+        if phase == .callback { return callbackEntry(key, into: &out) }
+        if callbackKey(key, into: &out) { return }
         if phase == .voicemail {
             if recordingVoicemail, key == "#" { stopVoicemail(reason: "caller pressed #", thank: true, into: &out) }
         } else if ivr != nil {

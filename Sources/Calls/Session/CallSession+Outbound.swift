@@ -12,13 +12,17 @@ extension CallSession {
     /// Prompts the agent hears when the number is not reached; checked at start-up and reload.
     public static let outboundPrompts = ["number-busy", "no-answer", "call-failed"]
 
-    public init(uniqueID: String, agent: String, dials number: String, rules: Rules) {
+    /// `callbackOf`: the attempt of a callback the ACD offered to the agent (its id there); the
+    /// ACD then times the agent's ring and hears the answer, and a ring that fails leaves the
+    /// callback waiting in its place.
+    public init(uniqueID: String, agent: String, dials number: String, rules: Rules, callbackOf: String? = nil) {
         self.uniqueID = uniqueID
         caller = agent
         direction = .outbound
         target = number
+        self.callbackOf = callbackOf
         self.rules = rules
-        acdCall = uniqueID
+        acdCall = callbackOf ?? uniqueID
         legs = [CallLeg(id: .caller, role: .caller, state: .ringing)]
         self.agent = agent
         acdHasCall = true
@@ -27,7 +31,7 @@ extension CallSession {
 
     /// The shell has sent the INVITE to the agent's phone: its ring is timed from now.
     public mutating func startOutbound(at time: CallTime) -> [CallAction] {
-        guard direction == .outbound, phase == .ringing else { return [] }
+        guard direction == .outbound, phase == .ringing, callbackOf == nil else { return [] }
         return [.arm(.noAnswer(.caller), after: .seconds(Int64(rules.agentRingSeconds)))]
     }
 
@@ -35,7 +39,9 @@ extension CallSession {
     mutating func agentAnswered(at time: CallTime, into out: inout [CallAction]) {
         guard legs[0].isOffer, let number = target else { return }
         legs[0].state = .answered
+        facts.agentAnswered = true
         out.append(.disarm(.noAnswer(.caller)))
+        if let a = agent, callbackOf != nil { out.append(.confirmAnswer(agent: a, call: acdCall, leg: .caller)) }
         watch(.caller, at: time, into: &out)
         phase = .calling
         out.append(.playRingback)

@@ -46,6 +46,9 @@ public struct CallSession: Sendable {
         /// An agent's own call: the agent answered and the number is being called while the
         /// agent hears ringback (click-to-dial, issue 19).
         case calling
+        /// A waiting caller pressed the group's callback key and chooses the number to be called
+        /// back at; they keep their place in the queue meanwhile.
+        case callback
         case ended
     }
 
@@ -61,6 +64,8 @@ public struct CallSession: Sendable {
         /// An agent's own call: how long the agent's phone, then the number, may ring.
         public var agentRingSeconds = 30
         public var outboundNoAnswerSeconds = 45
+        /// The key that asks for a callback, per group that offers one.
+        public var callbackKeys: [String: Character] = [:]
         /// No RTP from an answered leg for this long ends the call; nil: never.
         public var mediaTimeout: Duration?
         public var forwarding: [String: CallPolicy.Forwarding]
@@ -73,8 +78,9 @@ public struct CallSession: Sendable {
 
         public init(
             language: String = "en", mediaTimeout: Duration? = .seconds(30), forwarding: [String: CallPolicy.Forwarding] = [:], flow: IVRFlow = IVRFlow(),
-            voicemail: Bool = true, voicemailMaxSeconds: Int = 120, surveyGroups: Set<String> = []
+            voicemail: Bool = true, voicemailMaxSeconds: Int = 120, surveyGroups: Set<String> = [], callbackKeys: [String: Character] = [:]
         ) {
+            self.callbackKeys = callbackKeys
             self.surveyGroups = surveyGroups
             self.language = language
             self.mediaTimeout = mediaTimeout
@@ -95,6 +101,8 @@ public struct CallSession: Sendable {
     public let direction: Direction
     /// The number an agent's own call dials once the agent answers.
     public let target: String?
+    /// A callback's attempt: the callback's id in the ACD, which offered it to the agent.
+    public let callbackOf: String?
     /// The caller's number (ENTERQUEUE's caller id after a transfer).
     public let caller: String
     public var rules: Rules
@@ -174,13 +182,22 @@ public struct CallSession: Sendable {
         /// An agent's own call: when the number answered, and how it ended when it did not.
         var targetAnsweredAt: Double?
         var outboundOutcome: String?
+        /// The number a waiting caller asked to be called back at, once saved.
+        var callbackNumber: String?
+        /// An agent's own call: the agent's phone answered.
+        var agentAnswered = false
     }
+
+    /// Keys typed for the callback's number, and the number waiting to be saved.
+    var callbackDigits = ""
+    var callbackSaving: String?
 
     public init(uniqueID: String, caller: String, rules: Rules) {
         self.uniqueID = uniqueID
         self.caller = caller
         direction = .inbound
         target = nil
+        callbackOf = nil
         self.rules = rules
         acdCall = uniqueID
         legs = [CallLeg(id: .caller, role: .caller, state: .ringing)]
@@ -245,6 +262,8 @@ public struct CallSession: Sendable {
             sample(counts, at: time, into: &out)
         case .offer(let agent, let device):
             offer(agent, device: device, into: &out)
+        case .withdraw where callbackOf != nil:
+            callbackWithdrawn(at: time, into: &out)
         case .withdraw(let agent):
             withdraw(agent, into: &out)
         case .announce(let position, let wait):
@@ -255,6 +274,12 @@ public struct CallSession: Sendable {
         case .acdEnds:
             out.append(.log(.info, "ACD ends the call", [:]))
             hangUp(cause: "ended by the ACD", by: "system", at: time, into: &out)
+        case .answerRefused(.caller) where callbackOf != nil:
+            acdHasCall = false
+            out.append(.log(.notice, "ACD refused the agent's answer to the callback", [:]))
+            hangUp(cause: "ACD refused the answer", by: "system", at: time, into: &out)
+        case .callbackSaved(let saved):
+            callbackSaved(saved, at: time, into: &out)
         case .answerRefused(let id):
             answerRefused(id, into: &out)
         case .legRinging(let id):
@@ -348,6 +373,7 @@ public struct CallSession: Sendable {
         case .noAnswer(let id): noAnswer(id, at: time, into: &out)
         case .mediaCheck: break  // the shell answers it with `.mediaSample`
         case .voicemailLimit: stopVoicemail(reason: "maximum length", thank: true, into: &out)
+        case .callbackEntry: callbackEntryTimedOut(into: &out)
         }
     }
 
@@ -358,7 +384,7 @@ public struct CallSession: Sendable {
         writeRecord(cause: cause, by: by, at: time, into: &out)
         if acdHasCall {
             acdHasCall = false
-            out.append(.tellACD(.callerHungUp(call: acdCall)))
+            out.append(.tellACD(acdGoodbye))
         }
         if let c = consult, c.acdHasIt, let id = c.acdCall {
             consult?.acdHasIt = false
@@ -382,7 +408,7 @@ public struct CallSession: Sendable {
         }
         if acdHasCall {
             acdHasCall = false
-            out.append(.tellACD(.callerHungUp(call: acdCall)))
+            out.append(.tellACD(acdGoodbye))
         }
         if let c = consult, c.acdHasIt, let id = c.acdCall { out.append(.tellACD(.callerHungUp(call: id))) }
         if phase == .conference { out.append(.unmix) }
@@ -392,6 +418,13 @@ public struct CallSession: Sendable {
         legs[0].state = .ended
         out.append(.disarm(.mediaCheck))
         phase = .ended
+    }
+
+    /// What the ACD hears when the call ends while it has it: the caller went; for a callback's
+    /// attempt whose agent never answered, the agent declined (the callback keeps its place).
+    var acdGoodbye: ACDEvent {
+        if callbackOf != nil, !facts.agentAnswered, let a = agent { return .agentDeclined(agent: a, call: acdCall) }
+        return .callerHungUp(call: acdCall)
     }
 
     /// Hangs a leg up from our side; what it reports afterwards changes nothing.
@@ -424,7 +457,8 @@ public struct CallSession: Sendable {
                     end: time.wall, outcome: outcome ?? self.outcome, cause: cause, by: by, queue: queue, agent: f.firstConnectedAt == nil ? nil : agent,
                     waitSeconds: f.queuedAt.map { Int(((f.firstConnectedAt ?? time.wall) - $0).rounded()) },
                     talkSeconds: f.firstConnectedAt == nil ? nil : Int(f.talkSeconds.rounded()), ivrPath: ivrPath.joined(separator: ">"),
-                    transfers: f.transfers.joined(separator: ";"), surveyScore: surveyScore, direction: direction, targetAnsweredAt: f.targetAnsweredAt)))
+                    transfers: f.transfers.joined(separator: ";"), surveyScore: surveyScore, direction: direction, targetAnsweredAt: f.targetAnsweredAt,
+                    callbackNumber: f.callbackNumber, callbackOf: callbackOf, agentAnswered: f.agentAnswered)))
     }
 
     /// A call admitted but never answered (no RTP port, an SDP we cannot meet).
@@ -436,6 +470,7 @@ public struct CallSession: Sendable {
     }
 
     var outcome: String {
+        if facts.callbackNumber != nil { return "callback" }
         if direction == .outbound {
             if let o = facts.outboundOutcome { return o }
             if facts.firstConnectedAt != nil { return "connected" }
@@ -522,4 +557,10 @@ public struct CallRecordFacts: Sendable, Equatable {
     /// An agent's own call: when the number answered (billing starts there, not at the agent's
     /// answer).
     public var targetAnsweredAt: Double?
+    /// The number the caller asked to be called back at (outcome `callback`).
+    public var callbackNumber: String?
+    /// A callback's attempt: the callback, and whether the agent took it (else the ACD offers it
+    /// again and the attempt does not count).
+    public var callbackOf: String?
+    public var agentAnswered = false
 }

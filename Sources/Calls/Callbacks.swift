@@ -1,0 +1,159 @@
+import ACD
+import Logging
+import Media
+import NIOCore
+import SIP
+import SIPMessage
+public import Store
+
+/// The I/O of callbacks (issue 19): the worklist on disk, the ACD's offers of a callback turned
+/// into agents' own calls, and the retries. What a caller or an attempt does is the machine's
+/// (Session/CallSession+Callback.swift and +Outbound.swift).
+extension InboundCallService {
+    public struct CallbackError: Error, CustomStringConvertible {
+        public var description: String
+        init(_ d: String) { description = d }
+        public init(description: String) { self.description = description }
+    }
+
+    /// The caller chose the number: it is written to the worklist, and only once it is on disk
+    /// does the machine hear so (and the caller hear the promise).
+    func saveCallback(_ call: ActiveCall, number: String) {
+        let id = call.session.id
+        guard let list = callbackList, let queue = call.machine.queue else { return deliver(.callbackSaved(false), to: call) }
+        let now = scheduler.wallClock
+        let entry = CallbackEntry(id: call.machine.acdCall, queue: queue, number: number, caller: call.info.caller, createdAt: now)
+        let (service, sip) = (bound, loop)
+        list.save(entry) { saved in
+            sip.execute { service.value.callbackSaveDone(entry, saved: saved, call: id) }
+        }
+    }
+
+    private func callbackSaveDone(_ entry: CallbackEntry, saved: Bool, call id: UInt64) {
+        guard let call = calls[id], !call.machine.recordWritten else {
+            // The caller hung up while it was written: they were promised nothing.
+            if saved {
+                var gone = entry
+                gone.status = "cancelled"
+                gone.lastOutcome = "caller hung up before the callback was confirmed"
+                callbackList?.save(gone)
+            }
+            return
+        }
+        if saved {
+            callbacks[entry.id] = entry
+            logger.info("callback saved", metadata: ["callback.id": "\(entry.id)", "callback.number": "\(entry.number)", "queue.name": "\(entry.queue)"])
+        }
+        deliver(.callbackSaved(saved), to: call)
+    }
+
+    /// The ACD offers a callback to an agent: the agent's phone is rung, and once it answers the
+    /// number. A phone that cannot be rung is a decline, and the ACD offers the callback again.
+    func offerCallback(_ id: String, agent: String, device: String) {
+        guard let entry = callbacks[id] else { return }
+        func decline(_ why: String) {
+            logger.warning("callback cannot ring the agent", metadata: ["callback.id": "\(id)", "agent.id": "\(agent)", "agent.reason": "\(why)"])
+            acd?(.agentDeclined(agent: agent, call: id))
+        }
+        if device.hasPrefix("alsa:") { return decline("the sound card cannot place calls yet") }
+        let phone: Destination
+        switch locate(device) {
+        case .success(let d): phone = d
+        case .failure(let why): return decline("\(why)")
+        }
+        let trunk = (try? locate("tel:\(entry.number)").get())?.trunk ?? ""
+        ports.allocate(near: nil).hop(to: loop).assumeIsolated().whenComplete { [weak self] result in
+            guard let self else { return }
+            guard case .success(let lease) = result else { return decline("no free RTP port") }
+            let session = self.sessions.reserveID()
+            let startedAt = self.scheduler.wallClock
+            let unique = String(format: "%.0f.%llu", startedAt.rounded(.down), session)
+            self.ringAgent(
+                agent: agent, number: entry.number, phone: phone, trunk: trunk, id: session, unique: unique, startedAt: startedAt, lease: lease,
+                callbackOf: id)
+        }
+    }
+
+    /// An attempt's record is written: a try that reached the agent counts; one that did not
+    /// leaves the callback with the ACD, which offers it again.
+    func callbackAttemptEnded(_ facts: CallRecordFacts) {
+        guard let id = facts.callbackOf, var entry = callbacks[id], facts.agentAnswered else { return }
+        let rule = policy.callbackRules[entry.queue] ?? CallPolicy.CallbackRule(key: "*")
+        let now = scheduler.wallClock
+        entry.attempts += 1
+        entry.agent = facts.agent
+        entry.lastOutcome = facts.outcome
+        entry.updatedAt = now
+        var meta: Logger.Metadata = ["callback.id": "\(id)", "callback.outcome": "\(facts.outcome)", "callback.attempts": "\(entry.attempts)"]
+        if facts.outcome == "connected" {
+            entry.status = "done"
+            callbacks[id] = nil
+        } else if entry.attempts >= rule.attempts {
+            entry.status = "failed"
+            callbacks[id] = nil
+        } else {
+            entry.nextAt = now + Double(rule.retrySeconds)
+            callbacks[id] = entry
+            scheduleCallback(entry, after: Double(rule.retrySeconds))
+            meta["callback.retry_seconds"] = "\(rule.retrySeconds)"
+        }
+        callbackList?.save(entry)
+        logger.info(entry.status == "waiting" ? "callback to be tried again" : "callback \(entry.status)", metadata: meta)
+    }
+
+    /// Puts a waiting callback (back) in its queue: at once, or after a retry's spacing. A
+    /// retry goes to the head: it has had its turn.
+    func scheduleCallback(_ entry: CallbackEntry, after seconds: Double, head: Bool = true) {
+        callbackTimers[entry.id]?.cancel()
+        let enqueue = { [weak self] in
+            guard let self, let e = self.callbacks[entry.id] else { return }
+            self.callbackTimers[entry.id] = nil
+            let arrival = CallArrival(call: e.id, group: e.queue, position: head ? 1 : nil, callerID: e.caller, callback: e.number)
+            let (service, sip) = (self.bound, self.loop)
+            self.acdRequest?(.callArrived(arrival)) { error in
+                guard let error else { return }
+                sip.execute { service.value.callbackRefused(e.id, error.message) }
+            }
+        }
+        if seconds <= 0 { return enqueue() }
+        callbackTimers[entry.id] = scheduler.schedule(after: .milliseconds(Int64(seconds * 1000)), enqueue)
+    }
+
+    private func callbackRefused(_ id: String, _ why: String) {
+        guard var entry = callbacks.removeValue(forKey: id) else { return }
+        logger.error("callback refused by the ACD; marked failed", metadata: ["callback.id": "\(id)", "acd.error": "\(why)"])
+        entry.status = "failed"
+        entry.lastOutcome = "refused by the ACD: \(why)"
+        entry.updatedAt = scheduler.wallClock
+        callbackList?.save(entry)
+    }
+
+    /// After a start: the worklist's waiting callbacks go back in their queues, oldest first
+    /// (a retry not yet due waits for its time).
+    public func restoreCallbacks(_ entries: [CallbackEntry]) {
+        let now = scheduler.wallClock
+        for e in entries where e.status == "waiting" {
+            callbacks[e.id] = e
+            scheduleCallback(e, after: max(0, (e.nextAt ?? now) - now), head: false)
+        }
+        if !entries.isEmpty { logger.info("callbacks restored", metadata: ["callback.count": "\(entries.count)"]) }
+    }
+
+    /// The waiting callbacks, oldest first.
+    public var waitingCallbacks: [CallbackEntry] { callbacks.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) } }
+
+    /// An operator withdraws a waiting callback (`acdctl callback cancel`).
+    public func cancelCallback(_ id: String, by who: String) -> Result<CallbackEntry, CallbackError> {
+        guard var entry = callbacks[id] else { return .failure(CallbackError("no waiting callback \(id)")) }
+        if let live = caller(id), live.machine.callbackOf == id { return .failure(CallbackError("callback \(id) is being dialled now (call \(live.session.id))")) }
+        callbacks[id] = nil
+        callbackTimers.removeValue(forKey: id)?.cancel()
+        if entry.nextAt.map({ $0 > scheduler.wallClock }) != true { acd?(.callerHungUp(call: id)) }
+        entry.status = "cancelled"
+        entry.lastOutcome = "cancelled by \(who)"
+        entry.updatedAt = scheduler.wallClock
+        callbackList?.save(entry)
+        logger.info("callback cancelled", metadata: ["callback.id": "\(id)", "callback.by": "\(who)"])
+        return .success(entry)
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import GRDB
+public import Logging
+
+/// One callback of a group's worklist (FEATURES A8, C4; issue 19).
+public struct CallbackEntry: Sendable, Equatable {
+    /// The callback's id: the unique id of the call that asked for it, which the ACD and the
+    /// queue log know it by.
+    public var id: String
+    public var queue: String
+    public var number: String
+    /// Who called (the caller id of the call that asked).
+    public var caller: String
+    /// `queue` (asked for while waiting).
+    public var source: String
+    /// `waiting` (in the queue, or waiting for its next try), `done`, `failed` (every try used),
+    /// `cancelled`.
+    public var status: String
+    /// Tries that reached an agent and dialled the number.
+    public var attempts: Int
+    /// When it may next be offered (a retry's spacing); nil: now.
+    public var nextAt: Double?
+    public var createdAt: Double
+    public var updatedAt: Double
+    /// How the last try ended (`busy`, `no-answer`, `connected`...), and the agent who made it.
+    public var lastOutcome: String?
+    public var agent: String?
+
+    public init(
+        id: String, queue: String, number: String, caller: String, source: String = "queue", status: String = "waiting", attempts: Int = 0,
+        nextAt: Double? = nil, createdAt: Double, updatedAt: Double? = nil, lastOutcome: String? = nil, agent: String? = nil
+    ) {
+        self.id = id
+        self.queue = queue
+        self.number = number
+        self.caller = caller
+        self.source = source
+        self.status = status
+        self.attempts = attempts
+        self.nextAt = nextAt
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt ?? createdAt
+        self.lastOutcome = lastOutcome
+        self.agent = agent
+    }
+}
+
+/// The callbacks' worklist in SQLite: written on a queue of its own (never on a loop), so a
+/// callback promised to a caller is on disk before they hear so, and the waiting ones come back
+/// after a restart.
+public final class CallbackList: @unchecked Sendable {
+    // Unchecked: `database` and `logger` are Sendable; the queue serialises the writes.
+    private let database: ACDDatabase
+    private let logger: Logger
+    private let writer = DispatchQueue(label: "acdd.store.callbacks")
+
+    public init(database: ACDDatabase, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    /// Writes the entry (replacing one with its id); `done` hears, on the writer's queue, whether
+    /// it is committed.
+    public func save(_ e: CallbackEntry, done: (@Sendable (Bool) -> Void)? = nil) {
+        let (database, logger) = (self.database, self.logger)
+        writer.async {
+            do {
+                try database.pool.write { db in
+                    try db.execute(
+                        sql: """
+                            INSERT OR REPLACE INTO callback (id, queue, number, caller, source, status, attempts, next_at, created_at, updated_at, last_outcome, agent)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            """,
+                        arguments: [e.id, e.queue, e.number, e.caller, e.source, e.status, e.attempts, e.nextAt, e.createdAt, e.updatedAt, e.lastOutcome, e.agent])
+                }
+                done?(true)
+            } catch {
+                logger.error("could not write a callback", metadata: ["error": "\(error)", "callback.id": "\(e.id)", "callback.number": "\(e.number)"])
+                done?(false)
+            }
+        }
+    }
+
+    /// Oldest first; `status` nil for all.
+    public func list(status: String? = nil, limit: Int = 10_000) throws -> [CallbackEntry] {
+        try database.pool.read { db in
+            let rows =
+                if let status {
+                    try Row.fetchAll(db, sql: "SELECT * FROM callback WHERE status = ? ORDER BY created_at, id LIMIT ?", arguments: [status, limit])
+                } else {
+                    try Row.fetchAll(db, sql: "SELECT * FROM callback ORDER BY created_at, id LIMIT ?", arguments: [limit])
+                }
+            return rows.map { r in
+                CallbackEntry(
+                    id: r["id"], queue: r["queue"], number: r["number"], caller: r["caller"], source: r["source"], status: r["status"],
+                    attempts: r["attempts"], nextAt: r["next_at"], createdAt: r["created_at"], updatedAt: r["updated_at"], lastOutcome: r["last_outcome"],
+                    agent: r["agent"])
+            }
+        }
+    }
+
+    /// Waits until every queued write is done (shutdown and tests).
+    public func flush() { writer.sync {} }
+}
