@@ -1,0 +1,139 @@
+import Foundation
+import JSON
+import Media
+import SIPMessage
+import TestSupport
+import Testing
+
+/// Callbacks (FEATURES C4; issue 19) against the daemon on its default configuration with
+/// `groups.0.callback_key` set: plain SIP/RTP callers, agent phone and carrier.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct CallbackEndToEndTests {
+    func agentState(_ daemon: Daemon, _ id: String) throws -> String? {
+        try daemon.control("agents").result?.arrayValue?.first { $0["id"]?.stringValue == id }?["state"]?.stringValue
+    }
+
+    func queue(_ daemon: Daemon) throws -> [JSONValue] {
+        try daemon.control("queues").result?.arrayValue?.first { $0["name"] == "sales" }?["callers"]?.arrayValue ?? []
+    }
+
+    /// Waits for the daemon's BYE to the caller, sending a little audio meanwhile, and answers it.
+    func awaitBye(_ call: Call, _ daemon: Daemon, seconds: Double, sender: inout RTPSenderState) throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            call.talk(packets: 2, sender: &sender)
+            guard let bytes = call.sip.receive(timeoutMilliseconds: 50) else { continue }
+            guard case .request(let r) = try SIPParser().parse(bytes), r.method == .bye else { continue }
+            call.sip.send(r.response(.ok).serialized(), to: daemon.sipPort)
+            return true
+        }
+        return false
+    }
+
+    /// A waiting caller asks for a callback at their own number and hangs up.
+    func askForCallback(_ daemon: Daemon, from number: String) throws -> String {
+        var (call, sender) = try callSales(daemon, from: number)
+        #expect(try eventually { try queue(daemon).contains { $0["caller_id"]?.stringValue == number } })
+        call.talk(packets: 5, sender: &sender)
+        call.press(10, sender: &sender)  // *
+        call.talk(packets: 25, sender: &sender)
+        call.press(1, sender: &sender)
+        #expect(try awaitBye(call, daemon, seconds: 12, sender: &sender), "no goodbye after the callback was asked for")
+        let entry = try #require(try daemon.control("callback.list", ["status": "waiting"]).result?.arrayValue?.last)
+        #expect(entry["number"]?.stringValue == number, "\(entry)")
+        return try #require(entry["id"]?.stringValue)
+    }
+
+    /// Caller A asks for a callback; caller B comes after and waits on the line. The agent who
+    /// logs in gets A's callback first (A was ahead), whose answer calls A's number through the
+    /// trunk; then B. The worklist says done; the queue log has the CALLBACK line.
+    @Test func theCallbackKeepsItsPlaceAndIsDialledWhenItsTurnComes() throws {
+        let carrier = try UDPProbe(timeoutMilliseconds: 3000)
+        let daemon = try Daemon(sets: ["trunks.0.outbound": "127.0.0.1:\(carrier.port)", "groups.0.callback_key": "*", "groups.0.wrap_up_seconds": "0"])
+        defer { daemon.stop() }
+        let id = try askForCallback(daemon, from: "0301111111")
+        let (b, _) = try callSales(daemon, from: "0302222222")
+        #expect(try eventually { try queue(daemon).count == 2 })
+        let waiting = try queue(daemon)
+        #expect(waiting.first?["call"]?.stringValue == id && waiting.first?["callback"] == "0301111111", "\(waiting)")
+        #expect(waiting.last?["caller_id"] == "0302222222" && waiting.last?["callback"] == .null)
+
+        let phone = try AgentPhone("1001", daemon: daemon)
+        let customer = try AgentPhone(unregistered: "customer", sip: carrier, daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        let agentPort = try phone.answerNextCall(ringFor: 0.05)
+        #expect(phone.invite?.from.uri.user == "0301111111", "the callback first: it was ahead of B")
+        #expect(phone.invite?.headers[.init("X-ACD-Callback")] == .some(id))
+        let customerPort = try customer.answerNextCall(ringFor: 0.05)
+        #expect(customer.invite?.uri.user == "0301111111")
+        var s1 = RTPSenderState(), s2 = RTPSenderState()
+        #expect(relayed(from: phone.rtp, to: customer.rtp, port: agentPort, seed: 4, sender: &s1) >= 25)
+        #expect(relayed(from: customer.rtp, to: phone.rtp, port: customerPort, seed: 5, sender: &s2) >= 25)
+        #expect(try phone.hangUp()?.status == .ok)
+        _ = try customer.answerUntilBye()
+
+        _ = try phone.answerNextCall(ringFor: 0.05)
+        #expect(phone.invite?.from.uri.user == "0302222222", "then B, who waited on the line")
+        #expect(try b.hangUp(daemon)?.status == .ok)
+        if let bye = try phone.nextRequest(.bye) { phone.respond(bye, .ok) }
+
+        let done = try #require(try daemon.control("callback.list").result?.arrayValue?.first { $0["id"]?.stringValue == id })
+        #expect(done["status"] == "done" && done["attempts"] == 1 && done["agent"] == "1001" && done["last_outcome"] == "connected", "\(done)")
+        let log = try String(contentsOfFile: "\(daemon.state)/queue_log", encoding: .utf8)
+        #expect(log.contains("|\(id)|sales|NONE|CALLBACK|0301111111|1|1|"), "\(log)")
+        let records = try #require(try daemon.control("cdr.list").result?.arrayValue)
+        #expect(records.contains { $0["unique_id"]?.stringValue == id && $0["outcome"] == "callback" }, "the caller's own call")
+        #expect(records.contains { $0["direction"] == "outbound" && $0["outcome"] == "connected" && $0["called"] == "0301111111" }, "the callback's call")
+        let sales = try #require(try daemon.control("queues").result?.arrayValue?.first { $0["name"] == "sales" })
+        #expect(sales["abandoned"] == 0 && sales["callbacks"] == 1, "\(sales)")
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.isEmpty == true })
+        #expect(daemon.stop() == 0)
+    }
+
+    /// A callback promised to a caller survives `kill -9`: after the restart it waits in its
+    /// queue again, is tried, and a busy number is retried at the head after the spacing; an
+    /// operator can cancel it.
+    @Test func aCallbackSurvivesKillNineAndABusyNumberIsRetried() throws {
+        let carrier = try UDPProbe(timeoutMilliseconds: 3000)
+        let sets = [
+            "trunks.0.outbound": "127.0.0.1:\(carrier.port)", "groups.0.callback_key": "*", "groups.0.wrap_up_seconds": "0",
+            "groups.0.callback_retry_seconds": "10", "groups.0.callback_attempts": "2",
+        ]
+        let first = try Daemon(sets: sets)
+        let id = try askForCallback(first, from: "0303333333")
+        kill(first.process.processIdentifier, SIGKILL)
+        first.process.waitUntilExit()
+
+        let daemon = try Daemon(sets: sets, state: first.state)
+        defer { daemon.stop() }
+        #expect(try eventually { try queue(daemon).first?["call"]?.stringValue == id }, "the callback is not back in its queue")
+        let phone = try AgentPhone("1001", daemon: daemon)
+        let customer = try AgentPhone(unregistered: "customer", sip: carrier, daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        _ = try phone.answerNextCall(ringFor: 0.05)
+        try customer.refuseNextCall(.busyHere)
+        // The agent hears the busy prompt, then our BYE.
+        let bye = try #require(try phone.nextRequest(.bye, timeoutMilliseconds: 8000), "the attempt did not end")
+        phone.respond(bye, .ok)
+        let retry = try #require(try daemon.control("callback.list", ["status": "waiting"]).result?.arrayValue?.first)
+        #expect(retry["attempts"] == 1 && retry["last_outcome"] == "busy", "\(retry)")
+        #expect(try queue(daemon).isEmpty, "not offered again before the spacing")
+        #expect(try eventually(15) { try queue(daemon).first?["call"]?.stringValue == id }, "not retried after 10 s")
+        // The agent's phone rings again; the operator cancels meanwhile: refused while dialling.
+        let inv = try #require(try phone.nextRequest(.invite))
+        phone.invite = inv
+        phone.respond(inv, .ringing)
+        #expect(try daemon.control("callback.cancel", ["id": .string(id)]).error?.message.contains("being dialled") == true)
+        phone.respond(inv, .busyHere)
+        _ = try phone.nextRequest(.ack)
+        #expect(try eventually { try agentState(daemon, "1001") == "not-ready" }, "a phone that refuses pauses the agent, as for callers")
+        let cancelled = try daemon.control("callback.cancel", ["id": .string(id)])
+        #expect(cancelled.result?["status"] == "cancelled", "\(cancelled)")
+        #expect(try eventually { try queue(daemon).isEmpty }, "the cancelled callback is still queued")
+        let log = try String(contentsOfFile: "\(daemon.state)/queue_log", encoding: .utf8)
+        #expect(log.contains("|\(id)|sales|NONE|CALLBACKCANCEL|"), "\(log)")
+        #expect(try daemon.control("callback.cancel", ["id": .string(id)]).error?.code == .notFound)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.isEmpty == true })
+        #expect(daemon.stop() == 0)
+    }
+}
