@@ -102,6 +102,9 @@ public struct GroupSettings: Sendable, Equatable {
     public var callbackKey: String?
     public var callbackAttempts = 3
     public var callbackRetrySeconds = 300
+    /// A caller who hangs up after waiting this long becomes a callback of the group's worklist
+    /// for agents to work (FEATURES A8); 0: never.
+    public var callbackMissedSeconds = 0
 
     public init(name: String) { self.name = name }
 }

@@ -14,7 +14,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
 
     static let commands = [
         "status", "calls", "registrations", "reload", "hangup", "agents", "queues", "agent.login", "agent.logout", "agent.ready",
-        "agent.pause", "agent.skills", "agent.reset", "agent.answer", "agent.hangup", "dial", "transfer", "consult", "conference", "return", "release", "survey", "monitor", "monitor.mode", "monitor.stop", "dtmf", "voicemail.list", "callback.list", "callback.cancel", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
+        "agent.pause", "agent.skills", "agent.reset", "agent.answer", "agent.hangup", "dial", "transfer", "consult", "conference", "return", "release", "survey", "monitor", "monitor.mode", "monitor.stop", "dtmf", "voicemail.list", "callback.list", "callback.cancel", "callback.done", "callback.dial", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
     ]
 
     func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
@@ -132,11 +132,21 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             case .success(let list): return ControlResponse(id: id, result: list)
             case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, "cannot read the callbacks: \(e)"))
             }
-        case "callback.cancel":
-            guard let callback = string("id"), !callback.isEmpty else {
-                return ControlResponse(id: id, error: ControlError(.invalidArgument, "callback.cancel needs args {\"id\": \"<callback id from callback.list>\"}"))
+        case "callback.dial":
+            guard let callback = string("id"), !callback.isEmpty, let agent = string("agent"), !agent.isEmpty else {
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "callback.dial needs args {\"id\": \"<callback id>\", \"agent\": \"<id>\"}"))
             }
-            switch await core.cancelCallback(callback, by: Self.operatorName(connection.peer)) {
+            switch await core.dialCallback(callback, agent: agent) {
+            case .success(let placed):
+                return ControlResponse(id: id, result: ["callback": .string(callback), "call": JSONValue(Int(placed.id)), "unique_id": .string(placed.uniqueID), "agent": .string(agent)])
+            case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
+            }
+        case "callback.cancel", "callback.done":
+            guard let callback = string("id"), !callback.isEmpty else {
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "\(request.command) needs args {\"id\": \"<callback id from callback.list>\"}"))
+            }
+            let status = request.command == "callback.done" ? "done" : "cancelled"
+            switch await core.closeCallback(callback, status: status, by: Self.operatorName(connection.peer)) {
             case .success(let entry): return ControlResponse(id: id, result: DaemonCore.callbackView(entry))
             case .failure(let e): return ControlResponse(id: id, error: ControlError(.notFound, e.description))
             }

@@ -373,9 +373,9 @@ final class DaemonCore: @unchecked Sendable {
                 ? RecordingPolicy(directory: c.paths.recordings, channels: c.recording.channels, maxSeconds: c.recording.maxSeconds) : nil,
             crmLookupTimeoutMilliseconds: c.crm.lookupTimeoutMilliseconds, vipPriority: c.crm.vipPriority, routeToOwnAgent: c.crm.ownAgent)
         policy.surveyGroups = c.surveyGroups
-        for g in c.groups {
-            guard let key = g.callbackKey?.first else { continue }
-            policy.callbackRules[g.name] = .init(key: key, attempts: g.callbackAttempts, retrySeconds: g.callbackRetrySeconds)
+        for g in c.groups where g.callbackKey != nil || g.callbackMissedSeconds > 0 {
+            policy.callbackRules[g.name] = .init(
+                key: g.callbackKey?.first, attempts: g.callbackAttempts, retrySeconds: g.callbackRetrySeconds, missedSeconds: g.callbackMissedSeconds)
         }
         policy.conferenceSize = c.media.conferenceSize
         policy.maxCalls = c.daemon.maxCalls
@@ -629,8 +629,19 @@ final class DaemonCore: @unchecked Sendable {
         ]
     }
 
-    func cancelCallback(_ id: String, by who: String) async -> Result<CallbackEntry, InboundCallService.CallbackError> {
-        (try? await loop.submit { self.calls.cancelCallback(id, by: who) }.get()) ?? .failure(.init(description: "the daemon is stopping"))
+    /// Cancels a callback or marks it done (`status`), wherever it is.
+    func closeCallback(_ id: String, status: String, by who: String) async -> Result<CallbackEntry, InboundCallService.CallbackError> {
+        let stored = try? callbackList.entry(id)
+        return (try? await loop.submit { self.calls.closeCallback(id, stored: stored, status: status, by: who) }.get())
+            ?? .failure(.init(description: "the daemon is stopping"))
+    }
+
+    /// An agent calls a callback's number by hand.
+    func dialCallback(_ id: String, agent: String) async -> Result<(id: UInt64, uniqueID: String), InboundCallService.DialError> {
+        guard let stored = try? callbackList.entry(id) else { return .failure(.init(description: "no callback \(id)")) }
+        return await withCheckedContinuation { c in
+            loop.execute { self.calls.dialCallback(stored, agent: agent) { c.resume(returning: $0) } }
+        }
     }
 
     func voicemailList(status: String?) -> Result<JSONValue, any Error> {

@@ -25,7 +25,8 @@ extension InboundCallService {
             ivrPath: facts.ivrPath, transfers: facts.transfers, recordingPath: s.recordingPath, recordingStatus: recordingStatus,
             surveyScore: facts.surveyScore, hangupCause: facts.cause, hangupBy: facts.by, codec: s.codec, direction: facts.direction.rawValue)
         onRecord?(record)
-        callbackAttemptEnded(facts)
+        callbackAttemptEnded(facts, call: call.machine.uniqueID)
+        if facts.outcome == "abandoned" { missedCall(record, facts) }
         // After the record, through the same writer: committed in the same transaction or a later one.
         emit(call, "call.ended", ["cdr": CRMEvents.cdr(record)])
     }

@@ -76,9 +76,21 @@ extension InboundCallService {
 
     /// An attempt's record is written: a try that reached the agent counts; one that did not
     /// leaves the callback with the ACD, which offers it again.
-    func callbackAttemptEnded(_ facts: CallRecordFacts) {
+    func callbackAttemptEnded(_ facts: CallRecordFacts, call unique: String) {
+        if var entry = manualCallbacks.removeValue(forKey: unique) {
+            // By hand: the agent decides whether to try again; a connected call is done.
+            entry.updatedAt = scheduler.wallClock
+            if facts.agentAnswered {
+                entry.attempts += 1
+                entry.lastOutcome = facts.outcome
+                if facts.outcome == "connected" { entry.status = "done" }
+            }
+            callbackList?.save(entry)
+            logger.info("callback dialled by hand", metadata: ["callback.id": "\(entry.id)", "callback.outcome": "\(facts.outcome)", "callback.status": "\(entry.status)"])
+            return
+        }
         guard let id = facts.callbackOf, var entry = callbacks[id], facts.agentAnswered else { return }
-        let rule = policy.callbackRules[entry.queue] ?? CallPolicy.CallbackRule(key: "*")
+        let rule = policy.callbackRules[entry.queue] ?? CallPolicy.CallbackRule(key: nil)
         let now = scheduler.wallClock
         entry.attempts += 1
         entry.agent = facts.agent
@@ -142,18 +154,63 @@ extension InboundCallService {
     /// The waiting callbacks, oldest first.
     public var waitingCallbacks: [CallbackEntry] { callbacks.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) } }
 
-    /// An operator withdraws a waiting callback (`acdctl callback cancel`).
-    public func cancelCallback(_ id: String, by who: String) -> Result<CallbackEntry, CallbackError> {
-        guard var entry = callbacks[id] else { return .failure(CallbackError("no waiting callback \(id)")) }
+    /// An operator withdraws a callback (`acdctl callback cancel`), or marks it done (`callback
+    /// done`: handled some other way). `stored` is the worklist's row, for one no queue holds.
+    public func closeCallback(_ id: String, stored: CallbackEntry?, status: String, by who: String) -> Result<CallbackEntry, CallbackError> {
         if let live = caller(id), live.machine.callbackOf == id { return .failure(CallbackError("callback \(id) is being dialled now (call \(live.session.id))")) }
-        callbacks[id] = nil
-        callbackTimers.removeValue(forKey: id)?.cancel()
-        if entry.nextAt.map({ $0 > scheduler.wallClock }) != true { acd?(.callerHungUp(call: id)) }
-        entry.status = "cancelled"
-        entry.lastOutcome = "cancelled by \(who)"
+        if manualCallbacks.values.contains(where: { $0.id == id }) { return .failure(CallbackError("callback \(id) is being dialled now")) }
+        guard var entry = callbacks[id] ?? stored, ["waiting", "open"].contains(entry.status) else {
+            return .failure(CallbackError("no open or waiting callback \(id)"))
+        }
+        withdraw(id)
+        entry.status = status
+        entry.lastOutcome = "\(status) by \(who)"
         entry.updatedAt = scheduler.wallClock
         callbackList?.save(entry)
-        logger.info("callback cancelled", metadata: ["callback.id": "\(id)", "callback.by": "\(who)"])
+        logger.info("callback \(status)", metadata: ["callback.id": "\(id)", "callback.by": "\(who)"])
         return .success(entry)
+    }
+
+    /// Takes a waiting callback out of its queue (or its retry's timer).
+    private func withdraw(_ id: String) {
+        guard let entry = callbacks.removeValue(forKey: id) else { return }
+        callbackTimers.removeValue(forKey: id)?.cancel()
+        if entry.nextAt.map({ $0 > scheduler.wallClock }) != true { acd?(.callerHungUp(call: id)) }
+    }
+
+    /// An agent works a callback by hand (`acdctl callback dial ID AGENT`): it leaves its queue,
+    /// and the agent's own call dials its number, as `dial` does; the try is counted on it.
+    public func dialCallback(_ stored: CallbackEntry, agent: String, done: @escaping (Result<(id: UInt64, uniqueID: String), DialError>) -> Void) {
+        let id = stored.id
+        if let live = caller(id), live.machine.callbackOf == id { return done(.failure(DialError("callback \(id) is being dialled now (call \(live.session.id))"))) }
+        if manualCallbacks.values.contains(where: { $0.id == id }) { return done(.failure(DialError("callback \(id) is being dialled now"))) }
+        var entry = callbacks[id] ?? stored
+        guard ["waiting", "open"].contains(entry.status) else {
+            return done(.failure(DialError("callback \(id) is \(stored.status), not open or waiting")))
+        }
+        placeCall(agent: agent, number: entry.number) { [weak self] result in
+            guard let self else { return }
+            if case .success(let placed) = result {
+                self.withdraw(id)
+                entry.status = "open"
+                entry.agent = agent
+                entry.updatedAt = self.scheduler.wallClock
+                self.manualCallbacks[placed.uniqueID] = entry
+                self.callbackList?.save(entry)
+            }
+            done(result)
+        }
+    }
+
+    /// A caller who waited at least the group's `callback_missed_seconds` and hung up: a
+    /// callback of the group's worklist for agents to work (FEATURES A8), not queued by itself.
+    func missedCall(_ record: CallDetailRecord, _ facts: CallRecordFacts) {
+        guard let queue = facts.queue, let rule = policy.callbackRules[queue], rule.missedSeconds > 0, (facts.waitSeconds ?? 0) >= rule.missedSeconds,
+            !record.caller.isEmpty, record.caller.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "+") })
+        else { return }
+        let entry = CallbackEntry(
+            id: record.uniqueID, queue: queue, number: record.caller, caller: record.caller, source: "missed", status: "open", createdAt: scheduler.wallClock)
+        callbackList?.save(entry)
+        logger.info("missed call kept as a callback", metadata: ["callback.id": "\(entry.id)", "callback.number": "\(entry.number)", "queue.name": "\(queue)"])
     }
 }

@@ -13,6 +13,7 @@ extension InboundCallService {
     public struct DialError: Error, CustomStringConvertible, Equatable {
         public var description: String
         init(_ d: String) { description = d }
+        public init(description: String) { self.description = description }
     }
 
     /// Rings `agent`'s phone, then `number` once the agent answers. `done` hears, on the SIP loop,

@@ -114,13 +114,17 @@ public struct CallPolicy: Sendable {
     public var callbackRules: [String: CallbackRule] = [:]
 
     public struct CallbackRule: Sendable {
-        public var key: Character
+        /// The key a waiting caller presses to ask (nil: callers cannot ask; missed calls only).
+        public var key: Character?
         public var attempts: Int
         public var retrySeconds: Int
-        public init(key: Character, attempts: Int = 3, retrySeconds: Int = 300) {
+        /// Callers who hang up after waiting this long become callbacks to work (0: never).
+        public var missedSeconds: Int
+        public init(key: Character?, attempts: Int = 3, retrySeconds: Int = 300, missedSeconds: Int = 0) {
             self.key = key
             self.attempts = attempts
             self.retrySeconds = retrySeconds
+            self.missedSeconds = missedSeconds
         }
     }
 
@@ -274,6 +278,8 @@ public final class InboundCallService: SessionLayerDelegate {
     public var callbackList: CallbackList?
     var callbacks: [String: CallbackEntry] = [:]
     var callbackTimers: [String: SIPTimerToken] = [:]
+    /// Callbacks an agent is calling by hand (`callback.dial`), by the call's unique id.
+    var manualCallbacks: [String: CallbackEntry] = [:]
     /// Recordings not yet complete, by the call's unique id (they outlive the call briefly).
     var recordings: [String: CallRecordingState] = [:]
     /// Each media loop's frame pool: a recording is fed on its caller's loop, so its frames wait
@@ -354,7 +360,7 @@ public final class InboundCallService: SessionLayerDelegate {
             language: policy.language, mediaTimeout: policy.mediaTimeoutSeconds > 0 ? .seconds(policy.mediaTimeoutSeconds) : nil,
             forwarding: policy.forwarding, flow: policy.ivr,
             voicemail: recordingWriter != nil && policy.voicemailDirectory != nil && policy.prompts != nil,
-            voicemailMaxSeconds: policy.voicemailMaxSeconds, surveyGroups: policy.surveyGroups, callbackKeys: policy.callbackRules.mapValues(\.key))
+            voicemailMaxSeconds: policy.voicemailMaxSeconds, surveyGroups: policy.surveyGroups, callbackKeys: policy.callbackRules.compactMapValues(\.key))
     }
 
     public init(

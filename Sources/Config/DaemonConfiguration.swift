@@ -510,6 +510,7 @@ extension DaemonConfiguration {
             }
             s.callbackAttempts = try g.integer("callback_attempts", default: 3, range: 1...20)
             s.callbackRetrySeconds = try g.integer("callback_retry_seconds", default: 300, range: 10...86_400)
+            s.callbackMissedSeconds = try g.integer("callback_missed_seconds", default: 0, range: 0...86_400)
             s.tiers = try g.integers("tiers") ?? []
             guard s.tiers.allSatisfy({ (1...10).contains($0) }), s.tiers == s.tiers.sorted(by: >) else {
                 throw g.error("tiers must be skill levels 1-10, highest first, such as [8, 5, 1]", key: "tiers")

@@ -99,6 +99,19 @@ public final class CallbackList: @unchecked Sendable {
         }
     }
 
+    /// One callback by id, as last written (writes queued before are waited for).
+    public func entry(_ id: String) throws -> CallbackEntry? {
+        flush()
+        return try database.pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM callback WHERE id = ?", arguments: [id]).map { r in
+                CallbackEntry(
+                    id: r["id"], queue: r["queue"], number: r["number"], caller: r["caller"], source: r["source"], status: r["status"],
+                    attempts: r["attempts"], nextAt: r["next_at"], createdAt: r["created_at"], updatedAt: r["updated_at"], lastOutcome: r["last_outcome"],
+                    agent: r["agent"])
+            }
+        }
+    }
+
     /// Waits until every queued write is done (shutdown and tests).
     public func flush() { writer.sync {} }
 }

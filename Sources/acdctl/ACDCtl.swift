@@ -376,7 +376,30 @@ struct Callbacks: ParsableCommand {
 }
 
 struct CallbackCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "callback", abstract: "Work a callback.", subcommands: [Cancel.self])
+    static let configuration = CommandConfiguration(commandName: "callback", abstract: "Work a callback.", subcommands: [Dial.self, Done.self, Cancel.self])
+
+    struct Dial: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Call a callback's number now: the agent's phone rings, then the number (as 'acdctl dial'); it leaves its queue.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Callback id (from 'acdctl callbacks').") var id: String
+        @Argument(help: "The agent who calls (logged in; ready, paused or in wrap-up).") var agent: String
+
+        func run() throws {
+            let r = try connection.run("callback.dial", args: ["id": .string(id), "agent": .string(agent)])
+            if !connection.json { print("callback \(id): call \(text(r["call"])) ringing agent \(agent)") }
+        }
+    }
+
+    struct Done: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Mark a callback done (handled some other way): it leaves its queue.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Callback id (from 'acdctl callbacks').") var id: String
+
+        func run() throws {
+            _ = try connection.run("callback.done", args: ["id": .string(id)])
+            if !connection.json { print("callback \(id) done") }
+        }
+    }
 
     struct Cancel: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Withdraw a waiting callback: it leaves its queue, and the worklist says who cancelled it.")

@@ -136,4 +136,52 @@ struct CallbackEndToEndTests {
         #expect(try eventually { try daemon.control("calls").result?.arrayValue?.isEmpty == true })
         #expect(daemon.stop() == 0)
     }
+
+    /// Missed calls (FEATURES A8): a caller who waited past `callback_missed_seconds` and hung up
+    /// is in the worklist, open, not queued; an agent calls it by hand and it is done; another is
+    /// marked done by an operator; one who hung up sooner leaves nothing.
+    @Test func missedCallsAreWorkedByHand() throws {
+        let carrier = try UDPProbe(timeoutMilliseconds: 3000)
+        let daemon = try Daemon(sets: ["trunks.0.outbound": "127.0.0.1:\(carrier.port)", "groups.0.callback_missed_seconds": "1", "groups.0.wrap_up_seconds": "0"])
+        defer { daemon.stop() }
+        func missed(_ number: String, waiting seconds: Double) throws {
+            var (call, sender) = try callSales(daemon, from: number)
+            #expect(try eventually { try queue(daemon).contains { $0["caller_id"]?.stringValue == number } })
+            let until = Date().addingTimeInterval(seconds)
+            while Date() < until { call.talk(packets: 5, sender: &sender) }
+            #expect(try call.hangUp(daemon)?.status == .ok)
+        }
+        try missed("0304444444", waiting: 1.6)
+        try missed("0305555555", waiting: 1.6)
+        try missed("0306666666", waiting: 0)
+        let open = try #require(try daemon.control("callback.list", ["status": "open"]).result?.arrayValue)
+        #expect(open.compactMap { $0["number"]?.stringValue } == ["0304444444", "0305555555"], "\(open)")
+        #expect(open.allSatisfy { $0["source"] == "missed" })
+        #expect(try eventually { try queue(daemon).isEmpty }, "missed calls are worked by hand, not queued")
+
+        let phone = try AgentPhone("1001", daemon: daemon)
+        let customer = try AgentPhone(unregistered: "customer", sip: carrier, daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1001", "paused_reason": "callbacks"]).ok)
+        let first = try #require(open.first?["id"]?.stringValue)
+        let placed = try daemon.control("callback.dial", ["id": .string(first), "agent": "1001"])
+        #expect(placed.ok, "\(placed)")
+        _ = try phone.answerNextCall(ringFor: 0.05)
+        _ = try customer.answerNextCall(ringFor: 0.05)
+        #expect(customer.invite?.uri.user == "0304444444")
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" })
+        #expect(try phone.hangUp()?.status == .ok)
+        _ = try customer.answerUntilBye()
+        #expect(try eventually {
+            let e = try daemon.control("callback.list").result?.arrayValue?.first { $0["id"]?.stringValue == first }
+            return e?["status"] == "done" && e?["attempts"] == 1 && e?["agent"] == "1001"
+        }, "the callback dialled by hand is not done")
+        #expect(try eventually { try agentState(daemon, "1001") == "not-ready" }, "back to the pause the agent dialled from")
+
+        let second = try #require(open.last?["id"]?.stringValue)
+        #expect(try daemon.control("callback.done", ["id": .string(second)]).result?["status"] == "done")
+        #expect(try daemon.control("callback.cancel", ["id": .string(second)]).error?.code == .notFound, "done is final")
+        #expect(try daemon.control("callback.dial", ["id": "nosuch", "agent": "1001"]).error?.message == "no callback nosuch")
+        #expect(try daemon.control("callback.list", ["status": "open"]).result?.arrayValue?.isEmpty == true)
+        #expect(daemon.stop() == 0)
+    }
 }
