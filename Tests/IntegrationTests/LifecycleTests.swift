@@ -260,7 +260,7 @@ final class DatagramListener {
 }
 
 /// The shipped unit and sysusers files are valid for this systemd.
-@Suite(.timeLimit(.minutes(1))) struct SystemdFilesTests {
+@Suite(.timeLimit(.minutes(5))) struct SystemdFilesTests {
     @Test(.enabled(if: which("systemd-analyze") != nil, "systemd-analyze is not installed"))
     func unitVerifies() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("acdd-unit-\(UUID().uuidString.prefix(6))").path
@@ -269,14 +269,14 @@ final class DatagramListener {
         let unit = try String(contentsOfFile: "\(packageRoot)/systemd/acdd.service", encoding: .utf8)
             .replacingOccurrences(of: "/usr/local/bin/acdd", with: "\(binDir)/acdd")
         try unit.write(toFile: "\(dir)/acdd.service", atomically: true, encoding: .utf8)
-        let r = try run(which("systemd-analyze")!, ["verify", "\(dir)/acdd.service"])
+        let r = try run(which("systemd-analyze")!, ["verify", "\(dir)/acdd.service"], timeout: 60)
         #expect(r.status == 0, "\(r.output)")
         #expect(unit.contains("Type=notify") && unit.contains("WatchdogSec=") && unit.contains("ProtectSystem=strict") && unit.contains("User=acdd"))
     }
 
     @Test(.enabled(if: which("systemd-sysusers") != nil, "systemd-sysusers is not installed"))
     func sysusersParses() throws {
-        let r = try run(which("systemd-sysusers")!, ["--dry-run", "\(packageRoot)/systemd/acdd.sysusers"])
+        let r = try run(which("systemd-sysusers")!, ["--dry-run", "\(packageRoot)/systemd/acdd.sysusers"], timeout: 60)
         #expect(r.status == 0, "\(r.output)")
     }
 }

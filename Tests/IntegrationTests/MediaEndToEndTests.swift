@@ -199,7 +199,7 @@ import TestSupport
 
     /// A real phone: baresip calls the playback number and records what it hears (its sndfile
     /// module). The recording is the intro and goodbye as in the files, second by second.
-    @Test(.enabled(if: baresipPath != nil, "baresip is not installed; scripts/setup.sh installs it"), .timeLimit(.minutes(1)))
+    @Test(.enabled(if: baresipPath != nil, "baresip is not installed; scripts/setup.sh installs it"), .timeLimit(.minutes(3)))
     func baresipHearsThePromptsAsRecorded() throws {
         let daemon = try Daemon()
         let phone = try Baresip(state: daemon.state, account: "<sip:tester@127.0.0.1>;regint=0;audio_codecs=PCMU", avoiding: [daemon.sipPort], dumpAudio: true)

@@ -126,7 +126,7 @@ final class Baresip {
 
 /// Our UAC (the one that will call agents' phones) against SIPp's built-in UAS over the wire:
 /// INVITE, 180, 200 with SDP, ACK, then our BYE and its 200.
-@Suite(.serialized, .timeLimit(.minutes(1)), .enabled(if: haveSIPp, "SIPp (package sip-tester) is not installed"))
+@Suite(.serialized, .timeLimit(.minutes(3)), .enabled(if: haveSIPp, "SIPp (package sip-tester) is not installed"))
 struct OutboundCallTests {
     @Test func uacCallsSIPpUAS() throws {
         let live = try LiveStack()
