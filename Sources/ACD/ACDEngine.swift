@@ -188,6 +188,20 @@ public struct ACDEngine: Sendable {
             actions.append(.log(QueueLogEntry(call: call, queue: c.group, event: "CALLBACK", data: [number, String(position), String(c.origPosition), seconds(now - c.enteredAt)])))
             if ringing { dispatch(group: c.group, now: now, into: &actions) }
 
+        case .callbackAssigned(let call, let agent):
+            guard let c = callers[call] else { throw ACDError(.unknownCall, "no call \(call) in the ACD") }
+            guard c.phase == .waiting, c.isCallback else { throw ACDError(.illegalTransition, "call \(call) is not a callback waiting in a queue") }
+            if let agent {
+                guard let a = agents[agent], !a.retired else { throw ACDError(.unknownAgent, "no agent '\(agent)'") }
+                guard a.settings.level(c.group) != nil else { throw ACDError(.invalid, "agent \(agent) is not in group '\(c.group)'") }
+            }
+            callers[inPlace: call].arrival.agent = agent
+            // A ring of someone else is withdrawn; the callback is offered afresh.
+            releaseOffers(of: call, now: now, into: &actions)
+            let position = (groups[inPlace: c.group].queue.firstIndex(of: call) ?? 0) + 1
+            actions.append(.log(QueueLogEntry(call: call, queue: c.group, event: "CALLBACKASSIGN", data: [agent ?? "", String(position)])))
+            dispatch(group: c.group, now: now, into: &actions)
+
         case .callerPressed(let call, let key):
             guard let c = callers[call] else { throw ACDError(.unknownCall, "no call \(call) in the ACD") }
             guard c.phase == .waiting, let g = groups[c.group], g.settings.exitKey == key else { return }

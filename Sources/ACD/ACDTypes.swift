@@ -194,6 +194,9 @@ public enum ACDEvent: Sendable, Equatable {
     /// The waiting caller asked to be called back at `number` and hangs up: the call keeps its
     /// place as a callback, which is offered to an agent like a caller when its turn comes.
     case callerCallback(call: String, number: String)
+    /// A waiting callback is given to one agent of its group (`agent` nil: to anyone again). It
+    /// keeps its place; only that agent is offered it (CALLBACKASSIGN).
+    case callbackAssigned(call: String, agent: String?)
     /// Logs an agent in on a device (phone URI or number); `pausedReason` logs in not ready.
     case agentLogin(agent: String, device: String, pausedReason: String? = nil)
     case agentLogout(agent: String)

@@ -14,7 +14,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
 
     static let commands = [
         "status", "calls", "registrations", "reload", "hangup", "agents", "queues", "agent.login", "agent.logout", "agent.ready",
-        "agent.pause", "agent.skills", "agent.reset", "agent.answer", "agent.hangup", "dial", "transfer", "consult", "conference", "return", "release", "survey", "monitor", "monitor.mode", "monitor.stop", "dtmf", "voicemail.list", "callback.list", "callback.cancel", "callback.done", "callback.dial", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
+        "agent.pause", "agent.skills", "agent.reset", "agent.answer", "agent.hangup", "dial", "transfer", "consult", "conference", "return", "release", "survey", "monitor", "monitor.mode", "monitor.stop", "dtmf", "voicemail.list", "callback.list", "callback.cancel", "callback.done", "callback.dial", "callback.assign", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
     ]
 
     func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
@@ -128,7 +128,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, "cannot read the voicemail index: \(e)"))
             }
         case "callback.list":
-            switch core.callbackList(status: string("status")) {
+            switch core.callbackList(status: string("status"), assigned: string("assigned")) {
             case .success(let list): return ControlResponse(id: id, result: list)
             case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, "cannot read the callbacks: \(e)"))
             }
@@ -139,6 +139,16 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             switch await core.dialCallback(callback, agent: agent) {
             case .success(let placed):
                 return ControlResponse(id: id, result: ["callback": .string(callback), "call": JSONValue(Int(placed.id)), "unique_id": .string(placed.uniqueID), "agent": .string(agent)])
+            case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
+            }
+        case "callback.assign":
+            // `agent` null gives the callback back to its whole group.
+            let agent = request.args?["agent"]
+            guard let callback = string("id"), !callback.isEmpty, let agent, agent == .null || !(agent.stringValue ?? "").isEmpty else {
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "callback.assign needs args {\"id\": \"<callback id>\", \"agent\": \"<id>\" or null}"))
+            }
+            switch await core.assignCallback(callback, agent: agent.stringValue, by: Self.operatorName(connection.peer)) {
+            case .success(let entry): return ControlResponse(id: id, result: DaemonCore.callbackView(entry))
             case .failure(let e): return ControlResponse(id: id, error: ControlError(.failed, e.description))
             }
         case "callback.cancel", "callback.done":

@@ -617,8 +617,8 @@ final class DaemonCore: @unchecked Sendable {
 
     /// Voicemails, newest first (`status` nil: all).
     /// The callbacks' worklist, oldest first (`status` nil for all).
-    func callbackList(status: String?) -> Result<JSONValue, any Error> {
-        Result { .array(try callbackList.list(status: status).map(Self.callbackView)) }
+    func callbackList(status: String?, assigned: String? = nil) -> Result<JSONValue, any Error> {
+        Result { .array(try callbackList.list(status: status, assigned: assigned).map(Self.callbackView)) }
     }
 
     static func callbackView(_ c: CallbackEntry) -> JSONValue {
@@ -626,6 +626,7 @@ final class DaemonCore: @unchecked Sendable {
             "id": .string(c.id), "queue": .string(c.queue), "number": .string(c.number), "caller": .string(c.caller), "source": .string(c.source),
             "status": .string(c.status), "attempts": JSONValue(c.attempts), "next_at": c.nextAt.map { JSONValue($0) } ?? .null,
             "created_at": JSONValue(c.createdAt), "updated_at": JSONValue(c.updatedAt), "last_outcome": JSONValue(c.lastOutcome), "agent": JSONValue(c.agent),
+            "assigned": JSONValue(c.assigned), "voicemail": JSONValue(c.voicemail),
         ]
     }
 
@@ -634,6 +635,20 @@ final class DaemonCore: @unchecked Sendable {
         let stored = try? callbackList.entry(id)
         return (try? await loop.submit { self.calls.closeCallback(id, stored: stored, status: status, by: who) }.get())
             ?? .failure(.init(description: "the daemon is stopping"))
+    }
+
+    /// A supervisor gives a callback to one agent of its group, or back to the group (nil).
+    func assignCallback(_ id: String, agent: String?, by who: String) async -> Result<CallbackEntry, InboundCallService.CallbackError> {
+        guard let stored = try? callbackList.entry(id) else { return .failure(.init(description: "no callback \(id)")) }
+        if let agent {
+            guard let a = config.agents.first(where: { $0.id == agent }) else { return .failure(.init(description: "no agent '\(agent)'")) }
+            guard a.skills.contains(where: { $0.group == stored.queue }) else {
+                return .failure(.init(description: "agent \(agent) is not in group '\(stored.queue)'"))
+            }
+        }
+        return await withCheckedContinuation { c in
+            loop.execute { self.calls.assignCallback(stored, agent: agent, by: who) { c.resume(returning: $0) } }
+        }
     }
 
     /// An agent calls a callback's number by hand.

@@ -120,7 +120,7 @@ extension InboundCallService {
         let enqueue = { [weak self] in
             guard let self, let e = self.callbacks[entry.id] else { return }
             self.callbackTimers[entry.id] = nil
-            let arrival = CallArrival(call: e.id, group: e.queue, position: head ? 1 : nil, callerID: e.caller, callback: e.number)
+            let arrival = CallArrival(call: e.id, group: e.queue, position: head ? 1 : nil, callerID: e.caller, agent: e.assigned, callback: e.number)
             let (service, sip) = (self.bound, self.loop)
             self.acdRequest?(.callArrived(arrival)) { error in
                 guard let error else { return }
@@ -132,6 +132,15 @@ extension InboundCallService {
     }
 
     private func callbackRefused(_ id: String, _ why: String) {
+        if var entry = callbacks[id], let agent = entry.assigned {
+            // The agent it was given to left the group (a reload): the group's again.
+            logger.warning("callback's agent refused by the ACD; given back to the group", metadata: ["callback.id": "\(id)", "agent.id": "\(agent)", "acd.error": "\(why)"])
+            entry.assigned = nil
+            entry.updatedAt = scheduler.wallClock
+            callbacks[id] = entry
+            callbackList?.save(entry)
+            return scheduleCallback(entry, after: 0, head: true)
+        }
         guard var entry = callbacks.removeValue(forKey: id) else { return }
         logger.error("callback refused by the ACD; marked failed", metadata: ["callback.id": "\(id)", "acd.error": "\(why)"])
         entry.status = "failed"
@@ -157,9 +166,8 @@ extension InboundCallService {
     /// An operator withdraws a callback (`acdctl callback cancel`), or marks it done (`callback
     /// done`: handled some other way). `stored` is the worklist's row, for one no queue holds.
     public func closeCallback(_ id: String, stored: CallbackEntry?, status: String, by who: String) -> Result<CallbackEntry, CallbackError> {
-        if let live = caller(id), live.machine.callbackOf == id { return .failure(CallbackError("callback \(id) is being dialled now (call \(live.session.id))")) }
-        if manualCallbacks.values.contains(where: { $0.id == id }) { return .failure(CallbackError("callback \(id) is being dialled now")) }
-        guard var entry = callbacks[id] ?? stored, ["waiting", "open"].contains(entry.status) else {
+        if let busy = beingDialled(id) { return .failure(CallbackError(busy)) }
+        guard var entry = callbacks[id] ?? stored, entry.isLive else {
             return .failure(CallbackError("no open or waiting callback \(id)"))
         }
         withdraw(id)
@@ -169,6 +177,59 @@ extension InboundCallService {
         callbackList?.save(entry)
         logger.info("callback \(status)", metadata: ["callback.id": "\(id)", "callback.by": "\(who)"])
         return .success(entry)
+    }
+
+    /// Why a callback cannot be worked now: one of its tries is under way.
+    private func beingDialled(_ id: String) -> String? {
+        if let live = caller(id), live.machine.callbackOf == id { return "callback \(id) is being dialled now (call \(live.session.id))" }
+        if manualCallbacks.values.contains(where: { $0.id == id }) { return "callback \(id) is being dialled now" }
+        return nil
+    }
+
+    /// A supervisor gives a callback to one agent of its group (`callback.assign`), or back to
+    /// the whole group (`agent` nil). A waiting one keeps its place and is offered only to that
+    /// agent; an open one (a missed call, a voicemail) joins its queue for them, behind the
+    /// callers waiting now. The ACD checks the agent serves the group.
+    public func assignCallback(_ stored: CallbackEntry, agent: String?, by who: String, done: @escaping @Sendable (Result<CallbackEntry, CallbackError>) -> Void) {
+        let id = stored.id
+        if let busy = beingDialled(id) { return done(.failure(CallbackError(busy))) }
+        var entry = callbacks[id] ?? stored
+        guard entry.isLive else { return done(.failure(CallbackError("callback \(id) is \(entry.status), not open or waiting"))) }
+        let before = entry
+        entry.assigned = agent
+        entry.updatedAt = scheduler.wallClock
+        let event: ACDEvent
+        if callbacks[id] != nil {
+            // Waiting for a retry's time: it joins with its agent when it is due.
+            guard entry.nextAt.map({ $0 <= scheduler.wallClock }) ?? true else { return assigned(entry, by: who, done) }
+            event = .callbackAssigned(call: id, agent: agent)
+        } else if let agent {
+            entry.status = "waiting"
+            event = .callArrived(CallArrival(call: id, group: entry.queue, callerID: entry.caller, agent: agent, callback: entry.number))
+        } else {
+            return assigned(entry, by: who, done)
+        }
+        guard let acdRequest else { return done(.failure(CallbackError("the ACD is not running"))) }
+        callbacks[id] = entry
+        let (service, sip, asked) = (bound, loop, entry)
+        acdRequest(event) { error in
+            sip.execute {
+                let service = service.value
+                guard let error else { return service.assigned(asked, by: who, done) }
+                // Refused: as it was before.
+                service.callbacks[id] = before.status == "waiting" ? before : nil
+                done(.failure(CallbackError(error.message)))
+            }
+        }
+    }
+
+    private func assigned(_ entry: CallbackEntry, by who: String, _ done: (Result<CallbackEntry, CallbackError>) -> Void) {
+        if callbacks[entry.id] != nil { callbacks[entry.id] = entry }
+        callbackList?.save(entry)
+        logger.info(
+            entry.assigned == nil ? "callback given back to its group" : "callback assigned",
+            metadata: ["callback.id": "\(entry.id)", "agent.id": "\(entry.assigned ?? "")", "callback.by": "\(who)", "queue.name": "\(entry.queue)"])
+        done(.success(entry))
     }
 
     /// Takes a waiting callback out of its queue (or its retry's timer).
@@ -182,10 +243,9 @@ extension InboundCallService {
     /// and the agent's own call dials its number, as `dial` does; the try is counted on it.
     public func dialCallback(_ stored: CallbackEntry, agent: String, done: @escaping (Result<(id: UInt64, uniqueID: String), DialError>) -> Void) {
         let id = stored.id
-        if let live = caller(id), live.machine.callbackOf == id { return done(.failure(DialError("callback \(id) is being dialled now (call \(live.session.id))"))) }
-        if manualCallbacks.values.contains(where: { $0.id == id }) { return done(.failure(DialError("callback \(id) is being dialled now"))) }
+        if let busy = beingDialled(id) { return done(.failure(DialError(busy))) }
         var entry = callbacks[id] ?? stored
-        guard ["waiting", "open"].contains(entry.status) else {
+        guard entry.isLive else {
             return done(.failure(DialError("callback \(id) is \(stored.status), not open or waiting")))
         }
         placeCall(agent: agent, number: entry.number) { [weak self] result in
@@ -206,11 +266,31 @@ extension InboundCallService {
     /// callback of the group's worklist for agents to work (FEATURES A8), not queued by itself.
     func missedCall(_ record: CallDetailRecord, _ facts: CallRecordFacts) {
         guard let queue = facts.queue, let rule = policy.callbackRules[queue], rule.missedSeconds > 0, (facts.waitSeconds ?? 0) >= rule.missedSeconds,
-            !record.caller.isEmpty, record.caller.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "+") })
+            Self.dialable(record.caller)
         else { return }
         let entry = CallbackEntry(
             id: record.uniqueID, queue: queue, number: record.caller, caller: record.caller, source: "missed", status: "open", createdAt: scheduler.wallClock)
         callbackList?.save(entry)
         logger.info("missed call kept as a callback", metadata: ["callback.id": "\(entry.id)", "callback.number": "\(entry.number)", "queue.name": "\(queue)"])
+    }
+
+    /// A message left in a group's box (or a box of its own): a callback of that worklist, open
+    /// for agents to work with the message beside it (FEATURES A8). Working the callback works
+    /// the message (CallbackList.save).
+    func voicemailCallback(_ message: VoicemailEntry) {
+        guard Self.dialable(message.caller) else {
+            return logger.info("voicemail from a number that cannot be called back; no callback", metadata: ["call.unique_id": "\(message.uniqueID)"])
+        }
+        let entry = CallbackEntry(
+            id: message.uniqueID, queue: message.queue ?? message.box, number: message.caller, caller: message.caller, source: "voicemail", status: "open",
+            createdAt: message.createdAt, voicemail: message.path)
+        callbackList?.save(entry)
+        logger.info("voicemail kept as a callback", metadata: ["callback.id": "\(entry.id)", "callback.number": "\(entry.number)", "queue.name": "\(entry.queue)"])
+    }
+
+    /// A caller id we can dial back: digits, with a leading + at most (not "anonymous").
+    static func dialable(_ number: String) -> Bool {
+        let digits = number.hasPrefix("+") ? number.dropFirst() : Substring(number)
+        return !digits.isEmpty && digits.allSatisfy { $0.isASCII && $0.isNumber }
     }
 }

@@ -124,6 +124,7 @@ extension InboundCallService {
         saved.droppedFrames = result.droppedFrames
         onVoicemail?(saved)
         logger.info("voicemail saved", metadata: meta)
+        voicemailCallback(saved)
     }
 
     /// `YYYY/MM/DD` of a Unix time, in UTC.

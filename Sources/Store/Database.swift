@@ -153,6 +153,13 @@ public final class ACDDatabase: Sendable {
             }
             try db.create(index: "callback_status", on: "callback", columns: ["status", "created_at"])
         }
+        // Callbacks given to one agent, and a voicemail's callback pointing at the message.
+        m.registerMigration("v8-callback-assign") { db in
+            try db.alter(table: "callback") { t in
+                t.add(column: "assigned", .text)
+                t.add(column: "voicemail", .text)
+            }
+        }
         return m
     }
 }

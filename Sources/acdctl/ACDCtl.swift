@@ -359,24 +359,49 @@ struct Voicemail: ParsableCommand {
 }
 
 struct Callbacks: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "The groups' callbacks: asked for by waiting callers, oldest first.")
+    static let configuration = CommandConfiguration(abstract: "The groups' callbacks: asked for by waiting callers, missed calls and voicemails, oldest first.")
     @OptionGroup var connection: Connection
-    @Option(help: "Only callbacks with this status (waiting, done, failed, cancelled).") var status: String?
+    @Option(help: "Only callbacks with this status (waiting, open, done, failed, cancelled).") var status: String?
+    @Option(help: "Only callbacks assigned to this agent.") var assigned: String?
 
     func run() throws {
-        let r = try connection.run("callback.list", args: status.map { ["status": .string($0)] } ?? [:])
+        var args: [String: JSONValue] = [:]
+        if let status { args["status"] = .string(status) }
+        if let assigned { args["assigned"] = .string(assigned) }
+        let r = try connection.run("callback.list", args: args)
         guard !connection.json else { return }
         table(
-            ["ID", "WHEN", "QUEUE", "NUMBER", "STATUS", "TRIES", "LAST", "AGENT"],
+            ["ID", "WHEN", "QUEUE", "NUMBER", "SOURCE", "STATUS", "TRIES", "LAST", "AGENT", "ASSIGNED"],
             (r.arrayValue ?? []).map { c in
                 let when = c["created_at"]?.doubleValue.map { Date(timeIntervalSince1970: $0).formatted(.iso8601) } ?? "-"
-                return [text(c["id"]), when, text(c["queue"]), text(c["number"]), text(c["status"]), text(c["attempts"]), text(c["last_outcome"]), text(c["agent"])]
+                return [
+                    text(c["id"]), when, text(c["queue"]), text(c["number"]), text(c["source"]), text(c["status"]), text(c["attempts"]), text(c["last_outcome"]),
+                    text(c["agent"]), text(c["assigned"]),
+                ]
             })
     }
 }
 
 struct CallbackCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "callback", abstract: "Work a callback.", subcommands: [Dial.self, Done.self, Cancel.self])
+    static let configuration = CommandConfiguration(commandName: "callback", abstract: "Work a callback.", subcommands: [Dial.self, Assign.self, Done.self, Cancel.self])
+
+    struct Assign: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Give a callback to one agent of its group: it keeps its place (an open one joins the queue) and only that agent is offered it.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Callback id (from 'acdctl callbacks').") var id: String
+        @Argument(help: "The agent; leave out with --group to give it back to the whole group.") var agent: String?
+        @Flag(help: "Give it back to its whole group.") var group = false
+
+        func validate() throws {
+            guard (agent == nil) == group else { throw ValidationError("give an agent, or --group to give the callback back to its group") }
+        }
+
+        func run() throws {
+            let r = try connection.run("callback.assign", args: ["id": .string(id), "agent": agent.map { .string($0) } ?? .null])
+            if !connection.json { print(agent.map { "callback \(id) to \(text(r["number"])) assigned to agent \($0)" } ?? "callback \(id) given back to \(text(r["queue"]))") }
+        }
+    }
 
     struct Dial: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Call a callback's number now: the agent's phone rings, then the number (as 'acdctl dial'); it leaves its queue.")

@@ -72,4 +72,41 @@ import Testing
         try h.arrive("c2")
         #expect(h.refuse(.callerCallback(call: "c2", number: ""))?.code == .invalid)
     }
+
+    @Test func anAssignedCallbackKeepsItsPlaceAndGoesOnlyToItsAgent() throws {
+        var h = try Harness(levels: [5, 5])
+        try h.send(.callArrived(CallArrival(call: "cb1", group: "g", callerID: "555", callback: "555")))
+        try h.arrive("c2")
+        let out = try h.send(.callbackAssigned(call: "cb1", agent: "a2"))
+        #expect(out.contains { if case .log(let l) = $0 { l.event == "CALLBACKASSIGN" && l.data == ["a2", "1"] } else { false } })
+        try h.loginAll(["a1"])
+        #expect(offers(h.all).last == "c2→a1", "a1 is not the callback's agent: it takes the caller behind it")
+        try h.loginAll(["a2"])
+        #expect(offers(h.all).last == "cb1→a2")
+        #expect(h.waiting() == ["cb1", "c2"], "both ringing, neither answered yet")
+    }
+
+    @Test func assigningWithdrawsAnotherAgentsRingAndCanBeUndone() throws {
+        var h = try Harness(levels: [5, 5])
+        try h.loginAll(["a1"])
+        try h.send(.callArrived(CallArrival(call: "cb1", group: "g", callerID: "555", callback: "555")))
+        #expect(offers(h.all).last == "cb1→a1")
+        let out = try h.send(.callbackAssigned(call: "cb1", agent: "a2"))
+        #expect(out.contains(.cancelOffer(call: "cb1", agent: "a1")))
+        #expect(offers(out).isEmpty, "a2 is not logged in")
+        let back = try h.send(.callbackAssigned(call: "cb1", agent: nil))
+        #expect(offers(back) == ["cb1→a1"], "given back to anyone")
+    }
+
+    @Test func onlyAWaitingCallbackIsAssignedAndOnlyToAnAgentOfItsGroup() throws {
+        var h = try Harness(groups: [GroupSettings(name: "g"), GroupSettings(name: "other")], agents: [
+            AgentSettings(id: "a1", skills: [.init("g", 5)]), AgentSettings(id: "x", skills: [.init("other", 5)]),
+        ])
+        try h.arrive("c1")
+        #expect(h.refuse(.callbackAssigned(call: "c1", agent: "a1"))?.code == .illegalTransition, "a caller is not a callback")
+        try h.send(.callerCallback(call: "c1", number: "555"))
+        #expect(h.refuse(.callbackAssigned(call: "c1", agent: "x"))?.code == .invalid)
+        #expect(h.refuse(.callbackAssigned(call: "c1", agent: "nobody"))?.code == .unknownAgent)
+        #expect(h.refuse(.callbackAssigned(call: "zz", agent: "a1"))?.code == .unknownCall)
+    }
 }

@@ -184,4 +184,116 @@ struct CallbackEndToEndTests {
         #expect(try daemon.control("callback.list", ["status": "open"]).result?.arrayValue?.isEmpty == true)
         #expect(daemon.stop() == 0)
     }
+
+    /// The last try used (`callback_attempts` 1): a busy number leaves the callback `failed`,
+    /// out of the queue, and not retried.
+    @Test func theLastBusyTryLeavesTheCallbackFailed() throws {
+        let carrier = try UDPProbe(timeoutMilliseconds: 3000)
+        let daemon = try Daemon(sets: [
+            "trunks.0.outbound": "127.0.0.1:\(carrier.port)", "groups.0.callback_key": "*", "groups.0.wrap_up_seconds": "0", "groups.0.callback_attempts": "1",
+            "groups.0.callback_retry_seconds": "10",
+        ])
+        defer { daemon.stop() }
+        let id = try askForCallback(daemon, from: "0309999999")
+        let phone = try AgentPhone("1001", daemon: daemon)
+        let customer = try AgentPhone(unregistered: "customer", sip: carrier, daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        _ = try phone.answerNextCall(ringFor: 0.05)
+        try customer.refuseNextCall(.busyHere)
+        let bye = try #require(try phone.nextRequest(.bye, timeoutMilliseconds: 8000), "the attempt did not end")
+        phone.respond(bye, .ok)
+        #expect(try eventually {
+            let e = try daemon.control("callback.list").result?.arrayValue?.first { $0["id"]?.stringValue == id }
+            return e?["status"] == "failed" && e?["attempts"] == 1 && e?["last_outcome"] == "busy"
+        }, "the callback list does not say so")
+        #expect(try queue(daemon).isEmpty)
+        #expect(try phone.nextRequest(.invite, timeoutMilliseconds: 1500) == nil, "a failed callback is offered again")
+        #expect(try daemon.control("callback.cancel", ["id": .string(id)]).error?.code == .notFound, "failed is final")
+        #expect(daemon.stop() == 0)
+    }
+
+    /// Voicemails and missed calls in the worklist (FEATURES A8), given to one agent each
+    /// (`callback.assign`): a voicemail's callback is open with its message beside it; assigned,
+    /// it joins the queue and only its agent is offered it; working it marks the message done.
+    @Test func voicemailsAndMissedCallsAreAssignedToOneAgent() throws {
+        let carrier = try UDPProbe(timeoutMilliseconds: 3000)
+        let daemon = try Daemon(sets: [
+            "trunks.0.outbound": "127.0.0.1:\(carrier.port)", "groups.0.exit_key": "*", "groups.0.callback_missed_seconds": "1",
+            "groups.0.wrap_up_seconds": "0",
+        ])
+        defer { daemon.stop() }
+        // A message: * leaves the queue for the group's voicemail; a second of audio, hang up.
+        var (call, sender) = try callSales(daemon, from: "0307777777")
+        #expect(try eventually { try queue(daemon).count == 1 })
+        call.talk(packets: 5, sender: &sender)
+        call.press(10, sender: &sender)
+        let deadline = Date().addingTimeInterval(20)
+        while !daemon.log.contains("recording voicemail") && Date() < deadline { call.talk(packets: 5, sender: &sender) }
+        call.talk(packets: 60, sender: &sender)
+        #expect(try call.hangUp(daemon)?.status == .ok)
+        // A missed call.
+        var (missed, s2) = try callSales(daemon, from: "0308888888")
+        #expect(try eventually { try queue(daemon).count == 1 })
+        let until = Date().addingTimeInterval(1.6)
+        while Date() < until { missed.talk(packets: 5, sender: &s2) }
+        #expect(try missed.hangUp(daemon)?.status == .ok)
+
+        #expect(try eventually { try daemon.control("callback.list", ["status": "open"]).result?.arrayValue?.count == 2 }, "\(daemon.log.suffix(1500))")
+        let open = try #require(try daemon.control("callback.list", ["status": "open"]).result?.arrayValue)
+        let message = try #require(open.first { $0["source"] == "voicemail" }, "\(open)")
+        let miss = try #require(open.first { $0["source"] == "missed" }, "\(open)")
+        #expect(message["number"] == "0307777777" && message["queue"] == "sales")
+        let path = try #require(message["voicemail"]?.stringValue)
+        #expect(FileManager.default.fileExists(atPath: path), "\(path)")
+        #expect(try daemon.control("voicemail.list").result?.arrayValue?.first?["status"] == "new")
+        let vm = try #require(message["id"]?.stringValue), mc = try #require(miss["id"]?.stringValue)
+
+        // Bad assignments are refused and change nothing.
+        #expect(try daemon.control("callback.assign", ["id": .string(vm), "agent": "nosuch"]).error?.message == "no agent 'nosuch'")
+        #expect(try daemon.control("callback.assign", ["id": .string(vm)]).error?.code == .invalidArgument)
+        #expect(try daemon.control("callback.assign", ["id": "nosuch", "agent": "1001"]).error?.message == "no callback nosuch")
+
+        let assigned = try daemon.control("callback.assign", ["id": .string(vm), "agent": "1002"])
+        #expect(assigned.result?["status"] == "waiting" && assigned.result?["assigned"] == "1002", "\(assigned)")
+        #expect(try eventually { try queue(daemon).first?["call"]?.stringValue == vm }, "the assigned voicemail is not queued")
+        #expect(try daemon.control("callback.list", ["assigned": "1002"]).result?.arrayValue?.map { $0["id"]?.stringValue } == [vm])
+
+        // 1001 is not offered 1002's callback.
+        let phone1 = try AgentPhone("1001", daemon: daemon)
+        let customer = try AgentPhone(unregistered: "customer", sip: carrier, daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        #expect(try phone1.nextRequest(.invite, timeoutMilliseconds: 1000) == nil, "1001 was offered a callback assigned to 1002")
+        #expect(try agentState(daemon, "1001") == "ready")
+        // The missed call given to 1001, who is ready: it rings at once.
+        #expect(try daemon.control("callback.assign", ["id": .string(mc), "agent": "1001"]).result?["assigned"] == "1001")
+        _ = try phone1.answerNextCall(ringFor: 0.05)
+        #expect(phone1.invite?.headers[.init("X-ACD-Callback")] == .some(mc))
+        _ = try customer.answerNextCall(ringFor: 0.05)
+        #expect(customer.invite?.uri.user == "0308888888")
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" })
+        #expect(try phone1.hangUp()?.status == .ok)
+        _ = try customer.answerUntilBye()
+        #expect(try phone1.nextRequest(.invite, timeoutMilliseconds: 1000) == nil, "1001 was offered 1002's callback after the call")
+
+        // 1002 logs in and gets the voicemail's callback; done, the message is done too.
+        let phone2 = try AgentPhone("1002", daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1002"]).ok)
+        _ = try phone2.answerNextCall(ringFor: 0.05)
+        #expect(phone2.invite?.headers[.init("X-ACD-Callback")] == .some(vm))
+        _ = try customer.answerNextCall(ringFor: 0.05)
+        #expect(customer.invite?.uri.user == "0307777777")
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" })
+        #expect(try phone2.hangUp()?.status == .ok)
+        _ = try customer.answerUntilBye()
+        #expect(try eventually {
+            let list = try daemon.control("callback.list").result?.arrayValue ?? []
+            return list.filter { $0["status"] == "done" }.count == 2
+        }, "the callback list does not say so")
+        #expect(try eventually { try daemon.control("voicemail.list").result?.arrayValue?.first?["status"] == "done" })
+        #expect(try daemon.control("callback.assign", ["id": .string(vm), "agent": "1001"]).error?.message.contains("is done") == true)
+        let log = try String(contentsOfFile: "\(daemon.state)/queue_log", encoding: .utf8)
+        #expect(log.contains("|\(vm)|sales|NONE|CALLBACKASSIGN|") == false, "an open callback joins with its agent; nothing to reassign")
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.isEmpty == true })
+        #expect(daemon.stop() == 0)
+    }
 }
