@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// Random sequences of events, legal and illegal, against a configuration that uses most rules at
-/// once (overflow, maximum length, exit key, ring-all, tiers, announcements, wrap-up). After every
+/// once (overflow, maximum length, exit key, ring-all, tiers, announcements, wrap-up, callbacks and their assignment). After every
 /// event the engine's own invariants must hold (the harness checks them); at the end, every caller
 /// is accounted for exactly once from the queue log alone.
 @Suite struct ACDPropertyTests {
@@ -39,12 +39,12 @@ import Glibc
 
     /// Decodes one random number into an event; the state decides whom it is about.
     static func event(_ n: Int, _ h: Harness, calls: inout Int) -> ACDEvent {
-        let arg = n / 14
+        let arg = n / 16
         let agent = agents[arg % agents.count]
         let view = h.engine.snapshot(now: h.now)
         let agentCall = view.agents.first { $0.id == agent }?.call ?? "c\(arg % max(calls, 1))"
         let someCall = "c\(arg % max(calls, 1))"
-        switch n % 14 {
+        switch n % 16 {
         case 0:
             calls += 1
             return .callArrived(CallArrival(
@@ -60,6 +60,8 @@ import Glibc
         case 9: return .agentHungUp(agent: agent)
         case 10: return .callTransferred(call: agentCall, to: "2000")
         case 11: return .tick
+        case 13: return .callerCallback(call: someCall, number: "555\(arg % 10)")
+        case 14: return .callbackAssigned(call: someCall, agent: arg % 3 == 0 ? nil : agent)
         case 12: return .agentSetSkills(agent: agent, skills: arg % 2 == 0 ? [.init("sales", arg % 10 + 1)] : [.init("support", arg % 10 + 1), .init("sales", 2)])
         default: return .agentReset(agent: agent)
         }
@@ -72,7 +74,7 @@ import Glibc
             var lastState: [String: AgentStateName] = [:]
             for n in ops {
                 let event = Self.event(n, h, calls: &calls)
-                if case .tick = event { h.now += ACDTime((n / 14) % 30) * 1000 } else { h.now += 250 }
+                if case .tick = event { h.now += ACDTime((n / 16) % 30) * 1000 } else { h.now += 250 }
                 let before = h.engine.snapshot(now: h.now)
                 do {
                     let out = try h.send(event)
@@ -103,7 +105,7 @@ import Glibc
                 case "CONNECT":
                     ended[e.call, default: 0] += 1
                     connected[e.call, default: 0] += 1
-                case "ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY", "EXITWITHKEY": ended[e.call, default: 0] += 1
+                case "ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY", "EXITWITHKEY", "CALLBACKCANCEL": ended[e.call, default: 0] += 1
                 default: break
                 }
             }
@@ -113,7 +115,7 @@ import Glibc
             }
             for g in h.engine.snapshot(now: h.now).groups {
                 let s = g.stats
-                #expect(s.entered == s.answered + s.abandoned + s.timedOut + s.exitedEmpty + s.exitedKey + g.waiting)
+                #expect(s.entered + s.callbacksJoined == s.answered + s.abandoned + s.timedOut + s.exitedEmpty + s.exitedKey + s.callbacksWithdrawn + g.waiting)
                 #expect(s.answeredWithinServiceLevel <= s.answered && s.completed <= s.answered && s.transferred <= s.completed)
             }
         }
