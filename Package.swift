@@ -74,22 +74,26 @@ let package = Package(
         .target(
             name: "Recording", dependencies: ["LockFree", "CSndFile", "CALSA", atomics, .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
-        .target(name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", "Prompts", "ACD", "Recording", "Store", "CRMBridge", "JSON", log] + nio, swiftSettings: swiftSettings),
+        .target(
+            name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", "Prompts", "ACD", "Recording", "Store", "CRMBridge", "JSON", "Campaigns", log] + nio,
+            swiftSettings: swiftSettings),
         .target(name: "Control", dependencies: ["JSON", log] + nio, swiftSettings: swiftSettings),
         // Billing and call-centre reports: pure computations over CDRs and the queue log, and their
         // CSV, JSON and HTML (with SVG charts) renderings.
         .target(name: "Reports", swiftSettings: swiftSettings),
+        // Campaigns' rules (contact lists, calling hours, retries), pure: no I/O.
+        .target(name: "Campaigns", swiftSettings: swiftSettings),
         // Events to the CRM store through the durable outbox, and lookups by caller number.
         .target(name: "CRMBridge", dependencies: ["Store", "JSON", "LockFree", atomics, log], swiftSettings: swiftSettings),
         .target(name: "Config", dependencies: ["TOML", "SIP", "SIPMessage", "ACD", "Media", "IVR"], swiftSettings: swiftSettings),
         .target(
             name: "Store",
-            dependencies: ["SIP", "SIPMessage", "ACD", "LockFree", log, .product(name: "GRDB", package: "GRDB.swift")] + nio,
+            dependencies: ["SIP", "SIPMessage", "ACD", "LockFree", "Campaigns", log, .product(name: "GRDB", package: "GRDB.swift")] + nio,
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "ACDDaemon",
             dependencies: [
-                "Config", "SIP", "SIPMessage", "Calls", "Media", "IVR", "Prompts", "Control", "JSON", "Store", "ACD", "Recording", "CRMBridge", "Reports", log,
+                "Config", "SIP", "SIPMessage", "Calls", "Media", "IVR", "Prompts", "Control", "JSON", "Store", "ACD", "Recording", "CRMBridge", "Reports", "Campaigns", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -126,6 +130,7 @@ let package = Package(
             name: "ACDTests", dependencies: ["ACD", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: swiftSettings),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"], swiftSettings: swiftSettings),
+        .testTarget(name: "CampaignsTests", dependencies: ["Campaigns"], swiftSettings: swiftSettings),
         // The call session machine with the real ACD engine beside it, on a fake clock.
         .testTarget(
             name: "CallsTests", dependencies: ["Calls", "ACD", "IVR", "Media", "Prompts", "SIP", "SIPMessage", "Store", "TestSupport", log] + nio,
