@@ -14,7 +14,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
 
     static let commands = [
         "status", "calls", "registrations", "reload", "hangup", "agents", "queues", "agent.login", "agent.logout", "agent.ready",
-        "agent.pause", "agent.skills", "agent.reset", "agent.answer", "agent.hangup", "dial", "transfer", "consult", "conference", "return", "release", "survey", "monitor", "monitor.mode", "monitor.stop", "dtmf", "voicemail.list", "callback.list", "callback.cancel", "callback.done", "callback.dial", "callback.assign", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
+        "agent.pause", "agent.skills", "agent.reset", "agent.answer", "agent.hangup", "dial", "transfer", "consult", "conference", "return", "release", "survey", "monitor", "monitor.mode", "monitor.stop", "dtmf", "voicemail.list", "callback.list", "callback.cancel", "callback.done", "callback.dial", "callback.assign", "campaign.create", "campaign.load", "campaign.start", "campaign.pause", "campaign.stop", "campaign.status", "campaign.contacts", "campaign.preview", "campaign.accept", "campaign.skip", "dnc.add", "dnc.remove", "dnc.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
     ]
 
     func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
@@ -338,6 +338,8 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             }
         case "help":
             return ControlResponse(id: id, result: .array(commands.map { .string($0) }))
+        case let c where c.hasPrefix("campaign.") || c.hasPrefix("dnc."):
+            return await campaignCommand(request, core: core)
         default:
             return ControlResponse(id: id, error: ControlError(.unknownCommand, "no command '\(request.command)' (try: \(commands.joined(separator: ", ")))"))
         }

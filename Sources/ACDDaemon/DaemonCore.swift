@@ -47,7 +47,7 @@ final class DaemonCore: @unchecked Sendable {
     private var registrar: Registrar!
     private var options: OptionsResponder!
     private var sessions: SessionLayer!
-    private var calls: InboundCallService!
+    private(set) var calls: InboundCallService!
     /// One RTP port pool per media loop: call legs spread over every core.
     private var ports: RTPPortPools!
     /// Every prompt and music track, decoded; replaced whole on reload.
@@ -66,6 +66,10 @@ final class DaemonCore: @unchecked Sendable {
     private var recordingWriter: RecordingWriter!
     private var voicemails: VoicemailIndex!
     private(set) var callbackList: CallbackList!
+    private(set) var campaignStore: CampaignStore!
+    var dialer: CampaignDialer!
+    /// Contact lists arriving in parts (a control line is at most 64 KiB), by upload id.
+    let uploads = Mutex<[String: String]>([:])
     /// Call-detail records and the recordings' index, batched on a thread of their own.
     private var callRecordWriter: CallRecordWriter!
     private(set) var callRecords: CallRecords!
@@ -104,6 +108,7 @@ final class DaemonCore: @unchecked Sendable {
         bindingStore = SQLiteBindingStore(database: database, logger: logger)
         voicemails = VoicemailIndex(database: database, logger: logger)
         callbackList = CallbackList(database: database, logger: logger)
+        campaignStore = CampaignStore(database: database, logger: logger)
         crmOutbox = CRMOutbox(database: database)
         if config.crm.enabled { crm = CRMClient(socketPath: config.crm.socket, outbox: crmOutbox, logger: logger) }
         let client = crm
@@ -115,6 +120,7 @@ final class DaemonCore: @unchecked Sendable {
         bindingStore?.flush()
         voicemails?.flush()
         callbackList?.flush()
+        campaignStore?.flush()
         callRecordWriter?.close()
         crm?.stop()
     }
@@ -311,6 +317,7 @@ final class DaemonCore: @unchecked Sendable {
         } catch {
             logger.error("could not read the waiting callbacks; they are not offered until a restart reads them", metadata: ["error": "\(error)"])
         }
+        startCampaigns(runner: runner)
         stack.handlers = [registrar, options, sessions]
         let events = self.events
         calls.observer = { what, c, data in

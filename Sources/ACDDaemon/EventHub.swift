@@ -10,7 +10,7 @@ import JSON
 /// feature until an operator uses it. Subscribers are few and change rarely, so a mutex guards the
 /// list; the line is encoded once per event, outside the mutex.
 final class EventHub: Sendable {
-    static let topics: Set<String> = ["agent", "queue", "call", "alarm"]
+    static let topics: Set<String> = ["agent", "queue", "call", "alarm", "campaign"]
 
     private struct Subscriber {
         var topics: Set<String>

@@ -20,6 +20,14 @@ public enum CRMEvents {
             id: id, body: CRMProtocol.event(id: id, type: "agent.state", stream: stream, seq: seq, time: time, data: data), createdAt: time)
     }
 
+    /// A campaign's event (a preview for an agent, the campaign finished): stream
+    /// `campaign:<name>`, ids kept unique across restarts as for agents.
+    public static func campaign(_ type: String, campaign: String, boot: Int64, seq: Int, time: Double, data: JSONValue) -> OutboxEvent {
+        let stream = "campaign:\(campaign)"
+        let id = "\(stream):\(boot):\(seq)"
+        return OutboxEvent(id: id, body: CRMProtocol.event(id: id, type: type, stream: stream, seq: seq, time: time, data: data), createdAt: time)
+    }
+
     /// A call-detail record as JSON: the `cdr` of `call.ended`, and the control socket's `cdr.list`.
     public static func cdr(_ r: CallDetailRecord) -> JSONValue {
         func int(_ v: Int?) -> JSONValue { v.map { JSONValue($0) } ?? .null }

@@ -26,6 +26,9 @@ extension InboundCallService {
             surveyScore: facts.surveyScore, hangupCause: facts.cause, hangupBy: facts.by, codec: s.codec, direction: facts.direction.rawValue)
         onRecord?(record)
         callbackAttemptEnded(facts, call: call.machine.uniqueID)
+        if let campaign = campaignCalls.removeValue(forKey: call.machine.uniqueID) {
+            campaignDialer?.attemptEnded(campaign, facts: facts, unique: call.machine.uniqueID, startedAt: s.startedAt)
+        }
         if facts.outcome == "abandoned" { missedCall(record, facts) }
         // After the record, through the same writer: committed in the same transaction or a later one.
         emit(call, "call.ended", ["cdr": CRMEvents.cdr(record)])

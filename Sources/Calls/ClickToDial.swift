@@ -20,7 +20,9 @@ extension InboundCallService {
     /// the call's id and unique id once the agent's phone is being rung, or why nothing was
     /// started: every check is made before the ACD takes the agent off offers, and the ACD's own
     /// refusal (an agent ringing or on a call) comes back as it said it.
-    public func placeCall(agent: String, number: String, done: @escaping (Result<(id: UInt64, uniqueID: String), DialError>) -> Void) {
+    public func placeCall(
+        agent: String, number: String, campaign: CampaignCall? = nil, done: @escaping (Result<(id: UInt64, uniqueID: String), DialError>) -> Void
+    ) {
         func fail(_ why: String) {
             logger.notice("call not placed", metadata: ["agent.id": "\(agent)", "call.to": "\(number)", "call.reason": "\(why)"])
             done(.failure(DialError(why)))
@@ -50,7 +52,8 @@ extension InboundCallService {
                     lease.loop.execute { lease.release() }
                     return fail(error.message)
                 }
-                self.ringAgent(agent: agent, number: number, phone: phone, trunk: out.trunk ?? "", id: id, unique: unique, startedAt: startedAt, lease: lease)
+                self.ringAgent(
+                    agent: agent, number: number, phone: phone, trunk: out.trunk ?? "", id: id, unique: unique, startedAt: startedAt, lease: lease, campaign: campaign)
                 done(.success((id, unique)))
             }, eventLoop: self.loop)
             let sip = self.loop
@@ -58,19 +61,21 @@ extension InboundCallService {
         }
     }
 
-    /// `callbackOf`: the attempt of a callback the ACD offered to the agent.
+    /// `callbackOf`: the attempt of a callback the ACD offered to the agent; `campaign`: a
+    /// campaign's try of a contact.
     func ringAgent(
         agent: String, number: String, phone: Destination, trunk: String, id: UInt64, unique: String, startedAt: Double, lease: RTPPortLease,
-        callbackOf: String? = nil
+        callbackOf: String? = nil, campaign: CampaignCall? = nil
     ) {
         let sdp = SDPNegotiation.offer(capabilities: policy.media, localPort: lease.rtpPort, sessionID: String(id), sessionVersion: 1)
         // The agent's phone shows the number it is about to call.
-        let from = SIPNameAddr(displayName: callbackOf == nil ? "Call \(number)" : "Callback \(number)", uri: SIPURI(user: number, host: policy.media.address))
+        let display = campaign.map { "\($0.campaign) \($0.contact.name.isEmpty ? number : $0.contact.name)" } ?? (callbackOf == nil ? "Call \(number)" : "Callback \(number)")
+        let from = SIPNameAddr(displayName: display, uri: SIPURI(user: number, host: policy.media.address))
         let session = sessions.invite(
             to: phone.uri, peer: phone.peer, from: from, offer: sdp, credentials: phone.credentials,
             headers: [
                 SIPHeaderField(.init("X-ACD-Call"), unique), SIPHeaderField(.init("X-ACD-Direction"), "outbound"),
-                SIPHeaderField(.init("X-ACD-Callback"), callbackOf ?? ""),
+                SIPHeaderField(.init("X-ACD-Callback"), callbackOf ?? ""), SIPHeaderField(.init("X-ACD-Campaign"), campaign?.campaign ?? ""),
             ], id: id)
         let call = ActiveCall(
             session: session, machine: CallSession(uniqueID: unique, agent: agent, dials: number, rules: rules, callbackOf: callbackOf),
@@ -82,6 +87,7 @@ extension InboundCallService {
         byUniqueID[unique] = id
         // The ACD's withdrawal of the offer, or its end of the call, finds the attempt.
         if let callbackOf { byUniqueID[callbackOf] = id }
+        if let campaign { campaignCalls[unique] = campaign }
         session.onEvent = { [weak self] event in
             guard let self, case .answered(let answer) = event, let call = self.calls[id] else { return }
             self.agentPhoneAnswered(call, answer: answer)
@@ -99,6 +105,7 @@ extension InboundCallService {
             // The screen pop of a callback: whose, from which queue, and how many tries so far.
             event["callback"] = ["id": .string(callbackOf), "queue": .string(entry.queue), "caller": .string(entry.caller), "attempts": JSONValue(entry.attempts)]
         }
+        if let campaign { event["campaign"] = campaign.screenPop }
         emit(call, "call.outbound", .object(event))
     }
 

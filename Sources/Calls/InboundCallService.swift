@@ -277,6 +277,9 @@ public final class InboundCallService: SessionLayerDelegate {
     /// The callbacks' worklist on disk, the waiting callbacks by id, and each retry's timer.
     public var callbackList: CallbackList?
     var callbacks: [String: CallbackEntry] = [:]
+    /// Campaigns' tries under way, by the call's unique id; their dialer hears each one's end.
+    var campaignCalls: [String: CampaignCall] = [:]
+    public var campaignDialer: CampaignDialer?
     var callbackTimers: [String: SIPTimerToken] = [:]
     /// Callbacks an agent is calling by hand (`callback.dial`), by the call's unique id.
     var manualCallbacks: [String: CallbackEntry] = [:]

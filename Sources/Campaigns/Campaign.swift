@@ -71,7 +71,8 @@ public struct CampaignSettings: Sendable, Equatable, Codable {
     }
 }
 
-/// A campaign's life: created, then started, paused and started again, stopped.
+/// A campaign's life: created, then started, paused and started again, stopped; finished once
+/// every contact is reached, failed or not to be called (loading more and starting again goes on).
 public enum CampaignStatus: String, Sendable, Codable {
-    case created, running, paused, stopped
+    case created, running, paused, stopped, finished
 }

@@ -84,7 +84,7 @@ public struct CallDetailRecord: Sendable, Equatable {
     public var disposition: String {
         if answer != nil { return "ANSWERED" }
         if outcome == "busy" { return "BUSY" }
-        return outcome == "failed" ? "FAILED" : "NO ANSWER"
+        return outcome == "failed" || outcome == "congestion" ? "FAILED" : "NO ANSWER"
     }
 }
 

@@ -160,6 +160,51 @@ public final class ACDDatabase: Sendable {
                 t.add(column: "voicemail", .text)
             }
         }
+        // Campaigns (issue 19, part 3): their settings, contacts, each try, and the do-not-call list.
+        m.registerMigration("v9-campaigns") { db in
+            try db.create(table: "campaign") { t in
+                t.column("name", .text).notNull().primaryKey()
+                t.column("settings", .text).notNull()
+                t.column("status", .text).notNull()
+                t.column("created_at", .double).notNull()
+                t.column("updated_at", .double).notNull()
+            }
+            try db.create(table: "campaign_contact") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("campaign", .text).notNull()
+                t.column("number", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("time_zone", .text)
+                t.column("fields", .text).notNull()
+                t.column("status", .text).notNull()
+                t.column("attempts", .integer).notNull()
+                t.column("next_at", .double)
+                t.column("last_outcome", .text)
+                t.column("agent", .text)
+                t.column("line", .integer).notNull()
+                t.column("updated_at", .double).notNull()
+                t.uniqueKey(["campaign", "number"])
+            }
+            try db.create(index: "campaign_contact_status", on: "campaign_contact", columns: ["campaign", "status"])
+            try db.create(table: "campaign_attempt") { t in
+                t.column("unique_id", .text).notNull().primaryKey()
+                t.column("campaign", .text).notNull()
+                t.column("contact", .integer).notNull()
+                t.column("number", .text).notNull()
+                t.column("agent", .text)
+                t.column("outcome", .text).notNull()
+                t.column("cause", .text)
+                t.column("started_at", .double).notNull()
+                t.column("ended_at", .double).notNull()
+                t.column("talk_seconds", .double)
+            }
+            try db.create(index: "campaign_attempt_campaign", on: "campaign_attempt", columns: ["campaign", "ended_at"])
+            try db.create(table: "dnc") { t in
+                t.column("number", .text).notNull().primaryKey()
+                t.column("added_at", .double).notNull()
+                t.column("note", .text).notNull()
+            }
+        }
         return m
     }
 }

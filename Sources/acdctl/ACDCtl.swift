@@ -35,7 +35,7 @@ struct ACDCtl: ParsableCommand {
         commandName: "acdctl",
         abstract: "Control a running acdd over its control socket.",
         subcommands: [
-            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Release.self, Dial.self, Survey.self, Monitor.self, MonitorModeCommand.self, MonitorStop.self, Dtmf.self, Consult.self, Conference.self, Transfer.self, Return.self, Voicemail.self, Callbacks.self, CallbackCommand.self,
+            Status.self, Agents.self, Queues.self, AgentCommand.self, Events.self, Calls.self, Registrations.self, Reload.self, Hangup.self, Release.self, Dial.self, Survey.self, Monitor.self, MonitorModeCommand.self, MonitorStop.self, Dtmf.self, Consult.self, Conference.self, Transfer.self, Return.self, Voicemail.self, Callbacks.self, CallbackCommand.self, CampaignCommand.self, DoNotCall.self,
             RecordingCommand.self, CDR.self, ReportCommand.self, PromptCommand.self, Raw.self,
         ],
         defaultSubcommand: Status.self)
@@ -54,7 +54,8 @@ struct Connection: ParsableArguments {
     /// Runs one command; prints the result, or the error and exits non-zero.
     /// `timeout`: seconds to wait for the answer (0: for ever, for commands that last, such as
     /// playing a recording).
-    func run(_ command: String, args: [String: JSONValue]? = nil, timeout: Int = 10) throws -> JSONValue {
+    /// `echo` false: a part of a larger request, whose result `--json` does not print.
+    func run(_ command: String, args: [String: JSONValue]? = nil, timeout: Int = 10, echo: Bool = true) throws -> JSONValue {
         let response: ControlResponse
         do {
             response = try ControlClient(path: path, timeoutSeconds: timeout).call(command, args: args)
@@ -71,7 +72,7 @@ struct Connection: ParsableArguments {
             }
             throw ExitCode(1)
         }
-        if json { print(String(decoding: ControlCodec.encodeLine(result).dropLast(), as: UTF8.self)) }
+        if json && echo { print(String(decoding: ControlCodec.encodeLine(result).dropLast(), as: UTF8.self)) }
         return result
     }
 }

@@ -58,7 +58,7 @@ import Testing
         #expect(f.records == 1)
     }
 
-    @Test(arguments: [(486, "busy", "number-busy"), (603, "busy", "number-busy"), (480, "no-answer", "no-answer"), (503, "failed", "call-failed")])
+    @Test(arguments: [(486, "busy", "number-busy"), (603, "busy", "number-busy"), (480, "no-answer", "no-answer"), (503, "congestion", "call-failed"), (500, "failed", "call-failed")])
     func aNumberNotReachedIsToldToTheAgentAndRecordedWithItsStatus(_ status: Int, _ outcome: String, _ prompt: String) throws {
         var (f, leg) = try Self.calling()
         f.send(.legRinging(leg))

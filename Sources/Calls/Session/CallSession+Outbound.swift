@@ -87,6 +87,8 @@ extension CallSession {
         switch end {
         case .refused(let status) where busyStatuses.contains(status): ("busy", "number busy (\(status))")
         case .refused(let status) where [408, 480, 487].contains(status): ("no-answer", "no answer (\(status))")
+        // The carrier has no room now: not the number's fault (a campaign backs off).
+        case .refused(503): ("congestion", "trunk congested (503)")
         case .refused(let status): ("failed", "call failed (\(status))")
         case .ended(let why): ("failed", "call failed (\(why))")
         }
