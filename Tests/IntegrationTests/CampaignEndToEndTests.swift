@@ -184,4 +184,55 @@ struct CampaignEndToEndTests {
         #expect(all.last?["contacts"]?["pending"] == 3000)
         #expect(again.stop() == 0)
     }
+
+    /// Outside a contact's calling hours nobody is dialled; a trunk that answers 503 costs the
+    /// contact no try and backs the campaign off before it dials again.
+    @Test func closedHoursAndACongestedTrunkDialNobodyAndLoseNoContact() throws {
+        let carrier = try UDPProbe(timeoutMilliseconds: 3000)
+        let daemon = try Daemon(sets: ["trunks.0.outbound": "127.0.0.1:\(carrier.port)", "groups.0.wrap_up_seconds": "0"])
+        defer { daemon.stop() }
+        // A window of one hour that does not hold the present hour (UTC).
+        let hour = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date()).hour ?? 0
+        let closed = hour < 20 ? String(format: "%02d:00-%02d:00", hour + 2, hour + 3) : "01:00-02:00"
+        #expect(try daemon.control("campaign.create", ["name": "night", "group": "sales", "mode": "progressive", "hours": .string(closed)]).ok)
+        #expect(try daemon.control("campaign.load", ["name": "night", "csv": "number\n0701111111\n", "source": "night.csv"]).ok)
+        #expect(try daemon.control("campaign.create", ["name": "day", "group": "sales", "mode": "progressive", "hours": "00:00-24:00"]).ok)
+        #expect(try daemon.control("campaign.load", ["name": "day", "csv": "number\n0702222222\n", "source": "day.csv"]).ok)
+
+        let phone = try AgentPhone("1001", daemon: daemon)
+        let customer = try AgentPhone(unregistered: "customer", sip: carrier, daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        #expect(try daemon.control("campaign.start", ["name": "night"]).ok)
+        #expect(try phone.nextRequest(.invite, timeoutMilliseconds: 2500) == nil, "a contact was called outside their hours")
+        let waiting = try #require(try contacts(daemon, "night")["0701111111"])
+        #expect(waiting["status"] == "pending" && waiting["attempts"] == 0)
+        #expect(try daemon.control("campaign.status", ["name": "night"]).result?["live"]?["pending"] == 1)
+
+        #expect(try daemon.control("campaign.start", ["name": "day"]).ok)
+        _ = try phone.answerNextCall(ringFor: 0.05)
+        let first = Date()
+        try customer.refuseNextCall(.serviceUnavailable)
+        let bye = try #require(try phone.nextRequest(.bye, timeoutMilliseconds: 8000))
+        phone.respond(bye, .ok)
+        #expect(try eventually {
+            try daemon.control("campaign.status", ["name": "day"]).result?["live"]?["outcomes"]?["congestion"] == 1
+        })
+        let after503 = try #require(try contacts(daemon, "day")["0702222222"])
+        #expect(after503["status"] == "pending" && after503["attempts"] == 0, "a 503 cost the contact a try: \(after503)")
+        // Dialled again only after the backoff (5 s), and this time answered.
+        let again = try #require(try phone.nextRequest(.invite, timeoutMilliseconds: 10_000), "not dialled again after the backoff")
+        #expect(Date().timeIntervalSince(first) >= 4.5, "dialled again \(Date().timeIntervalSince(first)) s after the 503")
+        phone.invite = again
+        phone.respond(again, .ok, sdp: true)
+        _ = try phone.nextRequest(.ack)
+        _ = try customer.answerNextCall(ringFor: 0.05)
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.first?["state"] == "bridged" })
+        #expect(try phone.hangUp(cseq: 31)?.status == .ok)
+        _ = try customer.answerUntilBye()
+        #expect(try eventually { try contacts(daemon, "day")["0702222222"]?["status"] == "done" })
+        #expect(try contacts(daemon, "night")["0701111111"]?["status"] == "pending", "the closed campaign's contact is still waiting for its hours")
+        let stats = try #require(try daemon.control("cdr.list").result?.arrayValue)
+        #expect(stats.contains { $0["outcome"] == "congestion" && $0["hangup_cause"] == "trunk congested (503)" }, "\(stats)")
+        #expect(daemon.stop() == 0)
+    }
 }
