@@ -112,7 +112,7 @@ let package = Package(
             dependencies: ["Control", "JSON", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings),
         .executableTarget(
-            name: "ACDBench", dependencies: ["SIPMessage", "ACD", "LockFree", "Recording", "Store", "CRMBridge", "Control", log],
+            name: "ACDBench", dependencies: ["SIPMessage", "ACD", "LockFree", "Recording", "Store", "CRMBridge", "Control", "Campaigns", log],
             swiftSettings: swiftSettings),
         // Load generator for bench/relay-load.sh: N bridged calls, loss, delay and jitter.
         .target(name: "CBatchIO"),

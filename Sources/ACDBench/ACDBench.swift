@@ -31,8 +31,10 @@ enum ACDBench {
             RecordsBench.delivery(
                 count: args.dropFirst().first.flatMap(Int.init) ?? 50_000, socket: args.dropFirst(2).first ?? "/tmp/acd-bench-crm/crm.sock",
                 directory: "/tmp/acd-bench-delivery")
+        case "pacing":
+            PacingBench.run(hours: args.dropFirst().first.flatMap(Double.init) ?? 4, seed: args.dropFirst(2).first.flatMap(UInt64.init) ?? 1)
         default:
-            print("usage: acd-bench parser|routing|inbox|ring|recording|records|crm [count] [runs|seconds|socket] [directory]")
+            print("usage: acd-bench parser|routing|inbox|ring|recording|records|crm|pacing [count|hours] [runs|seconds|socket|seed] [directory]")
         }
     }
 
