@@ -258,6 +258,14 @@ struct CallFixture {
         return true
     }
 
+    /// A predictive campaign's call replaces the fixture's caller: the customer is dialled first.
+    mutating func dialCustomer(number: String = "5551234", group: String = "sales") {
+        session = CallSession(uniqueID: Self.unique, customer: number, campaignGroup: group, rules: session.rules)
+        let out = session.startCustomerCall(at: now)
+        actions += out
+        for action in out { perform(action) }
+    }
+
     /// The newest leg asked for that has not ended.
     func ringingLeg() -> LegID? {
         session.legs.last { $0.id != .caller && ($0.state == .dialling || $0.state == .ringing) }?.id

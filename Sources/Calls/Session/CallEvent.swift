@@ -27,6 +27,8 @@ public enum CallTimer: Hashable, Sendable {
     case voicemailLimit
     /// The wait for a callback's number to be keyed.
     case callbackEntry
+    /// A predictive campaign's answered customer must have an agent within 2 s.
+    case connectDeadline
 }
 
 /// Why a prompt was played, so its end leads where it should. Each playback has its own serial:
@@ -121,6 +123,9 @@ public enum CallEvent: Sendable, Equatable {
     case acdEnds
     /// The callback the caller asked for is on disk (or could not be written).
     case callbackSaved(Bool)
+    /// A predictive campaign's number was not answered: `busy`, `no-answer`, `congestion`,
+    /// `failed`, and the SIP cause.
+    case customerNotReached(outcome: String, cause: String)
     /// The ACD had moved on when the agent answered (a ring timeout crossed the answer).
     case answerRefused(LegID)
 

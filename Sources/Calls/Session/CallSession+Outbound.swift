@@ -21,6 +21,7 @@ extension CallSession {
         direction = .outbound
         target = number
         self.callbackOf = callbackOf
+        campaignGroup = nil
         self.rules = rules
         acdCall = callbackOf ?? uniqueID
         legs = [CallLeg(id: .caller, role: .caller, state: .ringing)]
@@ -55,6 +56,13 @@ extension CallSession {
     /// A ring that went on too long: the agent's phone ends the attempt; the number's is told to
     /// the agent.
     mutating func outboundNoAnswer(_ id: LegID, at time: CallTime, into out: inout [CallAction]) {
+        if id == .caller, campaignGroup != nil {
+            // A predictive campaign's customer who does not answer.
+            guard legs[0].isOffer else { return }
+            facts.outboundOutcome = "no-answer"
+            out.append(.log(.info, "number not reached", ["call.to": caller, "call.outcome": "no-answer"]))
+            return hangUp(cause: "no answer after \(rules.outboundNoAnswerSeconds) s", by: "system", at: time, into: &out)
+        }
         if id == .caller {
             guard legs[0].isOffer else { return }
             facts.outboundOutcome = "failed"

@@ -103,6 +103,9 @@ public struct CallSession: Sendable {
     public let target: String?
     /// A callback's attempt: the callback's id in the ACD, which offered it to the agent.
     public let callbackOf: String?
+    /// A predictive campaign's call: the customer is called first, and once they answer they
+    /// join this group's queue for the next agent (CallSession+Predictive.swift).
+    public let campaignGroup: String?
     /// The caller's number (ENTERQUEUE's caller id after a transfer).
     public let caller: String
     public var rules: Rules
@@ -134,6 +137,8 @@ public struct CallSession: Sendable {
     /// A supervisor ringing or monitoring the conversation, if any.
     public internal(set) var monitor: Monitor?
     var consults = 0
+    /// A predictive campaign's customer reached an agent in time.
+    var campaignConnectedNoted = false
 
     /// What an agent's consultation holds.
     public struct Consult: Sendable, Equatable {
@@ -198,6 +203,7 @@ public struct CallSession: Sendable {
         direction = .inbound
         target = nil
         callbackOf = nil
+        campaignGroup = nil
         self.rules = rules
         acdCall = uniqueID
         legs = [CallLeg(id: .caller, role: .caller, state: .ringing)]
@@ -227,8 +233,12 @@ public struct CallSession: Sendable {
         var out: [CallAction] = []
         guard phase != .ended else { return out }
         switch event {
+        case .answered where campaignGroup != nil:
+            customerAnswered(at: time, into: &out)
         case .answered where direction == .outbound:
             agentAnswered(at: time, into: &out)
+        case .customerNotReached(let outcome, let cause):
+            customerNotReached(outcome: outcome, cause: cause, at: time, into: &out)
         case .answered:
             legs[0].state = .answered
             phase = .answered
@@ -324,6 +334,10 @@ public struct CallSession: Sendable {
         // consultation, a transfer, the survey, the end of the call) ends the monitoring first,
         // so the mix is gone before the caller's new audio starts.
         if monitor != nil, phase != .bridged { out.insert(contentsOf: endMonitor(reason: "the call is \(phase.rawValue)"), at: 0) }
+        if campaignGroup != nil, !campaignConnectedNoted, connected != nil {
+            campaignConnectedNoted = true
+            campaignConnected(into: &out)
+        }
         return out
     }
 
@@ -374,6 +388,7 @@ public struct CallSession: Sendable {
         case .mediaCheck: break  // the shell answers it with `.mediaSample`
         case .voicemailLimit: stopVoicemail(reason: "maximum length", thank: true, into: &out)
         case .callbackEntry: callbackEntryTimedOut(into: &out)
+        case .connectDeadline: connectDeadlinePassed(at: time, into: &out)
         }
     }
 
@@ -474,6 +489,8 @@ public struct CallSession: Sendable {
         if direction == .outbound {
             if let o = facts.outboundOutcome { return o }
             if facts.firstConnectedAt != nil { return "connected" }
+            // A campaign's customer who hung up before the 2 s were over.
+            if campaignGroup != nil { return facts.targetAnsweredAt != nil ? "hung-up" : "failed" }
             // The agent answered and hung up before the number did; or the agent never answered.
             return legs[0].state == .answered ? "cancelled" : "failed"
         }
