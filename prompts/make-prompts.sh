@@ -47,6 +47,9 @@ say no-answer "There was no answer from the number you called."
 say call-failed "Sorry, the call could not be completed."
 say callback-confirm "To be called back at the number you are calling from, press 1. To give another number, key it in, then press hash."
 say callback-thanks "Thank you. You keep your place in the queue, and we will call you back. Goodbye."
+# A predictive campaign's call no agent took within 2 s (16 CFR 310.4(b)(4)(iii) asks for the
+# seller's name and number: an operator records their own with 'acdctl prompt record').
+say campaign-abandon "Hello. This is a call from our sales team, but nobody is free to speak with you right now. To reach us, please call the number on your display. Goodbye."
 for n in $(seq 0 20); do say "number-$n" "$n"; done
 say star "star"
 say hash "hash"

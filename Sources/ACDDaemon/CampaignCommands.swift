@@ -20,6 +20,12 @@ extension DaemonCore {
             runner.snapshot.agents.filter { $0.state == .ready && $0.skills.contains { $0.name == group } }.map(\.id)
         }
         dialer.loggedIn = { agent in runner.snapshot.agents.contains { $0.id == agent && $0.state != .loggedOut } }
+        dialer.busyAgents = { group in
+            runner.snapshot.agents.filter { a in a.skills.contains { $0.name == group } && [.ringing, .onCall, .wrapUp].contains(a.state) }
+                .map { $0.state == .ringing ? 0 : Double($0.secondsInState) }
+        }
+        let wraps = Dictionary(config.groups.map { ($0.name, Double($0.wrapUpSeconds)) }, uniquingKeysWith: { a, _ in a })
+        dialer.wrapSeconds = { wraps[$0] ?? 0 }
         let events = self.events
         dialer.onFigures = { figures in
             if case .object(let body) = figures { events.publish("campaign", body) }
@@ -30,7 +36,10 @@ extension DaemonCore {
             for c in try campaignStore.campaigns() where c.status == .running {
                 let reset = try campaignStore.resetDialling(c.settings.name, at: Date().timeIntervalSince1970)
                 if reset > 0 { logger.notice("campaign contacts caught being dialled by the stop are pending again", metadata: ["campaign.name": "\(c.settings.name)", "contact.count": "\(reset)"]) }
-                dialer.start(c.settings, pending: try campaignStore.contacts(of: c.settings.name, status: .pending), doNotCall: blocked)
+                let month = try campaignStore.abandonFigures(of: c.settings.name, since: Date().timeIntervalSince1970 - 30 * 86_400)
+                dialer.start(
+                    c.settings, pending: try campaignStore.contacts(of: c.settings.name, status: .pending), doNotCall: blocked, answered30Days: month.answered,
+                    abandoned30Days: month.abandoned)
             }
         } catch {
             logger.error("could not read the campaigns; none runs until a restart reads them", metadata: ["error": "\(error)"])
@@ -41,6 +50,13 @@ extension DaemonCore {
         let problems = settings.problems()
         guard problems.isEmpty else { return .failure(.init(problems.joined(separator: "; "))) }
         guard config.groups.contains(where: { $0.name == settings.group }) else { return .failure(.init("no group '\(settings.group)'")) }
+        if settings.mode == .predictive {
+            do {
+                _ = try prompts.require(CallSession.abandonPrompts, language: config.prompts.language)
+            } catch {
+                return .failure(.init("a predictive campaign needs the prompt its abandoned calls hear: \(error)"))
+            }
+        }
         do {
             try campaignStore.create(settings, at: Date().timeIntervalSince1970)
         } catch {
@@ -83,7 +99,10 @@ extension DaemonCore {
                 guard config.groups.contains(where: { $0.name == c.settings.group }) else { return .failure(.init("campaign's group '\(c.settings.group)' is gone")) }
                 let pending = try campaignStore.contacts(of: name, status: .pending)
                 let blocked = Set(try campaignStore.doNotCall().map(\.number))
-                try await loop.submit { self.dialer.start(c.settings, pending: pending, doNotCall: blocked) }.get()
+                let month = try campaignStore.abandonFigures(of: name, since: now - 30 * 86_400)
+                try await loop.submit {
+                    self.dialer.start(c.settings, pending: pending, doNotCall: blocked, answered30Days: month.answered, abandoned30Days: month.abandoned)
+                }.get()
             } else {
                 try await loop.submit { self.dialer.halt(name, as: status) }.get()
             }
@@ -109,9 +128,10 @@ extension DaemonCore {
                     let tries = figures.attempts.values.reduce(0, +)
                     fields["dialled"] = JSONValue(tries)
                     fields["connected"] = JSONValue(figures.attempts["connected"] ?? 0)
-                    // Agent first, customer second: nobody answers to silence, so nothing is abandoned.
-                    fields["abandoned"] = 0
-                    fields["abandon_rate"] = 0
+                    // As 16 CFR 310.4(b)(4) counts them: over 30 days, out of calls answered by a person.
+                    let month = try campaignStore.abandonFigures(of: n, since: Date().timeIntervalSince1970 - 30 * 86_400)
+                    fields["abandoned"] = JSONValue(month.abandoned)
+                    fields["abandon_rate"] = JSONValue(month.answered == 0 ? 0 : Double(month.abandoned) / Double(month.answered))
                     fields["live"] = live ?? .null
                     fields["created_at"] = JSONValue(c.createdAt)
                     view = .object(fields)
@@ -190,7 +210,8 @@ extension DaemonCore {
         [
             "name": .string(s.name), "group": .string(s.group), "mode": .string(s.mode.rawValue), "status": .string(status.rawValue),
             "hours": .string(s.hours.description), "time_zone": .string(s.timeZone), "attempts_max": JSONValue(s.attempts),
-            "retry_seconds": .object(s.retrySeconds.mapValues { JSONValue($0) }),
+            "retry_seconds": .object(s.retrySeconds.mapValues { JSONValue($0) }), "abandon_target": JSONValue(s.abandonTarget),
+            "ring_seconds": JSONValue(s.ringSeconds), "max_lines_per_agent": JSONValue(s.maxLinesPerAgent),
         ]
     }
 

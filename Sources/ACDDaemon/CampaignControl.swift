@@ -22,7 +22,7 @@ extension ControlCommands {
                 return bad(#"{"name", "group", "mode": "preview"|"progressive", "hours": "08:00-21:00", "days": "mon-sun", "time_zone", "attempts", "retry_seconds": {"busy": 600, ...}}"#)
             }
             guard let mode = DialMode(rawValue: modeText) else {
-                return ControlResponse(id: id, error: ControlError(.invalidArgument, "mode '\(modeText)' is not preview or progressive"))
+                return ControlResponse(id: id, error: ControlError(.invalidArgument, "mode '\(modeText)' is not preview, progressive or predictive"))
             }
             var settings = CampaignSettings(name: name, group: group, mode: mode)
             do {
@@ -31,6 +31,18 @@ extension ControlCommands {
                 return ControlResponse(id: id, error: ControlError(.invalidArgument, error.description))
             }
             if let z = string("time_zone") { settings.timeZone = z }
+            if let v = request.args?["abandon_target"] {
+                guard let d = v.doubleValue else { return ControlResponse(id: id, error: ControlError(.invalidArgument, "abandon_target must be a number")) }
+                settings.abandonTarget = d
+            }
+            if let v = request.args?["ring_seconds"] {
+                guard let n = v.intValue else { return ControlResponse(id: id, error: ControlError(.invalidArgument, "ring_seconds must be a whole number")) }
+                settings.ringSeconds = n
+            }
+            if let v = request.args?["max_lines_per_agent"] {
+                guard let d = v.doubleValue else { return ControlResponse(id: id, error: ControlError(.invalidArgument, "max_lines_per_agent must be a number")) }
+                settings.maxLinesPerAgent = d
+            }
             if let a = request.args?["attempts"] {
                 guard let n = a.intValue else { return ControlResponse(id: id, error: ControlError(.invalidArgument, "attempts must be a whole number")) }
                 settings.attempts = n

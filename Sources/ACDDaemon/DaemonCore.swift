@@ -51,7 +51,7 @@ final class DaemonCore: @unchecked Sendable {
     /// One RTP port pool per media loop: call legs spread over every core.
     private var ports: RTPPortPools!
     /// Every prompt and music track, decoded; replaced whole on reload.
-    private var prompts: PromptStore!
+    private(set) var prompts: PromptStore!
     private var watchdogTask: RepeatedTask?
     private var draining = false
 

@@ -136,7 +136,10 @@ extension InboundCallService {
         // An agent's own call shows the trunk's caller id (or its first number); a transfer shows
         // the caller's number.
         let shown: String
-        if call.machine.direction == .outbound, let trunk = policy.trunks.first(where: { $0.name == target.trunk }) {
+        if call.machine.campaignGroup != nil {
+            // A predictive campaign's customer, to the agent's phone.
+            shown = call.machine.caller
+        } else if call.machine.direction == .outbound, let trunk = policy.trunks.first(where: { $0.name == target.trunk }) {
             shown = trunk.callerID ?? trunk.numbers.first ?? "anonymous"
         } else {
             shown = call.session.invite.from.uri.user ?? "anonymous"

@@ -59,12 +59,18 @@ extension InboundCallService {
     /// The screen pop that goes with ringing an agent (FEATURES A6).
     func screenPop(_ call: ActiveCall, agent: String) -> JSONValue {
         let waited = call.machine.facts.queuedAt.map { Int((scheduler.wallClock - $0).rounded()) } ?? 0
-        return [
-            "agent": .string(agent), "caller": .string(call.info.caller), "queue": JSONValue(call.machine.queue),
+        var pop: JSONValue = [
+            "agent": .string(agent), "caller": .string(call.machine.campaignGroup != nil ? call.machine.caller : call.info.caller), "queue": JSONValue(call.machine.queue),
             "customer": call.machine.customer?.record ?? .null,
             "new_customer": .bool(call.machine.customer.map { $0.record["status"] == "potential" } ?? true),
             "ivr_path": .array(call.machine.ivrPath.map { .string($0) }), "waited_seconds": JSONValue(waited),
             "history": .array(call.machine.customer?.history ?? []),
         ]
+        // A predictive campaign's customer: the contact and the list's fields.
+        if case .object(var fields) = pop, let campaign = campaignCalls[call.machine.uniqueID] {
+            fields["campaign"] = campaign.screenPop
+            pop = .object(fields)
+        }
+        return pop
     }
 }

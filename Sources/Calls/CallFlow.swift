@@ -85,7 +85,7 @@ extension InboundCallService {
                 CallArrival(
                     call: call.machine.uniqueID, group: route.group, priority: priority,
                     requiredSkills: route.requiredSkills.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
-                    minimumLevel: route.minimumLevel, callerID: call.info.caller, agent: own)))
+                    minimumLevel: route.minimumLevel, callerID: call.machine.campaignGroup != nil ? call.machine.caller : call.info.caller, agent: own)))
         logger.info("call queued", metadata: ["call.id": "\(id)", "call.unique_id": "\(call.machine.uniqueID)", "queue.name": "\(route.group)"])
     }
 

@@ -38,6 +38,17 @@ public final class CampaignDialer {
         var backoff = TrunkBackoff()
         /// This start's figures (the database has every try since the campaign was made).
         var dialled = 0, outcomes: [String: Int] = [:]
+        /// Predictive: the pacer, and the numbers dialled ahead of agents by unique id.
+        var pacer: PredictivePacer?
+        var ahead: [String: Ahead] = [:]
+    }
+
+    /// A predictive campaign's number: ringing, answered, and once given an agent.
+    struct Ahead {
+        var contact: Contact
+        var startedAt: Double
+        var answered = false
+        var connected = false
     }
 
     unowned let calls: InboundCallService
@@ -52,6 +63,10 @@ public final class CampaignDialer {
     public var readyAgents: ((String) -> [String])?
     /// Whether an agent is logged in (a preview of a logged-out agent goes back to the list).
     public var loggedIn: ((String) -> Bool)?
+    /// Agents of a group ringing, on a call or in wrap-up, with the seconds in that state.
+    public var busyAgents: ((String) -> [Double])?
+    /// A group's wrap-up, for the handle time a predictive campaign's pacer measures.
+    public var wrapSeconds: ((String) -> Double)?
     /// Live figures for the `campaign` topic of the control socket's event stream.
     public var onFigures: ((JSONValue) -> Void)?
     private var crmSeq = 0
@@ -73,13 +88,19 @@ public final class CampaignDialer {
     // MARK: Operators
 
     /// Starts (or resumes) a campaign with the pending contacts read from disk.
-    public func start(_ settings: CampaignSettings, pending: [Contact], doNotCall: Set<String>) {
+    public func start(_ settings: CampaignSettings, pending: [Contact], doNotCall: Set<String>, answered30Days: Int = 0, abandoned30Days: Int = 0) {
         self.doNotCall = doNotCall
         let inFlight = Set(busy.values.filter { $0.campaign == settings.name }.map(\.contact.id))
         var run = runs[settings.name] ?? Run(settings: settings, status: .running, pending: [])
         run.settings = settings
         run.status = .running
-        run.pending = pending.filter { !inFlight.contains($0.id) }
+        let ahead = Set(run.ahead.values.map(\.contact.id))
+        run.pending = pending.filter { !inFlight.contains($0.id) && !ahead.contains($0.id) }
+        if settings.mode == .predictive && run.pacer == nil {
+            var pacer = PredictivePacer(target: settings.abandonTarget, maxLinesPerAgent: settings.maxLinesPerAgent)
+            pacer.seed(answered: answered30Days, abandoned: abandoned30Days)
+            run.pacer = pacer
+        }
         runs[settings.name] = run
         logger.info("campaign started", metadata: ["campaign.name": "\(settings.name)", "campaign.mode": "\(settings.mode.rawValue)", "campaign.pending": "\(run.pending.count)"])
         arm()
@@ -100,7 +121,7 @@ public final class CampaignDialer {
             store.update(c, at: now)
             emit(name, "campaign.preview_withdrawn", ["agent": .string(agent), "contact": JSONValue(Int(c.id))])
         }
-        if status == .stopped && !busy.values.contains(where: { $0.campaign == name }) { runs[name] = nil } else { runs[name] = run }
+        if status == .stopped && !busy.values.contains(where: { $0.campaign == name }) && run.ahead.isEmpty { runs[name] = nil } else { runs[name] = run }
         logger.info("campaign \(status.rawValue)", metadata: ["campaign.name": "\(name)"])
         publish(name)
     }
@@ -157,6 +178,10 @@ public final class CampaignDialer {
             "previews": JSONValue(mine.filter(\.preview).count), "agents_busy": JSONValue(mine.count), "dialled": JSONValue(run.dialled),
             "outcomes": .object(run.outcomes.mapValues { JSONValue($0) }),
             "backoff_seconds": JSONValue(max(0, Int((run.backoff.until - now).rounded(.up)))),
+            "ringing": JSONValue(run.ahead.values.filter { !$0.answered }.count),
+            "waiting_for_agent": JSONValue(run.ahead.values.filter { $0.answered && !$0.connected }.count),
+            "abandon_rate": run.pacer.map { p in JSONValue(p.answered == 0 ? 0 : Double(p.abandoned) / Double(p.answered)) } ?? 0,
+            "pacer_gain": run.pacer.map { JSONValue($0.gain) } ?? .null,
         ]
     }
 
@@ -168,7 +193,7 @@ public final class CampaignDialer {
             guard let self else { return }
             self.timer = nil
             self.tick()
-            if self.runs.values.contains(where: { $0.status == .running }) || !self.busy.isEmpty { self.arm() }
+            if self.runs.values.contains(where: { $0.status == .running || !$0.ahead.isEmpty }) || !self.busy.isEmpty { self.arm() }
         }
     }
 
@@ -187,7 +212,13 @@ public final class CampaignDialer {
             logger.info("campaign preview withdrawn: the agent logged out", metadata: ["campaign.name": "\(b.campaign)", "agent.id": "\(agent)"])
         }
         for name in runs.keys.sorted() {
+            noteConnected(name)
             guard let run = runs[name], run.status == .running, run.backoff.allows(at: time) else { continue }
+            if run.settings.mode == .predictive {
+                dialAhead(name, at: time)
+                finishIfDone(name)
+                continue
+            }
             for agent in readyAgents?(run.settings.group) ?? [] where busy[agent] == nil {
                 guard let contact = takeNext(name, at: time) else { break }
                 if run.settings.mode == .preview {
@@ -260,9 +291,114 @@ public final class CampaignDialer {
         store.update(next, at: now)
     }
 
+    // MARK: Predictive
+
+    /// Asks the pacer how many numbers to dial now, and dials them.
+    private func dialAhead(_ name: String, at time: Double) {
+        guard var run = runs[name], var pacer = run.pacer else { return }
+        let ringing = run.ahead.values.filter { !$0.answered }
+        let waiting = run.ahead.values.filter { $0.answered && !$0.connected }.count
+        let state = PacerState(
+            ready: readyAgents?(run.settings.group).count ?? 0, busy: busyAgents?(run.settings.group) ?? [], ringing: ringing.count,
+            ringingAges: ringing.map { time - $0.startedAt }, waiting: waiting)
+        let n = pacer.dials(state, now: time)
+        run.pacer = pacer
+        runs[name] = run
+        for _ in 0..<n {
+            guard runs[name]?.backoff.allows(at: time) == true, let contact = takeNext(name, at: time) else { break }
+            dialCustomer(contact, name)
+        }
+    }
+
+    private func dialCustomer(_ contact: Contact, _ name: String) {
+        guard let run = runs[name] else { return }
+        runs[name]!.dialled += 1
+        let startedAt = now
+        calls.placeCustomerCall(CampaignCall(campaign: name, contact: contact), group: run.settings.group, ringSeconds: run.settings.ringSeconds) {
+            [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .success(let unique):
+                self.runs[name]?.ahead[unique] = Ahead(contact: contact, startedAt: startedAt)
+            case .failure(let why):
+                self.runs[name]?.dialled -= 1
+                self.backToList(contact, name, outcome: .notDialled)
+                self.runs[name]?.backoff.congested(at: self.now)
+                self.logger.notice("campaign call not placed; backing off", metadata: ["campaign.name": "\(name)", "call.reason": "\(why)"])
+            }
+        }
+    }
+
+    /// A number dialled ahead was answered by a person.
+    func customerAnswered(_ unique: String, ringSeconds: Double) {
+        for name in runs.keys where runs[name]!.ahead[unique] != nil {
+            runs[name]!.ahead[unique]!.answered = true
+            runs[name]!.pacer?.observe(.answered(ringSeconds: ringSeconds), now: now)
+        }
+    }
+
+    /// Answered numbers that an agent has taken since the last look.
+    private func noteConnected(_ name: String) {
+        guard let run = runs[name], run.settings.mode == .predictive else { return }
+        for (unique, a) in run.ahead where a.answered && !a.connected {
+            guard let call = calls.caller(unique), call.machine.connected != nil else { continue }
+            runs[name]!.ahead[unique]!.connected = true
+            runs[name]!.pacer?.observe(.connected, now: now)
+        }
+    }
+
+    /// A predictive try's record: the pacer's measures, then the contact's next state.
+    private func predictiveEnded(_ name: String, _ a: Ahead, facts: CallRecordFacts, unique: String) {
+        let time = now
+        var connected = a.connected
+        if !connected, facts.outcome == "connected" {
+            connected = true
+            runs[name]?.pacer?.observe(.connected, now: time)
+        }
+        let outcome: AttemptOutcome
+        switch facts.outcome {
+        case "connected": outcome = .connected
+        case "abandoned":
+            outcome = .abandoned
+            runs[name]?.pacer?.observe(.abandoned, now: time)
+        case "busy": outcome = .busy
+        case "congestion": outcome = .congestion
+        case "failed": outcome = .failed
+        default: outcome = .noAnswer  // no-answer; hung-up: answered and gone before an agent
+        }
+        if facts.targetAnsweredAt == nil { runs[name]?.pacer?.observe(.notAnswered(afterSeconds: facts.end - a.startedAt), now: time) }
+        if connected {
+            let wrap = wrapSeconds?(runs[name]?.settings.group ?? "") ?? 0
+            runs[name]?.pacer?.observe(.handled(seconds: Double(facts.talkSeconds ?? 0) + wrap), now: time)
+        }
+        if outcome == .congestion { runs[name]?.backoff.congested(at: time) } else { runs[name]?.backoff.through() }
+        let settings = runs[name]?.settings ?? CampaignSettings(name: name, group: "", mode: .predictive)
+        var next = ContactRules.after(outcome, a.contact, settings: settings, now: time)
+        next.agent = facts.agent
+        if next.status == .pending, runs[name] != nil {
+            runs[name]!.pending.insert(next, at: outcome == .congestion ? 0 : runs[name]!.pending.count)
+        }
+        runs[name]?.outcomes[outcome.rawValue, default: 0] += 1
+        store.update(
+            next,
+            attempt: CampaignStore.Attempt(
+                uniqueID: unique, campaign: name, contact: a.contact.id, number: a.contact.number, agent: facts.agent, outcome: outcome.rawValue, cause: facts.cause,
+                startedAt: a.startedAt, endedAt: facts.end, talkSeconds: facts.talkSeconds.map(Double.init)), at: time)
+        logger.info(
+            "campaign try ended",
+            metadata: [
+                "campaign.name": "\(name)", "contact.id": "\(next.id)", "call.unique_id": "\(unique)", "call.outcome": "\(outcome.rawValue)",
+                "contact.status": "\(next.status.rawValue)", "contact.attempts": "\(next.attempts)",
+            ])
+        if runs[name]?.status == .stopped && runs[name]?.ahead.isEmpty == true { runs[name] = nil }
+        publish(name)
+        finishIfDone(name)
+    }
+
     /// A try's record is written: the contact's next state, the try kept for the figures.
     func attemptEnded(_ campaign: CampaignCall, facts: CallRecordFacts, unique: String, startedAt: Double) {
         let name = campaign.campaign
+        if let a = runs[name]?.ahead.removeValue(forKey: unique) { return predictiveEnded(name, a, facts: facts, unique: unique) }
         let agent = facts.agent ?? campaign.contact.agent ?? ""
         if busy[agent]?.contact.id == campaign.contact.id { busy[agent] = nil }
         let outcome: AttemptOutcome =
@@ -312,7 +448,7 @@ public final class CampaignDialer {
 
     /// A running campaign with nothing left to call, now or later, and nothing under way.
     private func finishIfDone(_ name: String) {
-        guard let run = runs[name], run.status == .running, run.pending.isEmpty, !busy.values.contains(where: { $0.campaign == name }) else { return }
+        guard let run = runs[name], run.status == .running, run.pending.isEmpty, run.ahead.isEmpty, !busy.values.contains(where: { $0.campaign == name }) else { return }
         runs[name]!.status = .finished
         try? store.setStatus(name, .finished, at: now)
         logger.info("campaign finished: every contact reached, failed or not to be called", metadata: ["campaign.name": "\(name)"])

@@ -109,9 +109,9 @@ extension InboundCallService {
         emit(call, "call.outbound", .object(event))
     }
 
-    /// The agent's phone answered our INVITE: its audio is set up before the machine asks for
-    /// ringback, and an answer we cannot use ends the attempt.
-    private func agentPhoneAnswered(_ call: ActiveCall, answer: SDPSession?) {
+    /// The agent's phone (or a predictive campaign's customer) answered our INVITE: its audio is
+    /// set up before the machine goes on, and an answer we cannot use ends the attempt.
+    func agentPhoneAnswered(_ call: ActiveCall, answer: SDPSession?) {
         guard let lease = call.lease else { return }
         do {
             guard let answer else { throw SDPNegotiationError.noAudio }

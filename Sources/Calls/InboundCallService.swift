@@ -676,7 +676,20 @@ public final class InboundCallService: SessionLayerDelegate {
         if let leg = agentLegs.removeValue(forKey: session.id) { return agentLegEnded(leg, reason: reason) }
         guard let call = calls[session.id] else { return }
         forget(call)
-        let (cause, by) = call.machine.direction == .outbound ? Self.agentCause(of: reason) : Self.cause(of: reason)
+        if call.machine.campaignGroup != nil, call.machine.legs.first?.isOffer == true {
+            // A predictive campaign's number that was never answered: why, as a try's outcome.
+            let end: LegEnd =
+                switch reason {
+                case .rejected(let status), .failed(let status, _): .refused(status: Int(status.rawValue))
+                default: .ended("\(reason)")
+                }
+            let (outcome, cause) = CallSession.notReached(end)
+            deliver(.customerNotReached(outcome: outcome, cause: cause), to: call)
+        }
+        let (cause, by) =
+            call.machine.campaignGroup != nil
+            ? (reason == .remoteHangup ? ("customer hung up", "customer") : Self.cause(of: reason))
+            : call.machine.direction == .outbound ? Self.agentCause(of: reason) : Self.cause(of: reason)
         deliver(.callerEnded(cause: cause, by: by), to: call)
         for timer in call.timers.values { timer.cancel() }
         call.timers.removeAll()

@@ -5,6 +5,8 @@ public enum AttemptOutcome: String, Sendable, Equatable {
     case connected, busy
     case noAnswer = "no-answer"
     case failed
+    /// Answered, and no agent took the call within 2 s (predictive): tried again later.
+    case abandoned
     /// The trunk refused for load (503) or no trunk could take the call: not the contact's
     /// fault, so not a try; the dialer backs off instead.
     case congestion
@@ -40,7 +42,7 @@ public enum ContactRules {
             c.attempts += 1
             c.status = .done
             c.nextAt = nil
-        case .busy, .noAnswer, .failed:
+        case .busy, .noAnswer, .failed, .abandoned:
             c.attempts += 1
             if c.attempts >= settings.attempts {
                 c.status = .failed

@@ -168,6 +168,13 @@ public struct PredictivePacer: Pacer {
         budget = target / 2
     }
 
+    /// A restart goes on from the campaign's figures (its last 30 days): the loop's long-run
+    /// measure includes them.
+    public mutating func seed(answered: Int, abandoned: Int) {
+        self.answered += answered
+        self.abandoned += abandoned
+    }
+
     /// Answered over known, with a prior of 0.3 worth 20 numbers.
     public var answerRateEstimate: Double {
         (Double(outcomes.items.filter { $0 }.count) + 6) / (Double(outcomes.items.count) + 20)

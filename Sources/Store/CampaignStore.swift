@@ -206,6 +206,20 @@ public final class CampaignStore: @unchecked Sendable {
         }
     }
 
+    /// Answered calls and those abandoned (no agent within 2 s) since `since`: the abandon rate
+    /// as 16 CFR 310.4(b)(4) measures it (per campaign, over 30 days).
+    public func abandonFigures(of campaign: String, since: Double) throws -> (answered: Int, abandoned: Int) {
+        flush()
+        return try database.pool.read { db in
+            let answered = try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM campaign_attempt WHERE campaign = ? AND ended_at >= ? AND outcome IN ('connected', 'abandoned')",
+                arguments: [campaign, since]) ?? 0
+            let abandoned = try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM campaign_attempt WHERE campaign = ? AND ended_at >= ? AND outcome = 'abandoned'", arguments: [campaign, since]) ?? 0
+            return (answered, abandoned)
+        }
+    }
+
     // MARK: the do-not-call list
 
     /// Adds numbers (already normalised); contacts not yet reached with them become `dnc` in the

@@ -13,12 +13,16 @@ struct CampaignCommand: ParsableCommand {
         @OptionGroup var connection: Connection
         @Argument(help: "Its name: letters, digits, '-', '_', '.'.") var name: String
         @Option(help: "The skill group whose agents call.") var group: String
-        @Option(help: "preview (the agent accepts or skips each contact) or progressive (one call per ready agent).") var mode: String
+        @Option(help: "preview (the agent accepts or skips each contact), progressive (one call per ready agent) or predictive (dialled ahead of agents).")
+        var mode: String
         @Option(help: "Calling hours in the contact's time zone.") var hours = "08:00-21:00"
         @Option(help: "Calling days, e.g. mon-fri or mon-fri,sat.") var days = "mon-sun"
         @Option(help: "Time zone of contacts whose row names none (IANA name).") var timeZone = "UTC"
         @Option(help: "Tries of a number before the contact fails.") var attempts = 3
-        @Option(help: "Seconds before a retry, by outcome: busy=600 (repeatable; busy, no-answer, failed).") var retry: [String] = []
+        @Option(help: "Seconds before a retry, by outcome: busy=600 (repeatable; busy, no-answer, failed, abandoned).") var retry: [String] = []
+        @Option(help: "Predictive: the abandon rate to hold under (0.001-0.03).") var abandonTarget: Double?
+        @Option(help: "Predictive: seconds a number may ring (10-60).") var ringSeconds: Int?
+        @Option(help: "Predictive: at most this many lines per agent (1-5).") var maxLines: Double?
 
         func run() throws {
             var spacing: [String: JSONValue] = [:]
@@ -32,6 +36,9 @@ struct CampaignCommand: ParsableCommand {
                 "attempts": JSONValue(attempts),
             ]
             if !spacing.isEmpty { args["retry_seconds"] = .object(spacing) }
+            if let abandonTarget { args["abandon_target"] = JSONValue(abandonTarget) }
+            if let ringSeconds { args["ring_seconds"] = JSONValue(ringSeconds) }
+            if let maxLines { args["max_lines_per_agent"] = JSONValue(maxLines) }
             _ = try connection.run("campaign.create", args: args)
             if !connection.json { print("campaign \(name) created (\(mode), group \(group))") }
         }

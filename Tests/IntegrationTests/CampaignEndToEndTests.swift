@@ -141,7 +141,7 @@ struct CampaignEndToEndTests {
         #expect(try daemon.control("campaign.create", ["name": "spring", "group": "sales", "mode": "preview", "hours": "00:00-24:00"]).ok)
         #expect(try daemon.control("campaign.create", ["name": "spring", "group": "sales", "mode": "preview"]).error?.message == "campaign 'spring' exists")
         #expect(try daemon.control("campaign.create", ["name": "x", "group": "nosuch", "mode": "preview"]).error?.message == "no group 'nosuch'")
-        #expect(try daemon.control("campaign.create", ["name": "x", "group": "sales", "mode": "predictive"]).error?.code == .invalidArgument)
+        #expect(try daemon.control("campaign.create", ["name": "x", "group": "sales", "mode": "dialler"]).error?.code == .invalidArgument)
         #expect(try daemon.control("campaign.create", ["name": "x", "group": "sales", "mode": "preview", "hours": "21:00-08:00"]).error?.code == .invalidArgument)
         let list = try write("number,name,plan\n0501111111,Ann,gold\n0502222222,Bob,silver\n", "preview.csv")
         #expect(try acdctl(daemon, ["campaign", "load", "spring", list]).status == 0)
@@ -233,6 +233,92 @@ struct CampaignEndToEndTests {
         #expect(try contacts(daemon, "night")["0701111111"]?["status"] == "pending", "the closed campaign's contact is still waiting for its hours")
         let stats = try #require(try daemon.control("cdr.list").result?.arrayValue)
         #expect(stats.contains { $0["outcome"] == "congestion" && $0["hangup_cause"] == "trunk congested (503)" }, "\(stats)")
+        #expect(daemon.stop() == 0)
+    }
+
+    /// Predictive (customer first): the answer joins the group's queue and the agent's phone
+    /// rings with the customer's number; an answer no agent takes within 2 s hears the
+    /// campaign's message, is counted abandoned and tried again later; a busy number is a try.
+    @Test func aPredictiveCampaignGivesAnswersToAgentsWithinTwoSecondsOrAbandonsThem() throws {
+        let carrier = try UDPProbe(timeoutMilliseconds: 3000)
+        let daemon = try Daemon(sets: ["trunks.0.outbound": "127.0.0.1:\(carrier.port)", "groups.0.wrap_up_seconds": "0"])
+        defer { daemon.stop() }
+        let created = try daemon.control(
+            "campaign.create", ["name": "spring", "group": "sales", "mode": "predictive", "hours": "00:00-24:00", "ring_seconds": 10, "abandon_target": 0.02])
+        #expect(created.result?["mode"] == "predictive" && created.result?["abandon_target"] == 0.02, "\(created)")
+        #expect(try daemon.control("campaign.create", ["name": "x", "group": "sales", "mode": "predictive", "abandon_target": 0.05]).error?.code == .invalidArgument)
+        #expect(try daemon.control("campaign.load", ["name": "spring", "csv": "number,name\n0801111111,Ann\n0802222222,Bob\n0803333333,Cy\n", "source": "p.csv"]).ok)
+
+        let phone = try AgentPhone("1001", daemon: daemon)
+        let customer = try AgentPhone(unregistered: "customer", sip: carrier, daemon: daemon)
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        #expect(try daemon.control("campaign.start", ["name": "spring"]).ok)
+
+        // Ann answers; the agent's phone rings and does not answer: after 2 s Ann hears the
+        // message, then our BYE.
+        let ann = try #require(try customer.nextRequest(.invite, timeoutMilliseconds: 5000), "the first number was not dialled")
+        #expect(ann.uri.user == "0801111111" && ann.headers[.init("X-ACD-Campaign")] == .some("spring"))
+        customer.invite = ann
+        customer.respond(ann, .ok, sdp: true)
+        _ = try customer.nextRequest(.ack)
+        let answeredAt = Date()
+        let ring = try #require(try phone.nextRequest(.invite), "the answer was not offered to the agent")
+        #expect(ring.from.uri.user == "0801111111", "the agent's phone shows the customer")
+        phone.invite = ring
+        phone.respond(ring, .ringing)
+        let cancel = try #require(try phone.nextRequest(.cancel, timeoutMilliseconds: 4000), "the agent's ring was not withdrawn")
+        #expect(Date().timeIntervalSince(answeredAt) >= 1.8, "withdrawn \(Date().timeIntervalSince(answeredAt)) s after the answer")
+        phone.respond(cancel, .ok)
+        phone.respond(ring, .requestTerminated)
+        var heard = 0
+        var bye: SIPRequest?
+        let deadline = Date().addingTimeInterval(20)
+        while bye == nil && Date() < deadline {
+            if let d = customer.rtp.receive(timeoutMilliseconds: 20), d.count > 12 { heard += 1 }
+            if let b = customer.sip.receive(timeoutMilliseconds: 1), case .request(let r) = try SIPParser().parse(b), r.method == .bye { bye = r }
+        }
+        let goodbye = try #require(bye, "the abandoned call was not ended")
+        customer.sip.send(goodbye.response(.ok).serialized(), to: daemon.sipPort)
+        #expect(heard > 200, "the abandoned customer heard \(heard) packets of the message")
+
+        // Bob answers and the agent takes him; Cy is busy.
+        var bobTaken = false, cyBusy = false
+        for _ in 0..<2 {
+            let inv = try #require(try customer.nextRequest(.invite, timeoutMilliseconds: 5000), "the next number was not dialled")
+            customer.invite = inv
+            if inv.uri.user == "0803333333" {
+                customer.respond(inv, .busyHere)
+                _ = try customer.nextRequest(.ack)
+                cyBusy = true
+                continue
+            }
+            #expect(inv.uri.user == "0802222222")
+            customer.respond(inv, .ok, sdp: true)
+            _ = try customer.nextRequest(.ack)
+            let port = try phone.answerNextCall(ringFor: 0.05)
+            #expect(phone.invite?.from.uri.user == "0802222222")
+            var sender = RTPSenderState()
+            #expect(relayed(from: phone.rtp, to: customer.rtp, port: port, seed: 9, sender: &sender) >= 25, "no audio from the agent to the customer")
+            #expect(try phone.hangUp(cseq: 40)?.status == .ok)
+            _ = try customer.answerUntilBye()
+            bobTaken = true
+        }
+        #expect(bobTaken && cyBusy)
+        #expect(try eventually {
+            let c = try contacts(daemon, "spring")
+            return c["0802222222"]?["status"] == "done" && c["0803333333"]?["last_outcome"] == "busy"
+        })
+        let c = try contacts(daemon, "spring")
+        #expect(c["0801111111"]?["status"] == "pending" && c["0801111111"]?["attempts"] == 1 && c["0801111111"]?["last_outcome"] == "abandoned", "\(c)")
+        let status = try #require(try daemon.control("campaign.status", ["name": "spring"]).result)
+        #expect(status["abandoned"] == 1 && status["attempts"]?["abandoned"] == 1 && status["connected"] == 1, "\(status)")
+        #expect(status["abandon_rate"] == 0.5, "one of two answered calls abandoned: \(status)")
+        let records = try #require(try daemon.control("cdr.list").result?.arrayValue)
+        #expect(records.contains { $0["outcome"] == "abandoned" && $0["direction"] == "outbound" && $0["hangup_cause"] == "no agent within 2 s" }, "\(records)")
+        #expect(records.contains { $0["outcome"] == "connected" && $0["agent"] == "1001" && $0["called"] == "0802222222" })
+        let log = try String(contentsOfFile: "\(daemon.state)/queue_log", encoding: .utf8)
+        #expect(log.contains("|sales|NONE|ENTERQUEUE||0801111111"), "\(log)")
+        #expect(try eventually { try daemon.control("calls").result?.arrayValue?.isEmpty == true })
         #expect(daemon.stop() == 0)
     }
 }
