@@ -11,6 +11,8 @@ import CRMBridge
 public struct CampaignCall: Sendable, Equatable {
     public var campaign: String
     public var contact: Contact
+    /// How long the number may ring (the campaign's `ring_seconds`).
+    public var ringSeconds: Int?
 
     /// What the agent's desktop shows: whom they call and the list's fields for them.
     var screenPop: JSONValue {
@@ -270,7 +272,8 @@ public final class CampaignDialer {
         c.agent = agent
         busy[agent] = (name, c, false)
         runs[name]?.dialled += 1
-        calls.placeCall(agent: agent, number: c.number, campaign: CampaignCall(campaign: name, contact: c)) { [weak self] result in
+        let ring = runs[name]?.settings.ringSeconds
+        calls.placeCall(agent: agent, number: c.number, campaign: CampaignCall(campaign: name, contact: c, ringSeconds: ring)) { [weak self] result in
             guard let self else { return done(result) }
             if case .failure(let why) = result {
                 // Not placed (the agent was taken meanwhile, no trunk, overload): not a try.
@@ -314,7 +317,7 @@ public final class CampaignDialer {
         guard let run = runs[name] else { return }
         runs[name]!.dialled += 1
         let startedAt = now
-        calls.placeCustomerCall(CampaignCall(campaign: name, contact: contact), group: run.settings.group, ringSeconds: run.settings.ringSeconds) {
+        calls.placeCustomerCall(CampaignCall(campaign: name, contact: contact, ringSeconds: run.settings.ringSeconds), group: run.settings.group, ringSeconds: run.settings.ringSeconds) {
             [weak self] result in
             guard let self else { return }
             switch result {

@@ -77,6 +77,8 @@ extension InboundCallService {
                 SIPHeaderField(.init("X-ACD-Call"), unique), SIPHeaderField(.init("X-ACD-Direction"), "outbound"),
                 SIPHeaderField(.init("X-ACD-Callback"), callbackOf ?? ""), SIPHeaderField(.init("X-ACD-Campaign"), campaign?.campaign ?? ""),
             ], id: id)
+        var rules = self.rules
+        if let ring = campaign?.ringSeconds { rules.outboundNoAnswerSeconds = ring }
         let call = ActiveCall(
             session: session, machine: CallSession(uniqueID: unique, agent: agent, dials: number, rules: rules, callbackOf: callbackOf),
             info: CallSummary(id: id, callID: session.callID, caller: agent, called: number, origin: trunk, state: "ringing", startedAt: startedAt))
