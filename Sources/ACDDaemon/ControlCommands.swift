@@ -14,7 +14,7 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
 
     static let commands = [
         "status", "calls", "registrations", "reload", "hangup", "agents", "queues", "agent.login", "agent.logout", "agent.ready",
-        "agent.pause", "agent.skills", "agent.reset", "agent.answer", "agent.hangup", "dial", "transfer", "consult", "conference", "return", "release", "survey", "monitor", "monitor.mode", "monitor.stop", "dtmf", "voicemail.list", "callback.list", "callback.cancel", "callback.done", "callback.dial", "callback.assign", "campaign.create", "campaign.load", "campaign.start", "campaign.pause", "campaign.stop", "campaign.status", "campaign.contacts", "campaign.preview", "campaign.accept", "campaign.skip", "dnc.add", "dnc.remove", "dnc.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "recording.play", "prompt.record", "subscribe", "help",
+        "agent.pause", "agent.skills", "agent.reset", "agent.answer", "agent.hangup", "dial", "transfer", "consult", "conference", "return", "release", "survey", "monitor", "monitor.mode", "monitor.stop", "dtmf", "voicemail.list", "callback.list", "callback.cancel", "callback.done", "callback.dial", "callback.assign", "campaign.create", "campaign.load", "campaign.start", "campaign.pause", "campaign.stop", "campaign.status", "campaign.contacts", "campaign.preview", "campaign.accept", "campaign.skip", "dnc.add", "dnc.remove", "dnc.list", "recording.pause", "recording.resume", "recording.info", "cdr.list", "report.billing", "report.calls", "report.campaigns", "recording.play", "prompt.record", "subscribe", "help",
     ]
 
     func handle(_ request: ControlRequest, connection: ControlConnection, respond: @escaping @Sendable (ControlResponse) -> Void) {
@@ -212,9 +212,10 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
             }
         case "dial":
             guard let agent = string("agent"), !agent.isEmpty, let number = string("number") else {
-                return ControlResponse(id: id, error: ControlError(.invalidArgument, "dial needs args {\"agent\": \"<id>\", \"number\": \"<digits>\"}"))
+                return ControlResponse(
+                    id: id, error: ControlError(.invalidArgument, "dial needs args {\"agent\": \"<id>\", \"number\": \"<digits>\", \"account\": \"<code>\" (optional)}"))
             }
-            switch await core.dial(agent: agent, number: number) {
+            switch await core.dial(agent: agent, number: number, account: string("account")) {
             case .success(let placed):
                 return ControlResponse(
                     id: id, result: ["call": JSONValue(Int(placed.id)), "unique_id": .string(placed.uniqueID), "agent": .string(agent), "number": .string(number)])
@@ -323,6 +324,11 @@ final class ControlCommands: ControlCommandHandler, @unchecked Sendable {
                 ? await SoundCardCommands.play(request.args, records: core.callRecords, logger: core.logger)
                 : await SoundCardCommands.record(request.args, config: await core.currentConfig(), logger: core.logger)
             switch result {
+            case .success(let r): return ControlResponse(id: id, result: r)
+            case .failure(let e): return ControlResponse(id: id, error: e)
+            }
+        case "report.campaigns":
+            switch ReportCommands.campaigns(request.args, store: core.campaignStore) {
             case .success(let r): return ControlResponse(id: id, result: r)
             case .failure(let e): return ControlResponse(id: id, error: e)
             }

@@ -690,10 +690,10 @@ final class DaemonCore: @unchecked Sendable {
     }
 
     /// Click-to-dial: rings the agent, then the number (issue 19).
-    func dial(agent: String, number: String) async -> Result<(id: UInt64, uniqueID: String), InboundCallService.DialError> {
+    func dial(agent: String, number: String, account: String? = nil) async -> Result<(id: UInt64, uniqueID: String), InboundCallService.DialError> {
         await withCheckedContinuation { c in
             loop.execute {
-                self.calls.placeCall(agent: agent, number: number) { c.resume(returning: $0) }
+                self.calls.placeCall(agent: agent, number: number, account: account) { c.resume(returning: $0) }
             }
         }
     }

@@ -110,4 +110,36 @@ enum ReportCommands {
             }
         return .success(["format": .string(format), "text": .string(text)])
     }
+
+    static func campaigns(_ args: [String: JSONValue]?, store: CampaignStore) -> Result<JSONValue, ControlError> {
+        let format = args?["format"]?.stringValue ?? "csv"
+        guard formats.contains(format) else { return .failure(ControlError(.invalidArgument, "format must be csv, json or html")) }
+        let interval = args?["interval"]?.doubleValue ?? 60
+        guard [15.0, 30, 60].contains(interval) else { return .failure(ControlError(.invalidArgument, "interval must be 15, 30 or 60 (minutes)")) }
+        let (from, to): (Double, Double)
+        switch range(args, today: true) {
+        case .failure(let e): return .failure(e)
+        case .success(let r): (from, to) = r
+        }
+        guard (to - from) / (interval * 60) <= 10_000 else {
+            return .failure(ControlError(.invalidArgument, "more than 10,000 intervals: narrow the range or widen the interval"))
+        }
+        let name = args?["campaign"]?.stringValue
+        let tries: [CampaignTry]
+        do {
+            tries = try store.attempts(from: from, to: to).filter { name == nil || $0.campaign == name }.map {
+                CampaignTry(campaign: $0.campaign, outcome: $0.outcome, startedAt: $0.startedAt, endedAt: $0.endedAt, talkSeconds: $0.talkSeconds)
+            }
+        } catch {
+            return .failure(ControlError(.failed, "cannot read the campaigns' tries: \(error)"))
+        }
+        let report = CampaignReport(tries: tries, from: from, to: to, intervalMinutes: Int(interval))
+        let text =
+            switch format {
+            case "json": report.json()
+            case "html": report.html()
+            default: report.csv()
+            }
+        return .success(["format": .string(format), "text": .string(text), "tries": JSONValue(tries.count)])
+    }
 }

@@ -38,7 +38,7 @@ public enum CRMEvents {
             "outcome": .string(r.outcome), "queue": JSONValue(r.queue), "agent": JSONValue(r.agent), "wait_seconds": int(r.waitSeconds),
             "talk_seconds": int(r.talkSeconds), "ivr_path": .string(r.ivrPath), "transfers": .string(r.transfers),
             "recording_path": JSONValue(r.recordingPath), "recording_status": .string(r.recordingStatus), "survey_score": int(r.surveyScore),
-            "hangup_cause": .string(r.hangupCause), "hangup_by": .string(r.hangupBy), "codec": JSONValue(r.codec), "direction": .string(r.direction),
+            "hangup_cause": .string(r.hangupCause), "hangup_by": .string(r.hangupBy), "codec": JSONValue(r.codec), "direction": .string(r.direction), "account": JSONValue(r.account),
         ]
     }
 }

@@ -23,7 +23,8 @@ extension InboundCallService {
             answer: facts.direction == .outbound ? facts.targetAnsweredAt : s.answeredAt,
             end: facts.end, outcome: facts.outcome, queue: facts.queue, agent: facts.agent, waitSeconds: facts.waitSeconds, talkSeconds: facts.talkSeconds,
             ivrPath: facts.ivrPath, transfers: facts.transfers, recordingPath: s.recordingPath, recordingStatus: recordingStatus,
-            surveyScore: facts.surveyScore, hangupCause: facts.cause, hangupBy: facts.by, codec: s.codec, direction: facts.direction.rawValue)
+            surveyScore: facts.surveyScore, hangupCause: facts.cause, hangupBy: facts.by, codec: s.codec, direction: facts.direction.rawValue,
+            account: s.account)
         onRecord?(record)
         callbackAttemptEnded(facts, call: call.machine.uniqueID)
         if let campaign = campaignCalls.removeValue(forKey: call.machine.uniqueID) {

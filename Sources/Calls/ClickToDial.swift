@@ -21,7 +21,8 @@ extension InboundCallService {
     /// started: every check is made before the ACD takes the agent off offers, and the ACD's own
     /// refusal (an agent ringing or on a call) comes back as it said it.
     public func placeCall(
-        agent: String, number: String, campaign: CampaignCall? = nil, done: @escaping (Result<(id: UInt64, uniqueID: String), DialError>) -> Void
+        agent: String, number: String, campaign: CampaignCall? = nil, account: String? = nil,
+        done: @escaping (Result<(id: UInt64, uniqueID: String), DialError>) -> Void
     ) {
         func fail(_ why: String) {
             logger.notice("call not placed", metadata: ["agent.id": "\(agent)", "call.to": "\(number)", "call.reason": "\(why)"])
@@ -29,6 +30,9 @@ extension InboundCallService {
         }
         guard !number.isEmpty, number.count <= 32, number.allSatisfy({ $0.isASCII && ($0.isNumber || "+*#".contains($0)) }) else {
             return fail("'\(number)' is not a number (digits, +, * and # only, at most 32)")
+        }
+        if let account, account.isEmpty || account.count > 40 || !account.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) {
+            return fail("account '\(account)' must be 1-40 letters, digits, '-', '_' or '.'")
         }
         if let why = overloadRefusal() { return fail("the daemon refuses new calls now: \(why)") }
         guard let device = agentDevice?(agent) else { return fail("agent \(agent) is not logged in") }
@@ -54,6 +58,8 @@ extension InboundCallService {
                 }
                 self.ringAgent(
                     agent: agent, number: number, phone: phone, trunk: out.trunk ?? "", id: id, unique: unique, startedAt: startedAt, lease: lease, campaign: campaign)
+                // A campaign's calls are billed to the campaign unless told otherwise.
+                self.calls[id]?.info.account = account ?? campaign?.campaign
                 done(.success((id, unique)))
             }, eventLoop: self.loop)
             let sip = self.loop

@@ -203,6 +203,8 @@ public struct CallSummary: Sendable, Hashable {
     /// IVR nodes visited and keys chosen.
     public var ivrPath: [String] = []
     public var surveyScore: Int?
+    /// The account an agent's own call is billed to, when one was given.
+    public var account: String?
     /// The supervisor ringing or on the call.
     public var monitor: CallSession.Monitor?
     /// Where the call is being recorded, once bridged.

@@ -35,6 +35,7 @@ extension InboundCallService {
                 session: session, machine: CallSession(uniqueID: unique, customer: number, campaignGroup: group, rules: rules),
                 info: CallSummary(id: id, callID: session.callID, caller: shown, called: number, origin: out.trunk ?? "", state: "ringing", startedAt: startedAt))
             call.info.uniqueID = unique
+            call.info.account = campaign.campaign
             call.info.localRTPPort = lease.rtpPort
             call.lease = lease
             self.calls[id] = call

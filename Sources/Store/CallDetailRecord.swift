@@ -44,13 +44,17 @@ public struct CallDetailRecord: Sendable, Equatable {
     public var codec: String?
     /// `inbound` (a caller rang in) or `outbound` (an agent placed the call: click-to-dial).
     public var direction: String
+    /// The account an agent's own call is billed to (`dial`'s `account`, a campaign's name);
+    /// nil: the trunk, as cdr_csv's accountcode has carried until now.
+    public var account: String?
 
     public init(
         uniqueID: String, linkedID: String? = nil, sipCallID: String, caller: String, called: String, trunk: String, start: Double, answer: Double?,
         end: Double, outcome: String, queue: String? = nil, agent: String? = nil, waitSeconds: Int? = nil, talkSeconds: Int? = nil,
         ivrPath: String = "", transfers: String = "", recordingPath: String? = nil, recordingStatus: String = "none", surveyScore: Int? = nil,
-        hangupCause: String, hangupBy: String, codec: String? = nil, direction: String = "inbound"
+        hangupCause: String, hangupBy: String, codec: String? = nil, direction: String = "inbound", account: String? = nil
     ) {
+        self.account = account
         self.direction = direction
         self.uniqueID = uniqueID
         self.linkedID = linkedID ?? uniqueID

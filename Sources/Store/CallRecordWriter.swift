@@ -154,13 +154,13 @@ public final class CallRecordWriter: @unchecked Sendable {
             sql: """
                 INSERT INTO cdr (unique_id, linked_id, sip_call_id, caller, called, trunk, start, answer, "end", duration, billable,
                   disposition, outcome, queue, agent, wait_seconds, talk_seconds, ivr_path, transfers, recording_path, recording_status,
-                  survey_score, hangup_cause, hangup_by, codec, direction)
-                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                  survey_score, hangup_cause, hangup_by, codec, direction, account)
+                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                 """,
             arguments: [
                 r.uniqueID, r.linkedID, r.sipCallID, r.caller, r.called, r.trunk, r.start, r.answer, r.end, r.duration, r.billableSeconds,
                 r.disposition, r.outcome, r.queue, r.agent, r.waitSeconds, r.talkSeconds, r.ivrPath, r.transfers, r.recordingPath,
-                r.recordingStatus, r.surveyScore, r.hangupCause, r.hangupBy, r.codec, r.direction,
+                r.recordingStatus, r.surveyScore, r.hangupCause, r.hangupBy, r.codec, r.direction, r.account,
             ])
     }
 

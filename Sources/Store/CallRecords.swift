@@ -95,7 +95,8 @@ public struct CallRecords: Sendable {
             start: r["start"], answer: r["answer"], end: r["end"], outcome: r["outcome"], queue: r["queue"], agent: r["agent"],
             waitSeconds: r["wait_seconds"], talkSeconds: r["talk_seconds"], ivrPath: r["ivr_path"], transfers: r["transfers"],
             recordingPath: r["recording_path"], recordingStatus: (r["final_recording_status"] as String?) ?? r["recording_status"],
-            surveyScore: r["survey_score"], hangupCause: r["hangup_cause"], hangupBy: r["hangup_by"], codec: r["codec"], direction: r["direction"])
+            surveyScore: r["survey_score"], hangupCause: r["hangup_cause"], hangupBy: r["hangup_by"], codec: r["codec"], direction: r["direction"],
+            account: r["account"])
     }
 
     static func recording(_ r: Row) -> RecordingEntry {
@@ -114,7 +115,7 @@ public enum CDRCSV {
     ]
     public static let extraColumns = [
         "linkedid", "outcome", "queue", "agent", "wait", "talk", "ivr_path", "transfers", "recording_path", "recording_status", "survey_score",
-        "hangup_cause", "hangup_by", "sip_call_id", "codec", "direction",
+        "hangup_cause", "hangup_by", "sip_call_id", "codec", "direction", "account",
     ]
 
     public static var header: String { (asteriskColumns + extraColumns).joined(separator: ",") }
@@ -130,13 +131,13 @@ public enum CDRCSV {
             default: "IVR"
             }
         let fields: [Field] = [
-            .text(r.trunk), .text(r.caller), .text(r.called), .text("acdd"), .text("\"\(r.caller)\" <\(r.caller)>"),
+            .text(r.account ?? r.trunk), .text(r.caller), .text(r.called), .text("acdd"), .text("\"\(r.caller)\" <\(r.caller)>"),
             .text("SIP/\(r.trunk)-\(r.uniqueID)"), .text(r.agent.map { "SIP/\($0)" } ?? ""), .text(lastApp), .text(r.queue ?? ""),
             .text(time(r.start)), .text(r.answer.map(time) ?? ""), .text(time(r.end)), .number(r.duration), .number(r.billableSeconds),
             .text(r.disposition), .text("DOCUMENTATION"), .text(r.uniqueID), .text(""),
             .text(r.linkedID), .text(r.outcome), .text(r.queue ?? ""), .text(r.agent ?? ""), .optional(r.waitSeconds), .optional(r.talkSeconds),
             .text(r.ivrPath), .text(r.transfers), .text(r.recordingPath ?? ""), .text(r.recordingStatus), .optional(r.surveyScore),
-            .text(r.hangupCause), .text(r.hangupBy), .text(r.sipCallID), .text(r.codec ?? ""), .text(r.direction),
+            .text(r.hangupCause), .text(r.hangupBy), .text(r.sipCallID), .text(r.codec ?? ""), .text(r.direction), .text(r.account ?? ""),
         ]
         return fields.map(\.csv).joined(separator: ",")
     }

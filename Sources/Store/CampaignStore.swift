@@ -191,6 +191,20 @@ public final class CampaignStore: @unchecked Sendable {
         }
     }
 
+    /// Every campaign's tries dialled from `from` to `to`, in time order (the campaign report).
+    public func attempts(from: Double, to: Double) throws -> [Attempt] {
+        flush()
+        return try database.pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM campaign_attempt WHERE started_at >= ? AND started_at < ? ORDER BY started_at, unique_id", arguments: [from, to]
+            ).map { r in
+                Attempt(
+                    uniqueID: r["unique_id"], campaign: r["campaign"], contact: r["contact"], number: r["number"], agent: r["agent"], outcome: r["outcome"],
+                    cause: r["cause"], startedAt: r["started_at"], endedAt: r["ended_at"], talkSeconds: r["talk_seconds"])
+            }
+        }
+    }
+
     /// Contacts by status, and tries by outcome.
     public func figures(of campaign: String) throws -> (contacts: [String: Int], attempts: [String: Int]) {
         flush()

@@ -160,6 +160,10 @@ public final class ACDDatabase: Sendable {
                 t.add(column: "voicemail", .text)
             }
         }
+        // The account an agent's own call is billed to (issue 19).
+        m.registerMigration("v10-cdr-account") { db in
+            try db.alter(table: "cdr") { t in t.add(column: "account", .text) }
+        }
         // Campaigns (issue 19, part 3): their settings, contacts, each try, and the do-not-call list.
         m.registerMigration("v9-campaigns") { db in
             try db.create(table: "campaign") { t in

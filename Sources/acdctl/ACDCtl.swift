@@ -183,9 +183,12 @@ struct Dial: ParsableCommand {
     @OptionGroup var connection: Connection
     @Argument(help: "Agent id (logged in; ready, paused or in wrap-up).") var agent: String
     @Argument(help: "The number to call (digits, +, * and #).") var number: String
+    @Option(help: "The account the call is billed to (its record's account, cdr_csv's accountcode).") var account: String?
 
     func run() throws {
-        let r = try connection.run("dial", args: ["agent": .string(agent), "number": .string(number)])
+        var args: [String: JSONValue] = ["agent": .string(agent), "number": .string(number)]
+        if let account { args["account"] = .string(account) }
+        let r = try connection.run("dial", args: args)
         if !connection.json { print("call \(text(r["call"])) (\(text(r["unique_id"]))): ringing agent \(agent), then \(number)") }
     }
 }
@@ -536,7 +539,8 @@ struct CDR: ParsableCommand {
 
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "report", abstract: "Billing and call-centre reports as CSV, JSON or a printable HTML page.", subcommands: [Billing.self, Calls.self])
+        commandName: "report", abstract: "Billing, call-centre and campaign reports as CSV, JSON or a printable HTML page.",
+        subcommands: [Billing.self, Calls.self, Campaigns.self])
 
     /// Options both reports take.
     struct Range: ParsableArguments {
@@ -589,6 +593,23 @@ struct ReportCommand: ParsableCommand {
             var args = try range.args()
             args["interval"] = JSONValue(interval)
             let r = try connection.run("report.calls", args: args)
+            if !connection.json { try range.emit(r) }
+        }
+    }
+
+    struct Campaigns: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Per campaign and interval: tries by outcome, answered, abandoned and the abandon rate, contact rate, talk time.")
+        @OptionGroup var connection: Connection
+        @OptionGroup var range: Range
+        @Option(help: "Interval in minutes: 15, 30 or 60.") var interval = 60
+        @Option(help: "One campaign only.") var campaign: String?
+
+        func run() throws {
+            var args = try range.args()
+            args["interval"] = JSONValue(interval)
+            if let campaign { args["campaign"] = .string(campaign) }
+            let r = try connection.run("report.campaigns", args: args)
             if !connection.json { try range.emit(r) }
         }
     }

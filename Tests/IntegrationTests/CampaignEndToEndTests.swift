@@ -127,6 +127,14 @@ struct CampaignEndToEndTests {
         #expect(status["dialled"] == 5 && status["connected"] == 2 && status["attempts"]?["busy"] == 1 && status["attempts"]?["no-answer"] == 2, "\(status)")
         let records = try #require(try daemon.control("cdr.list").result?.arrayValue)
         #expect(records.filter { $0["direction"] == "outbound" }.count == 5, "every try has its record")
+        #expect(records.filter { $0["direction"] == "outbound" }.allSatisfy { $0["account"] == "spring" }, "a campaign's calls are billed to it")
+        let report = try acdctl(daemon, ["report", "campaigns", "--format", "csv"])
+        // Summed over the hours the test ran in: dialled, answered, connected, abandoned, busy.
+        let rows = report.output.split(separator: "\n").filter { $0.hasPrefix("spring,") }.map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let sums = [2, 3, 4, 5, 7].map { i in rows.reduce(0) { $0 + (Int($1[i]) ?? 0) } }
+        #expect(report.status == 0 && sums == [5, 2, 2, 0, 1], "\(report.output)")
+        let page = try acdctl(daemon, ["report", "campaigns", "--format", "html"])
+        #expect(page.output.contains("<svg") && page.output.contains("spring"))
         #expect(try acdctl(daemon, ["campaign", "start", "nosuch"]).output.contains("no campaign 'nosuch'"))
         #expect(try eventually { try daemon.control("calls").result?.arrayValue?.isEmpty == true })
         #expect(daemon.stop() == 0)

@@ -15,8 +15,9 @@ import Testing
         let out = CallDetailRecord(
             uniqueID: "9.1", sipCallID: "sip-9.1", caller: "1001", called: "5551234", trunk: "carrier", start: 1_763_900_000, answer: 1_763_900_012,
             end: 1_763_900_072, outcome: "connected", agent: "1001", talkSeconds: 60, hangupCause: "customer hung up", hangupBy: "customer",
-            codec: "PCMU", direction: "outbound")
+            codec: "PCMU", direction: "outbound", account: "acme-renewals")
         var busy = out
+        busy.account = nil
         busy.uniqueID = "9.2"
         busy.answer = nil
         busy.outcome = "busy"
@@ -34,8 +35,10 @@ import Testing
         #expect(records[1].disposition == "BUSY", "as Asterisk's cdr_csv says a busy Dial()")
         let line = CDRCSV.line(records[0])
         #expect(line.contains(#","Dial","#), "lastapp is Dial for an agent's own call: \(line)")
-        #expect(line.hasSuffix(#","outbound""#))
-        #expect(CDRCSV.header.hasSuffix(",direction"))
+        #expect(line.hasPrefix(#""acme-renewals","#), "the account is cdr_csv's accountcode: \(line)")
+        #expect(line.hasSuffix(#","outbound","acme-renewals""#))
+        #expect(CDRCSV.line(records[1]).hasPrefix(#""carrier","#), "without an account, the trunk as before")
+        #expect(CDRCSV.header.hasSuffix(",direction,account"))
     }
 
     /// A file written before the column existed: its rows were all callers ringing in.
@@ -56,5 +59,6 @@ import Testing
         }
         let records = try CallRecords(database: try ACDDatabase(path: path)).cdrs()
         #expect(records.map(\.direction) == ["inbound"])
+        #expect(records.map(\.account) == [nil])
     }
 }
