@@ -35,6 +35,21 @@ enum ReportCommands {
         return .success((from, to))
     }
 
+    /// The arguments of a report in intervals: format, interval minutes (15, 30, 60), and a
+    /// range (today by default) of at most 10,000 intervals.
+    static func intervals(_ args: [String: JSONValue]?, defaultMinutes: Double) -> Result<(String, Double, Double, Double), ControlError> {
+        let format = args?["format"]?.stringValue ?? "csv"
+        guard formats.contains(format) else { return .failure(ControlError(.invalidArgument, "format must be csv, json or html")) }
+        let interval = args?["interval"]?.doubleValue ?? defaultMinutes
+        guard [15.0, 30, 60].contains(interval) else { return .failure(ControlError(.invalidArgument, "interval must be 15, 30 or 60 (minutes)")) }
+        return range(args, today: true).flatMap { from, to in
+            guard (to - from) / (interval * 60) <= 10_000 else {
+                return .failure(ControlError(.invalidArgument, "more than 10,000 intervals: narrow the range or widen the interval"))
+            }
+            return .success((format, interval, from, to))
+        }
+    }
+
     static func billing(_ args: [String: JSONValue]?, config: DaemonConfiguration, records: CallRecords) -> Result<JSONValue, ControlError> {
         let format = args?["format"]?.stringValue ?? "csv"
         guard formats.contains(format) else { return .failure(ControlError(.invalidArgument, "format must be csv, json or html")) }
@@ -77,17 +92,10 @@ enum ReportCommands {
     }
 
     static func calls(_ args: [String: JSONValue]?, config: DaemonConfiguration, records: CallRecords) -> Result<JSONValue, ControlError> {
-        let format = args?["format"]?.stringValue ?? "csv"
-        guard formats.contains(format) else { return .failure(ControlError(.invalidArgument, "format must be csv, json or html")) }
-        let interval = args?["interval"]?.doubleValue ?? 15
-        guard [15.0, 30, 60].contains(interval) else { return .failure(ControlError(.invalidArgument, "interval must be 15, 30 or 60 (minutes)")) }
-        let (from, to): (Double, Double)
-        switch range(args, today: true) {
+        let (format, interval, from, to): (String, Double, Double, Double)
+        switch intervals(args, defaultMinutes: 15) {
         case .failure(let e): return .failure(e)
-        case .success(let r): (from, to) = r
-        }
-        guard (to - from) / (interval * 60) <= 10_000 else {
-            return .failure(ControlError(.invalidArgument, "more than 10,000 intervals: narrow the range or widen the interval"))
+        case .success(let r): (format, interval, from, to) = r
         }
         let rows: [QueueLogRow]
         do {
@@ -112,17 +120,10 @@ enum ReportCommands {
     }
 
     static func campaigns(_ args: [String: JSONValue]?, store: CampaignStore) -> Result<JSONValue, ControlError> {
-        let format = args?["format"]?.stringValue ?? "csv"
-        guard formats.contains(format) else { return .failure(ControlError(.invalidArgument, "format must be csv, json or html")) }
-        let interval = args?["interval"]?.doubleValue ?? 60
-        guard [15.0, 30, 60].contains(interval) else { return .failure(ControlError(.invalidArgument, "interval must be 15, 30 or 60 (minutes)")) }
-        let (from, to): (Double, Double)
-        switch range(args, today: true) {
+        let (format, interval, from, to): (String, Double, Double, Double)
+        switch intervals(args, defaultMinutes: 60) {
         case .failure(let e): return .failure(e)
-        case .success(let r): (from, to) = r
-        }
-        guard (to - from) / (interval * 60) <= 10_000 else {
-            return .failure(ControlError(.invalidArgument, "more than 10,000 intervals: narrow the range or widen the interval"))
+        case .success(let r): (format, interval, from, to) = r
         }
         let name = args?["campaign"]?.stringValue
         let tries: [CampaignTry]

@@ -263,23 +263,37 @@ enum Chart {
     static let answered = "#3b7dd8", abandoned = "#d8553b", exited = "#e0b03c", level = "#2a9d5c"
 
     static func calls(intervals: [Double], figures: [Double: CallCentreReport.Figures], intervalMinutes: Int) -> String {
+        stacked(
+            intervals: intervals, intervalMinutes: intervalMinutes, unit: "calls", label: "Calls per interval", rightLabel: "service level",
+            bars: { s in figures[s].map { f in [(f.answered, answered), (f.abandoned, abandoned), (f.exited, exited)] } ?? [] },
+            line: { figures[$0]?.serviceLevel },
+            legend: [(answered, "answered"), (abandoned, "abandoned"), (exited, "left by a queue exit"), (level, "service level (right axis)")])
+    }
+
+    /// Bars of counts stacked per interval in the given colours, with a line of a 0–1 value on
+    /// the right axis over them, and the legend below.
+    static func stacked(
+        intervals: [Double], intervalMinutes: Int, unit: String, label: String, rightLabel: String, bars: (Double) -> [(Int, String)],
+        line value: (Double) -> Double?, legend: [(String, String)]
+    ) -> String {
         let n = max(1, intervals.count)
-        let peak = max(1, figures.values.map(\.offered).max() ?? 1)
+        let peak = max(1, intervals.map { bars($0).reduce(0) { $0 + $1.0 } }.max() ?? 1)
         let plotW = width - left - right, plotH = height - top - bottom
         let slot = plotW / Double(n), bar = max(1, slot * 0.75)
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"Calls per interval\">\n"
-        svg += axes(peak: peak, unit: "calls", intervals: intervals, intervalMinutes: intervalMinutes, rightLabel: "service level")
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(label)\">\n"
+        svg += axes(peak: peak, unit: unit, intervals: intervals, intervalMinutes: intervalMinutes, rightLabel: rightLabel)
         var line: [String] = []
         for (i, s) in intervals.enumerated() {
-            guard let f = figures[s], f.offered > 0 else { continue }
+            let counts = bars(s)
+            guard counts.contains(where: { $0.0 > 0 }) || value(s) != nil else { continue }
             let x = left + Double(i) * slot + (slot - bar) / 2
             var y = top + plotH
-            for (count, color) in [(f.answered, answered), (f.abandoned, abandoned), (f.exited, exited)] where count > 0 {
+            for (count, color) in counts where count > 0 {
                 let h = plotH * Double(count) / Double(peak)
                 y -= h
                 svg += "<rect x=\"\(fmt(x))\" y=\"\(fmt(y))\" width=\"\(fmt(bar))\" height=\"\(fmt(h))\" fill=\"\(color)\"><title>\(Report.utc(s)): \(count)</title></rect>\n"
             }
-            if let sl = f.serviceLevel { line.append("\(fmt(x + bar / 2)),\(fmt(top + plotH * (1 - sl)))") }
+            if let v = value(s) { line.append("\(fmt(x + bar / 2)),\(fmt(top + plotH * (1 - min(1, v))))") }
         }
         if line.count > 1 {
             svg += "<polyline points=\"\(line.joined(separator: " "))\" fill=\"none\" stroke=\"\(level)\" stroke-width=\"2\"/>\n"
@@ -288,7 +302,6 @@ enum Chart {
             svg += "<circle cx=\"\(xy[0])\" cy=\"\(xy[1])\" r=\"3\" fill=\"\(level)\"/>\n"
         }
         svg += "</svg>\n"
-        let legend = [(answered, "answered"), (abandoned, "abandoned"), (exited, "left by a queue exit"), (level, "service level (right axis)")]
         return svg + "<p class=\"legend\">" + legend.map { "<span><i class=\"swatch\" style=\"background:\($0.0)\"></i>\($0.1)</span>" }.joined() + "</p>\n"
     }
 

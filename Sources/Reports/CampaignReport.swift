@@ -165,37 +165,16 @@ enum CampaignChart {
     static let busy = "#8a8f98", noAnswer = "#c3c7cf", failed = "#e0b03c"
 
     static func tries(intervals: [Double], figures: [Double: CampaignReport.Figures], intervalMinutes: Int) -> String {
-        let (width, height, left, right, top, bottom) = (Chart.width, Chart.height, Chart.left, Chart.right, Chart.top, Chart.bottom)
-        let n = max(1, intervals.count)
-        let peak = max(1, figures.values.map(\.dialled).max() ?? 1)
-        let plotW = width - left - right, plotH = height - top - bottom
-        let slot = plotW / Double(n), bar = max(1, slot * 0.75)
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"Tries per interval\">\n"
-        svg += Chart.axes(peak: peak, unit: "tries", intervals: intervals, intervalMinutes: intervalMinutes, rightLabel: "abandon rate")
-        var line: [String] = []
-        for (i, s) in intervals.enumerated() {
-            guard let f = figures[s], f.dialled > 0 else { continue }
-            let x = left + Double(i) * slot + (slot - bar) / 2
-            var y = top + plotH
-            for (count, color) in [(f.connected, Chart.answered), (f.abandoned, Chart.abandoned), (f.busy, busy), (f.noAnswer, noAnswer), (f.failed, failed)] where count > 0 {
-                let h = plotH * Double(count) / Double(peak)
-                y -= h
-                svg += "<rect x=\"\(Chart.fmt(x))\" y=\"\(Chart.fmt(y))\" width=\"\(Chart.fmt(bar))\" height=\"\(Chart.fmt(h))\" fill=\"\(color)\"><title>\(Report.utc(s)): \(count)</title></rect>\n"
-            }
+        Chart.stacked(
+            intervals: intervals, intervalMinutes: intervalMinutes, unit: "tries", label: "Tries per interval", rightLabel: "abandon rate",
+            bars: { s in
+                figures[s].map { f in [(f.connected, Chart.answered), (f.abandoned, Chart.abandoned), (f.busy, busy), (f.noAnswer, noAnswer), (f.failed, failed)] } ?? []
+            },
             // The right axis is 0-100 %; an abandon rate is drawn ten times up, so 3 % reads 30 %.
-            if let r = f.abandonRate { line.append("\(Chart.fmt(x + bar / 2)),\(Chart.fmt(top + plotH * (1 - min(1, r * 10))))") }
-        }
-        if line.count > 1 {
-            svg += "<polyline points=\"\(line.joined(separator: " "))\" fill=\"none\" stroke=\"\(Chart.level)\" stroke-width=\"2\"/>\n"
-        } else if let p = line.first {
-            let xy = p.split(separator: ",")
-            svg += "<circle cx=\"\(xy[0])\" cy=\"\(xy[1])\" r=\"3\" fill=\"\(Chart.level)\"/>\n"
-        }
-        svg += "</svg>\n"
-        let legend = [
-            (Chart.answered, "connected"), (Chart.abandoned, "abandoned"), (busy, "busy"), (noAnswer, "no answer"), (failed, "failed"),
-            (Chart.level, "abandon rate × 10 (right axis)"),
-        ]
-        return svg + "<p class=\"legend\">" + legend.map { "<span><i class=\"swatch\" style=\"background:\($0.0)\"></i>\($0.1)</span>" }.joined() + "</p>\n"
+            line: { figures[$0]?.abandonRate.map { $0 * 10 } },
+            legend: [
+                (Chart.answered, "connected"), (Chart.abandoned, "abandoned"), (busy, "busy"), (noAnswer, "no answer"), (failed, "failed"),
+                (Chart.level, "abandon rate × 10 (right axis)"),
+            ])
     }
 }
