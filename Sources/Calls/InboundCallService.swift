@@ -460,6 +460,13 @@ public final class InboundCallService: SessionLayerDelegate {
             {
                 return openLine(session, for: onCall, target: target, meta: meta)
             }
+            // An agent's phone dialling an outside number: the agent's own call, as `dial` places
+            // it, with the phone's call as its first leg (issue 19).
+            if isAgent, !policy.numbers.contains(called), FeatureCode(called) == nil, !called.isEmpty, called.count <= 32,
+                called.allSatisfy({ $0.isASCII && ($0.isNumber || "+*#".contains($0)) }), case .success(let out) = locate("tel:\(called)")
+            {
+                return phoneDialsOut(session, agent: String(origin.dropFirst(5)), number: called, trunk: out.trunk ?? "", meta: meta)
+            }
             guard !origin.hasPrefix("user:") || policy.numbers.contains(called) || (isAgent && FeatureCode(called) != nil) else {
                 return refuse(session, .notFound, "number \(called) is not served", meta)
             }
@@ -494,6 +501,52 @@ public final class InboundCallService: SessionLayerDelegate {
             case .success(let lease):
                 call.lease = lease
                 self.answer(call, offer: answerable, lease: lease, meta: meta)
+            }
+        }
+    }
+
+    /// The agent's phone called an outside number: the ACD takes the agent off offers first (as
+    /// for `dial`); then the phone's call is answered, the agent hears ringback, and the number is
+    /// called through its trunk by the machine of an agent's own call.
+    private func phoneDialsOut(_ session: InviteSession, agent: String, number: String, trunk: String, meta: Logger.Metadata) {
+        guard agentDevice?(agent) != nil else { return refuse(session, .forbidden, "agent \(agent) is not logged in", meta) }
+        guard let acdRequest else { return refuse(session, .serviceUnavailable, "no ACD runs", meta) }
+        let startedAt = scheduler.wallClock
+        let unique = String(format: "%.0f.%llu", startedAt.rounded(.down), session.id)
+        let (service, sip, invite) = (bound, loop, NIOLoopBound(session, eventLoop: loop))
+        acdRequest(.agentOutbound(agent: agent, call: unique)) { error in
+            sip.execute {
+                service.value.phoneDialAdmitted(invite.value, agent: agent, number: number, trunk: trunk, unique: unique, startedAt: startedAt, refusal: error?.message, meta: meta)
+            }
+        }
+    }
+
+    private func phoneDialAdmitted(
+        _ session: InviteSession, agent: String, number: String, trunk: String, unique: String, startedAt: Double, refusal: String?, meta: Logger.Metadata
+    ) {
+        if let refusal { return refuse(session, .busyHere, refusal, meta) }
+        let call = ActiveCall(
+            session: session, machine: CallSession(uniqueID: unique, agent: agent, dials: number, rules: rules),
+            info: CallSummary(id: session.id, callID: session.invite.callID, caller: agent, called: number, origin: trunk, state: "answering", startedAt: startedAt))
+        call.info.uniqueID = unique
+        calls[session.id] = call
+        byUniqueID[unique] = session.id
+        let offer = session.remoteSDP
+        ports.allocate(near: nil).hop(to: loop).assumeIsolated().whenComplete { [weak self] result in
+            guard let self, let call = self.calls[session.id] else {
+                if case .success(let lease) = result { lease.loop.execute { lease.release() } }
+                return
+            }
+            switch result {
+            case .failure:
+                self.forget(call)
+                self.acd?(.callerHungUp(call: unique))
+                self.recordUnanswered(call, cause: "no free RTP port")
+                self.refuse(session, .serviceUnavailable, "no free RTP port in \(self.ports.range)", meta)
+            case .success(let lease):
+                call.lease = lease
+                self.logger.info("agent's phone dials out", metadata: meta.merging(["agent.id": "\(agent)", "call.unique_id": "\(unique)"]) { $1 })
+                self.answer(call, offer: offer, lease: lease, meta: meta)
             }
         }
     }
@@ -534,10 +587,18 @@ public final class InboundCallService: SessionLayerDelegate {
         // arrives after them.
         prepareMedia(call, lease: lease)
         session.answer(sdp)
-        emit(call, "call.incoming", [
-            "caller": .string(call.summary.caller), "called": .string(call.summary.called), "trunk": .string(call.summary.origin),
-            "sip_call_id": .string(call.summary.callID),
-        ])
+        if call.machine.direction == .outbound {
+            // The agent's phone dialled out (phoneDialsOut): an agent's own call.
+            emit(call, "call.outbound", [
+                "agent": .string(call.summary.caller), "number": .string(call.summary.called), "trunk": .string(call.summary.origin),
+                "sip_call_id": .string(call.summary.callID), "from_phone": true,
+            ])
+        } else {
+            emit(call, "call.incoming", [
+                "caller": .string(call.summary.caller), "called": .string(call.summary.called), "trunk": .string(call.summary.origin),
+                "sip_call_id": .string(call.summary.callID),
+            ])
+        }
         deliver(.answered, to: call)
         lookUpCaller(call)
         startMedia(call, lease: lease)

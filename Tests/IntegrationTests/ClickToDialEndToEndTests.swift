@@ -163,4 +163,42 @@ struct ClickToDialEndToEndTests {
         #expect(daemon.log.contains("call not placed"))
         #expect(daemon.stop() == 0)
     }
+
+    /// An agent's phone dials an outside number itself: the agent's own call, as `dial` places
+    /// it: the phone is answered, the number is called through the trunk, and the two are
+    /// bridged; a phone whose agent is not logged in is refused.
+    @Test func anAgentsPhoneDialsAnOutsideNumber() throws {
+        let carrier = try UDPProbe(timeoutMilliseconds: 3000)
+        let daemon = try Daemon(sets: ["trunks.0.outbound": "127.0.0.1:\(carrier.port)", "groups.0.wrap_up_seconds": "0"])
+        defer { daemon.stop() }
+        let phone = try AgentPhone("1001", daemon: daemon)
+        #expect(throws: ProbeError.self, "an agent who is not logged in dials out") { _ = try phone.dial("0509876543") }
+        #expect(daemon.log.contains("agent 1001 is not logged in"))
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        nonisolated(unsafe) let customer = try AgentPhone(unregistered: "customer", sip: carrier, daemon: daemon)
+        // The far end answers, talks two seconds and hangs up, while the phone listens.
+        let far = DispatchQueue(label: "far-end")
+        let answered = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var farError: (any Error)?
+        nonisolated(unsafe) var dialledNumber: String?
+        far.async {
+            do {
+                _ = try customer.answerNextCall(ringFor: 0.5)
+                dialledNumber = customer.invite?.uri.user
+                usleep(2_000_000)
+                _ = try customer.hangUp(cseq: 5)
+            } catch { farError = error }
+            answered.signal()
+        }
+        let heard = try phone.dial("0509876543")
+        answered.wait()
+        #expect(farError == nil, "\(String(describing: farError))")
+        #expect(dialledNumber == "0509876543")
+        #expect(heard.count > 1600, "the phone heard ringback while the number rang (\(heard.count) samples)")
+        let records = try #require(try daemon.control("cdr.list").result?.arrayValue)
+        let r = try #require(records.last)
+        #expect(r["direction"] == "outbound" && r["caller"] == "1001" && r["called"] == "0509876543" && r["outcome"] == "connected" && r["agent"] == "1001", "\(r)")
+        #expect(try eventually { try agentState(daemon, "1001") == "ready" }, "the agent is back where they dialled from")
+        #expect(daemon.stop() == 0)
+    }
 }
