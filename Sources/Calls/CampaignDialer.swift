@@ -453,7 +453,7 @@ public final class CampaignDialer {
     private func finishIfDone(_ name: String) {
         guard let run = runs[name], run.status == .running, run.pending.isEmpty, run.ahead.isEmpty, !busy.values.contains(where: { $0.campaign == name }) else { return }
         runs[name]!.status = .finished
-        try? store.setStatus(name, .finished, at: now)
+        store.updateStatus(name, .finished, at: now)
         logger.info("campaign finished: every contact reached, failed or not to be called", metadata: ["campaign.name": "\(name)"])
         emit(name, "campaign.finished", [:])
         publish(name)

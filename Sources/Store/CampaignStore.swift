@@ -72,8 +72,10 @@ public final class CampaignStore: @unchecked Sendable {
         }
     }
 
+    /// Every campaign, as last written (the dialer's queued writes are waited for).
     public func campaigns() throws -> [Stored] {
-        try database.pool.read { db in
+        flush()
+        return try database.pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM campaign ORDER BY created_at, name").map { r in
                 let settings = try JSONDecoder().decode(CampaignSettings.self, from: Data((r["settings"] as String).utf8))
                 return Stored(settings: settings, status: CampaignStatus(rawValue: r["status"]) ?? .stopped, createdAt: r["created_at"], updatedAt: r["updated_at"])
@@ -82,6 +84,21 @@ public final class CampaignStore: @unchecked Sendable {
     }
 
     public func campaign(_ name: String) throws -> Stored? { try campaigns().first { $0.settings.name == name } }
+
+    /// The dialer's change of a campaign's status (it finished), through the writer's queue
+    /// like its contacts: the SIP loop never waits for the disk.
+    public func updateStatus(_ name: String, _ status: CampaignStatus, at now: Double) {
+        let (database, logger) = (self.database, self.logger)
+        writer.async {
+            do {
+                try database.pool.write { db in
+                    try db.execute(sql: "UPDATE campaign SET status = ?, updated_at = ? WHERE name = ?", arguments: [status.rawValue, now, name])
+                }
+            } catch {
+                logger.error("could not write a campaign's status", metadata: ["error": "\(error)", "campaign.name": "\(name)", "campaign.status": "\(status.rawValue)"])
+            }
+        }
+    }
 
     public func setStatus(_ name: String, _ status: CampaignStatus, at now: Double) throws {
         flush()
