@@ -34,6 +34,11 @@ extension DaemonCore {
             let blocked = Set(try campaignStore.doNotCall().map(\.number))
             dialer.doNotCall = blocked
             for c in try campaignStore.campaigns() where c.status == .running {
+                if let missing = missingAbandonPrompt(c.settings) {
+                    try campaignStore.setStatus(c.settings.name, .paused, at: Date().timeIntervalSince1970)
+                    logger.error("campaign paused: it may not dial", metadata: ["campaign.name": "\(c.settings.name)", "campaign.error": "\(missing)"])
+                    continue
+                }
                 let reset = try campaignStore.resetDialling(c.settings.name, at: Date().timeIntervalSince1970)
                 if reset > 0 { logger.notice("campaign contacts caught being dialled by the stop are pending again", metadata: ["campaign.name": "\(c.settings.name)", "contact.count": "\(reset)"]) }
                 let month = try campaignStore.abandonFigures(of: c.settings.name, since: Date().timeIntervalSince1970 - 30 * 86_400)
@@ -46,17 +51,23 @@ extension DaemonCore {
         }
     }
 
+    /// A predictive campaign may not dial without the message the rule wants its abandoned calls
+    /// to hear: checked at create, at start and at a restart (a reload may have removed it).
+    func missingAbandonPrompt(_ settings: CampaignSettings) -> String? {
+        guard settings.mode == .predictive else { return nil }
+        do {
+            _ = try prompts.require([settings.abandonPrompt], language: config.prompts.language)
+            return nil
+        } catch {
+            return "a predictive campaign needs the prompt its abandoned calls hear (abandon_prompt): \(error)"
+        }
+    }
+
     func createCampaign(_ settings: CampaignSettings) -> Result<JSONValue, CampaignDialer.CampaignError> {
         let problems = settings.problems()
         guard problems.isEmpty else { return .failure(.init(problems.joined(separator: "; "))) }
         guard config.groups.contains(where: { $0.name == settings.group }) else { return .failure(.init("no group '\(settings.group)'")) }
-        if settings.mode == .predictive {
-            do {
-                _ = try prompts.require(CallSession.abandonPrompts, language: config.prompts.language)
-            } catch {
-                return .failure(.init("a predictive campaign needs the prompt its abandoned calls hear: \(error)"))
-            }
-        }
+        if let missing = missingAbandonPrompt(settings) { return .failure(.init(missing)) }
         do {
             try campaignStore.create(settings, at: Date().timeIntervalSince1970)
         } catch {
@@ -93,10 +104,13 @@ extension DaemonCore {
         guard let c = try? campaignStore.campaign(name) else { return .failure(.init("no campaign '\(name)'")) }
         if c.status == status { return .failure(.init("campaign '\(name)' is \(status.rawValue) already")) }
         let now = Date().timeIntervalSince1970
+        if status == .running {
+            guard config.groups.contains(where: { $0.name == c.settings.group }) else { return .failure(.init("campaign's group '\(c.settings.group)' is gone")) }
+            if let missing = missingAbandonPrompt(c.settings) { return .failure(.init(missing)) }
+        }
         do {
             try campaignStore.setStatus(name, status, at: now)
             if status == .running {
-                guard config.groups.contains(where: { $0.name == c.settings.group }) else { return .failure(.init("campaign's group '\(c.settings.group)' is gone")) }
                 let pending = try campaignStore.contacts(of: name, status: .pending)
                 let blocked = Set(try campaignStore.doNotCall().map(\.number))
                 let month = try campaignStore.abandonFigures(of: name, since: now - 30 * 86_400)
@@ -211,7 +225,7 @@ extension DaemonCore {
             "name": .string(s.name), "group": .string(s.group), "mode": .string(s.mode.rawValue), "status": .string(status.rawValue),
             "hours": .string(s.hours.description), "time_zone": .string(s.timeZone), "attempts_max": JSONValue(s.attempts),
             "retry_seconds": .object(s.retrySeconds.mapValues { JSONValue($0) }), "abandon_target": JSONValue(s.abandonTarget),
-            "ring_seconds": JSONValue(s.ringSeconds), "max_lines_per_agent": JSONValue(s.maxLinesPerAgent),
+            "ring_seconds": JSONValue(s.ringSeconds), "max_lines_per_agent": JSONValue(s.maxLinesPerAgent), "abandon_prompt": .string(s.abandonPrompt),
         ]
     }
 

@@ -39,6 +39,10 @@ extension ControlCommands {
                 guard let n = v.intValue else { return ControlResponse(id: id, error: ControlError(.invalidArgument, "ring_seconds must be a whole number")) }
                 settings.ringSeconds = n
             }
+            if let v = request.args?["abandon_prompt"] {
+                guard let p = v.stringValue else { return ControlResponse(id: id, error: ControlError(.invalidArgument, "abandon_prompt must be a prompt's name")) }
+                settings.abandonPrompt = p
+            }
             if let v = request.args?["max_lines_per_agent"] {
                 guard let d = v.doubleValue else { return ControlResponse(id: id, error: ControlError(.invalidArgument, "max_lines_per_agent must be a number")) }
                 settings.maxLinesPerAgent = d

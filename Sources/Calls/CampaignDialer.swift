@@ -13,6 +13,8 @@ public struct CampaignCall: Sendable, Equatable {
     public var contact: Contact
     /// How long the number may ring (the campaign's `ring_seconds`).
     public var ringSeconds: Int?
+    /// Predictive: the prompt heard when no agent takes the answered customer in time.
+    public var abandonPrompt: String?
 
     /// What the agent's desktop shows: whom they call and the list's fields for them.
     var screenPop: JSONValue {
@@ -317,8 +319,8 @@ public final class CampaignDialer {
         guard let run = runs[name] else { return }
         runs[name]!.dialled += 1
         let startedAt = now
-        calls.placeCustomerCall(CampaignCall(campaign: name, contact: contact, ringSeconds: run.settings.ringSeconds), group: run.settings.group, ringSeconds: run.settings.ringSeconds) {
-            [weak self] result in
+        let call = CampaignCall(campaign: name, contact: contact, ringSeconds: run.settings.ringSeconds, abandonPrompt: run.settings.abandonPrompt)
+        calls.placeCustomerCall(call, group: run.settings.group, ringSeconds: run.settings.ringSeconds) { [weak self] result in
             guard let self else { return }
             switch result {
             case .success(let unique):

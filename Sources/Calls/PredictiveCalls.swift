@@ -1,4 +1,5 @@
 import ACD
+import Campaigns
 import Logging
 import Media
 import NIOCore
@@ -32,7 +33,8 @@ extension InboundCallService {
             var rules = self.rules
             rules.outboundNoAnswerSeconds = ringSeconds
             let call = ActiveCall(
-                session: session, machine: CallSession(uniqueID: unique, customer: number, campaignGroup: group, rules: rules),
+                session: session, machine: CallSession(
+                    uniqueID: unique, customer: number, campaignGroup: group, abandonPrompt: campaign.abandonPrompt ?? CampaignSettings.defaultAbandonPrompt, rules: rules),
                 info: CallSummary(id: id, callID: session.callID, caller: shown, called: number, origin: out.trunk ?? "", state: "ringing", startedAt: startedAt))
             call.info.uniqueID = unique
             call.info.account = campaign.campaign

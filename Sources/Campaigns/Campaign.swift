@@ -34,6 +34,12 @@ public struct CampaignSettings: Sendable, Equatable, Codable {
     public var ringSeconds: Int = 25
     /// Predictive: at most this many lines dialled per agent.
     public var maxLinesPerAgent: Double = 3
+    /// Predictive: the prompt an answered customer hears when no agent takes them in time. The
+    /// rule wants the seller's name and a number to call back, which differ per campaign, so each
+    /// campaign names its own (`<prompts>/<language>/<name>.wav`).
+    public var abandonPrompt: String = Self.defaultAbandonPrompt
+
+    public static let defaultAbandonPrompt = "campaign-abandon"
 
     public static let defaultRetry = ["busy": 600, "no-answer": 3600, "failed": 3600, "abandoned": 3600]
 
@@ -63,6 +69,10 @@ public struct CampaignSettings: Sendable, Equatable, Codable {
         if !(0.001...0.03).contains(abandonTarget) { out.append("abandon_target must be 0.001-0.03, not \(abandonTarget)") }
         if !(10...60).contains(ringSeconds) { out.append("ring_seconds must be 10-60, not \(ringSeconds)") }
         if !(1...5).contains(maxLinesPerAgent) { out.append("max_lines_per_agent must be 1-5, not \(maxLinesPerAgent)") }
+        // A prompt's name becomes a file name: no separators, no dots, so it stays in its folder.
+        if abandonPrompt.isEmpty || abandonPrompt.count > 64 || !abandonPrompt.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_".contains($0)) }) {
+            out.append("abandon_prompt '\(abandonPrompt)' must be a prompt's name: 1-64 letters, digits, '-' or '_'")
+        }
         for (outcome, seconds) in retrySeconds.sorted(by: { $0.key < $1.key }) {
             if !Self.defaultRetry.keys.contains(outcome) { out.append("retry outcome '\(outcome)' is not busy, no-answer, failed or abandoned") }
             if !(10...604_800).contains(seconds) { out.append("retry of \(outcome) must be 10-604800 seconds, not \(seconds)") }
@@ -72,7 +82,7 @@ public struct CampaignSettings: Sendable, Equatable, Codable {
 
     private enum CodingKeys: String, CodingKey {
         case name, group, mode, hours, timeZone = "time_zone", attempts, retrySeconds = "retry_seconds", abandonTarget = "abandon_target"
-        case ringSeconds = "ring_seconds", maxLinesPerAgent = "max_lines_per_agent"
+        case ringSeconds = "ring_seconds", maxLinesPerAgent = "max_lines_per_agent", abandonPrompt = "abandon_prompt"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -87,6 +97,7 @@ public struct CampaignSettings: Sendable, Equatable, Codable {
         abandonTarget = try c.decodeIfPresent(Double.self, forKey: .abandonTarget) ?? 0.03
         ringSeconds = try c.decodeIfPresent(Int.self, forKey: .ringSeconds) ?? 25
         maxLinesPerAgent = try c.decodeIfPresent(Double.self, forKey: .maxLinesPerAgent) ?? 3
+        abandonPrompt = try c.decodeIfPresent(String.self, forKey: .abandonPrompt) ?? Self.defaultAbandonPrompt
     }
 }
 

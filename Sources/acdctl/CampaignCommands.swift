@@ -22,6 +22,7 @@ struct CampaignCommand: ParsableCommand {
         @Option(help: "Seconds before a retry, by outcome: busy=600 (repeatable; busy, no-answer, failed, abandoned).") var retry: [String] = []
         @Option(help: "Predictive: the abandon rate to hold under (0.001-0.03).") var abandonTarget: Double?
         @Option(help: "Predictive: seconds a number may ring (10-60).") var ringSeconds: Int?
+        @Option(help: "Predictive: the prompt a customer no agent takes in 2 s hears (<prompts>/<language>/NAME.wav; default campaign-abandon).") var abandonPrompt: String?
         @Option(help: "Predictive: at most this many lines per agent (1-5).") var maxLines: Double?
 
         func run() throws {
@@ -38,6 +39,7 @@ struct CampaignCommand: ParsableCommand {
             if !spacing.isEmpty { args["retry_seconds"] = .object(spacing) }
             if let abandonTarget { args["abandon_target"] = JSONValue(abandonTarget) }
             if let ringSeconds { args["ring_seconds"] = JSONValue(ringSeconds) }
+            if let abandonPrompt { args["abandon_prompt"] = .string(abandonPrompt) }
             if let maxLines { args["max_lines_per_agent"] = JSONValue(maxLines) }
             _ = try connection.run("campaign.create", args: args)
             if !connection.json { print("campaign \(name) created (\(mode), group \(group))") }

@@ -259,8 +259,8 @@ struct CallFixture {
     }
 
     /// A predictive campaign's call replaces the fixture's caller: the customer is dialled first.
-    mutating func dialCustomer(number: String = "5551234", group: String = "sales") {
-        session = CallSession(uniqueID: Self.unique, customer: number, campaignGroup: group, rules: session.rules)
+    mutating func dialCustomer(number: String = "5551234", group: String = "sales", abandonPrompt: String = "campaign-abandon") {
+        session = CallSession(uniqueID: Self.unique, customer: number, campaignGroup: group, abandonPrompt: abandonPrompt, rules: session.rules)
         let out = session.startCustomerCall(at: now)
         actions += out
         for action in out { perform(action) }

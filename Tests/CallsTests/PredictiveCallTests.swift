@@ -39,13 +39,22 @@ import Testing
         f.advance(5)
         f.send(.answered)
         f.advance(2)
-        #expect(f.heard.last == CallSession.abandonPrompts, "the abandoned customer hears the campaign's message")
+        #expect(f.heard.last == ["campaign-abandon"], "the abandoned customer hears the campaign's message")
         #expect(f.queueLog.last == "ABANDON")
         #expect(!f.callerHungUp, "the message is played before the hang-up")
         f.finishPlayback()
         #expect(f.callerHungUp)
         let r = try #require(f.record)
         #expect(r.outcome == "abandoned" && r.cause == "no agent within 2 s" && r.direction == .outbound)
+    }
+
+    @Test func anAbandonedCustomerHearsTheMessageTheirCampaignNames() throws {
+        var f = try CallFixture()
+        f.dialCustomer(abandonPrompt: "spring-sale-abandon")
+        f.send(.answered)
+        f.advance(2)
+        #expect(f.heard.last == ["spring-sale-abandon"])
+        #expect(f.queueLog.last == "ABANDON")
     }
 
     @Test func anAgentWhoseRingGoesPastTwoSecondsIsWithdrawnAndTheCallAbandoned() throws {

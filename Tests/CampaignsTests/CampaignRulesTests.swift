@@ -115,11 +115,17 @@ import Testing
         s.attempts = 0
         s.retrySeconds["voicemail"] = 5
         s.timeZone = "Nowhere/Land"
-        #expect(s.problems().count == 5, "\(s.problems())")
+        s.abandonPrompt = "../../etc/passwd"
+        #expect(s.problems().count == 6, "\(s.problems())")
+        #expect(s.problems().contains { $0.contains("abandon_prompt '../../etc/passwd'") })
         let old = try JSONDecoder().decode(CampaignSettings.self, from: Data(#"{"name":"c","group":"sales","mode":"preview"}"#.utf8))
         #expect(old.attempts == 3 && old.hours == CallingHours() && old.timeZone == "UTC" && old.retrySeconds == CampaignSettings.defaultRetry)
-        let round = try JSONDecoder().decode(CampaignSettings.self, from: JSONEncoder().encode(settings))
-        #expect(round == settings)
+        #expect(old.abandonPrompt == "campaign-abandon", "a row from before abandon_prompt plays the shipped message")
+        var own = settings
+        own.abandonPrompt = "spring_sale-2"
+        #expect(own.problems().isEmpty)
+        let round = try JSONDecoder().decode(CampaignSettings.self, from: JSONEncoder().encode(own))
+        #expect(round == own)
     }
 
     @Test func congestionBacksOffDoublingToAMinute() {

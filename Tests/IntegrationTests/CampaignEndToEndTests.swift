@@ -249,12 +249,21 @@ struct CampaignEndToEndTests {
     /// campaign's message, is counted abandoned and tried again later; a busy number is a try.
     @Test func aPredictiveCampaignGivesAnswersToAgentsWithinTwoSecondsOrAbandonsThem() throws {
         let carrier = try UDPProbe(timeoutMilliseconds: 3000)
-        let daemon = try Daemon(sets: ["trunks.0.outbound": "127.0.0.1:\(carrier.port)", "groups.0.wrap_up_seconds": "0"])
+        // The campaign names its own message: a copy of the shipped prompts with one more,
+        // the 2.9 s goodbye under the campaign's name (the shipped message runs 11 s).
+        let prompts = NSTemporaryDirectory() + "acdd-prompts-\(UUID().uuidString)"
+        try FileManager.default.copyItem(atPath: "\(packageRoot)/prompts", toPath: prompts)
+        defer { try? FileManager.default.removeItem(atPath: prompts) }
+        try FileManager.default.copyItem(atPath: "\(prompts)/en/goodbye.wav", toPath: "\(prompts)/en/spring-abandon.wav")
+        let daemon = try Daemon(sets: ["trunks.0.outbound": "127.0.0.1:\(carrier.port)", "groups.0.wrap_up_seconds": "0", "paths.prompts": prompts])
         defer { daemon.stop() }
         let created = try daemon.control(
-            "campaign.create", ["name": "spring", "group": "sales", "mode": "predictive", "hours": "00:00-24:00", "ring_seconds": 10, "abandon_target": 0.02])
-        #expect(created.result?["mode"] == "predictive" && created.result?["abandon_target"] == 0.02, "\(created)")
+            "campaign.create",
+            ["name": "spring", "group": "sales", "mode": "predictive", "hours": "00:00-24:00", "ring_seconds": 10, "abandon_target": 0.02, "abandon_prompt": "spring-abandon"])
+        #expect(created.result?["mode"] == "predictive" && created.result?["abandon_target"] == 0.02 && created.result?["abandon_prompt"] == "spring-abandon", "\(created)")
         #expect(try daemon.control("campaign.create", ["name": "x", "group": "sales", "mode": "predictive", "abandon_target": 0.05]).error?.code == .invalidArgument)
+        let noMessage = try daemon.control("campaign.create", ["name": "y", "group": "sales", "mode": "predictive", "abandon_prompt": "no-such-message"])
+        #expect(noMessage.error?.code == .invalidArgument && noMessage.error?.message.contains("en/no-such-message.wav") == true, "\(noMessage)")
         #expect(try daemon.control("campaign.load", ["name": "spring", "csv": "number,name\n0801111111,Ann\n0802222222,Bob\n0803333333,Cy\n", "source": "p.csv"]).ok)
 
         let phone = try AgentPhone("1001", daemon: daemon)
@@ -287,7 +296,8 @@ struct CampaignEndToEndTests {
         }
         let goodbye = try #require(bye, "the abandoned call was not ended")
         customer.sip.send(goodbye.response(.ok).serialized(), to: daemon.sipPort)
-        #expect(heard > 200, "the abandoned customer heard \(heard) packets of the message")
+        // 2.9 s of message at 50 packets a second, and not the 11 s of the shipped one.
+        #expect((100...250).contains(heard), "the abandoned customer heard \(heard) packets of the campaign's own message")
 
         // Bob answers and the agent takes him; Cy is busy.
         var bobTaken = false, cyBusy = false
@@ -328,5 +338,16 @@ struct CampaignEndToEndTests {
         #expect(log.contains("|sales|NONE|ENTERQUEUE||0801111111"), "\(log)")
         #expect(try eventually { try daemon.control("calls").result?.arrayValue?.isEmpty == true })
         #expect(daemon.stop() == 0)
+
+        // The campaign's message gone at a restart: the campaign is paused, not dialled without
+        // it, and cannot be started until the prompt is back.
+        try FileManager.default.removeItem(atPath: "\(prompts)/en/spring-abandon.wav")
+        let again = try Daemon(sets: ["trunks.0.outbound": "127.0.0.1:\(carrier.port)", "paths.prompts": prompts], state: daemon.state)
+        defer { again.stop() }
+        #expect(try again.control("campaign.status", ["name": "spring"]).result?["status"] == "paused")
+        let start = try again.control("campaign.start", ["name": "spring"])
+        #expect(start.error?.message.contains("en/spring-abandon.wav") == true, "\(start)")
+        #expect(try again.control("campaign.status", ["name": "spring"]).result?["status"] == "paused", "a refused start leaves it paused")
+        #expect(try customer.nextRequest(.invite, timeoutMilliseconds: 1500) == nil, "a number was dialled without the message")
     }
 }

@@ -7,19 +7,17 @@ import IVR
 /// transfer). An answered customer who has no agent within 2 s hears the campaign's message and
 /// the call ends: abandoned, as 16 CFR 310.4(b)(4) counts it.
 extension CallSession {
-    /// The message an abandoned customer hears (who calls, and a number to call back, by the
-    /// rule): checked at start-up when a predictive campaign exists.
-    public static let abandonPrompts = ["campaign-abandon"]
     /// Ahead of callers: an answered customer must be connected within 2 s.
     public static let campaignPriority = 100
 
-    public init(uniqueID: String, customer number: String, campaignGroup group: String, rules: Rules) {
+    public init(uniqueID: String, customer number: String, campaignGroup group: String, abandonPrompt: String = "campaign-abandon", rules: Rules) {
         self.uniqueID = uniqueID
         caller = number
         direction = .outbound
         target = number
         callbackOf = nil
         campaignGroup = group
+        self.abandonPrompt = abandonPrompt
         self.rules = rules
         acdCall = uniqueID
         legs = [CallLeg(id: .caller, role: .caller, state: .ringing)]
@@ -66,7 +64,7 @@ extension CallSession {
         out.append(.log(.notice, "campaign call abandoned: no agent within 2 s", ["queue.name": queue ?? "", "call.to": caller]))
         out.append(.emit("call.abandoned", ["number": .string(caller), "queue": .string(queue ?? "")]))
         phase = .connected
-        farewell(Self.abandonPrompts, cause: "no agent within 2 s", into: &out)
+        farewell([abandonPrompt], cause: "no agent within 2 s", into: &out)
     }
 
     mutating func customerNotReached(outcome: String, cause: String, at time: CallTime, into out: inout [CallAction]) {

@@ -106,6 +106,8 @@ public struct CallSession: Sendable {
     /// A predictive campaign's call: the customer is called first, and once they answer they
     /// join this group's queue for the next agent (CallSession+Predictive.swift).
     public let campaignGroup: String?
+    /// What the campaign's customer hears when no agent takes them within 2 s.
+    public internal(set) var abandonPrompt = "campaign-abandon"
     /// The caller's number (ENTERQUEUE's caller id after a transfer).
     public let caller: String
     public var rules: Rules
