@@ -26,6 +26,8 @@ let package = Package(
         .executable(name: "lockfree-stress", targets: ["LockFreeStress"]),
         .executable(name: "relay-load", targets: ["RelayLoad"]),
         .executable(name: "acd-crm", targets: ["ACDCRM"]),
+        .executable(name: "fuzz-sip", targets: ["FuzzSIP"]),
+        .executable(name: "fuzz-rtp", targets: ["FuzzRTP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -117,10 +119,16 @@ let package = Package(
         // Load generator for bench/relay-load.sh: N bridged calls, loss, delay and jitter.
         .target(name: "CBatchIO"),
         .executableTarget(name: "RelayLoad", dependencies: ["SIPMessage", "CBatchIO"], swiftSettings: swiftSettings),
+        // What the fuzzers do with one input (the SIP and SDP readers; one call leg's RTP, RTCP and
+        // RFC 4733), shared by the libFuzzer executables (`make fuzz`) and the corpus replay tests.
+        .target(name: "Fuzzing", dependencies: ["SIP", "SIPMessage", "Media"] + nio, swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzSIP", dependencies: ["Fuzzing"], swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzRTP", dependencies: ["Fuzzing"], swiftSettings: swiftSettings),
         // Fakes shared by the test targets: a manual clock and an in-memory transport.
         .target(name: "TestSupport", dependencies: ["SIP", "SIPMessage", "Media", log] + nio, path: "Tests/TestSupport", swiftSettings: swiftSettings),
 
         .testTarget(name: "TOMLTests", dependencies: ["TOML"], swiftSettings: swiftSettings),
+        .testTarget(name: "FuzzingTests", dependencies: ["Fuzzing"], swiftSettings: swiftSettings),
         .testTarget(name: "LockFreeTests", dependencies: ["LockFree"], swiftSettings: swiftSettings),
         .testTarget(name: "MediaTests", dependencies: ["Media", .product(name: "NIOEmbedded", package: "swift-nio")] + nio, swiftSettings: swiftSettings),
         .testTarget(name: "RecordingTests", dependencies: ["Recording", "CSndFile"], swiftSettings: swiftSettings),

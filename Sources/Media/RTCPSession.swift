@@ -1,4 +1,4 @@
-import NIOCore
+public import NIOCore
 
 #if canImport(Glibc)
 import Glibc
@@ -13,8 +13,10 @@ import Glibc
 public final class RTCPSession: @unchecked Sendable {
     let stream: RTPStream
     let cname: String
-    /// The leg's RTCP socket while the lease holds it (a fake in fast tests).
-    var transport: (any DatagramTransport)?
+    /// The leg's RTCP socket while the lease holds it (a fake in fast tests). Public, with `init`,
+    /// `receive` and `report`, for the fuzz harness (Sources/Fuzzing), which drives a leg as its
+    /// loop would.
+    public var transport: (any DatagramTransport)?
     /// Where the far end's RTCP comes from (symmetric, like RTP).
     public private(set) var latched: MediaAddress?
     /// The far end's last report block about our stream.
@@ -29,14 +31,14 @@ public final class RTCPSession: @unchecked Sendable {
     var nextReportAt: NIODeadline?
     private var scratch: [UInt8] = []
 
-    init(stream: RTPStream, cname: String) {
+    public init(stream: RTPStream, cname: String) {
         self.stream = stream
         self.cname = cname
         scratch.reserveCapacity(128)
     }
 
     /// One datagram from the RTCP socket (a few every few seconds: parsing may allocate).
-    func receive(_ bytes: UnsafeRawBufferPointer, from: MediaAddress, now: NIODeadline, wallNanoseconds: Int64) {
+    public func receive(_ bytes: UnsafeRawBufferPointer, from: MediaAddress, now: NIODeadline, wallNanoseconds: Int64) {
         let parsed = Result { () throws(RTCPPacket.ParseError) in try RTCPPacket.parseCompound(bytes) }
         switch parsed {
         case .failure(let error):
@@ -73,7 +75,7 @@ public final class RTCPSession: @unchecked Sendable {
     }
 
     /// Our compound report: SR if we sent since the last one, else RR; then SDES with the CNAME.
-    func report(now: NIODeadline, wallNanoseconds: Int64) -> [UInt8] {
+    public func report(now: NIODeadline, wallNanoseconds: Int64) -> [UInt8] {
         let dlsr = lastSR.map { UInt32(min(Int64(UInt32.max), (now - $0.at).nanoseconds * 65536 / 1_000_000_000)) } ?? 0
         let blocks = stream.receiverStats.reportBlock(lastSR: lastSR?.middle ?? 0, delaySinceLastSR: dlsr).map { [$0] } ?? []
         scratch.removeAll(keepingCapacity: true)

@@ -75,7 +75,10 @@ public struct SIPParser: Sendable {
                     throw SIPParseError(.limitExceeded, "more than \(limits.maxHeaderLines) header lines")
                 }
                 if let value = Self.contentLengthValue(b[lineStart..<lineEnd]) {
-                    guard let n = Int(value), value.count <= 9 else {
+                    // Digits only, as the parser reads it: Int() takes "-1000" and "+5", and a
+                    // negative length framed a TCP stream backwards (found by fuzz-sip: the
+                    // daemon crashed on one such message).
+                    guard !value.isEmpty, value.utf8.count <= 9, value.utf8.allSatisfy(SIPChar.isDigit), let n = Int(value) else {
                         throw SIPParseError(.badContentLength, "bad Content-Length '\(value)'")
                     }
                     contentLength = n

@@ -156,6 +156,12 @@ let malformedCases: [MalformedCase] = [
         #expect(try parser.frameLength(whole.prefix(20)) == nil)
         #expect(try parser.frameLength((whole + whole)[...]) == whole.count)
         #expect(throws: SIPParseError.self) { try parser.frameLength(options(contentLength: nil)[...]) }
+        // Found by fuzz-sip (fuzz/found/sip/negative-content-length): the framer took Int()'s
+        // reading, so "-1000" framed a message shorter than its head and the daemon crashed.
+        for bad in ["-1000", "-1", "+5", "0x10", "5 5", "９"] {
+            #expect(throws: SIPParseError.self, "Content-Length \(bad)") { try parser.frameLength(options(contentLength: bad)[...]) }
+            #expect(throws: SIPParseError.self, "Content-Length \(bad)") { try parser.messageLength(head: options(contentLength: bad)[...]) }
+        }
         let small = SIPParser(limits: SIPParserLimits(maxMessageBytes: 300))
         #expect(throws: SIPParseError.self) { try small.frameLength(options(body: String(repeating: "x", count: 400))[...]) }
         #expect(throws: SIPParseError.self) { try small.frameLength(Array(repeating: 0x41, count: 400)[...]) }

@@ -92,6 +92,24 @@ import Testing
         #expect(udp.receive() != nil)
     }
 
+    /// A negative Content-Length on a stream (fuzz-sip's first finding: one such message over TCP
+    /// crashed the daemon): that connection is closed, the listener and UDP go on.
+    @Test func tcpWithANegativeContentLengthIsClosed() throws {
+        let live = try LiveStack()
+        defer { try? live.shutdown() }
+        for length in ["-1000", "-1"] {
+            let probe = try TCPProbe(port: live.port)
+            probe.send(Array("OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bKn\r\nContent-Length: \(length)\r\n\r\n".utf8))
+            #expect(probe.isClosedByPeer(), "Content-Length \(length)")
+        }
+        let again = try TCPProbe(port: live.port)
+        again.send(options(branch: "z9hG4bKafter", transport: "TCP"))
+        #expect(String(decoding: again.receive(atLeast: 12), as: UTF8.self).hasPrefix("SIP/2.0 200"))
+        let udp = try UDPProbe()
+        udp.send(options(branch: "z9hG4bKalive2"), to: live.port)
+        #expect(udp.receive() != nil)
+    }
+
     /// The decoder against NIO's verifier, which feeds it byte by byte and in chunks.
     @Test func frameDecoderByteByByte() throws {
         let a = options(branch: "z9hG4bKa", transport: "TCP")

@@ -50,6 +50,8 @@ struct SIPFrameDecoder: ByteToMessageDecoder {
             guard let length = try parser.messageLength(head: view.prefix(headEnd)) else {
                 throw SIPParseError(.malformedHeader, "unreadable message head")
             }
+            // A frame shorter than its own head would cut the stream mid-message.
+            guard length >= headEnd else { throw SIPParseError(.badContentLength, "message length \(length) shorter than its head") }
             frame = length
         }
         guard let length = frame, view.count >= length else { return .needMoreData }
