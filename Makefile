@@ -3,11 +3,12 @@
 #              beside it; everything they write goes to ./state
 #   make test  every test: unit, scenario and end-to-end with SIPp against a running acdd
 #   make check the unit and scenario tests only (no daemon, no SIPp): the edit-test loop
+#   make fuzz  the fuzzers for FUZZ_SECONDS each and the SIP mutator against a daemon (fuzz/run.sh)
 
 SWIFT ?= swift
 CONFIG ?= config/acd.toml
 
-.PHONY: run test check setup build build-release stress clean
+.PHONY: run test check setup build build-release stress fuzz fuzz-short clean
 
 setup:
 	./scripts/setup.sh
@@ -33,11 +34,22 @@ stress: setup
 	$(SWIFT) build -c release --sanitize=thread --product lockfree-stress --scratch-path .build-tsan
 	TSAN_OPTIONS=halt_on_error=1 .build-tsan/release/lockfree-stress --producers 4 --inbox-items 4000000 --ring-items 2000000
 
-test: build stress
+# Fuzzing, bounded: FUZZ_SECONDS per libFuzzer target, then MUTATOR_COUNT hostile messages.
+FUZZ_SECONDS ?= 300
+MUTATOR_COUNT ?= 100000
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) MUTATOR_COUNT=$(MUTATOR_COUNT) ./fuzz/run.sh
+
+# make test's short pass: 30 s per fuzzer on the debug build (quicker to build); the mutator's
+# short pass is an end-to-end test (HostileSIPTests).
+fuzz-short: setup
+	FUZZ_SECONDS=30 MUTATOR_COUNT=0 FUZZ_CONF=debug ./fuzz/run.sh
+
+test: build stress fuzz-short
 	$(SWIFT) test --skip-build
 
 check: build
 	$(SWIFT) test --skip-build --skip IntegrationTests
 
 clean:
-	rm -rf .build .build-tsan state
+	rm -rf .build .build-tsan .build-fuzz state

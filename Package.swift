@@ -77,7 +77,7 @@ let package = Package(
             name: "Recording", dependencies: ["LockFree", "CSndFile", "CALSA", atomics, .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
         .target(
-            name: "Calls", dependencies: ["SIP", "SIPMessage", "Media", "IVR", "Prompts", "ACD", "Recording", "Store", "CRMBridge", "JSON", "Campaigns", log] + nio,
+            name: "Calls", dependencies: ["SIP", "SIPMessage", "CMediaIO", "Media", "IVR", "Prompts", "ACD", "Recording", "Store", "CRMBridge", "JSON", "Campaigns", log] + nio,
             swiftSettings: swiftSettings),
         .target(name: "Control", dependencies: ["JSON", log] + nio, swiftSettings: swiftSettings),
         // Billing and call-centre reports: pure computations over CDRs and the queue log, and their

@@ -103,6 +103,12 @@ final class DaemonCore: @unchecked Sendable {
     /// The database and everything that writes to it: bindings, voicemail index, CRM outbox and
     /// its client, call-detail records.
     func startRecords() throws {
+        let limit = InboundCallService.raiseDescriptorLimit()
+        if limit.after < 0 {
+            logger.warning("could not raise the descriptor limit", metadata: ["descriptors.limit": "\(limit.before)", "error.errno": "\(-limit.after)"])
+        } else if limit.after != limit.before {
+            logger.info("descriptor limit raised to the hard limit", metadata: ["descriptors.before": "\(limit.before)", "descriptors.limit": "\(limit.after)"])
+        }
         try FileManager.default.createDirectory(atPath: config.paths.state, withIntermediateDirectories: true)
         database = try ACDDatabase(path: config.paths.database)
         bindingStore = SQLiteBindingStore(database: database, logger: logger)
@@ -387,6 +393,7 @@ final class DaemonCore: @unchecked Sendable {
         policy.conferenceSize = c.media.conferenceSize
         policy.maxCalls = c.daemon.maxCalls
         policy.overloadLagMilliseconds = c.daemon.overloadLagMilliseconds
+        policy.descriptorReserve = c.daemon.descriptorReserve
         policy.overloadRetryAfterSeconds = c.daemon.overloadRetryAfterSeconds
         return policy
     }
@@ -537,6 +544,11 @@ final class DaemonCore: @unchecked Sendable {
                 "overload_episodes": JSONValue(calls.overload.episodes), "max_calls": JSONValue(calls.policy.maxCalls),
                 "sip_loop_late_ms_max": JSONValue(Int(calls.loopLateMaxMilliseconds.rounded())),
                 "media_loop_late_ms_max": JSONValue(Int(calls.mediaLateMaxMilliseconds.rounded())),
+            ],
+            // Issue 20: counted every 100 ms; new calls get 503 while fewer than the reserve would be left.
+            "descriptors": [
+                "open": JSONValue(calls.descriptors.open), "limit": JSONValue(calls.descriptors.limit), "reserve": JSONValue(calls.descriptors.reserve),
+                "short": .bool(calls.descriptors.short),
             ],
             // Trunks probed by OPTIONS keep-alive (issue 20); trunks without it are not listed.
             "trunks": .array(

@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "mediaio.h"
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -224,4 +226,33 @@ void mediaio_eventfd_drain(int fd) {
     uint64_t n;
     ssize_t r;
     do { r = read(fd, &n, sizeof(n)); } while (r < 0 && errno == EINTR);
+}
+
+long mediaio_open_descriptors(void) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -errno;
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.') n++;
+    }
+    closedir(d);
+    // The directory's own descriptor was open while it was read.
+    return n > 0 ? n - 1 : 0;
+}
+
+long mediaio_descriptor_limit(void) {
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0) return -errno;
+    return r.rlim_cur == RLIM_INFINITY ? (long)1 << 30 : (long)r.rlim_cur;
+}
+
+long mediaio_raise_descriptor_limit(void) {
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0) return -errno;
+    if (r.rlim_cur < r.rlim_max) {
+        r.rlim_cur = r.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &r) != 0) return -errno;
+    }
+    return mediaio_descriptor_limit();
 }

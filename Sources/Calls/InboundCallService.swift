@@ -134,6 +134,8 @@ public struct CallPolicy: Sendable {
     public var overloadLagMilliseconds = 250
     /// Retry-After on a 503 for overload, in seconds.
     public var overloadRetryAfterSeconds = 5
+    /// Descriptors kept free: new calls get 503 while fewer would be left (0: no check).
+    public var descriptorReserve = 128
 
     public init(
         trunks: [Trunk], phoneUsers: [String: String], media: MediaCapabilities, mediaTimeoutSeconds: Int = 30, echoNumber: String? = nil,
@@ -307,6 +309,9 @@ public final class InboundCallService: SessionLayerDelegate {
     var mediaProbesOutstanding = 0
     var mediaProbeSentAt: UInt64 = 0
     var atCapacityLogged = false
+    /// Open descriptors against the limit (OverloadGuard.swift); counted with the overload watch.
+    public internal(set) var descriptors = DescriptorBudget()
+    var descriptorsShortLogged = false
     var overloadWatch: SIPTimerToken?
 
     /// One call as the shell holds it: its machine (`CallSession`: phase, legs, record), and the

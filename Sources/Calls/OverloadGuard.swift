@@ -1,3 +1,4 @@
+import CMediaIO
 import Dispatch
 
 /// Whether the daemon is past what it can carry (issue 24, FEATURES S1): new calls are refused
@@ -58,11 +59,61 @@ public struct OverloadGuard: Sendable, Equatable {
     private var enteredAt = 0.0
 }
 
+/// Descriptors as a budget (issue 20): every call takes sockets (RTP and RTCP per leg, an agent's
+/// leg, a recording's file), and a daemon that runs out fails calls half-way (a port not found
+/// for the agent, a recording not opened, a TCP peer not accepted). Counted every 100 ms, with
+/// each call admitted since the count assumed to take `perCall` more, the daemon refuses new
+/// calls while fewer than `reserve` would be left, and calls already up keep what they hold.
+/// Pure: the shell counts, it answers.
+public struct DescriptorBudget: Sendable, Equatable {
+    /// The soft RLIMIT_NOFILE; 0 until read.
+    public var limit: Int
+    /// Descriptors kept for what must not fail (calls already up, the store, the control socket);
+    /// 0 turns the check off.
+    public var reserve: Int
+    public private(set) var open = 0
+    public private(set) var admittedSinceCount = 0
+    /// RTP and RTCP for the caller and an agent's leg, and a recording's file, with one to spare.
+    public static let perCall = 6
+
+    public init(limit: Int = 0, reserve: Int = 128) {
+        self.limit = limit
+        self.reserve = reserve
+    }
+
+    public mutating func counted(open: Int) {
+        self.open = open
+        admittedSinceCount = 0
+    }
+
+    /// Why a new call may not be taken now, or nil (and the call is counted against the budget).
+    public mutating func admit() -> String? {
+        guard reserve > 0, limit > 0 else { return nil }
+        let expected = open + admittedSinceCount * Self.perCall
+        if expected + Self.perCall > limit - reserve { return "Too many open files" }
+        admittedSinceCount += 1
+        return nil
+    }
+
+    /// Whether calls are being refused for it (for status and the once-per-episode log).
+    public var short: Bool { reserve > 0 && limit > 0 && open + admittedSinceCount * Self.perCall + Self.perCall > limit - reserve }
+}
+
 extension InboundCallService {
     /// Why a new call is refused now, if it is: past capacity, the daemon sheds new calls before
     /// anything it has answered suffers (the 503 is cheap: no port, no call, no log line per call).
     func overloadRefusal() -> String? {
         if overload.overloaded { return "Overloaded" }
+        if let why = descriptors.admit() {
+            if !descriptorsShortLogged {
+                descriptorsShortLogged = true
+                logger.warning(
+                    "descriptors near the limit: new calls get 503 until calls end",
+                    metadata: ["descriptors.open": "\(descriptors.open)", "descriptors.limit": "\(descriptors.limit)", "descriptors.reserve": "\(descriptors.reserve)", "calls.active": "\(calls.count)"])
+                onAlarm?("descriptors", ["open": "\(descriptors.open)", "limit": "\(descriptors.limit)", "reserve": "\(descriptors.reserve)"])
+            }
+            return why
+        }
         guard policy.maxCalls > 0 else { return nil }
         if calls.count >= policy.maxCalls {
             if !atCapacityLogged {
@@ -79,6 +130,7 @@ extension InboundCallService {
     /// wired).
     public func startOverloadWatch() {
         overload.enterMilliseconds = Double(policy.overloadLagMilliseconds)
+        countDescriptors()
         scheduleOverloadCheck()
     }
 
@@ -97,6 +149,7 @@ extension InboundCallService {
             self.loopLateMaxMilliseconds = max(self.loopLateMaxMilliseconds, sipLate)
             let late = max(sipLate, self.mediaLateMilliseconds)
             self.probeMediaLoops()
+            self.countDescriptors()
             self.overload.enterMilliseconds = Double(self.policy.overloadLagMilliseconds)
             switch self.overload.observe(lateMilliseconds: late, at: Self.seconds(now)) {
             case .entered(let ms)?:
@@ -111,6 +164,30 @@ extension InboundCallService {
             case nil: break
             }
             self.scheduleOverloadCheck()
+        }
+    }
+
+    /// Raises the soft descriptor limit to the hard one, once at start-up: a daemon holds a few
+    /// sockets per call, and the soft default of 1,024 carries only about 150 calls. Returns the
+    /// limit before and after (-errno after when it could not be raised).
+    public static func raiseDescriptorLimit() -> (before: Int, after: Int) {
+        let before = mediaio_descriptor_limit()
+        return (before, mediaio_raise_descriptor_limit())
+    }
+
+    /// Reads the process's open descriptors (a directory of a few thousand entries: well under a
+    /// millisecond) and its limit, which an operator may change under a running daemon (prlimit).
+    func countDescriptors() {
+        descriptors.reserve = policy.descriptorReserve
+        let limit = mediaio_descriptor_limit()
+        if limit > 0 { descriptors.limit = limit }
+        let open = mediaio_open_descriptors()
+        guard open >= 0 else { return }
+        let wasShort = descriptors.short
+        descriptors.counted(open: open)
+        if wasShort, !descriptors.short, descriptorsShortLogged {
+            descriptorsShortLogged = false
+            logger.notice("descriptors back under the reserve: taking new calls again", metadata: ["descriptors.open": "\(open)", "descriptors.limit": "\(descriptors.limit)"])
         }
     }
 

@@ -20,6 +20,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// SIP-loop lateness that counts as overload (new calls get 503 until it passes); 0: off.
         public var overloadLagMilliseconds = 250
         public var overloadRetryAfterSeconds = 5
+        /// Descriptors kept free: new INVITEs get 503 while fewer would be left (0: no check).
+        public var descriptorReserve = 128
     }
 
     public struct Paths: Sendable, Equatable {
@@ -273,7 +275,8 @@ extension DaemonConfiguration {
             stopSeconds: try d.integer("stop_seconds", default: 5, range: 1...600),
             maxCalls: try d.integer("max_calls", default: 0, range: 0...1_000_000),
             overloadLagMilliseconds: try d.integer("overload_lag_ms", default: 250, range: 0...60_000),
-            overloadRetryAfterSeconds: try d.integer("overload_retry_after", default: 5, range: 1...3600))
+            overloadRetryAfterSeconds: try d.integer("overload_retry_after", default: 5, range: 1...3600),
+            descriptorReserve: try d.integer("descriptor_reserve", default: 128, range: 0...1_000_000))
         try d.finish()
 
         // [paths]

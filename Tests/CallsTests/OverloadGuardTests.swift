@@ -34,4 +34,24 @@ import TestSupport
         #expect(refused.status == .serviceUnavailable && refused.headers[.retryAfter] == "5")
         #expect(try f.calls().isEmpty && f.on { f.service.refusedOverloadCount } == 1)
     }
+
+    /// Descriptors (issue 20): counted every 100 ms, each call admitted since the count assumed
+    /// to take `perCall` more; refused while fewer than the reserve would be left.
+    @Test func callsAreRefusedBeforeTheDescriptorsRunOut() {
+        var b = DescriptorBudget(limit: 300, reserve: 100)
+        #expect(b.admit() == nil, "not counted yet: no limit known to hold to")
+        b.counted(open: 150)
+        // 300 - 100 = 200 usable; 150 open leaves room for 8 calls of 6.
+        var admitted = 0
+        while b.admit() == nil { admitted += 1 }
+        #expect(admitted == 8)
+        #expect(b.short && b.admit() == "Too many open files")
+        b.counted(open: 190)
+        #expect(b.admit() == nil && b.admit() == "Too many open files", "a fresh count decides again")
+        b.counted(open: 120)
+        #expect(!b.short)
+        var off = DescriptorBudget(limit: 300, reserve: 0)
+        off.counted(open: 299)
+        #expect(off.admit() == nil && !off.short, "reserve 0 turns the check off")
+    }
 }

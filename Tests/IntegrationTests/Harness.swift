@@ -58,7 +58,12 @@ final class Daemon {
     let logPath: String
     var socket: String { "\(state)/acdd.sock" }
 
-    init(config: String = "\(packageRoot)/config/acd.toml", sets: [String: String] = [:], environment: [String: String] = [:], state: String? = nil, sipPort: Int? = nil) throws {
+    /// `launcher` runs acdd through another program that execs it (`prlimit --nofile=N:N --`), so
+    /// the process is still acdd's.
+    init(
+        config: String = "\(packageRoot)/config/acd.toml", sets: [String: String] = [:], environment: [String: String] = [:], state: String? = nil, sipPort: Int? = nil,
+        launcher: [String] = []
+    ) throws {
         self.state = state ?? FileManager.default.temporaryDirectory.appendingPathComponent("acdd-it-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: self.state, withIntermediateDirectories: true)
         self.sipPort = sipPort ?? freePort()
@@ -74,6 +79,10 @@ final class Daemon {
         // A copied configuration still plays the checkout's prompts.
         if sets["paths.prompts"] == nil { args += ["--set", "paths.prompts=\(packageRoot)/prompts"] }
         for (k, v) in sets.sorted(by: { $0.key < $1.key }) { args += ["--set", "\(k)=\(v)"] }
+        if let program = launcher.first {
+            process.executableURL = URL(fileURLWithPath: program)
+            args = Array(launcher.dropFirst()) + ["\(binDir)/acdd"] + args
+        }
         process.arguments = args
         var env = ProcessInfo.processInfo.environment
         env["JOURNAL_STREAM"] = nil

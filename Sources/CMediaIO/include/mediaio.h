@@ -59,4 +59,12 @@ int mediaio_eventfd_new(void);
 void mediaio_eventfd_signal(int fd);
 void mediaio_eventfd_drain(int fd);
 
+// The process's descriptors (issue 20): how many are open now (entries of /proc/self/fd, or -errno),
+// the soft limit (RLIMIT_NOFILE), and raising the soft limit to the hard one (returns the new soft
+// limit, or -errno). A daemon short of descriptors fails half-way through calls; counted, it can
+// refuse new ones first.
+long mediaio_open_descriptors(void);
+long mediaio_descriptor_limit(void);
+long mediaio_raise_descriptor_limit(void);
+
 #endif
