@@ -1,0 +1,91 @@
+import Foundation
+import JSON
+import SIPMessage
+import Synchronization
+import TestSupport
+import Testing
+
+/// Issue 20, faults: `kill -9` of acdd while calls come and go. Every call whose BYE the daemon
+/// answered has its record after the restart, and every one of its CRM events reaches the store,
+/// each call's events in order with none missing or twice, from the outbox the restart resumes.
+@Suite(.serialized) struct KillUnderLoadTests {
+    /// One IVR call from fresh sockets, hung up once the welcome is heard: the Call-ID once the
+    /// daemon answered the BYE, nil if anything on the way failed (the daemon died).
+    static func shortCall(port: Int, caller: String) -> String? {
+        guard let sip = try? UDPProbe(timeoutMilliseconds: 1000), let rtp = try? UDPProbe(timeoutMilliseconds: 1000) else { return nil }
+        let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio \(rtp.port) RTP/AVP 0\r\n"
+        var invite = SIPFixtures.request(
+            .invite, uri: "sip:100@127.0.0.1:\(port)", viaPort: sip.port, rport: true, callID: "k9-\(UUID().uuidString)", body: Array(offer.utf8), fromUser: caller)
+        invite.headers.set(.contentType, "application/sdp")
+        sip.send(invite.serialized(), to: port)
+        var ok: SIPResponse?
+        while ok == nil, let bytes = sip.receive() {
+            guard case .response(let r)? = try? SIPParser().parse(bytes) else { continue }
+            if r.status.isFinal {
+                guard r.status == .ok else { return nil }
+                ok = r
+            }
+        }
+        guard let answer = ok else { return nil }
+        sip.send(SIPFixtures.request(.ack, uri: "sip:100@127.0.0.1:\(port)", branch: "z9hG4bKack\(sip.port)", viaPort: sip.port, rport: true, toTag: answer.to.tag, callID: invite.callID).serialized(), to: port)
+        guard rtp.receive() != nil else { return nil }
+        var bye = SIPFixtures.request(
+            .bye, uri: "sip:100@127.0.0.1:\(port)", branch: "z9hG4bKbye\(sip.port)", viaPort: sip.port, rport: true, toTag: answer.to.tag, callID: invite.callID, cseq: 2)
+        bye.contact = []
+        sip.send(bye.serialized(), to: port)
+        while let bytes = sip.receive() {
+            if case .response(let r)? = try? SIPParser().parse(bytes), r.cseq.method == .bye { return r.status == .ok ? invite.callID : nil }
+        }
+        return nil
+    }
+
+    @Test func killNineUnderLoadLosesNoRecordAndNoEventOfAFinishedCall() throws {
+        let dir = "/tmp/acdd-k9-\(UUID().uuidString.prefix(6))"
+        let store = try CRMStoreProcess(directory: "\(dir)/store")
+        let state = "\(dir)/state"
+        let sets = ["crm.socket": store.socket]
+        let daemon = try Daemon(sets: sets, state: state)
+        let port = daemon.sipPort
+        #expect(try eventually { try daemon.status()["crm"]?["connected"] == true })
+
+        // Four callers one call after another, until the daemon is gone; it is killed 3 s in.
+        let finished = Mutex<[String]>([])
+        let pid = daemon.process.processIdentifier
+        DispatchQueue.global().asyncAfter(deadline: .now() + 3) { kill(pid, SIGKILL) }
+        DispatchQueue.concurrentPerform(iterations: 4) { worker in
+            var n = 0
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline {
+                n += 1
+                if let id = Self.shortCall(port: port, caller: "05\(worker)\(String(format: "%05d", n))") {
+                    finished.withLock { $0.append(id) }
+                } else if kill(pid, 0) != 0 {
+                    return
+                }
+            }
+        }
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationReason == .uncaughtSignal, "the daemon was not killed")
+        let done = finished.withLock { $0 }
+        #expect(done.count >= 20, "only \(done.count) calls finished before the kill")
+
+        let again = try Daemon(sets: sets, state: state, sipPort: port)
+        defer { again.stop() }
+        let records = try #require(try again.control("cdr.list").result?.arrayValue)
+        let recorded = Set(records.compactMap { $0["sip_call_id"]?.stringValue })
+        let lost = done.filter { !recorded.contains($0) }
+        #expect(lost.isEmpty, "\(lost.count) of \(done.count) finished calls have no record after kill -9")
+
+        #expect(try eventually(20) { try again.status()["crm"]?["outbox"] == 0 }, "the outbox did not drain after the restart")
+        let events = try store.dump("events")
+        let byCall = Dictionary(grouping: events.filter { $0["stream"]?.stringValue != nil }, by: { $0["stream"]!.stringValue! })
+        for record in records where recorded.contains(record["sip_call_id"]?.stringValue ?? "") && done.contains(record["sip_call_id"]?.stringValue ?? "") {
+            let unique = record["unique_id"]?.stringValue ?? ""
+            let mine = byCall[unique] ?? []
+            let seqs = mine.compactMap { $0["seq"]?.doubleValue }.map { Int($0) }
+            #expect(seqs == Array(1...max(1, seqs.count)), "call \(unique): events \(seqs), not 1...n once each")
+            #expect(mine.last?["event"] == "call.ended" && mine.first?["event"] == "call.incoming", "call \(unique): \(mine.map { $0["event"] ?? .null })")
+        }
+        #expect(again.stop() == 0)
+    }
+}
