@@ -118,7 +118,10 @@ final class DaemonCore: @unchecked Sendable {
         crmOutbox = CRMOutbox(database: database)
         if config.crm.enabled { crm = CRMClient(socketPath: config.crm.socket, outbox: crmOutbox, logger: logger) }
         let client = crm
-        callRecordWriter = CallRecordWriter(database: database, logger: logger, outboxCommitted: { client?.notify() })
+        let events = self.events
+        callRecordWriter = CallRecordWriter(
+            database: database, logger: logger, outboxCap: config.crm.enabled ? config.crm.outboxMaxEvents : 0, outboxCommitted: { client?.notify() },
+            onOutboxFull: { waiting in events.publish("alarm", ["type": "crm_outbox_full", "outbox": JSONValue(waiting)]) })
         callRecords = CallRecords(database: database)
     }
 
@@ -563,7 +566,8 @@ final class DaemonCore: @unchecked Sendable {
                 "enabled": .bool(crm != nil), "socket": .string(config.crm.socket), "connected": .bool(crm?.isConnected ?? false),
                 "outbox": JSONValue((try? crmOutbox.count()) ?? -1), "sent": JSONValue(crm?.eventsSent ?? 0),
                 "acknowledged": JSONValue(crm?.eventsAcknowledged ?? 0), "connections": JSONValue(crm?.connections ?? 0),
-                "garbage": JSONValue(crm?.garbageLines ?? 0),
+                "garbage": JSONValue(crm?.garbageLines ?? 0), "outbox_cap": JSONValue(config.crm.outboxMaxEvents),
+                "dropped": JSONValue(callRecordWriter.outboxDropped),
             ],
             "recordings": [
                 "enabled": .bool(config.recording.enabled), "in_progress": JSONValue(calls.recordingsInProgress),

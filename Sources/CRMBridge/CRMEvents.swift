@@ -7,7 +7,9 @@ public enum CRMEvents {
     /// and a store that saw it drops the copy.
     public static func call(_ type: String, unique: String, seq: Int, time: Double, data: JSONValue) -> OutboxEvent {
         let id = "\(unique):\(seq)"
-        return OutboxEvent(id: id, body: CRMProtocol.event(id: id, type: type, stream: unique, seq: seq, time: time, data: data), createdAt: time)
+        var event = OutboxEvent(id: id, body: CRMProtocol.event(id: id, type: type, stream: unique, seq: seq, time: time, data: data), createdAt: time)
+        event.essential = type == "call.ended"
+        return event
     }
 
     /// An agent's state change: stream `agent:<id>`; `boot` (the daemon's start time in ms) keeps

@@ -109,6 +109,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var vipPriority: Int
         /// Route a customer to the agent their record names, when logged in and in the group.
         public var ownAgent: Bool
+        /// The most events that wait for a store that is away (0: no cap): past it new events
+        /// are dropped and counted, except each call's `call.ended`.
+        public var outboxMaxEvents = 1_000_000
     }
 
     /// Billing reports (FEATURES B2): the tariff table, read when a report is made.
@@ -401,7 +404,8 @@ extension DaemonConfiguration {
             enabled: try cr.bool("enabled", default: true),
             socket: try cr.path("socket", relativeTo: directory) ?? (state as NSString).appendingPathComponent("crm.sock"),
             lookupTimeoutMilliseconds: try cr.integer("lookup_timeout_ms", default: 200, range: 10...5000),
-            vipPriority: try cr.integer("vip_priority", default: 10, range: 0...100), ownAgent: try cr.bool("own_agent", default: true))
+            vipPriority: try cr.integer("vip_priority", default: 10, range: 0...100), ownAgent: try cr.bool("own_agent", default: true),
+            outboxMaxEvents: try cr.integer("outbox_max_events", default: 1_000_000, range: 0...100_000_000))
         try cr.finish()
 
         // [billing]

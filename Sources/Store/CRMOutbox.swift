@@ -8,6 +8,9 @@ public struct OutboxEvent: Sendable, Equatable {
     public var createdAt: Double
     /// Order of sending; set by the table.
     public var seq: Int64 = 0
+    /// Kept even when the outbox is at its cap: a call's `call.ended`, which carries its record.
+    /// Not stored: only the writer reads it.
+    public var essential = false
 
     public init(id: String, body: String, createdAt: Double) {
         self.id = id

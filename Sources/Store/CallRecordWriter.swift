@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import GRDB
 import LockFree
+import Synchronization
 public import Logging
 
 /// Writes call-detail records and recording index rows to SQLite on a thread of its own.
@@ -43,15 +44,32 @@ public final class CallRecordWriter: @unchecked Sendable {
     private var failing = false
     /// Told (on the writer thread) after a commit that added outbox events: the CRM client sends.
     private let outboxCommitted: (@Sendable () -> Void)?
+    /// The most CRM events kept waiting (0: no cap). A store down for hours would otherwise fill
+    /// the disk the call records are on; at the cap new events are dropped and counted, except a
+    /// call's `call.ended` (its record, which the store's contact history needs). The call
+    /// records themselves are in their own table, never capped.
+    private let outboxCap: Int
+    private let dropped = Atomic<Int>(0)
+    private var outboxFull = false
+    /// Told (on the writer thread) once when the outbox reaches its cap, with the events waiting.
+    private let onOutboxFull: (@Sendable (Int) -> Void)?
 
-    public init(database: ACDDatabase, logger: Logger, outboxCommitted: (@Sendable () -> Void)? = nil) {
+    public init(
+        database: ACDDatabase, logger: Logger, outboxCap: Int = 0, outboxCommitted: (@Sendable () -> Void)? = nil,
+        onOutboxFull: (@Sendable (Int) -> Void)? = nil
+    ) {
         self.database = database
         self.logger = logger
+        self.outboxCap = outboxCap
+        self.onOutboxFull = onOutboxFull
         self.outboxCommitted = outboxCommitted
         let thread = Thread { [self] in run() }
         thread.name = "cdr-writer"
         thread.start()
     }
+
+    /// CRM events dropped at the outbox's cap since start.
+    public var outboxDropped: Int { dropped.load(ordering: .relaxed) }
 
     /// From any thread; never blocks unless 16,384 records wait for a stalled disk.
     public func append(_ record: CallDetailRecord) {
@@ -124,17 +142,33 @@ public final class CallRecordWriter: @unchecked Sendable {
 
     private func write() {
         let batch = pending
+        var droppedNow = 0
+        var waiting: Int?
         do {
             try database.pool.write { db in
+                droppedNow = 0
+                // How many events wait, from the sequence's ends (O(log n); deletes follow the
+                // order of sending, so the span is the count or a little over it).
+                var size = 0
+                let counting = outboxCap > 0 && batch.contains(where: { if case .outbox = $0 { true } else { false } })
+                if counting {
+                    size = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq) - MIN(seq) + 1, 0) FROM crm_outbox") ?? 0
+                }
                 for row in batch {
                     switch row {
                     case .cdr(let r): try Self.insert(r, db)
                     case .recording(let e): try Self.insert(e, db)
                     case .outbox(let e):
+                        if outboxCap > 0, size >= outboxCap, !e.essential {
+                            droppedNow += 1
+                            continue
+                        }
                         try db.execute(
                             sql: "INSERT INTO crm_outbox (id, body, created_at) VALUES (?, ?, ?)", arguments: [e.id, e.body, e.createdAt])
+                        size += 1
                     }
                 }
+                if counting { waiting = size }
             }
         } catch {
             if !failing {
@@ -144,6 +178,19 @@ public final class CallRecordWriter: @unchecked Sendable {
             return
         }
         if failing { logger.notice("call record writes recovered", metadata: ["cdr.written": "\(batch.count)"]) }
+        if droppedNow > 0 {
+            dropped.add(droppedNow, ordering: .relaxed)
+            if !outboxFull {
+                outboxFull = true
+                logger.warning(
+                    "CRM outbox at its cap: new events are dropped (call records kept) until the store takes what waits",
+                    metadata: ["crm.outbox": "\(waiting ?? 0)", "crm.outbox_cap": "\(outboxCap)"])
+                onOutboxFull?(waiting ?? 0)
+            }
+        } else if outboxFull, let waiting, waiting < outboxCap * 9 / 10 {
+            outboxFull = false
+            logger.notice("CRM outbox under its cap again", metadata: ["crm.outbox": "\(waiting)", "crm.dropped": "\(outboxDropped)"])
+        }
         failing = false
         pending.removeAll(keepingCapacity: true)
         if let outboxCommitted, batch.contains(where: { if case .outbox = $0 { true } else { false } }) { outboxCommitted() }

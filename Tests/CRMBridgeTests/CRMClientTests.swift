@@ -8,6 +8,7 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 import JSON
+import Synchronization
 #endif
 
 /// A store's end of the socket, scripted by the test: accepts one connection at a time and reads
@@ -207,6 +208,37 @@ struct PeerError: Error, CustomStringConvertible {
         peer.send(CRMProtocol.customer(id: try #require(request["id"]?.stringValue), customer: ["name": "Ada", "vip": true, "agent": "1002"], history: [["outcome": "connected"]]))
         #expect(eventually { answer.done })
         #expect(answer.value?.vip == true && answer.value?.agent == "1002" && answer.value?.history.count == 1)
+    }
+}
+
+/// The outbox's cap (issue 20): a store away for hours must not fill the disk the call records
+/// are on; past the cap new events are dropped and counted, a call's `call.ended` kept.
+@Suite struct OutboxCapTests {
+    @Test func pastTheCapEventsAreDroppedButEachCallsEndIsKept() throws {
+        let directory = "/tmp/acdd-cap-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let database = try ACDDatabase(path: "\(directory)/acdd.sqlite")
+        let alarms = Mutex<[Int]>([])
+        let writer = CallRecordWriter(database: database, logger: Logger(label: "test"), outboxCap: 5, onOutboxFull: { n in alarms.withLock { $0.append(n) } })
+        defer { writer.close() }
+        for i in 1...8 { writer.append(CRMEvents.call("call.incoming", unique: "c\(i)", seq: 1, time: Double(i), data: [:])) }
+        for i in 1...2 { writer.append(CRMEvents.call("call.ended", unique: "c\(i)", seq: 2, time: Double(10 + i), data: [:])) }
+        #expect(writer.flush())
+        let outbox = CRMOutbox(database: database)
+        let kept = try outbox.pending(after: 0, limit: 100)
+        #expect(kept.map(\.id) == ["c1:1", "c2:1", "c3:1", "c4:1", "c5:1", "c1:2", "c2:2"], "\(kept.map(\.id))")
+        #expect(writer.outboxDropped == 3)
+        let raised = alarms.withLock { $0 }
+        #expect(raised.count == 1 && (5...7).contains(raised[0]), "one alarm for the episode, with what waited: \(raised)")
+        writer.append(CRMEvents.call("call.incoming", unique: "c9", seq: 1, time: 20, data: [:]))
+        #expect(writer.flush())
+        #expect(writer.outboxDropped == 4 && alarms.withLock { $0.count } == 1, "still full: dropped, no second alarm")
+        // The store takes what waits: new events are kept again.
+        try outbox.delete(ids: kept.map(\.id))
+        writer.append(CRMEvents.call("call.incoming", unique: "c10", seq: 1, time: 21, data: [:]))
+        #expect(writer.flush())
+        #expect(try outbox.pending(after: 0, limit: 100).map(\.id) == ["c10:1"])
+        #expect(writer.outboxDropped == 4)
     }
 }
 

@@ -88,4 +88,42 @@ import Testing
         }
         #expect(again.stop() == 0)
     }
+
+    /// The CRM store away while calls come and go: the outbox grows on disk up to
+    /// `crm.outbox_max_events`, then new events are dropped and counted (alarm and log once),
+    /// each call's `call.ended` still kept; when the store comes, what waited drains in order and
+    /// every finished call's record reaches it.
+    @Test func theStoreAwayUnderLoadFillsTheOutboxToItsCapAndDrainsInOrder() throws {
+        let dir = "/tmp/acdd-away-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.createDirectory(atPath: "\(dir)/store", withIntermediateDirectories: true)
+        let daemon = try Daemon(sets: ["crm.socket": "\(dir)/store/crm.sock", "crm.outbox_max_events": "60"])
+        defer { daemon.stop() }
+        let port = daemon.sipPort
+        let finished = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { worker in
+            for n in 1...20 {
+                if let id = Self.shortCall(port: port, caller: "06\(worker)\(String(format: "%05d", n))") { finished.withLock { $0.append(id) } }
+            }
+        }
+        let done = finished.withLock { $0 }
+        #expect(done.count == 40, "\(done.count) of 40 calls finished")
+        let crm = try #require(try daemon.status()["crm"])
+        #expect(crm["connected"] == false && (crm["dropped"]?.intValue ?? 0) > 0, "\(crm)")
+        #expect((crm["outbox"]?.intValue ?? 0) <= 60 + 40, "past the cap only calls' ends are kept: \(crm)")
+        #expect(daemon.log.components(separatedBy: "CRM outbox at its cap").count == 2, "logged once")
+
+        let store = try CRMStoreProcess(directory: "\(dir)/store")
+        #expect(try eventually(20) { try daemon.status()["crm"]?["outbox"] == 0 }, "the outbox did not drain")
+        let records = try #require(try daemon.control("cdr.list").result?.arrayValue)
+        #expect(Set(records.compactMap { $0["sip_call_id"]?.stringValue }) == Set(done))
+        let events = try store.dump("events")
+        for record in records {
+            let unique = record["unique_id"]?.stringValue ?? ""
+            let seqs = events.filter { $0["stream"]?.stringValue == unique }.compactMap { $0["seq"]?.doubleValue }
+            #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count, "call \(unique): events out of order or twice: \(seqs)")
+            #expect(events.contains { $0["stream"]?.stringValue == unique && $0["event"] == "call.ended" }, "call \(unique) has no call.ended in the store")
+        }
+        #expect(try store.dump("records").count == records.count)
+        #expect(daemon.stop() == 0)
+    }
 }
