@@ -120,8 +120,10 @@ final class DaemonCore: @unchecked Sendable {
         let client = crm
         let events = self.events
         callRecordWriter = CallRecordWriter(
-            database: database, logger: logger, outboxCap: config.crm.enabled ? config.crm.outboxMaxEvents : 0, outboxCommitted: { client?.notify() },
-            onOutboxFull: { waiting in events.publish("alarm", ["type": "crm_outbox_full", "outbox": JSONValue(waiting)]) })
+            database: database, logger: logger, outboxCap: config.crm.enabled ? config.crm.outboxMaxEvents : 0, inMemoryCap: config.daemon.recordsInMemory,
+            outboxCommitted: { client?.notify() },
+            onOutboxFull: { waiting in events.publish("alarm", ["type": "crm_outbox_full", "outbox": JSONValue(waiting)]) },
+            onWritesFailing: { error in events.publish("alarm", ["type": "records_not_written", "error": .string(error)]) })
         callRecords = CallRecords(database: database)
     }
 
@@ -307,6 +309,7 @@ final class DaemonCore: @unchecked Sendable {
         calls.onRecord = { records.append($0) }
         calls.onRecording = { records.append($0) }
         calls.whenRecordsWritten = { records.whenWritten($0) }
+        calls.recordsBacklogged = { records.backlogged }
         if let crm {
             calls.onOutbox = { records.append($0) }
             calls.crmLookup = { number, done in crm.lookup(number, done: done) }
@@ -547,6 +550,11 @@ final class DaemonCore: @unchecked Sendable {
                 "overload_episodes": JSONValue(calls.overload.episodes), "max_calls": JSONValue(calls.policy.maxCalls),
                 "sip_loop_late_ms_max": JSONValue(Int(calls.loopLateMaxMilliseconds.rounded())),
                 "media_loop_late_ms_max": JSONValue(Int(calls.mediaLateMaxMilliseconds.rounded())),
+            ],
+            // Issue 20: rows waiting in memory for a database that cannot be written (a full disk).
+            "records": [
+                "writes_failing": .bool(callRecordWriter.writesFailing), "waiting_in_memory": JSONValue(callRecordWriter.waitingInMemory),
+                "in_memory_cap": JSONValue(callRecordWriter.inMemoryCap),
             ],
             // Issue 20: counted every 100 ms; new calls get 503 while fewer than the reserve would be left.
             "descriptors": [

@@ -269,6 +269,8 @@ public final class InboundCallService: SessionLayerDelegate {
     /// Runs its argument (on any thread) once every record handed to `onRecord` so far is on disk;
     /// a BYE is answered only then, so a call that was seen to end has its record.
     public var whenRecordsWritten: ((@escaping @Sendable () -> Void) -> Void)?
+    /// True while so many records wait in memory for a failing disk that new calls must wait.
+    public var recordsBacklogged: (() -> Bool)?
     /// Events for the CRM store, to be committed to the outbox (in the order given).
     public var onOutbox: ((OutboxEvent) -> Void)?
     /// Whether an agent is logged in now, and whether ready (from the ACD's published snapshot).

@@ -104,6 +104,7 @@ extension InboundCallService {
     /// anything it has answered suffers (the 503 is cheap: no port, no call, no log line per call).
     func overloadRefusal() -> String? {
         if overload.overloaded { return "Overloaded" }
+        if recordsBacklogged?() == true { return "Records cannot be written" }
         if let why = descriptors.admit() {
             if !descriptorsShortLogged {
                 descriptorsShortLogged = true

@@ -22,6 +22,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var overloadRetryAfterSeconds = 5
         /// Descriptors kept free: new INVITEs get 503 while fewer would be left (0: no check).
         public var descriptorReserve = 128
+        /// Rows kept in memory while the database cannot be written; past it new calls get 503.
+        public var recordsInMemory = 100_000
     }
 
     public struct Paths: Sendable, Equatable {
@@ -279,7 +281,8 @@ extension DaemonConfiguration {
             maxCalls: try d.integer("max_calls", default: 0, range: 0...1_000_000),
             overloadLagMilliseconds: try d.integer("overload_lag_ms", default: 250, range: 0...60_000),
             overloadRetryAfterSeconds: try d.integer("overload_retry_after", default: 5, range: 1...3600),
-            descriptorReserve: try d.integer("descriptor_reserve", default: 128, range: 0...1_000_000))
+            descriptorReserve: try d.integer("descriptor_reserve", default: 128, range: 0...1_000_000),
+            recordsInMemory: try d.integer("records_in_memory", default: 100_000, range: 1...10_000_000))
         try d.finish()
 
         // [paths]

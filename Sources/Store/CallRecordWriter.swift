@@ -51,22 +51,40 @@ public final class CallRecordWriter: @unchecked Sendable {
     private let outboxCap: Int
     private let dropped = Atomic<Int>(0)
     private var outboxFull = false
+    private var backlogNoted = false
     /// Told (on the writer thread) once when the outbox reaches its cap, with the events waiting.
     private let onOutboxFull: (@Sendable (Int) -> Void)?
 
+    /// Rows kept in memory while the database cannot be written (a full disk), and whether it
+    /// cannot; read from any thread.
+    private let inMemory = Atomic<Int>(0)
+    private let failingNow = Atomic<Bool>(false)
+    /// Past this many rows in memory the daemon takes no new calls (it could not record them).
+    public let inMemoryCap: Int
+    /// Told (on the writer thread) once when writes start failing, with the error.
+    private let onWritesFailing: (@Sendable (String) -> Void)?
+
     public init(
-        database: ACDDatabase, logger: Logger, outboxCap: Int = 0, outboxCommitted: (@Sendable () -> Void)? = nil,
-        onOutboxFull: (@Sendable (Int) -> Void)? = nil
+        database: ACDDatabase, logger: Logger, outboxCap: Int = 0, inMemoryCap: Int = 100_000, outboxCommitted: (@Sendable () -> Void)? = nil,
+        onOutboxFull: (@Sendable (Int) -> Void)? = nil, onWritesFailing: (@Sendable (String) -> Void)? = nil
     ) {
         self.database = database
         self.logger = logger
         self.outboxCap = outboxCap
+        self.inMemoryCap = inMemoryCap
+        self.onWritesFailing = onWritesFailing
         self.onOutboxFull = onOutboxFull
         self.outboxCommitted = outboxCommitted
         let thread = Thread { [self] in run() }
         thread.name = "cdr-writer"
         thread.start()
     }
+
+    /// Rows (records, recordings' index, CRM events) waiting in memory for a database that fails.
+    public var waitingInMemory: Int { inMemory.load(ordering: .relaxed) }
+    public var writesFailing: Bool { failingNow.load(ordering: .relaxed) }
+    /// So many rows wait in memory that new calls must be refused until the disk takes them.
+    public var backlogged: Bool { writesFailing && waitingInMemory >= inMemoryCap }
 
     /// CRM events dropped at the outbox's cap since start.
     public var outboxDropped: Int { dropped.load(ordering: .relaxed) }
@@ -173,8 +191,17 @@ public final class CallRecordWriter: @unchecked Sendable {
         } catch {
             if !failing {
                 logger.error("call records not written; kept for retry", metadata: ["error": "\(error)", "cdr.pending": "\(batch.count)"])
+                onWritesFailing?("\(error)")
             }
             failing = true
+            failingNow.store(true, ordering: .relaxed)
+            inMemory.store(batch.count, ordering: .relaxed)
+            if batch.count >= inMemoryCap, !backlogNoted {
+                backlogNoted = true
+                logger.critical(
+                    "call records waiting in memory reached the cap: new calls are refused until they are written",
+                    metadata: ["cdr.pending": "\(batch.count)", "cdr.cap": "\(inMemoryCap)"])
+            }
             return
         }
         if failing { logger.notice("call record writes recovered", metadata: ["cdr.written": "\(batch.count)"]) }
@@ -192,6 +219,9 @@ public final class CallRecordWriter: @unchecked Sendable {
             logger.notice("CRM outbox under its cap again", metadata: ["crm.outbox": "\(waiting)", "crm.dropped": "\(outboxDropped)"])
         }
         failing = false
+        backlogNoted = false
+        failingNow.store(false, ordering: .relaxed)
+        inMemory.store(0, ordering: .relaxed)
         pending.removeAll(keepingCapacity: true)
         if let outboxCommitted, batch.contains(where: { if case .outbox = $0 { true } else { false } }) { outboxCommitted() }
     }

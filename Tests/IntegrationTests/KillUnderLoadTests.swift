@@ -11,8 +11,8 @@ import Testing
 @Suite(.serialized) struct KillUnderLoadTests {
     /// One IVR call from fresh sockets, hung up once the welcome is heard: the Call-ID once the
     /// daemon answered the BYE, nil if anything on the way failed (the daemon died).
-    static func shortCall(port: Int, caller: String) -> String? {
-        guard let sip = try? UDPProbe(timeoutMilliseconds: 1000), let rtp = try? UDPProbe(timeoutMilliseconds: 1000) else { return nil }
+    static func shortCall(port: Int, caller: String, byeWait: Int = 1000) -> String? {
+        guard let sip = try? UDPProbe(timeoutMilliseconds: byeWait), let rtp = try? UDPProbe(timeoutMilliseconds: 1000) else { return nil }
         let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio \(rtp.port) RTP/AVP 0\r\n"
         var invite = SIPFixtures.request(
             .invite, uri: "sip:100@127.0.0.1:\(port)", viaPort: sip.port, rport: true, callID: "k9-\(UUID().uuidString)", body: Array(offer.utf8), fromUser: caller)
@@ -124,6 +124,47 @@ import Testing
             #expect(events.contains { $0["stream"]?.stringValue == unique && $0["event"] == "call.ended" }, "call \(unique) has no call.ended in the store")
         }
         #expect(try store.dump("records").count == records.count)
+        #expect(daemon.stop() == 0)
+    }
+
+    /// The state disk full: calls go on (the BYE is answered within 2 s though its record cannot be
+    /// written), records wait in memory and are written once there is room; past
+    /// `daemon.records_in_memory` new calls get 503 rather than go unrecorded. The state is a
+    /// 4 MiB tmpfs the test mounts and fills.
+    @Test(.enabled(if: getuid() == 0, "mounting a tmpfs for the state needs root"))
+    func aFullStateDiskKeepsRecordsInMemoryAndWritesThemOnceThereIsRoom() throws {
+        let dir = "/tmp/acdd-full-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let mounted = try run("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", dir])
+        try #require(mounted.status == 0, "mount: \(mounted.output)")
+        defer { _ = try? run("/bin/umount", ["-l", dir]) }
+        let daemon = try Daemon(sets: ["daemon.records_in_memory": "12", "crm.enabled": "false"], state: "\(dir)/state")
+        defer { daemon.stop() }
+        let port = daemon.sipPort
+        #expect(Self.shortCall(port: port, caller: "0700000001") != nil, "a call before the disk filled")
+        _ = try run("/bin/dd", ["if=/dev/zero", "of=\(dir)/filler", "bs=64k"])
+
+        var finished: [String] = []
+        var refused = false
+        for n in 2...30 {
+            guard let id = Self.shortCall(port: port, caller: "07000000\(String(format: "%02d", n))", byeWait: 3500) else {
+                refused = true
+                break
+            }
+            finished.append(id)
+        }
+        #expect(finished.count >= 2, "calls stopped going on at once on a full disk (\(finished.count))")
+        #expect(refused, "\(finished.count) calls and no refusal with 12 rows allowed in memory")
+        let records = try #require(try daemon.status()["records"])
+        #expect(records["writes_failing"] == true && (records["waiting_in_memory"]?.intValue ?? 0) >= 12, "\(records)")
+        #expect(daemon.log.components(separatedBy: "call records not written; kept for retry").count == 2, "logged once")
+        #expect(daemon.process.isRunning)
+
+        try FileManager.default.removeItem(atPath: "\(dir)/filler")
+        #expect(try eventually(10) { try daemon.status()["records"]?["writes_failing"] == false }, "the records were not written once there was room")
+        let written = Set(try #require(try daemon.control("cdr.list").result?.arrayValue).compactMap { $0["sip_call_id"]?.stringValue })
+        #expect(finished.allSatisfy { written.contains($0) }, "\(finished.filter { !written.contains($0) }.count) records lost")
+        #expect(Self.shortCall(port: port, caller: "0700000099") != nil, "new calls not taken again")
         #expect(daemon.stop() == 0)
     }
 }
