@@ -165,6 +165,11 @@ final class DaemonCore: @unchecked Sendable {
         } catch {
             throw StartError("cannot listen for SIP on \(config.sip.listenHost):\(config.sip.listenPort): \(error)")
         }
+        // What the daemon sends by itself to carriers starts once there is a socket to send on.
+        try await loop.submit {
+            self.calls.startTrunkKeepalive()
+            self.calls.startTrunkRegistrations()
+        }.get()
     }
 
     func stopSIP() async {
@@ -322,7 +327,6 @@ final class DaemonCore: @unchecked Sendable {
         }
         startRetention()
         calls.startOverloadWatch()
-        calls.startTrunkKeepalive()
         calls.callbackList = callbackList
         do {
             calls.restoreCallbacks(try callbackList.list(status: "waiting"))
@@ -373,10 +377,14 @@ final class DaemonCore: @unchecked Sendable {
     static func callPolicy(_ c: DaemonConfiguration, prompts: PromptStore) -> CallPolicy {
         var policy = CallPolicy(
             trunks: c.trunks.map { t in
-                .init(
+                var trunk = CallPolicy.Trunk(
                     name: t.name, addresses: t.addresses, numbers: t.numbers, username: t.username, password: t.password, inbandDTMF: t.inbandDTMF,
                     outbound: t.outboundHost.flatMap { host in (try? SocketAddress(ipAddress: host, port: t.outboundPort ?? 5060)).map { SIPPeer(.udp, $0) } },
                     keepaliveSeconds: t.keepaliveSeconds, keepaliveFailures: t.keepaliveFailures, prefixes: t.prefixes, callerID: t.callerID)
+                trunk.registrars = t.registrars.compactMap { r in (try? SocketAddress(ipAddress: r.host, port: r.port)).map { SIPPeer(.udp, $0) } }
+                trunk.registerExpires = t.registerExpires
+                trunk.registerDomain = t.registerDomain
+                return trunk
             },
             phoneUsers: Dictionary(c.agents.map { ($0.id, $0.password) }, uniquingKeysWith: { a, _ in a }), media: c.media.capabilities,
             mediaTimeoutSeconds: c.media.timeoutSeconds, echoNumber: c.media.echoNumber, playbackNumber: c.media.playbackNumber,
@@ -507,6 +515,7 @@ final class DaemonCore: @unchecked Sendable {
         prompts = freshPrompts
         calls.policy = Self.callPolicy(applied, prompts: freshPrompts)
         calls.startTrunkKeepalive()
+        calls.startTrunkRegistrations()
         ports.configure(rtcpInterval: .seconds(Int64(applied.media.rtcpIntervalSeconds)), cname: "acdd@\(applied.media.address)")
         registrar.passwords = Self.passwords(applied)
         // Session timers of calls already up keep what they agreed; a change to or from 0 takes
@@ -561,6 +570,15 @@ final class DaemonCore: @unchecked Sendable {
                 "open": JSONValue(calls.descriptors.open), "limit": JSONValue(calls.descriptors.limit), "reserve": JSONValue(calls.descriptors.reserve),
                 "short": .bool(calls.descriptors.short),
             ],
+            // Trunks that register with their carrier (issue 20).
+            "trunk_registrations": .array(
+                calls.trunkRegistrationStates.map { r in
+                    [
+                        "trunk": .string(r.trunk), "state": .string(r.state), "registrar": .string(r.registrar),
+                        "registered_until": r.registeredUntil.map { JSONValue($0) } ?? .null, "last_status": r.lastStatus.map { JSONValue($0) } ?? .null,
+                        "last_failure": r.lastFailure.map { .string($0) } ?? .null,
+                    ]
+                }),
             // Trunks probed by OPTIONS keep-alive (issue 20); trunks without it are not listed.
             "trunks": .array(
                 calls.trunkStates.map { h in
@@ -776,6 +794,7 @@ final class DaemonCore: @unchecked Sendable {
         let active = (try? await loop.submit {
             self.draining = true
             self.calls?.stopTrunkKeepalive()
+            self.calls?.stopTrunkRegistrations()
             self.sessions?.acceptingCalls = false
             self.options?.acceptingCalls = false
             return self.sessions?.sessions.count ?? 0

@@ -33,6 +33,11 @@ public struct CallPolicy: Sendable {
         /// trunk down.
         public var keepaliveSeconds: Int
         public var keepaliveFailures: Int
+        /// Registrars to REGISTER with, in order (empty: the trunk does not register), the
+        /// seconds asked for, and our address of record's domain (nil: the first registrar).
+        public var registrars: [SIPPeer] = []
+        public var registerExpires = 600
+        public var registerDomain: String?
 
         public init(
             name: String, addresses: [IPNetwork], numbers: [String], username: String? = nil, password: String? = nil, inbandDTMF: Bool = false,
@@ -247,6 +252,8 @@ public final class InboundCallService: SessionLayerDelegate {
     var keepaliveTimers: [String: SIPTimerToken] = [:]
     var keepalivePending: [String: Int] = [:]
     var keepaliveSerial = 0
+    /// Trunks registering with their carrier, by name (TrunkRegistration.swift).
+    var registrations: [String: TrunkRegistrationRunner] = [:]
     /// Calls in progress by their unique id (the ACD's name for them).
     var byUniqueID: [String: UInt64] = [:]
     /// Where events for the ACD go (its inbox); nil when no ACD runs (tests of other parts).

@@ -167,6 +167,17 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// the caller id our calls out on it show.
         public var prefixes: [String] = []
         public var callerID: String?
+        /// Registration with the carrier (issue 20): the registrars to REGISTER with, in order of
+        /// preference (empty: the trunk does not register), the seconds asked for, and the domain
+        /// of our address of record (default: the first registrar's address).
+        public var registrars: [HostPort] = []
+        public var registerExpires = 600
+        public var registerDomain: String?
+    }
+
+    public struct HostPort: Sendable, Equatable {
+        public var host: String
+        public var port: Int
     }
 
     public struct Agent: Sendable, Equatable {
@@ -469,6 +480,19 @@ extension DaemonConfiguration {
             trunk.callerID = try t.string("caller_id")
             if let id = trunk.callerID, id.isEmpty || !id.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "+") }) {
                 throw t.error("caller_id is a number (digits and +), not '\(id)'", key: "caller_id")
+            }
+            if try t.bool("register", default: false) {
+                guard username != nil else { throw t.error("register needs the trunk's username and password", key: "register") }
+                var list: [HostPort] = []
+                for r in try t.strings("registrars") ?? [] {
+                    guard let (h, p) = parseHostPort(r) else { throw t.error("registrars are ADDRESS:PORT with an IP address, not '\(r)'", key: "registrars") }
+                    list.append(HostPort(host: h, port: p))
+                }
+                if list.isEmpty, let outHost { list = [HostPort(host: outHost, port: outPort ?? 5060)] }
+                if list.isEmpty { throw t.error("register needs registrars (or an outbound address to register with)", key: "register") }
+                trunk.registrars = list
+                trunk.registerExpires = try t.integer("register_expires", default: 600, range: 30...86_400)
+                trunk.registerDomain = try t.string("register_domain")
             }
             trunks.append(trunk)
             try t.finish()
