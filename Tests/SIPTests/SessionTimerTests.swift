@@ -26,16 +26,18 @@ import Testing
         // It names us and takes UPDATE: we refresh, no Require.
         #expect(negotiate([(.supported, "timer"), (.allow, "INVITE, ACK, BYE, UPDATE"), (.sessionExpires, "300;refresher=uas")])
             == .timer(SessionTimer(interval: 300, refresher: .uas), require: false))
-        // It names us but takes no UPDATE: we cannot refresh, so no timer.
-        #expect(negotiate([(.supported, "timer"), (.allow, "INVITE, ACK, BYE"), (.sessionExpires, "300;refresher=uas")]) == .none)
+        // It names us but takes no UPDATE: we refresh by re-INVITE.
+        #expect(negotiate([(.supported, "timer"), (.allow, "INVITE, ACK, BYE"), (.sessionExpires, "300;refresher=uas")])
+            == .timer(SessionTimer(interval: 300, refresher: .uas, refreshByUpdate: false), require: false))
         // Too small from one that knows timers: 422 with our Min-SE.
         #expect(negotiate([(.supported, "timer"), (.sessionExpires, "30")]) == .tooSmall(minSE: 90))
         // Too small from one that does not: raised to Min-SE instead (errata 1687); we refresh.
         #expect(negotiate([(.allow, "UPDATE"), (.sessionExpires, "30")]) == .timer(SessionTimer(interval: 90, refresher: .uas), require: false))
         // Their Min-SE is respected when ours is lower.
         #expect(negotiate([(.supported, "timer"), (.sessionExpires, "200"), (.minSE, "400")]) == .timer(SessionTimer(interval: 400, refresher: .uac), require: true))
-        // No support, no UPDATE: nothing we can run.
-        #expect(negotiate([]) == .none)
+        // No support, no UPDATE: we refresh, by re-INVITE; with UPDATE, by UPDATE.
+        #expect(negotiate([]) == .timer(SessionTimer(interval: 1800, refresher: .uas, refreshByUpdate: false), require: false))
+        #expect(negotiate([(.allow, "INVITE, UPDATE")]) == .timer(SessionTimer(interval: 1800, refresher: .uas), require: false))
         #expect(negotiate([(.sessionExpires, "soon")]) == .malformed("Session-Expires must be delta-seconds, not 'soon'"))
         #expect(negotiate([(.supported, "timer"), (.sessionExpires, "900;refresher=proxy")]) == .malformed("refresher must be uac or uas, not 'proxy'"))
         #expect(SessionTimer.negotiate(invite([(.supported, "timer")]), ourInterval: 0, ourMinSE: 90) == .none)
@@ -51,8 +53,9 @@ import Testing
     /// a places the call (with `headers`), b answers; both are our session layer, set up as
     /// SessionLayerTests sets them up.
     /// The caller's call layer is returned too: the session layer holds its delegate weakly.
-    func setUp(headers: [SIPHeaderField] = []) -> (TestCallLayer, TestCallLayer, PairedTransport, PairedTransport, ManualScheduler, InviteSession) {
+    func setUp(headers: [SIPHeaderField] = [], callerAllowsUpdate: Bool = true) -> (TestCallLayer, TestCallLayer, PairedTransport, PairedTransport, ManualScheduler, InviteSession) {
         let (uac, _, caller, callee, aWire, bWire, clock) = SessionLayerTests().setUp()
+        if !callerAllowsUpdate { uac.stack.allowedMethods.removeAll { $0 == .update } }
         let offer = SDPNegotiation.offer(capabilities: MediaCapabilities(address: "127.0.0.1"), localPort: 40000, sessionID: "5", sessionVersion: 1)
         let session = uac.invite(
             to: try! SIPURI.parse("sip:100@127.0.0.1:5070"), peer: .udp(5070), from: SIPNameAddr(uri: try! SIPURI.parse("sip:1001@127.0.0.1")), offer: offer,
@@ -123,6 +126,35 @@ import Testing
         clock.advance(by: .seconds(90))
         #expect(session.state == .confirmed && callee.incoming.first?.state == .confirmed)
         #expect(bWire.sentRequests.filter { $0.method == .update }.count == 2)
+
+        aWire.dropping = true
+        clock.advance(by: .seconds(120))
+        #expect(callee.ended == ["session timer expired"], "\(callee.ended)")
+    }
+
+    /// A caller that names us the refresher but takes no UPDATE: we refresh by re-INVITE with our
+    /// SDP unchanged (same version), ACK its 2xx, and the call goes on; once the caller is gone,
+    /// the re-INVITE times out and we end the session as expired.
+    @Test func withoutUpdateWeRefreshByReinvite() throws {
+        let (caller, callee, aWire, bWire, clock, session) = setUp(headers: [SIPHeaderField(.sessionExpires, "120;refresher=uas")], callerAllowsUpdate: false)
+        defer { withExtendedLifetime(caller) {} }
+        let ok = try #require(bWire.sentResponses.first { $0.status == .ok })
+        #expect(ok.headers[.sessionExpires] == "120;refresher=uas")
+        let answered = try #require(callee.incoming.first)
+        #expect(answered.sessionTimer?.refreshByUpdate == false)
+        let ourSDP = try #require(answered.localSDP)
+        clock.advance(by: .seconds(60))
+        #expect(!bWire.sentRequests.contains { $0.method == .update })
+        let reinvite = try #require(bWire.sentRequests.last { $0.method == .invite }, "we did not refresh")
+        #expect(reinvite.headers[.sessionExpires] == "120;refresher=uac")
+        let offered = try SDPSession.parse(reinvite.body)
+        #expect(offered.origin.sessionVersion == ourSDP.origin.sessionVersion && offered.serialized() == ourSDP.serialized(), "the refresh changes nothing")
+        #expect(aWire.sentResponses.last { $0.cseq.method == .invite }?.status == .ok)
+        clock.advance(by: .milliseconds(10))
+        #expect(bWire.sentRequests.contains { $0.method == .ack && $0.cseq.sequence == reinvite.cseq.sequence }, "the 2xx was not ACKed")
+        clock.advance(by: .seconds(90))
+        #expect(session.state == .confirmed && answered.state == .confirmed && callee.ended.isEmpty)
+        #expect(bWire.sentRequests.filter { $0.method == .invite }.count == 2, "a second refresh")
 
         aWire.dropping = true
         clock.advance(by: .seconds(120))

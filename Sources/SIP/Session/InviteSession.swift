@@ -173,10 +173,11 @@ public final class InviteSession {
         }
     }
 
-    /// Our refresh: an UPDATE without a body. 408, 481, a timeout or a send that fails ends the
-    /// session (§10); any other answer keeps it.
+    /// Our refresh: an UPDATE without a body, or a re-INVITE where the far end takes no UPDATE.
+    /// 408, 481, a timeout or a send that fails ends the session (§10); any other answer keeps it.
     private func sendRefresh() {
         guard let layer, var dialog, let timer = sessionTimer, state == .confirmed || state == .accepted else { return }
+        guard timer.refreshByUpdate else { return sendReinviteRefresh() }
         var update = dialog.makeRequest(.update, via: layer.stack.makeVia(transport: dialog.peer.transport), contact: nil)
         self.dialog = dialog
         // `refresher` names a side of this request, not of the INVITE: we send it and we refresh.
@@ -193,6 +194,67 @@ public final class InviteSession {
                 }
             case .timeout: self.expire("our refresh got no answer")
             case .transportFailure: self.expire("our refresh could not be sent")
+            default: break
+            }
+        }
+    }
+
+    /// A refresh by re-INVITE (RFC 4028 §7.4): our SDP as last sent, unchanged and under the same
+    /// version (RFC 3264 §8: no change), so the media stays as it is. Its 2xx is ACKed (again for
+    /// each retransmission); 491 (the far end's re-INVITE crossed ours) is retried after 2.1-4 s
+    /// (RFC 3261 §14.1); 408, 481, a timeout or a failed send ends the session.
+    private func sendReinviteRefresh() {
+        guard let layer, var dialog, let timer = sessionTimer, let sdp = localSDP, !pendingReinvite else {
+            // The far end's own re-INVITE is in progress: it refreshes the session itself.
+            return startSessionTimer()
+        }
+        var reinvite = dialog.makeRequest(.invite, via: layer.stack.makeVia(transport: dialog.peer.transport), contact: layer.contactURI(for: dialog.peer.transport))
+        self.dialog = dialog
+        reinvite.headers.add(.sessionExpires, "\(timer.interval);refresher=uac")
+        reinvite.headers.add(.supported, "timer")
+        reinvite.headers.add(.allow, layer.stack.allowedMethods.map(\.rawValue).joined(separator: ", "))
+        reinvite.headers.add(.contentType, "application/sdp")
+        reinvite.body = sdp.serialized()
+        pendingReinvite = true
+        let sequence = reinvite.cseq.sequence
+        layer.stack.sendRequest(reinvite, to: dialog.peer) { [weak self] event in
+            guard let self, !self.isEnded else { return }
+            switch event {
+            case .response(let r) where r.status.isFinal:
+                if (200..<300).contains(r.status.rawValue) {
+                    if var d = self.dialog, let layer = self.layer {
+                        let ack = d.makeRequest(.ack, via: layer.stack.makeVia(transport: d.peer.transport), contact: nil, cseq: sequence)
+                        layer.stack.sendStateless(ack, to: d.peer)
+                    }
+                    guard self.pendingReinvite else { return }  // a retransmitted 2xx: ACKed again, nothing more
+                    self.pendingReinvite = false
+                    if !r.body.isEmpty, let answer = try? SDPSession.parse(r.body) {
+                        if let old = self.remoteSDP, old.serialized() != answer.serialized() {
+                            layer.logger.notice(
+                                "the far end answered our session refresh with new SDP; the media is kept as it was", metadata: ["sip.call_id": "\(self.callID)"])
+                        }
+                    }
+                    self.startSessionTimer()
+                    return
+                }
+                self.pendingReinvite = false
+                if r.status == .requestTimeout || r.status == .callDoesNotExist {
+                    self.expire("our refresh got \(r.status.rawValue)")
+                } else if r.status.rawValue == 491 {
+                    let wait = Int64.random(in: 2100...4000)
+                    self.sessionTimerToken = layer.stack.scheduler.schedule(after: .milliseconds(wait)) { [weak self] in
+                        self?.sessionTimerToken = nil
+                        self?.sendReinviteRefresh()
+                    }
+                } else {
+                    self.startSessionTimer()
+                }
+            case .timeout:
+                self.pendingReinvite = false
+                self.expire("our refresh got no answer")
+            case .transportFailure:
+                self.pendingReinvite = false
+                self.expire("our refresh could not be sent")
             default: break
             }
         }
@@ -327,14 +389,8 @@ public final class InviteSession {
             return
         }
         if let timer = SessionTimer.fromAnswer(response) {
-            if timer.weRefresh && !response.headers.tokens(.allow).contains(where: { $0.uppercased() == "UPDATE" }) {
-                layer.logger.warning(
-                    "the far end wants us to refresh the session but does not allow UPDATE; it may end the call at its timer",
-                    metadata: ["sip.call_id": "\(callID)", "sip.session_expires": "\(timer.interval)"])
-            } else {
-                sessionTimer = timer
-                startSessionTimer()
-            }
+            sessionTimer = timer
+            startSessionTimer()
         }
     }
 

@@ -4,8 +4,9 @@ public import SIPMessage
 /// a BYE (a carrier's box rebooted, a NAT binding gone) would otherwise hold its agent and its
 /// record open for ever; with a timer, the side named refresher renews the session before the
 /// interval ends, and a session not renewed in time is ended with a BYE. We refresh with UPDATE
-/// (RFC 3311, no body), so we take the refresher's part only from a far end that allows UPDATE.
-/// Pure: `negotiate` decides what the 2xx says; the session keeps the clock.
+/// (RFC 3311, no body) where the far end allows it, and otherwise with a re-INVITE carrying our
+/// SDP unchanged (every SIP UA takes INVITE), so a far end that vanished is found whatever it
+/// supports. Pure: `negotiate` decides what the 2xx says; the session keeps the clock.
 public struct SessionTimer: Sendable, Equatable {
     public enum Refresher: String, Sendable { case uac, uas }
 
@@ -14,15 +15,18 @@ public struct SessionTimer: Sendable, Equatable {
     public let refresher: Refresher
     /// Whether the refresher is us: `uas` on a call we answered, `uac` on one we placed.
     public let weRefresh: Bool
+    /// Our refresh is an UPDATE (the far end allows it) or else a re-INVITE.
+    public let refreshByUpdate: Bool
 
-    public init(interval: Int, refresher: Refresher, weAre role: InviteSession.Role = .uas) {
+    public init(interval: Int, refresher: Refresher, weAre role: InviteSession.Role = .uas, refreshByUpdate: Bool = true) {
         self.interval = interval
         self.refresher = refresher
         weRefresh = (refresher == .uas) == (role == .uas)
+        self.refreshByUpdate = refreshByUpdate
     }
 
-    /// The timer a 2xx to an INVITE of ours set (§7.2), if any; we refresh only by UPDATE, so
-    /// `canRefresh` says whether the far end allows it.
+    /// The timer a 2xx to an INVITE of ours set (§7.2), if any; when we refresh, by UPDATE if
+    /// the 2xx allows it, else by re-INVITE.
     public static func fromAnswer(_ response: SIPResponse) -> SessionTimer? {
         guard let value = response.headers[.sessionExpires] else { return nil }
         let parts = value.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -32,7 +36,8 @@ public struct SessionTimer: Sendable, Equatable {
             return kv.count == 2 && kv[0] == "refresher" ? Refresher(rawValue: kv[1]) : nil
         }.first
         // No refresher named in a 2xx: the UAC (us) refreshes (§7.2).
-        return SessionTimer(interval: interval, refresher: named ?? .uac, weAre: .uac)
+        let update = response.headers.tokens(.allow).contains { $0.uppercased() == "UPDATE" }
+        return SessionTimer(interval: interval, refresher: named ?? .uac, weAre: .uac, refreshByUpdate: update)
     }
     /// §10: the refresher sends its refresh at half the interval.
     public var refreshAfter: Int { max(1, interval / 2) }
@@ -62,8 +67,8 @@ public struct SessionTimer: Sendable, Equatable {
         let allowsUpdate = request.headers.tokens(.allow).contains { $0.uppercased() == "UPDATE" }
         guard let value = request.headers[.sessionExpires] else {
             if supportsTimer { return .timer(SessionTimer(interval: ourInterval, refresher: .uac), require: true) }
-            if allowsUpdate { return .timer(SessionTimer(interval: ourInterval, refresher: .uas), require: false) }
-            return .none
+            // A far end that knows nothing of timers: we refresh (§9), however it lets us.
+            return .timer(SessionTimer(interval: ourInterval, refresher: .uas, refreshByUpdate: allowsUpdate), require: false)
         }
         let parts = value.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
         guard let first = parts.first, let asked = Int(first), asked > 0 else {
@@ -83,9 +88,8 @@ public struct SessionTimer: Sendable, Equatable {
             named = r
         }
         // A refresher the request names is kept (§9). Left to us, the far end refreshes when it
-        // knows the extension; otherwise we do, by UPDATE, if it takes UPDATE, or no timer runs.
+        // knows the extension; otherwise we do, by UPDATE if it takes UPDATE, else by re-INVITE.
         let refresher = named ?? (supportsTimer ? .uac : .uas)
-        if refresher == .uas && !allowsUpdate { return .none }
-        return .timer(SessionTimer(interval: interval, refresher: refresher), require: refresher == .uac)
+        return .timer(SessionTimer(interval: interval, refresher: refresher, refreshByUpdate: refresher == .uac || allowsUpdate), require: refresher == .uac)
     }
 }
