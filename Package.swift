@@ -67,6 +67,8 @@ let package = Package(
         // The media loops' C seam: recvmmsg into a shared arena, sendto, epoll_pwait2, eventfd; also
         // SIP's UDP socket, sent on with sendto so that no failed send can close the listener.
         .target(name: "CMediaIO"),
+        // The system resolver for trunks named by DNS (SRV and A/AAAA, RFC 3263): libresolv.
+        .target(name: "CResolv", linkerSettings: [.linkedLibrary("resolv")]),
         .target(name: "Media", dependencies: ["CSpanDSP", "CMediaIO", log, atomics] + nio, swiftSettings: swiftSettings),
         // The prompt store: WAVs read with libsndfile and converted once at load, shared by every call.
         .target(name: "Prompts", dependencies: ["Media", "CSndFile"], swiftSettings: swiftSettings),
@@ -77,7 +79,7 @@ let package = Package(
             name: "Recording", dependencies: ["LockFree", "CSndFile", "CALSA", atomics, .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
         .target(
-            name: "Calls", dependencies: ["SIP", "SIPMessage", "CMediaIO", "Media", "IVR", "Prompts", "ACD", "Recording", "Store", "CRMBridge", "JSON", "Campaigns", log] + nio,
+            name: "Calls", dependencies: ["SIP", "SIPMessage", "CMediaIO", "CResolv", "Media", "IVR", "Prompts", "ACD", "Recording", "Store", "CRMBridge", "JSON", "Campaigns", log] + nio,
             swiftSettings: swiftSettings),
         .target(name: "Control", dependencies: ["JSON", log] + nio, swiftSettings: swiftSettings),
         // Billing and call-centre reports: pure computations over CDRs and the queue log, and their

@@ -16,13 +16,16 @@ out=.build-fuzz/$CONF
 work=.build-fuzz/work
 mkdir -p "$work"
 
-for target in sip rtp; do
+targets="sip rtp"
+# FUZZ_SECONDS=0 runs only the mutator (libFuzzer reads a total time of 0 as no limit).
+[ "$FUZZ_SECONDS" -gt 0 ] || targets=""
+for target in $targets; do
     $SWIFT build -c "$CONF" --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING --product "fuzz-$target" 2>&1 \
         | grep -v "Cannot export local symbol" | grep -E "error|warning: |Compiling|Build" | tail -3
 done
 
 status=0
-for target in sip rtp; do
+for target in $targets; do
     corpus=$work/corpus-$target
     mkdir -p "$corpus" "fuzz/found/$target"
     cp -n fuzz/corpus/$target/* "$corpus/"
@@ -51,10 +54,15 @@ if [ "$MUTATOR_COUNT" -gt 0 ]; then
     trap 'kill $pid 2>/dev/null || true' EXIT
     for _ in $(seq 50); do [ -S "$state/acdd.sock" ] && break; sleep 0.2; done
     echo "sip-mutator: $MUTATOR_COUNT messages, seed $MUTATOR_SEED"
-    if python3 fuzz/sip-mutator.py --port "$port" --control "$state/acdd.sock" --pid "$pid" --count "$MUTATOR_COUNT" \
-        --seconds 1800 --seed "$MUTATOR_SEED" --save "fuzz/found/mutator-$MUTATOR_SEED"; then :; else
+    rc=0
+    python3 fuzz/sip-mutator.py --port "$port" --control "$state/acdd.sock" --pid "$pid" --count "$MUTATOR_COUNT" \
+        --seconds 1800 --seed "$MUTATOR_SEED" --save "fuzz/found/mutator-$MUTATOR_SEED" || rc=$?
+    if [ $rc -eq 1 ]; then
         status=1
         echo "sip-mutator FOUND SOMETHING: the batch is in fuzz/found/mutator-$MUTATOR_SEED, the daemon's log in $work/mutator-acdd.log"
+    elif [ $rc -ne 0 ]; then
+        status=1
+        echo "sip-mutator could not run (status $rc)"
     fi
     kill $pid 2>/dev/null || true
     wait $pid 2>/dev/null || true

@@ -7,7 +7,8 @@ the daemon a clean OPTIONS over UDP and over TCP and `status` over its control s
 stops at the first batch after which the daemon does not answer, and keeps that batch.
 
 Bounded by --count messages and --seconds; the same --seed sends the same messages.
-Exit status: 0 the daemon answered every probe, 1 it stopped answering (batch saved), 2 bad use.
+Exit status: 0 the daemon answered every probe, 1 it stopped answering (batch saved), 2 bad use,
+3 the mutator itself failed.
 """
 
 import argparse
@@ -303,9 +304,9 @@ def main():
             sent["udp"] += 1
         drain()
         total = sent["udp"] + sent["tcp"]
-        expected = started + total / a.rate
-        if expected > time.time():
-            time.sleep(expected - time.time())
+        ahead = started + total / a.rate - time.time()
+        if ahead > 0:
+            time.sleep(ahead)
         if len(batch) >= a.batch or total >= a.count:
             batches += 1
             time.sleep(0.05)
@@ -330,4 +331,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as e:  # the mutator's own fault, not the daemon's: told apart by status 3
+        print("sip-mutator failed: %r" % (e,), file=sys.stderr)
+        sys.exit(3)

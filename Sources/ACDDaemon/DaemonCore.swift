@@ -167,6 +167,7 @@ final class DaemonCore: @unchecked Sendable {
         }
         // What the daemon sends by itself to carriers starts once there is a socket to send on.
         try await loop.submit {
+            self.calls.startTrunkResolution()
             self.calls.startTrunkKeepalive()
             self.calls.startTrunkRegistrations()
         }.get()
@@ -384,6 +385,8 @@ final class DaemonCore: @unchecked Sendable {
                 trunk.registrars = t.registrars.compactMap { r in (try? SocketAddress(ipAddress: r.host, port: r.port)).map { SIPPeer(.udp, $0) } }
                 trunk.registerExpires = t.registerExpires
                 trunk.registerDomain = t.registerDomain
+                trunk.outboundName = t.outboundName
+                trunk.outboundNamePort = t.outboundName != nil ? t.outboundPort : nil
                 return trunk
             },
             phoneUsers: Dictionary(c.agents.map { ($0.id, $0.password) }, uniquingKeysWith: { a, _ in a }), media: c.media.capabilities,
@@ -514,6 +517,7 @@ final class DaemonCore: @unchecked Sendable {
         config = applied
         prompts = freshPrompts
         calls.policy = Self.callPolicy(applied, prompts: freshPrompts)
+        calls.startTrunkResolution()
         calls.startTrunkKeepalive()
         calls.startTrunkRegistrations()
         ports.configure(rtcpInterval: .seconds(Int64(applied.media.rtcpIntervalSeconds)), cname: "acdd@\(applied.media.address)")
@@ -795,6 +799,7 @@ final class DaemonCore: @unchecked Sendable {
             self.draining = true
             self.calls?.stopTrunkKeepalive()
             self.calls?.stopTrunkRegistrations()
+            self.calls?.stopTrunkResolution()
             self.sessions?.acceptingCalls = false
             self.options?.acceptingCalls = false
             return self.sessions?.sessions.count ?? 0

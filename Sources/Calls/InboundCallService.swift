@@ -35,6 +35,10 @@ public struct CallPolicy: Sendable {
         public var keepaliveFailures: Int
         /// Registrars to REGISTER with, in order (empty: the trunk does not register), the
         /// seconds asked for, and our address of record's domain (nil: the first registrar).
+        /// `outbound` as a DNS name, and the port written with it (nil: SRV, else 5060); the
+        /// daemon resolves it off the loops and sets `outbound` (TrunkDNS.swift).
+        public var outboundName: String?
+        public var outboundNamePort: Int?
         public var registrars: [SIPPeer] = []
         public var registerExpires = 600
         public var registerDomain: String?
@@ -254,6 +258,10 @@ public final class InboundCallService: SessionLayerDelegate {
     var keepaliveSerial = 0
     /// Trunks registering with their carrier, by name (TrunkRegistration.swift).
     var registrations: [String: TrunkRegistrationRunner] = [:]
+    /// Trunks' outbound names as last resolved, by "name:port", and the timers that resolve them again.
+    var resolvedTargets: [String: [SIPTargets.Target]] = [:]
+    var resolveTimers: [String: SIPTimerToken] = [:]
+    var resolveFailing: Set<String> = []
     /// Calls in progress by their unique id (the ACD's name for them).
     var byUniqueID: [String: UInt64] = [:]
     /// Where events for the ACD go (its inbox); nil when no ACD runs (tests of other parts).

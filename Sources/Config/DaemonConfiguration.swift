@@ -159,6 +159,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// trunk carries them: an IP address and port.
         public var outboundHost: String?
         public var outboundPort: Int?
+        /// `outbound` given as a DNS name (issue 20): resolved by the daemon (SRV, then A/AAAA,
+        /// RFC 3263), with the port when one was written.
+        public var outboundName: String?
         /// OPTIONS to the outbound address every this many seconds (0: off), and how many
         /// failures in a row mark the trunk down (issue 20).
         public var keepaliveSeconds: Int = 0
@@ -178,6 +181,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public struct HostPort: Sendable, Equatable {
         public var host: String
         public var port: Int
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
     }
 
     public struct Agent: Sendable, Equatable {
@@ -457,25 +464,31 @@ extension DaemonConfiguration {
             guard dtmf == "rfc4733" || dtmf == "inband" else { throw t.error("dtmf must be \"rfc4733\" or \"inband\", not '\(dtmf)'", key: "dtmf") }
             var outHost: String?
             var outPort: Int?
+            var outName: String?
             if let outbound = try t.string("outbound") {
-                guard let (h, p) = parseHostPort(outbound) else {
-                    throw t.error("outbound must be ADDRESS:PORT with an IP address, such as 192.0.2.10:5060, not '\(outbound)'", key: "outbound")
+                if let (h, p) = parseHostPort(outbound) {
+                    (outHost, outPort) = (h, p)
+                } else if let (n, p) = parseNamePort(outbound) {
+                    (outName, outPort) = (n, p)
+                } else {
+                    throw t.error(
+                        "outbound must be ADDRESS:PORT (192.0.2.10:5060) or a DNS name with or without a port (sip.carrier.example), not '\(outbound)'", key: "outbound")
                 }
-                (outHost, outPort) = (h, p)
             }
             let keepalive = try t.integer("keepalive_seconds", default: 0, range: 0...3600)
-            if keepalive > 0 && outHost == nil { throw t.error("keepalive_seconds needs an outbound address to probe", key: "keepalive_seconds") }
+            if keepalive > 0 && outHost == nil && outName == nil { throw t.error("keepalive_seconds needs an outbound address to probe", key: "keepalive_seconds") }
             let failures = try t.integer("keepalive_failures", default: 3, range: 1...100)
             var trunk = Trunk(
                 name: name, addresses: networks, numbers: numbers, username: username, password: password, inbandDTMF: dtmf == "inband",
                 outboundHost: outHost, outboundPort: outPort)
+            trunk.outboundName = outName
             trunk.keepaliveSeconds = keepalive
             trunk.keepaliveFailures = failures
             let prefixes = try t.strings("prefixes") ?? []
             for p in prefixes where p.isEmpty || !p.allSatisfy({ $0.isASCII && ($0.isNumber || "+*#".contains($0)) }) {
                 throw t.error("prefixes are the digits numbers start with (0-9, +, *, #), not '\(p)'", key: "prefixes")
             }
-            if !prefixes.isEmpty && outHost == nil { throw t.error("prefixes need an outbound address to send those numbers to", key: "prefixes") }
+            if !prefixes.isEmpty && outHost == nil && outName == nil { throw t.error("prefixes need an outbound address to send those numbers to", key: "prefixes") }
             trunk.prefixes = prefixes
             trunk.callerID = try t.string("caller_id")
             if let id = trunk.callerID, id.isEmpty || !id.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "+") }) {
@@ -614,6 +627,22 @@ extension DaemonConfiguration {
     }
 
     /// `127.0.0.1:5060`, `[::1]:5060` or a bare address (port 5060).
+    /// A DNS name (letters, digits, hyphens, dots; at most 253), with `:PORT` or without (nil).
+    static func parseNamePort(_ text: String) -> (String, Int?)? {
+        var name = text
+        var port: Int?
+        if let colon = text.lastIndex(of: ":") {
+            guard let p = Int(text[text.index(after: colon)...]), (1...65535).contains(p) else { return nil }
+            name = String(text[..<colon])
+            port = p
+        }
+        let labels = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard name.count <= 253, labels.count >= 1, labels.allSatisfy({ l in
+            !l.isEmpty && l.count <= 63 && l.first != "-" && l.last != "-" && l.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+        }), labels.last?.allSatisfy(\.isNumber) == false else { return nil }
+        return (name.lowercased(), port)
+    }
+
     static func parseHostPort(_ text: String) -> (String, Int)? {
         var host = text
         var port = 5060

@@ -96,6 +96,10 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         ("[[trunks]]\nname = \"t\"\naddresses = [\"127.0.0.1\"]\nnumbers = [\"1\"]\noutbound = \"127.0.0.1:5070\"\nkeepalive_seconds = -5", [:], "test.toml:6", "keepalive_seconds"),
         ("[[trunks]]\nname = \"t\"\naddresses = [\"127.0.0.1\"]\nnumbers = [\"1\"]\noutbound = \"127.0.0.1:5070\"\nkeepalive_failures = 0", [:], "test.toml:6", "keepalive_failures"),
         ("[[trunks]]\nname = \"t\"\naddresses = [\"127.0.0.1\"]\nnumbers = [\"1\"]\nprefixes = [\"00\"]", [:], "test.toml:5", "prefixes need an outbound address"),
+        ("[[trunks]]\nname = \"t\"\naddresses = [\"127.0.0.1\"]\nnumbers = [\"1\"]\noutbound = \"sip carrier\"", [:], "test.toml:5", "or a DNS name"),
+        ("[[trunks]]\nname = \"t\"\naddresses = [\"127.0.0.1\"]\nnumbers = [\"1\"]\noutbound = \"-bad-.example\"", [:], "test.toml:5", "or a DNS name"),
+        ("[[trunks]]\nname = \"t\"\naddresses = [\"127.0.0.1\"]\nnumbers = [\"1\"]\noutbound = \"carrier.example:99999\"", [:], "test.toml:5", "or a DNS name"),
+        ("[[trunks]]\nname = \"t\"\naddresses = [\"127.0.0.1\"]\nnumbers = [\"1\"]\nregister = true", [:], "test.toml:5", "register needs the trunk's username"),
         ("[[trunks]]\nname = \"t\"\naddresses = [\"127.0.0.1\"]\nnumbers = [\"1\"]\noutbound = \"127.0.0.1:5070\"\nprefixes = [\"0x\"]", [:], "test.toml:6", "prefixes are the digits"),
         ("[[trunks]]\nname = \"t\"\naddresses = [\"127.0.0.1\"]\nnumbers = [\"1\"]\noutbound = \"127.0.0.1:5070\"\ncaller_id = \"sales line\"", [:], "test.toml:6", "caller_id is a number"),
         ("[[groups]]\nname = \"a\"\nexit_key = \"*\"\ncallback_key = \"*\"", [:], "test.toml:4", "callback_key and exit_key must differ"),
@@ -126,6 +130,17 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
             #expect(error.location == location, "\(error)")
             #expect(error.message.contains(mentions), "\(error)")
         }
+    }
+
+    /// `outbound` by DNS name (issue 20): with a port, or without (SRV first); registrars default to it.
+    @Test func anOutboundNameIsKeptForTheResolver() throws {
+        let c = try parse("[[trunks]]\nname = \"t\"\naddresses = [\"127.0.0.1\"]\nnumbers = [\"1\"]\noutbound = \"SIP.Carrier.example\"\nkeepalive_seconds = 30")
+        #expect(c.trunks.first?.outboundName == "sip.carrier.example" && c.trunks.first?.outboundPort == nil && c.trunks.first?.outboundHost == nil)
+        let p = try parse("[[trunks]]\nname = \"t\"\naddresses = [\"127.0.0.1\"]\nnumbers = [\"1\"]\noutbound = \"carrier.example:5080\"")
+        #expect(p.trunks.first?.outboundName == "carrier.example" && p.trunks.first?.outboundPort == 5080)
+        let r = try parse(
+            "[[trunks]]\nname = \"t\"\nusername = \"u\"\npassword = \"p\"\nnumbers = [\"1\"]\nregister = true\nregistrars = [\"192.0.2.1:5060\", \"192.0.2.2:5080\"]\nregister_expires = 120")
+        #expect(r.trunks.first?.registrars == [.init(host: "192.0.2.1", port: 5060), .init(host: "192.0.2.2", port: 5080)] && r.trunks.first?.registerExpires == 120)
     }
 
     @Test func missingFile() {
