@@ -6,7 +6,7 @@ import Testing
 
 /// A call layer for tests: answers, rings, rejects or challenges according to `mode`.
 final class TestCallLayer: SessionLayerDelegate {
-    enum Mode { case answer, ring, earlyMedia, reject(SIPStatus), challenge, hold }
+    enum Mode { case answer, ring, earlyMedia, reject(SIPStatus), rejectFirst(SIPStatus), challenge, hold }
     var mode: Mode = .answer
     var incoming: [InviteSession] = []
     var ended: [String] = []
@@ -27,6 +27,8 @@ final class TestCallLayer: SessionLayerDelegate {
             session.answer(sdp)
         case .reject(let status):
             session.reject(status)
+        case .rejectFirst(let status):
+            if incoming.count == 1 { session.reject(status, headers: [SIPHeaderField(.retryAfter, "120")]) } else { answer(session) }
         case .challenge:
             switch authenticator!.verify(session.invite, proxy: true, password: { $0 == "1001" ? "secret1001" : nil }) {
             case .authenticated: answer(session)

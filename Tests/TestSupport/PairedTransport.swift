@@ -3,6 +3,9 @@ import NIOCore
 public import SIP
 public import SIPMessage
 
+/// A send to an address of `PairedTransport.refusing`.
+public enum TestTransportError: Error { case refused(Int) }
+
 /// Two stacks wired back to back in memory: what one sends, the other receives on the next turn
 /// of the shared manual clock. For scenario tests of a UAC against a UAS without sockets.
 public final class PairedTransport: SIPTransport {
@@ -14,6 +17,10 @@ public final class PairedTransport: SIPTransport {
     public var sent: [SIPMessage] = []
     /// While set, messages from this side are lost (to test retransmission and timeouts).
     public var dropping = false
+    /// Addresses (by port) nothing answers at: messages to them are recorded and lost.
+    public var unreachable: Set<Int> = []
+    /// Addresses (by port) whose sends fail at once, as a refused TCP connection would.
+    public var refusing: Set<Int> = []
 
     init(port: Int, clock: ManualScheduler) {
         self.port = port
@@ -22,7 +29,8 @@ public final class PairedTransport: SIPTransport {
 
     public func send(_ bytes: [UInt8], to peer: SIPPeer, onFailure: @escaping (any Error) -> Void) {
         if let m = try? SIPParser().parse(bytes) { sent.append(m) }
-        guard !dropping, let other else { return }
+        if refusing.contains(peer.port) { return onFailure(TestTransportError.refused(peer.port)) }
+        guard !dropping, !unreachable.contains(peer.port), let other else { return }
         let from = SIPPeer(peer.transport, try! SocketAddress(ipAddress: "127.0.0.1", port: port))
         _ = clock.schedule(after: .zero) { [weak other] in other?.stack?.receive(bytes, from: from) }
     }

@@ -72,8 +72,17 @@ public final class InviteSession {
     public var onEvent: ((Event) -> Void)?
     /// Set when the session ends.
     public private(set) var endReason: EndReason?
-    /// Where the INVITE came from (UAS) or went to (UAC).
-    public let peer: SIPPeer
+    /// Where the INVITE came from (UAS) or went to (UAC); for a UAC, the address it went to last
+    /// (see `alternates`).
+    public private(set) var peer: SIPPeer
+    /// Further addresses of the same destination, in order (a trunk's other DNS targets): the
+    /// request goes to the next when the current one fails before anything but 100 Trying has
+    /// come back, by silence (Timer B), a send that failed or a 503 (RFC 3263 §4.3). Once a
+    /// 180 or 183 has come the callee is found, and what follows is the call's outcome.
+    public var alternates: [SIPPeer] = []
+    /// Told of each move: the address given up, why, and the 503 when that was why (its
+    /// Retry-After says how long to leave that address alone, RFC 3261 §21.5.4).
+    public var onFailover: ((_ from: SIPPeer, _ to: SIPPeer, _ why: String, _ response: SIPResponse?) -> Void)?
 
     weak var layer: SessionLayer?
     var serverTransaction: ServerTransaction?
@@ -82,6 +91,8 @@ public final class InviteSession {
     private var authAttempted = false
     private var cancelRequested = false
     private var provisionalSeen = false
+    /// Moves to another of `alternates` so far.
+    public private(set) var failovers = 0
     /// A re-INVITE of the far end waiting for its ACK, or one of ours waiting for its answer.
     var pendingReinvite = false
     /// The session timer our 2xx agreed (RFC 4028), and its running clock: our next refresh, or
@@ -344,14 +355,42 @@ public final class InviteSession {
                 invite = retry
                 provisionalSeen = false
                 clientTransaction = layer.stack.sendRequest(retry, to: peer) { [weak self] in self?.handleInviteEvent($0) }
+            case 503 where failOver("503 \(response.reason)", response):
+                return
             default:
                 if state != .ended { end(cancelRequested && code == 487 ? .cancelled : .failed(response.status, response.reason)) }
             }
         case .timeout:
+            if failOver("no response", nil) { return }
             if state == .initial || state == .early { end(.timeout) }
         case .transportFailure:
+            if failOver("the request could not be sent", nil) { return }
             if state != .ended { end(.transportFailure) }
         }
+    }
+
+    /// Sends the INVITE again to the next of `alternates`, as a new transaction (a new branch,
+    /// the request otherwise the same, RFC 3263 §4.3); false when there is none or it is too late.
+    private func failOver(_ why: String, _ response: SIPResponse?) -> Bool {
+        guard let layer, role == .uac, state == .initial, !cancelRequested, !alternates.isEmpty else { return false }
+        let given = peer
+        let next = alternates.removeFirst()
+        peer = next
+        var retry = invite
+        retry.via = [layer.stack.makeVia(transport: next.transport)]
+        // A challenge answered for the last address means nothing to the next.
+        retry.headers.remove(.authorization)
+        retry.headers.remove(.proxyAuthorization)
+        invite = retry
+        authAttempted = false
+        provisionalSeen = false
+        onFailover?(given, next, why, response)
+        failovers += 1
+        let attempt = failovers
+        let tx = layer.stack.sendRequest(retry, to: next) { [weak self] in self?.handleInviteEvent($0) }
+        // A send that fails at once has moved on to the next address already.
+        if failovers == attempt { clientTransaction = tx }
+        return true
     }
 
     /// A 2xx to our INVITE: make the dialog, ACK it (§13.2.2.4); a late 2xx after a CANCEL or a

@@ -274,10 +274,12 @@ public final class SessionLayer: SIPRequestHandler {
     // MARK: Outgoing calls
 
     /// Places a call (INVITE with our offer). Events arrive through the returned session's
-    /// `onEvent`; set it before the next turn of the loop.
+    /// `onEvent`; set it before the next turn of the loop. `alternates` and `onFailover` are
+    /// given here, not set after, because a UDP send can fail before this returns.
     public func invite(
         to uri: SIPURI, peer: SIPPeer, from: SIPNameAddr, offer: SDPSession, credentials: DigestClient? = nil,
-        headers: [SIPHeaderField] = [], id: UInt64? = nil
+        headers: [SIPHeaderField] = [], id: UInt64? = nil, alternates: [SIPPeer] = [],
+        onFailover: ((_ from: SIPPeer, _ to: SIPPeer, _ why: String, _ response: SIPResponse?) -> Void)? = nil
     ) -> InviteSession {
         var fromParty = from
         fromParty.tag = stack.makeTag()
@@ -294,6 +296,8 @@ public final class SessionLayer: SIPRequestHandler {
         let session = InviteSession(id: id ?? makeID(), role: .uac, invite: request, peer: peer, layer: self)
         session.localSDP = offer
         session.credentials = credentials
+        session.alternates = alternates
+        session.onFailover = onFailover
         sessions[session.id] = session
         session.clientTransaction = stack.sendRequest(request, to: peer) { [weak session] in session?.handleInviteEvent($0) }
         return session
