@@ -590,6 +590,7 @@ final class DaemonCore: @unchecked Sendable {
                         "name": .string(h.trunk), "outbound": .string(h.target), "state": .string(h.state.rawValue), "failures": JSONValue(h.failures),
                         "last_status": h.lastStatus.map { JSONValue($0) } ?? .null, "last_answered_at": h.lastAnsweredAt.map { JSONValue($0) } ?? .null,
                         "last_failure": h.lastFailure.map { .string($0) } ?? .null, "since": h.since.map { JSONValue($0) } ?? .null,
+                        "failovers": JSONValue(calls.trunkFailovers[h.trunk] ?? 0),
                     ]
                 }),
             "crm": [

@@ -51,6 +51,14 @@ extension InboundCallService {
                 return .failure(DeviceError("no trunk has an outbound address for external number \(number)"))
             }
             let credentials = trunk.username.flatMap { u in trunk.password.map { DigestClient(username: u, password: $0) } }
+            // A trunk named by DNS: the Request-URI carries its name, and the INVITE goes to its
+            // targets in turn (RFC 3263), those a call failed at lately last.
+            if let name = trunk.outboundName {
+                let targets = orderedTargets(of: trunk)
+                return .success(Destination(
+                    uri: SIPURI(user: number, host: name, port: trunk.outboundNamePort), peer: targets.first ?? peer, credentials: credentials,
+                    trunk: trunk.name, alternates: Array(targets.dropFirst())))
+            }
             return .success(Destination(uri: SIPURI(user: number, host: peer.ip, port: peer.port), peer: peer, credentials: credentials, trunk: trunk.name))
         }
         guard let uri = try? SIPURI.parse(device), uri.scheme == .sip else {
@@ -82,6 +90,8 @@ extension InboundCallService {
         var credentials: DigestClient?
         /// The trunk an external number goes out on.
         var trunk: String?
+        /// The trunk's further targets, tried in turn when `peer` fails (RFC 3263 §4.3).
+        var alternates: [SIPPeer] = []
     }
 
     /// Where a registered phone is reached: over UDP the Contact's address (RFC 3261 §8.1.2),
@@ -150,7 +160,7 @@ extension InboundCallService {
             headers: [
                 SIPHeaderField(.init("X-ACD-Call"), call.machine.uniqueID),
                 SIPHeaderField(.init("X-ACD-Queue"), call.machine.queue ?? ""),
-            ])
+            ], alternates: target.alternates, onFailover: failoverHandler(target, call: call.machine.uniqueID))
         agentLegs[session.id] = AgentLeg(session: session, caller: call.session.id, leg: leg, lease: lease)
         call.legSessions[leg] = session.id
         let legSessionID = session.id

@@ -82,7 +82,7 @@ extension InboundCallService {
             headers: [
                 SIPHeaderField(.init("X-ACD-Call"), unique), SIPHeaderField(.init("X-ACD-Direction"), "outbound"),
                 SIPHeaderField(.init("X-ACD-Callback"), callbackOf ?? ""), SIPHeaderField(.init("X-ACD-Campaign"), campaign?.campaign ?? ""),
-            ], id: id)
+            ], id: id, alternates: phone.alternates, onFailover: failoverHandler(phone, call: unique))
         var rules = self.rules
         if let ring = campaign?.ringSeconds { rules.outboundNoAnswerSeconds = ring }
         let call = ActiveCall(

@@ -262,6 +262,10 @@ public final class InboundCallService: SessionLayerDelegate {
     var resolvedTargets: [String: [SIPTargets.Target]] = [:]
     var resolveTimers: [String: SIPTimerToken] = [:]
     var resolveFailing: Set<String> = []
+    /// Trunk targets ("ip:port") a call failed at, and until when (wall clock) calls try them last.
+    var avoidedTargets: [String: Double] = [:]
+    /// Calls moved to a trunk's next target, by trunk, for status.
+    public internal(set) var trunkFailovers: [String: Int] = [:]
     /// Calls in progress by their unique id (the ACD's name for them).
     var byUniqueID: [String: UInt64] = [:]
     /// Where events for the ACD go (its inbox); nil when no ACD runs (tests of other parts).

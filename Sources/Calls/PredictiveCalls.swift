@@ -29,7 +29,8 @@ extension InboundCallService {
             let shown = trunk?.callerID ?? trunk?.numbers.first ?? "anonymous"
             let session = self.sessions.invite(
                 to: out.uri, peer: out.peer, from: SIPNameAddr(uri: SIPURI(user: shown, host: self.policy.media.address)), offer: sdp, credentials: out.credentials,
-                headers: [SIPHeaderField(.init("X-ACD-Call"), unique), SIPHeaderField(.init("X-ACD-Campaign"), campaign.campaign)], id: id)
+                headers: [SIPHeaderField(.init("X-ACD-Call"), unique), SIPHeaderField(.init("X-ACD-Campaign"), campaign.campaign)], id: id,
+                alternates: out.alternates, onFailover: self.failoverHandler(out, call: unique))
             var rules = self.rules
             rules.outboundNoAnswerSeconds = ringSeconds
             let call = ActiveCall(

@@ -2,6 +2,7 @@ import CResolv
 import Dispatch
 import NIOCore
 import SIP
+import SIPMessage
 
 /// The system resolver, for trunks whose `outbound` is a DNS name (issue 20). Blocking: called on
 /// a dispatch queue, never on a loop.
@@ -120,5 +121,50 @@ extension InboundCallService {
         if policy.trunks[i].outbound?.description == peer.description { return }
         policy.trunks[i].outbound = peer
         startTrunkKeepalive()
+    }
+}
+
+extension InboundCallService {
+    /// How long calls try a target last after failing at it, when a 503 names no Retry-After
+    /// (and for silence or a failed send): long enough that a dead carrier host costs one call
+    /// its Timer B, not every call.
+    static let avoidTargetSeconds = 60.0
+
+    /// A trunk's resolved targets as calls are to try them: in RFC 3263 order, those a call
+    /// failed at lately moved to the back (the soonest free again first). Before the first
+    /// answer from the resolver: the trunk's `outbound`, if any.
+    func orderedTargets(of trunk: CallPolicy.Trunk) -> [SIPPeer] {
+        guard let targets = resolvedTargets[Self.resolveKey(trunk)], !targets.isEmpty else { return trunk.outbound.map { [$0] } ?? [] }
+        let now = scheduler.wallClock
+        var fresh: [SIPPeer] = []
+        var avoided: [(SIPPeer, Double)] = []
+        for t in targets {
+            guard let address = try? SocketAddress(ipAddress: t.ip, port: t.port) else { continue }
+            let peer = SIPPeer(.udp, address)
+            if let until = avoidedTargets[t.description], until > now { avoided.append((peer, until)) } else { fresh.append(peer) }
+        }
+        return fresh + avoided.sorted { $0.1 < $1.1 }.map(\.0)
+    }
+
+    /// What a call's INVITE tells when it moves to the trunk's next target: logged once per
+    /// move, counted for status, and the target given up is tried last for a while.
+    func failoverHandler(_ destination: Destination, call: String) -> ((SIPPeer, SIPPeer, String, SIPResponse?) -> Void)? {
+        guard let trunk = destination.trunk, !destination.alternates.isEmpty else { return nil }
+        return { [weak self] from, to, why, response in
+            guard let self else { return }
+            let given = SIPTargets.Target(ip: from.ip, port: from.port).description
+            // Retry-After: delta-seconds, maybe followed by a comment or parameters (RFC 3261 §20.33).
+            let retryAfter = response?.headers[.retryAfter].flatMap { Double($0.prefix { $0.isNumber }) }
+            let seconds = min(3600, max(1, retryAfter ?? Self.avoidTargetSeconds))
+            self.avoidedTargets[given] = self.scheduler.wallClock + seconds
+            self.avoidedTargets = self.avoidedTargets.filter { $0.value > self.scheduler.wallClock }
+            self.trunkFailovers[trunk, default: 0] += 1
+            self.logger.warning(
+                "trunk target failed; the call tries the next",
+                metadata: [
+                    "call.unique_id": "\(call)", "trunk": "\(trunk)", "trunk.target": "\(given)",
+                    "trunk.next": "\(SIPTargets.Target(ip: to.ip, port: to.port))", "trunk.reason": "\(why)", "trunk.avoid_seconds": "\(Int(seconds))",
+                ])
+        }
     }
 }
