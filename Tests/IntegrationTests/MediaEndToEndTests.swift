@@ -112,6 +112,24 @@ import TestSupport
         #expect(daemon.stop() == 0)
     }
 
+    /// RFC 4028 refreshed by us, against a real peer (issue 20): SIPp supports timers, allows no
+    /// UPDATE and names us the refresher of a 90 s session; our re-INVITE comes at half the
+    /// interval with the SDP of our 200 unchanged (the scenario compares the o= lines), SIPp
+    /// answers and takes the ACK, then hangs up; the call ends as a hang-up, not as expired.
+    @Test(.enabled(if: sippPath != nil, "SIPp is not installed; scripts/setup.sh installs it"), .timeLimit(.minutes(2)))
+    func aSIPpCallerWithoutUpdateIsRefreshedByReinvite() throws {
+        let daemon = try Daemon(sets: ["media.timeout_seconds": "0"])
+        let started = Date()
+        let (status, stats, output) = try sipp(daemon, scenario: "caller_reinvite_refresh.xml", calls: 1, rate: 1, service: "600", timeout: 100)
+        let took = Date().timeIntervalSince(started)
+        #expect(status == 0 && stats.successful == 1 && stats.failed == 0, "\(output)")
+        #expect(took > 44 && took < 60, "the call took \(took) s; the refresh is due at 45 s")
+        #expect(!daemon.log.contains("session timer expired"), "\(daemon.log)")
+        let record = try #require(try daemon.control("cdr.list").result?.arrayValue?.last)
+        #expect(record["hangup_cause"] != "session timer expired", "\(record)")
+        #expect(daemon.stop() == 0)
+    }
+
     /// The playback test number: the prompt audio arrives as it is in the file (checked by
     /// correlation, packet timing and RTP numbering), a key press cuts it short and is read back,
     /// then goodbye and a BYE from the daemon.
