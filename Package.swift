@@ -15,6 +15,8 @@ let nio: [Target.Dependency] = [
 ]
 let log: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let atomics: Target.Dependency = .product(name: "Atomics", package: "swift-atomics")
+// SIP over TLS (issue 20): BoringSSL inside swift-nio-ssl, so no system OpenSSL is linked.
+let ssl: Target.Dependency = .product(name: "NIOSSL", package: "swift-nio-ssl")
 
 let package = Package(
     name: "acdd",
@@ -39,6 +41,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // C seams: the Debian -dev packages installed by scripts/setup.sh.
@@ -62,7 +65,7 @@ let package = Package(
         .target(name: "SIPMessage", swiftSettings: swiftSettings),
         .target(
             name: "SIP",
-            dependencies: ["SIPMessage", "CMediaIO", log, .product(name: "Crypto", package: "swift-crypto")] + nio,
+            dependencies: ["SIPMessage", "CMediaIO", log, .product(name: "Crypto", package: "swift-crypto"), ssl] + nio,
             swiftSettings: swiftSettings),
         // The media loops' C seam: recvmmsg into a shared arena, sendto, epoll_pwait2, eventfd; also
         // SIP's UDP socket, sent on with sendto so that no failed send can close the listener.
@@ -151,7 +154,7 @@ let package = Package(
         // End to end: the built acdd and acdctl, driven by SIPp and plain sockets on loopback.
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["TestSupport", "SIP", "SIPMessage", "Control", "JSON", "Media"] + nio,
+            dependencies: ["TestSupport", "SIP", "SIPMessage", "Control", "JSON", "Media", ssl] + nio,
             exclude: ["scenarios"],
             swiftSettings: swiftSettings),
         .testTarget(
@@ -161,7 +164,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "ACD", "SIP", "SIPMessage", "TestSupport", log, .product(name: "GRDB", package: "GRDB.swift")] + nio, swiftSettings: swiftSettings),
         .testTarget(
             name: "SIPTests",
-            dependencies: ["SIP", "SIPMessage", "TestSupport", log, .product(name: "NIOTestUtils", package: "swift-nio")] + nio,
+            dependencies: ["SIP", "SIPMessage", "TestSupport", log, ssl, .product(name: "NIOTestUtils", package: "swift-nio")] + nio,
             swiftSettings: swiftSettings),
     ]
 )

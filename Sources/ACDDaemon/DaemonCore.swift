@@ -189,11 +189,12 @@ final class DaemonCore: @unchecked Sendable {
 
     /// Up: systemd hears we are ready, and the SIP loop pings its watchdog.
     func announceReady() async throws {
-        let port = try await loop.submit { self.transport.port }.get()
+        let (port, tlsPort) = try await loop.submit { (self.transport.port, self.transport.tlsPort) }.get()
         logger.info(
             "acdd ready",
             metadata: [
                 "acdd.version": "\(Self.version)", "sip.listen": "\(config.sip.listenHost):\(port)", "sip.tcp": "\(config.sip.tcp)",
+                "sip.tls_listen": "\(config.sip.tls.map { "\($0.listenHost):\(tlsPort)" } ?? "off")",
                 "control.socket": "\(config.control.socketPath)", "paths.state": "\(config.paths.state)", "config": "\(configPath)",
             ])
         notifier.ready(status: "listening on \(config.sip.listenHost):\(port)")
@@ -270,7 +271,9 @@ final class DaemonCore: @unchecked Sendable {
         scheduler = EventLoopScheduler(loop: loop)
         transport = SIPTransportLayer(
             loop: loop,
-            configuration: .init(host: c.sip.listenHost, port: c.sip.listenPort, advertisedHost: c.sip.advertise, parserLimits: c.sip.limits, enableTCP: c.sip.tcp),
+            configuration: .init(
+                host: c.sip.listenHost, port: c.sip.listenPort, advertisedHost: c.sip.advertise, parserLimits: c.sip.limits, enableTCP: c.sip.tcp,
+                tlsHost: c.sip.tls?.listenHost, tlsPort: c.sip.tls?.listenPort ?? 5061, tls: c.sip.tls?.files),
             logger: logger)
         stack = SIPStack(
             // "timer" (RFC 4028) is claimed only while session timers run.
@@ -380,9 +383,10 @@ final class DaemonCore: @unchecked Sendable {
             trunks: c.trunks.map { t in
                 var trunk = CallPolicy.Trunk(
                     name: t.name, addresses: t.addresses, numbers: t.numbers, username: t.username, password: t.password, inbandDTMF: t.inbandDTMF,
-                    outbound: t.outboundHost.flatMap { host in (try? SocketAddress(ipAddress: host, port: t.outboundPort ?? 5060)).map { SIPPeer(.udp, $0) } },
+                    outbound: t.outboundHost.flatMap { host in (try? SocketAddress(ipAddress: host, port: t.outboundPort ?? 5060)).map { SIPPeer(t.transport, $0) } },
                     keepaliveSeconds: t.keepaliveSeconds, keepaliveFailures: t.keepaliveFailures, prefixes: t.prefixes, callerID: t.callerID)
-                trunk.registrars = t.registrars.compactMap { r in (try? SocketAddress(ipAddress: r.host, port: r.port)).map { SIPPeer(.udp, $0) } }
+                trunk.registrars = t.registrars.compactMap { r in (try? SocketAddress(ipAddress: r.host, port: r.port)).map { SIPPeer(t.transport, $0) } }
+                trunk.transport = t.transport
                 trunk.registerExpires = t.registerExpires
                 trunk.registerDomain = t.registerDomain
                 trunk.outboundName = t.outboundName
@@ -506,9 +510,25 @@ final class DaemonCore: @unchecked Sendable {
         if fresh.media.rtpPorts != old.media.rtpPorts || fresh.media.address != old.media.address {
             notes.append("media.rtp_ports/address changed: restart to apply")
         }
-        // Of [sip], only the registrar's limits apply live.
+        // TLS certificates are read again on every reload (a renewed certificate keeps its file
+        // name); the listener itself stays until a restart.
+        if fresh.sip.tls?.listenHost != old.sip.tls?.listenHost || fresh.sip.tls?.listenPort != old.sip.tls?.listenPort {
+            notes.append("sip.tls_listen changed: restart to apply")
+        } else if let files = fresh.sip.tls?.files {
+            do {
+                try transport.reloadTLS(files)
+                logger.info("TLS certificates read again", metadata: ["tls.certificate": "\(files.certificate)"])
+            } catch {
+                logger.error("TLS certificates not reloaded; the ones in use stay", metadata: ["tls.error": "\(error)"])
+                notes.append("TLS certificates not reloaded, the ones in use stay: \(error)")
+            }
+        }
+        // Of [sip], only the registrar's limits and the TLS files apply live.
         applied.sip = old.sip
         applied.sip.registrar = fresh.sip.registrar
+        if old.sip.tls != nil, fresh.sip.tls?.listenPort == old.sip.tls?.listenPort, fresh.sip.tls?.listenHost == old.sip.tls?.listenHost {
+            applied.sip.tls = fresh.sip.tls
+        }
         applied.paths = old.paths
         applied.paths.prompts = fresh.paths.prompts
         applied.control = old.control
@@ -546,6 +566,7 @@ final class DaemonCore: @unchecked Sendable {
             "state": .string(draining ? "draining" : "running"),
             "sip": [
                 "listen": .string("\(config.sip.listenHost):\(transport.port)"), "tcp": .bool(config.sip.tcp),
+                "tls_listen": config.sip.tls.map { .string("\($0.listenHost):\(transport.tlsPort)") } ?? .null,
                 "tcp_connections": JSONValue(transport.connectionCount), "server_transactions": JSONValue(stack.serverTransactionCount),
                 "client_transactions": JSONValue(stack.clientTransactionCount), "messages_received": JSONValue(s.messagesReceived),
                 "parse_errors": JSONValue(s.parseErrors), "filtered": JSONValue(s.filtered), "responses_sent": JSONValue(s.responsesSent),

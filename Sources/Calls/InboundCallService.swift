@@ -39,6 +39,8 @@ public struct CallPolicy: Sendable {
         /// daemon resolves it off the loops and sets `outbound` (TrunkDNS.swift).
         public var outboundName: String?
         public var outboundNamePort: Int?
+        /// How the trunk's targets are reached (a DNS name's SRV service follows it).
+        public var transport: SIPTransportKind = .udp
         public var registrars: [SIPPeer] = []
         public var registerExpires = 600
         public var registerDomain: String?

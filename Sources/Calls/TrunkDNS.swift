@@ -58,17 +58,20 @@ extension InboundCallService {
         resolveTimers = [:]
     }
 
-    static func resolveKey(_ trunk: CallPolicy.Trunk) -> String { "\(trunk.outboundName ?? ""):\(trunk.outboundNamePort.map(String.init) ?? "srv")" }
+    static func resolveKey(_ trunk: CallPolicy.Trunk) -> String {
+        "\(trunk.transport.rawValue):\(trunk.outboundName ?? ""):\(trunk.outboundNamePort.map(String.init) ?? "srv")"
+    }
 
     private func resolveTrunk(_ name: String) {
         guard let trunk = policy.trunks.first(where: { $0.name == name }), let host = trunk.outboundName else { return }
         let port = trunk.outboundNamePort
+        let transport = trunk.transport
         let key = Self.resolveKey(trunk)
         let (service, sip) = (bound, loop)
         DispatchQueue.global().async {
             var ttl = 0
             let resolution = SIPTargets.resolve(
-                name: host, port: port,
+                name: host, port: port, transport: transport,
                 srv: { n in
                     let r = SystemResolver.srv(n)
                     ttl = r.ttl
@@ -117,7 +120,7 @@ extension InboundCallService {
         guard let first = targets.first, let i = policy.trunks.firstIndex(where: { $0.name == name }),
             let address = try? SocketAddress(ipAddress: first.ip, port: first.port)
         else { return }
-        let peer = SIPPeer(.udp, address)
+        let peer = SIPPeer(policy.trunks[i].transport, address)
         if policy.trunks[i].outbound?.description == peer.description { return }
         policy.trunks[i].outbound = peer
         startTrunkKeepalive()
@@ -140,7 +143,7 @@ extension InboundCallService {
         var avoided: [(SIPPeer, Double)] = []
         for t in targets {
             guard let address = try? SocketAddress(ipAddress: t.ip, port: t.port) else { continue }
-            let peer = SIPPeer(.udp, address)
+            let peer = SIPPeer(trunk.transport, address)
             if let until = avoidedTargets[t.description], until > now { avoided.append((peer, until)) } else { fresh.append(peer) }
         }
         return fresh + avoided.sorted { $0.1 < $1.1 }.map(\.0)

@@ -51,6 +51,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// shortest we accept.
         public var sessionExpires = 1800
         public var minSE = 90
+        /// SIP over TLS (issue 20): where it listens and the certificate files; nil: off.
+        public var tls: TLS?
+
+        public struct TLS: Sendable, Equatable {
+            public var listenHost: String
+            public var listenPort: Int
+            public var files: SIPTLSFiles
+        }
     }
 
     public struct Security: Sendable, Equatable {
@@ -162,6 +170,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// `outbound` given as a DNS name (issue 20): resolved by the daemon (SRV, then A/AAAA,
         /// RFC 3263), with the port when one was written.
         public var outboundName: String?
+        /// How `outbound` and the registrars are reached: UDP (the default), TCP or TLS.
+        public var transport: SIPTransportKind = .udp
         /// OPTIONS to the outbound address every this many seconds (0: off), and how many
         /// failures in a row mark the trunk down (issue 20).
         public var keepaliveSeconds: Int = 0
@@ -365,6 +375,24 @@ extension DaemonConfiguration {
             userAgent: try s.string("user_agent", default: "acdd"), registrar: registrar, nonceLifetime: nonceLifetime, algorithms: algorithms)
         sip.sessionExpires = sessionExpires
         sip.minSE = minSE
+        if let tlsListen = try s.string("tls_listen"), !tlsListen.isEmpty {
+            guard let (th, tp) = parseHostPort(tlsListen) else {
+                throw s.error("tls_listen must be ADDRESS:PORT with an IP address, such as 127.0.0.1:5061, not '\(tlsListen)'", key: "tls_listen")
+            }
+            if th == host && tp == port && tp != 0 { throw s.error("tls_listen must be another port than listen (\(listen))", key: "tls_listen") }
+            guard let certificate = try s.path("tls_certificate", relativeTo: directory) else {
+                throw s.error("tls_listen needs tls_certificate (a PEM file: our certificate chain)", key: "tls_certificate")
+            }
+            guard let key = try s.path("tls_key", relativeTo: directory) else {
+                throw s.error("tls_listen needs tls_key (a PEM file: the certificate's private key)", key: "tls_key")
+            }
+            sip.tls = SIPSettings.TLS(
+                listenHost: th, listenPort: tp, files: SIPTLSFiles(certificate: certificate, key: key, ca: try s.path("tls_ca", relativeTo: directory)))
+        } else {
+            for k in ["tls_certificate", "tls_key", "tls_ca"] {
+                if try s.string(k) != nil { throw s.error("\(k) is used only with tls_listen", key: k) }
+            }
+        }
         try s.finish()
 
         // [media]
@@ -482,6 +510,11 @@ extension DaemonConfiguration {
                 name: name, addresses: networks, numbers: numbers, username: username, password: password, inbandDTMF: dtmf == "inband",
                 outboundHost: outHost, outboundPort: outPort)
             trunk.outboundName = outName
+            let transport = try t.string("transport", default: "udp")
+            guard let kind = SIPTransportKind(rawValue: transport.uppercased()) else {
+                throw t.error("transport must be \"udp\", \"tcp\" or \"tls\", not '\(transport)'", key: "transport")
+            }
+            trunk.transport = kind
             trunk.keepaliveSeconds = keepalive
             trunk.keepaliveFailures = failures
             let prefixes = try t.strings("prefixes") ?? []

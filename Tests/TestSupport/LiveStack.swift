@@ -11,12 +11,15 @@ public final class LiveStack: @unchecked Sendable {
     public var transport: SIPTransportLayer!
     public var stack: SIPStack!
 
-    public init() throws {
+    /// `tls`: also listen for TLS (on a free port) with these certificates, and connect to TLS
+    /// peers trusting their `ca`.
+    public init(tls: SIPTLSFiles? = nil) throws {
         let loop = group.next()
         try loop.submit {
             var logger = Logger(label: "test")
             logger.logLevel = .critical
-            let transport = SIPTransportLayer(loop: loop, configuration: .init(host: "127.0.0.1", port: 0), logger: logger)
+            let transport = SIPTransportLayer(
+                loop: loop, configuration: .init(host: "127.0.0.1", port: 0, tlsHost: tls == nil ? nil : "127.0.0.1", tlsPort: 0, tls: tls), logger: logger)
             let stack = SIPStack(configuration: .init(), scheduler: EventLoopScheduler(loop: loop), transport: transport, logger: logger)
             transport.deliver = { stack.receive($0, from: $1) }
             stack.handlers = [OptionsResponder(allow: [.options], supported: [])]
@@ -27,6 +30,7 @@ public final class LiveStack: @unchecked Sendable {
     }
 
     public var port: Int { try! loop.submit { self.transport.port }.wait() }
+    public var tlsPort: Int { try! loop.submit { self.transport.tlsPort }.wait() }
 
     public func shutdown() throws {
         try loop.flatSubmit { self.transport.close() }.wait()

@@ -4,13 +4,16 @@ public import NIOCore
 public enum SIPTransportKind: String, Sendable, Hashable, CaseIterable {
     case udp = "UDP"
     case tcp = "TCP"
+    /// TCP under TLS (RFC 3261 §26.2): a stream like TCP, on a port of its own.
+    case tls = "TLS"
 
-    /// Over a reliable transport no retransmission timers run (RFC 3261 §17).
-    public var isReliable: Bool { self == .tcp }
+    /// Over a reliable transport no retransmission timers run (RFC 3261 §17); both streams are,
+    /// and both answer on the connection a request came on.
+    public var isReliable: Bool { self != .udp }
 }
 
-/// The far end of a message: a transport and a socket address. Over TCP the transport keeps one
-/// connection per peer, so the address also names the connection to answer on.
+/// The far end of a message: a transport and a socket address. Over TCP and TLS the transport
+/// keeps one connection per peer, so the address also names the connection to answer on.
 public struct SIPPeer: Sendable, Hashable, CustomStringConvertible {
     public var transport: SIPTransportKind
     public var address: SocketAddress

@@ -149,7 +149,7 @@ public final class SIPStack {
         }
         if SIPParser.isKeepAlive(bytes) {
             // RFC 5626 §3.5.1: a double CRLF ping gets a single CRLF pong on streams.
-            if peer.transport == .tcp, bytes.count >= 4 { transport.send([0x0D, 0x0A], to: peer) { _ in } }
+            if peer.transport.isReliable, bytes.count >= 4 { transport.send([0x0D, 0x0A], to: peer) { _ in } }
             return
         }
         let message: SIPMessage
@@ -187,7 +187,7 @@ public final class SIPStack {
     /// Where a response goes (§18.2.2, RFC 3581 §4): back over the same connection for streams; for
     /// datagrams to the source address, at the rport or else the Via port.
     func responsePeer(for via: SIPVia, source: SIPPeer) -> SIPPeer {
-        if source.transport == .tcp { return source }
+        if source.transport.isReliable { return source }
         if via.rport.present { return source }
         var address = source.address
         let port = via.port ?? 5060

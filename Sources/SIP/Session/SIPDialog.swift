@@ -55,10 +55,10 @@ public struct SIPDialog: Sendable {
         self.peer = SIPDialog.targetPeer(remoteTarget, routeSet: routeSet, fallback: peer)
     }
 
-    /// Over TCP the connection we already have is reused; over UDP the remote target (or first
+    /// Over TCP and TLS the connection we already have is reused; over UDP the remote target (or first
     /// route) is used when it is an address, else the address the dialog started from.
     static func targetPeer(_ target: SIPURI, routeSet: [SIPNameAddr], fallback: SIPPeer) -> SIPPeer {
-        if fallback.transport == .tcp { return fallback }
+        if fallback.transport.isReliable { return fallback }
         let next = routeSet.first?.uri ?? target
         return SIPPeer(resolving: next, defaultTransport: fallback.transport) ?? fallback
     }
@@ -94,8 +94,9 @@ public struct SIPDialog: Sendable {
 extension SIPPeer {
     /// The peer a SIP URI names when its host is an IP address; nil for host names (no DNS here).
     public init?(resolving uri: SIPURI, defaultTransport: SIPTransportKind = .udp) {
-        let transport = uri.transportParameter.flatMap { SIPTransportKind(rawValue: $0.uppercased()) } ?? defaultTransport
-        guard let address = try? SocketAddress(ipAddress: uri.host, port: uri.port ?? 5060) else { return nil }
+        let transport =
+            uri.scheme == .sips ? .tls : uri.transportParameter.flatMap { SIPTransportKind(rawValue: $0.uppercased()) } ?? defaultTransport
+        guard let address = try? SocketAddress(ipAddress: uri.host, port: uri.port ?? (transport == .tls ? 5061 : 5060)) else { return nil }
         self.init(transport, address)
     }
 }

@@ -57,7 +57,7 @@ public final class SessionLayer: SIPRequestHandler {
     public func contactURI(for transport: SIPTransportKind) -> SIPURI {
         let local = stack.transport.advertisedEndpoint(for: transport)
         var uri = SIPURI(scheme: .sip, user: "acdd", host: local.host, port: local.port)
-        if transport == .tcp { uri.parameters["transport"] = .some("tcp") }
+        if transport != .udp { uri.parameters["transport"] = .some(transport.rawValue.lowercased()) }
         return uri
     }
 

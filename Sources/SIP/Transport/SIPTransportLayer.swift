@@ -3,9 +3,11 @@ import Glibc
 public import Logging
 public import NIOCore
 import NIOPosix
+import NIOSSL
 public import SIPMessage
 
-// The UDP and TCP transports (RFC 3261 §18) on SwiftNIO.
+// The UDP, TCP and TLS transports (RFC 3261 §18, §26.2) on SwiftNIO. TLS listens on a port of
+// its own (5061 by convention) and is TCP with NIOSSL's handler in front of the framing.
 //
 // Both listen on the same address and port and live on the stack's single event loop, together with
 // every accepted or opened TCP connection, so delivering a message to the stack is a plain call.
@@ -29,11 +31,20 @@ public final class SIPTransportLayer: SIPTransport {
         public var receiveBufferBytes: Int
         public var maxConnections: Int
         public var enableTCP: Bool
+        /// TLS: where it listens (port 0: any free one) and the certificates; nil: no TLS, and
+        /// requests to TLS peers fail as transport errors.
+        public var tlsHost: String?
+        public var tlsPort: Int
+        public var tls: SIPTLSFiles?
 
         public init(
             host: String, port: Int, advertisedHost: String? = nil, parserLimits: SIPParserLimits = SIPParserLimits(),
-            receiveBufferBytes: Int = 4 << 20, maxConnections: Int = 2048, enableTCP: Bool = true
+            receiveBufferBytes: Int = 4 << 20, maxConnections: Int = 2048, enableTCP: Bool = true,
+            tlsHost: String? = nil, tlsPort: Int = 5061, tls: SIPTLSFiles? = nil
         ) {
+            self.tlsHost = tlsHost
+            self.tlsPort = tlsPort
+            self.tls = tls
             self.host = host
             self.port = port
             self.advertisedHost = advertisedHost ?? host
@@ -51,9 +62,15 @@ public final class SIPTransportLayer: SIPTransport {
     public var deliver: (([UInt8], SIPPeer) -> Void)?
     private(set) var udpChannel: (any Channel)?
     private var tcpServer: (any Channel)?
-    private var connections: [SocketAddress: any Channel] = [:]
-    private var pending: [SocketAddress: [([UInt8], (any Error) -> Void)]] = [:]
+    private var tlsServer: (any Channel)?
+    /// Stream connections, TCP and TLS, by peer (transport and address).
+    private var connections: [SIPPeer: any Channel] = [:]
+    private var pending: [SIPPeer: [([UInt8], (any Error) -> Void)]] = [:]
     private var boundPort = 0
+    private var tlsBoundPort = 0
+    /// The contexts new TLS connections use; replaced by `reloadTLS`, which leaves connections
+    /// already up as they are.
+    private var tlsContexts: SIPTLSContexts?
     private var warnedConnectionLimit = false
     /// Our duplicate of the UDP socket's descriptor, sent on directly (-1 before start, after close).
     private var udpSendFD: CInt = -1
@@ -82,17 +99,26 @@ public final class SIPTransportLayer: SIPTransport {
         self.logger = logger
     }
 
-    /// The port both transports listen on (after `start`).
+    /// The port UDP and TCP listen on (after `start`).
     public var port: Int { boundPort }
+    /// The port TLS listens on (after `start`; 0 without TLS).
+    public var tlsPort: Int { tlsBoundPort }
     public var connectionCount: Int { connections.count }
 
     /// Datagrams taken per read (recvmmsg). Eight keeps the receive buffer at 512 KiB with the
     /// default 64 KiB message limit.
     static let vectorReadMessages = 8
 
-    /// Binds UDP and TCP. Runs on `loop`.
+    /// Binds UDP, TCP and TLS. Runs on `loop`.
     public func start() -> EventLoopFuture<Void> {
         let bound = NIOLoopBound(self, eventLoop: loop)
+        if let files = configuration.tls {
+            do {
+                tlsContexts = try SIPTLSContexts(files)
+            } catch {
+                return loop.makeFailedFuture(error)
+            }
+        }
         let fd = mediaio_udp_socket(
             configuration.host, CInt(configuration.port), CInt(configuration.receiveBufferBytes), CInt(configuration.receiveBufferBytes))
         guard fd >= 0 else {
@@ -108,24 +134,60 @@ public final class SIPTransportLayer: SIPTransport {
         return openUDPChannel(on: fd).flatMap { channel in
             let me = bound.value
             me.boundPort = channel.localAddress?.port ?? me.configuration.port
-            guard me.configuration.enableTCP else { return channel.eventLoop.makeSucceededVoidFuture() }
+            guard me.configuration.enableTCP else { return me.startTLS() }
             return ServerBootstrap(group: me.loop, childGroup: me.loop)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelOption(.backlog, value: 256)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { child in
                     child.eventLoop.makeCompletedFuture {
-                        try bound.value.setUpStream(child)
+                        try bound.value.setUpStream(child, .tcp)
                     }
                 }
                 .bind(host: me.configuration.host, port: me.boundPort)
-                .map { bound.value.tcpServer = $0 }
+                .flatMap { server in
+                    bound.value.tcpServer = server
+                    return bound.value.startTLS()
+                }
                 .flatMapError { error in
                     // No half-started transport: the UDP listener goes too.
                     bound.value.close().flatMapThrowing { throw error }
                 }
         }
     }
+
+    /// The TLS listener, when configured: each accepted connection gets a server handler made
+    /// from the contexts current at that moment.
+    private func startTLS() -> EventLoopFuture<Void> {
+        guard tlsContexts != nil, let host = configuration.tlsHost else { return loop.makeSucceededVoidFuture() }
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        return ServerBootstrap(group: loop, childGroup: loop)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { child in
+                child.eventLoop.makeCompletedFuture {
+                    let me = bound.value
+                    guard let contexts = me.tlsContexts else { throw ChannelError.ioOnClosedChannel }
+                    try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: contexts.server))
+                    try me.setUpStream(child, .tls)
+                }
+            }
+            .bind(host: host, port: configuration.tlsPort)
+            .map { server in
+                bound.value.tlsServer = server
+                bound.value.tlsBoundPort = server.localAddress?.port ?? bound.value.configuration.tlsPort
+            }
+    }
+
+    /// Reads the certificate files again (a renewed certificate): new TLS connections use them,
+    /// those up keep theirs. Throws, and keeps the old ones, when the files are not usable.
+    public func reloadTLS(_ files: SIPTLSFiles) throws(SIPTLSError) {
+        tlsContexts = try SIPTLSContexts(files)
+    }
+
+    /// Whether requests can go to TLS peers (certificates loaded).
+    public var tlsReady: Bool { tlsContexts != nil }
 
     /// Hands the bound socket `fd` to NIO for reading; NIO owns (and closes) `fd`.
     private func openUDPChannel(on fd: CInt) -> EventLoopFuture<any Channel> {
@@ -172,9 +234,9 @@ public final class SIPTransportLayer: SIPTransport {
         }
     }
 
-    func setUpStream(_ channel: any Channel) throws {
+    func setUpStream(_ channel: any Channel, _ kind: SIPTransportKind) throws {
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SIPFrameDecoder(parser: SIPParser(limits: configuration.parserLimits))))
-        try channel.pipeline.syncOperations.addHandler(TCPInboundHandler(transport: NIOLoopBound(self, eventLoop: loop)))
+        try channel.pipeline.syncOperations.addHandler(StreamInboundHandler(transport: NIOLoopBound(self, eventLoop: loop), kind: kind))
     }
 
     /// Closes the listeners and every connection.
@@ -187,12 +249,13 @@ public final class SIPTransportLayer: SIPTransport {
             udpSendFD = -1
         }
         if let tcpServer { futures.append(tcpServer.close()) }
+        if let tlsServer { futures.append(tlsServer.close()) }
         for c in connections.values { futures.append(c.close()) }
         return EventLoopFuture.andAllComplete(futures, on: loop)
     }
 
     public func advertisedEndpoint(for transport: SIPTransportKind) -> (host: String, port: Int) {
-        (configuration.advertisedHost, boundPort)
+        (configuration.advertisedHost, transport == .tls && tlsBoundPort != 0 ? tlsBoundPort : boundPort)
     }
 
     public func send(_ bytes: [UInt8], to peer: SIPPeer, onFailure: @escaping (any Error) -> Void) {
@@ -209,17 +272,17 @@ public final class SIPTransportLayer: SIPTransport {
                 }
             }
             if rc < 0 { udpSendFailed(errno: -rc, bytes: bytes.count, to: peer, onFailure: onFailure) }
-        case .tcp:
+        case .tcp, .tls:
             let failed: (any Error) -> Void = { [weak self] error in
                 self?.tcpSendFailed(error, to: peer)
                 onFailure(error)
             }
-            if let channel = connections[peer.address] {
+            if let channel = connections[peer] {
                 let promise = loop.makePromise(of: Void.self)
                 promise.futureResult.assumeIsolated().whenFailure(failed)
                 channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: promise)
             } else {
-                connect(to: peer.address, first: (bytes, failed))
+                connect(to: peer, first: (bytes, failed))
             }
         }
     }
@@ -249,23 +312,38 @@ public final class SIPTransportLayer: SIPTransport {
         logger.warning("SIP message could not be sent; the listener reads on", metadata: metadata)
     }
 
-    /// Opens a connection for a peer we have none to; messages sent meanwhile wait for it.
-    private func connect(to address: SocketAddress, first: ([UInt8], (any Error) -> Void)) {
-        if pending[address] != nil {
-            pending[address]!.append(first)
+    /// Opens a connection for a peer we have none to; messages sent meanwhile wait for it. A TLS
+    /// peer's certificate is checked against `tls.ca` and the address connected to; a handshake
+    /// that fails closes the connection, and what waited on it fails as a transport error.
+    private func connect(to peer: SIPPeer, first: ([UInt8], (any Error) -> Void)) {
+        if pending[peer] != nil {
+            pending[peer]!.append(first)
             return
         }
-        pending[address] = [first]
+        if peer.transport == .tls && tlsContexts == nil {
+            tcpSendFailed(SIPTLSError(description: "SIP over TLS is not configured (sip.tls_listen, tls_certificate, tls_key)"), to: peer)
+            let fail = first.1
+            loop.assumeIsolated().execute { fail(SIPTLSError(description: "SIP over TLS is not configured")) }
+            return
+        }
+        pending[peer] = [first]
         let bound = NIOLoopBound(self, eventLoop: loop)
+        let address = peer.address
+        let client = peer.transport == .tls ? tlsContexts?.client : nil
         ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
-            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try bound.value.setUpStream(channel) } }
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let client { try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: client, serverHostname: nil)) }
+                    try bound.value.setUpStream(channel, peer.transport)
+                }
+            }
             .connect(to: address)
             .assumeIsolated()
             .whenComplete { result in
                 let me = bound.value
-                let waiting = me.pending.removeValue(forKey: address) ?? []
+                let waiting = me.pending.removeValue(forKey: peer) ?? []
                 switch result {
                 case .success(let channel):
                     for (bytes, fail) in waiting {
@@ -274,13 +352,13 @@ public final class SIPTransportLayer: SIPTransport {
                         channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: promise)
                     }
                 case .failure(let error):
-                    me.logger.info("TCP connect failed", metadata: ["sip.peer": "\(address)", "error": "\(error)"])
+                    me.logger.info("\(peer.transport.rawValue) connect failed", metadata: ["sip.peer": "\(peer)", "error": "\(error)"])
                     for (_, fail) in waiting { fail(error) }
                 }
             }
     }
 
-    func connectionOpened(_ channel: any Channel) -> Bool {
+    func connectionOpened(_ channel: any Channel, _ kind: SIPTransportKind) -> Bool {
         guard let remote = channel.remoteAddress else { return false }
         guard connections.count < configuration.maxConnections else {
             if !warnedConnectionLimit {
@@ -290,12 +368,12 @@ public final class SIPTransportLayer: SIPTransport {
             return false
         }
         warnedConnectionLimit = false
-        connections[remote] = channel
+        connections[SIPPeer(kind, remote)] = channel
         return true
     }
 
-    func connectionClosed(_ channel: any Channel, remote: SocketAddress?) {
-        if let remote, connections[remote] === channel { connections[remote] = nil }
+    func connectionClosed(_ channel: any Channel, remote: SocketAddress?, _ kind: SIPTransportKind) {
+        if let remote, connections[SIPPeer(kind, remote)] === channel { connections[SIPPeer(kind, remote)] = nil }
     }
 }
 
@@ -324,33 +402,42 @@ private final class UDPInboundHandler: ChannelInboundHandler {
     }
 }
 
-private final class TCPInboundHandler: ChannelInboundHandler {
+/// Framed messages from a TCP or TLS connection (`kind`), to the stack.
+private final class StreamInboundHandler: ChannelInboundHandler {
     typealias InboundIn = [UInt8]
     let transport: NIOLoopBound<SIPTransportLayer>
+    let kind: SIPTransportKind
     private var remote: SocketAddress?
 
-    init(transport: NIOLoopBound<SIPTransportLayer>) { self.transport = transport }
+    init(transport: NIOLoopBound<SIPTransportLayer>, kind: SIPTransportKind) {
+        self.transport = transport
+        self.kind = kind
+    }
 
     func channelActive(context: ChannelHandlerContext) {
         remote = context.channel.remoteAddress
-        if !transport.value.connectionOpened(context.channel) { context.close(promise: nil) }
+        if !transport.value.connectionOpened(context.channel, kind) { context.close(promise: nil) }
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        transport.value.connectionClosed(context.channel, remote: remote)
+        transport.value.connectionClosed(context.channel, remote: remote, kind)
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let remote else { return }
-        transport.value.deliver?(unwrapInboundIn(data), SIPPeer(.tcp, remote))
+        transport.value.deliver?(unwrapInboundIn(data), SIPPeer(kind, remote))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A framing error leaves the stream unreadable: report it against the peer and close.
+        // A framing error leaves the stream unreadable, and so does a failed TLS handshake:
+        // report it against the peer and close.
         if let remote, let parseError = error as? SIPParseError {
-            transport.value.logger.info("closing TCP connection after a framing error", metadata: ["sip.peer": "\(remote)", "sip.reason": "\(parseError.detail)"])
+            transport.value.logger.info(
+                "closing \(kind.rawValue) connection after a framing error", metadata: ["sip.peer": "\(remote)", "sip.reason": "\(parseError.detail)"])
+        } else if kind == .tls, let remote {
+            transport.value.logger.info("closing TLS connection after an error", metadata: ["sip.peer": "\(remote)", "error": "\(error)"])
         }
         context.close(promise: nil)
     }
