@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what acdd needs on Debian 12 and is not there yet: the C libraries it links (spandsp,
 # libsndfile, ALSA, SQLite), pkg-config, the time-zone data business hours are read in (tzdata),
-# the SIP peers the tests drive (SIPp, baresip), and python3 for the SIP mutator (fuzz/).
+# the SIP peers the tests drive (SIPp, baresip), python3 for the SIP mutator (fuzz/), openssl
+# for the certificates of the TLS tests and iproute2 for the network namespaces of the DNS tests.
 # Safe to run again: it installs nothing when everything is present.
 set -euo pipefail
 
 packages=(
   libspandsp-dev libsndfile1-dev libasound2-dev libsqlite3-dev pkg-config tzdata
-  sip-tester baresip python3
+  sip-tester baresip python3 openssl iproute2
 )
 
 missing=()

@@ -23,7 +23,8 @@ final class Baresip {
     private let process = Process()
     private let input = Pipe()  // kept open: baresip quits on end of input
 
-    init(state: String, account: String, avoiding: Set<Int>, dumpAudio: Bool = false) throws {
+    /// `extraConfig`: more lines for its config file (`sip_cafile PATH` for TLS).
+    init(state: String, account: String, avoiding: Set<Int>, dumpAudio: Bool = false, extraConfig: String = "") throws {
         dir = "\(state)/baresip-\(UUID().uuidString.prefix(6))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let modules = ["/usr/lib/baresip/modules", "/usr/lib/x86_64-linux-gnu/baresip/modules"].first { FileManager.default.fileExists(atPath: $0) } ?? "/usr/lib/baresip/modules"
@@ -44,6 +45,7 @@ final class Baresip {
 
             """
         if dumpAudio { config += "module sndfile.so\nsnd_path \(dir)\n" }
+        config += extraConfig
         try config.write(toFile: "\(dir)/config", atomically: true, encoding: .utf8)
         try (account + "\n").write(toFile: "\(dir)/accounts", atomically: true, encoding: .utf8)
         process.executableURL = URL(fileURLWithPath: baresipPath!)
@@ -93,6 +95,46 @@ final class Baresip {
         #expect(regs.first?["aor"] == "1001")
         #expect(regs.first?["user_agent"]?.stringValue?.hasPrefix("baresip") == true)
         #expect(regs.first?["source"] == .string("udp:127.0.0.1:\(port)"))
+    }
+
+    /// SIP over TLS with a real phone (issue 20): baresip, trusting the test's CA, registers as
+    /// 1001 on the daemon's TLS port and calls the playback number over it; the daemon's BYE at
+    /// the end goes back over the same connection, and the prompt's audio arrives.
+    @Test(.enabled(if: baresipPath != nil, "baresip is not installed; scripts/setup.sh installs it"))
+    func baresipRegistersAndCallsOverTLS() throws {
+        let certs = try TestCertificates()
+        let tlsPort = freePort()
+        let daemon = try Daemon(sets: [
+            "sip.tls_listen": "127.0.0.1:\(tlsPort)", "sip.tls_certificate": certs.server.certificate, "sip.tls_key": certs.server.key,
+        ])
+        #expect(try daemon.status()["sip"]?["tls_listen"] == .string("127.0.0.1:\(tlsPort)"))
+        let phone = try Baresip(
+            state: daemon.state, account: "<sip:1001@127.0.0.1:\(tlsPort);transport=tls>;auth_pass=secret1001;regint=600;audio_codecs=PCMU",
+            avoiding: [daemon.sipPort, tlsPort], dumpAudio: true, extraConfig: "sip_cafile \(certs.ca)\n")
+        defer { phone.stop() }
+        var regs: [JSONValue] = []
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            regs = try daemon.control("registrations").result?.arrayValue ?? []
+            if !regs.isEmpty { break }
+            usleep(100_000)
+        }
+        #expect(regs.first?["aor"] == "1001", "\(daemon.log)")
+        #expect(regs.first?["source"]?.stringValue?.hasPrefix("tls:127.0.0.1:") == true, "\(regs)")
+        phone.command("/dial sip:601@127.0.0.1:\(tlsPort);transport=tls")
+        let end = Date().addingTimeInterval(40)
+        while !daemon.log.contains("call ended"), Date() < end { usleep(200_000) }
+        #expect(daemon.log.contains("playback test done"), "\(daemon.log)")
+        var samples = 0
+        while Date() < end {
+            if let file = phone.receivedAudioFiles.first, let s = try? PromptAudio.wav(file), s.count > 8000 {
+                samples = s.count
+                break
+            }
+            usleep(200_000)
+        }
+        #expect(samples > 8000, "baresip got no audio on its call over TLS")
+        #expect(daemon.stop() == 0)
     }
 
     /// SHA-256 digest (RFC 7616) over the wire, when the configuration asks for it.
