@@ -308,6 +308,7 @@ final class DaemonCore: @unchecked Sendable {
             }
         }
         calls.bindings = { [unowned registrar] user in registrar!.bindings(for: user) }
+        calls.tlsServerName = { [unowned transport] address, name in transport!.setServerName(name, for: address) }
         calls.agentLoggedIn = { agent in runner.snapshot.agents.contains { $0.id == agent && $0.state != .loggedOut } }
         calls.agentReady = { agent in runner.snapshot.agents.contains { $0.id == agent && $0.state == .ready } }
         calls.agentDevice = { agent in runner.snapshot.agents.first { $0.id == agent && $0.state != .loggedOut }?.device }

@@ -287,6 +287,9 @@ public final class InboundCallService: SessionLayerDelegate {
     public var onRecording: ((RecordingEntry) -> Void)?
     /// Told of what operators must hear of at once (a recording that failed), with details.
     public var onAlarm: ((String, [String: String]) -> Void)?
+    /// Tells the transport the DNS name a TLS trunk's resolved address is known by, so that its
+    /// certificate is checked against the name (and the name sent as SNI).
+    public var tlsServerName: ((SocketAddress, String) -> Void)?
     /// Runs its argument (on any thread) once every record handed to `onRecord` so far is on disk;
     /// a BYE is answered only then, so a call that was seen to end has its record.
     public var whenRecordsWritten: ((@escaping @Sendable () -> Void) -> Void)?

@@ -103,6 +103,9 @@ extension InboundCallService {
                     metadata: ["trunk": "\(name)", "trunk.outbound": "\(host)", "trunk.targets": "\(r.targets.map(\.description).joined(separator: ","))"])
             }
             resolvedTargets[key] = r.targets
+            if trunk.transport == .tls {
+                for t in r.targets { if let a = try? SocketAddress(ipAddress: t.ip, port: t.port) { tlsServerName?(a, host) } }
+            }
             applyTargets(r.targets, to: name)
             // The SRV records' TTL, kept between 30 s and an hour; A/AAAA answers: every 5 minutes.
             again = min(3600, max(30, ttl > 0 ? ttl : 300))

@@ -70,6 +70,22 @@ import Testing
         #expect(try client.loop.submit { client.transport.tlsReady }.wait() == false)
     }
 
+    /// A server whose certificate names it (carrier.test) but not its address: refused when we
+    /// know it only by address, accepted once the transport knows its name.
+    @Test func aNamedServerIsCheckedByItsName() throws {
+        let certs = try TestCertificates()
+        let server = try LiveStack(tls: certs.namedServer)
+        let client = try LiveStack(tls: certs.server)
+        defer {
+            try? client.shutdown()
+            try? server.shutdown()
+        }
+        #expect(try options(from: client, to: server.tlsPort) == "transport failure")
+        let port = server.tlsPort
+        try client.loop.submit { client.transport.setServerName("carrier.test", for: try! SocketAddress(ipAddress: "127.0.0.1", port: port)) }.wait()
+        #expect(try options(from: client, to: server.tlsPort) == "200")
+    }
+
     /// A renewed certificate (here: one from another CA, at new paths) is used by the next
     /// connection after `reloadTLS`; files that are not usable are refused with the reason and
     /// the certificate in use stays.

@@ -11,6 +11,8 @@ public struct TestCertificates: Sendable {
     /// Signed by `ca` / by `otherCA`.
     public var server: SIPTLSFiles { SIPTLSFiles(certificate: "\(dir)/server.pem", key: "\(dir)/server.key", ca: ca) }
     public var otherServer: SIPTLSFiles { SIPTLSFiles(certificate: "\(dir)/other-server.pem", key: "\(dir)/other-server.key", ca: otherCA) }
+    /// Signed by `ca` for the name carrier.test only (no address in it).
+    public var namedServer: SIPTLSFiles { SIPTLSFiles(certificate: "\(dir)/named-server.pem", key: "\(dir)/named-server.key", ca: ca) }
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -20,18 +22,22 @@ public struct TestCertificates: Sendable {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("acdd-tls-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(toFile: "\(dir)/san.cnf", atomically: true, encoding: .utf8)
-        for (ca, server) in [("ca", "server"), ("other-ca", "other-server")] {
-            try openssl([
-                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "\(ca).key", "-out", "\(ca).pem",
-                "-days", "2", "-subj", "/CN=acdd test \(ca)",
-            ])
+        try "subjectAltName=DNS:carrier.test\n".write(toFile: "\(dir)/named.cnf", atomically: true, encoding: .utf8)
+        for (ca, server, san) in [("ca", "server", "san.cnf"), ("other-ca", "other-server", "san.cnf"), ("ca", "named-server", "named.cnf")] {
+            // Each CA once.
+            if !FileManager.default.fileExists(atPath: "\(dir)/\(ca).pem") {
+                try openssl([
+                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "\(ca).key", "-out", "\(ca).pem",
+                    "-days", "2", "-subj", "/CN=acdd test \(ca)",
+                ])
+            }
             try openssl([
                 "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "\(server).key", "-out", "\(server).csr",
-                "-subj", "/CN=127.0.0.1",
+                "-subj", "/CN=\(server == "named-server" ? "carrier.test" : "127.0.0.1")",
             ])
             try openssl([
                 "x509", "-req", "-in", "\(server).csr", "-CA", "\(ca).pem", "-CAkey", "\(ca).key", "-CAcreateserial", "-out", "\(server).pem", "-days", "2",
-                "-extfile", "san.cnf",
+                "-extfile", san,
             ])
         }
     }

@@ -189,6 +189,16 @@ public final class SIPTransportLayer: SIPTransport {
     /// Whether requests can go to TLS peers (certificates loaded).
     public var tlsReady: Bool { tlsContexts != nil }
 
+    /// The names TLS peers are known by (a trunk's DNS name, for its resolved addresses): sent
+    /// as SNI and checked against the certificate instead of the address.
+    private var serverNames: [SocketAddress: String] = [:]
+
+    /// Names (or, with nil, unnames) the TLS server at `address`; takes effect on the next
+    /// connection to it.
+    public func setServerName(_ name: String?, for address: SocketAddress) {
+        serverNames[address] = name
+    }
+
     /// Hands the bound socket `fd` to NIO for reading; NIO owns (and closes) `fd`.
     private func openUDPChannel(on fd: CInt) -> EventLoopFuture<any Channel> {
         let bound = NIOLoopBound(self, eventLoop: loop)
@@ -330,12 +340,15 @@ public final class SIPTransportLayer: SIPTransport {
         let bound = NIOLoopBound(self, eventLoop: loop)
         let address = peer.address
         let client = peer.transport == .tls ? tlsContexts?.client : nil
+        let serverName = serverNames[address]
         ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let client { try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: client, serverHostname: nil)) }
+                    if let client {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: client, serverHostname: serverName))
+                    }
                     try bound.value.setUpStream(channel, peer.transport)
                 }
             }
