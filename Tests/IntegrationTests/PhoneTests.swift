@@ -137,6 +137,38 @@ final class Baresip {
         #expect(daemon.stop() == 0)
     }
 
+    /// A queued caller offered to an agent whose phone registered over TLS (issue 20): the
+    /// INVITE goes down the phone's own TLS connection, baresip answers, the caller's speech
+    /// (g711a.pcap, 236 packets) is relayed to it, and the queue log has the CONNECT.
+    @Test(.enabled(if: baresipPath != nil && haveSIPp, "baresip or sipp is not installed; scripts/setup.sh installs them"))
+    func aCallerReachesAnAgentOnATLSPhone() throws {
+        let certs = try TestCertificates()
+        let tlsPort = freePort()
+        let daemon = try Daemon(sets: [
+            "sip.tls_listen": "127.0.0.1:\(tlsPort)", "sip.tls_certificate": certs.server.certificate, "sip.tls_key": certs.server.key,
+            "media.timeout_seconds": "0",
+        ])
+        let phone = try Baresip(
+            state: daemon.state,
+            account: "<sip:1001@127.0.0.1:\(tlsPort);transport=tls>;auth_pass=secret1001;regint=600;answermode=auto;audio_codecs=PCMA",
+            avoiding: [daemon.sipPort, tlsPort], extraConfig: "sip_cafile \(certs.ca)\n")
+        defer { phone.stop() }
+        #expect(try eventually(10) { try daemon.control("registrations").result?.arrayValue?.first?["source"]?.stringValue?.hasPrefix("tls:") == true })
+        #expect(try daemon.control("agent.login", ["agent": "1001"]).ok)
+        let (status, stats, output) = try sipp(
+            daemon, scenario: "caller_menu.xml", calls: 1, rate: 1, service: "100",
+            extra: ["-mi", "127.0.0.1", "-mp", String(46000 + 4 * Int.random(in: 0..<500))], timeout: 60)
+        #expect(status == 0 && stats.successful == 1, "\(output)\n\(daemon.log)")
+        #expect(eventually { daemon.log.contains("agent leg ended") })
+        let leg = daemon.log.split(separator: "\n").first { $0.contains("\"agent leg ended\"") } ?? ""
+        let relayed = leg.split(separator: " ").first { $0.hasPrefix("rtp.relayed=") }.flatMap { Int($0.split(separator: "=")[1]) } ?? 0
+        #expect(relayed >= 200, "the caller's speech did not reach the TLS phone: \(leg)")
+        #expect(daemon.log.contains("agent.peer=tls:127.0.0.1:"), "the agent was not rung over TLS")
+        let queueLog = (try? String(contentsOfFile: "\(daemon.state)/queue_log", encoding: .utf8)) ?? ""
+        #expect(queueLog.contains("|1001|CONNECT|") || queueLog.contains("1001|CONNECT"), "\(queueLog)")
+        #expect(daemon.stop() == 0)
+    }
+
     /// SHA-256 digest (RFC 7616) over the wire, when the configuration asks for it.
     @Test func sha256RegisterOverTheWire() throws {
         let daemon = try Daemon(sets: ["sip.registrar.algorithms": "SHA-256"])
