@@ -178,6 +178,23 @@ final class TestCallLayer: SessionLayerDelegate {
         #expect(box.end == "cancelled" && callee.ended == ["cancelled"])
     }
 
+    /// A callee that rang and then went silent (no 200 to our CANCEL, no 487): 64*T1 after the
+    /// CANCEL the session ends as cancelled and no transaction is left behind (the soak of
+    /// issue 20 found thousands of such sessions, each holding an RTP port, for ever).
+    @Test func aCancelNobodyAnswersEndsTheCallAfter64T1() throws {
+        let (uac, _, _, callee, _, bWire, clock) = setUp(.ring)
+        let (session, box) = call(uac)
+        clock.advance(by: .zero)
+        #expect(session.state == .early && callee.incoming.count == 1)
+        bWire.dropping = true
+        session.hangUp()
+        clock.advance(by: .seconds(31))
+        #expect(session.state == .early && box.end == nil)
+        clock.advance(by: .seconds(2))
+        #expect(box.end == "cancelled" && session.isEnded)
+        #expect(uac.stack.clientTransactionCount == 0, "a transaction was left behind")
+    }
+
     @Test func rejectedCall() {
         let (uac, _, _, callee, _, _, clock) = setUp(.reject(.busyHere))
         let (_, box) = call(uac)

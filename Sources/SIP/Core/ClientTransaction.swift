@@ -76,6 +76,12 @@ public final class ClientTransaction {
         step { $0.timerFired(timer) } nonInvite: { $0.timerFired(timer) }
     }
 
+    /// Destroys an INVITE transaction that waits for a final response (see
+    /// `ClientInviteTransaction.abandon`); the transaction user hears nothing more.
+    public func abandon() {
+        step { $0.abandon() } nonInvite: { _ in [] }
+    }
+
     private func transportFailed() {
         step { $0.transportFailed() } nonInvite: { $0.transportFailed() }
     }

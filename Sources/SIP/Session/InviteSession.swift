@@ -99,6 +99,8 @@ public final class InviteSession {
     /// the moment the far end's refresh is overdue.
     public internal(set) var sessionTimer: SessionTimer?
     var sessionTimerToken: SIPTimerToken?
+    /// Ends a cancelled INVITE that never gets its final response.
+    var cancelGuardToken: SIPTimerToken?
     var reinviteTransaction: ServerTransaction?
 
     init(id: UInt64, role: Role, invite: SIPRequest, peer: SIPPeer, layer: SessionLayer) {
@@ -311,6 +313,15 @@ public final class InviteSession {
 
     private func sendCancel() {
         guard let layer, let tx = clientTransaction else { return }
+        // A callee that answers neither the CANCEL nor the INVITE would hold the session (and
+        // whatever the call layer keeps for it, an RTP port) for ever: after 64*T1 the INVITE
+        // counts as cancelled and its transaction is destroyed (RFC 3261 §9.1).
+        cancelGuardToken?.cancel()
+        cancelGuardToken = layer.stack.scheduler.schedule(after: layer.stack.configuration.timers.transactionTimeout) { [weak self] in
+            guard let self, self.state == .initial || self.state == .early else { return }
+            self.clientTransaction?.abandon()
+            self.end(.cancelled)
+        }
         var headers = SIPHeaders()
         for field in invite.headers where field.name == .route { headers.add(.route, field.value) }
         let cancel = SIPRequest(
@@ -516,6 +527,8 @@ public final class InviteSession {
         endReason = reason
         sessionTimerToken?.cancel()
         sessionTimerToken = nil
+        cancelGuardToken?.cancel()
+        cancelGuardToken = nil
         serverTransaction?.onCancel = nil
         layer?.unregister(self)
         let handler = onEvent

@@ -87,6 +87,15 @@ public struct ClientInviteTransaction: Sendable {
         }
     }
 
+    /// The transaction user gives up on an INVITE still waiting for its final response: 64*T1
+    /// after its CANCEL brought no final response (RFC 3261 §9.1), the transaction is destroyed.
+    /// In Proceeding no timer of the transaction's own would ever end it.
+    public mutating func abandon() -> [TransactionAction] {
+        guard state == .calling || state == .proceeding else { return [] }
+        state = .terminated
+        return [.cancelTimer(.a), .cancelTimer(.b), .terminated]
+    }
+
     public mutating func transportFailed() -> [TransactionAction] {
         guard state != .terminated else { return [] }
         state = .terminated
